@@ -1,0 +1,183 @@
+"""Model and preprocessing configuration: one dataclass, three presets (nanoGPT style).
+
+``paper`` is the paper's numbers exactly; ``demo`` trains on two CPU cores; ``tiny`` is for tests.
+A checkpoint stores its config as JSON, so every model can be rebuilt from the file alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import AlifuseInputError
+
+#: Bumped whenever preprocessing changes numerically; stored in checkpoints and cache keys.
+PREPROCESSING_VERSION = "1"
+
+CLASS_NAMES_3WAY: tuple[str, ...] = ("NC", "MCI", "AD")
+
+
+@dataclass
+class AlifuseConfig:
+    """Everything needed to rebuild an Alifuse model and its inputs."""
+
+    preset: str = "custom"
+    # -- image (3D ViT) --
+    image_size: int = 128          # cube side after pad + resize, voxels
+    patch_size: int = 16           # 128/16 = 8 -> 512 patches
+    img_dim: int = 768
+    img_depth: int = 24            # N_e
+    img_heads: int = 12
+    # -- image decoder (MAE style) --
+    dec_dim: int = 512
+    dec_depth: int = 8             # N_d
+    dec_heads: int = 16
+    # -- text (BERT) --
+    text_backbone: str = "bert"    # "minilm": the packaged all-MiniLM-L6-v2; "bert": built from the fields below
+    text_pretrained_path: str = "" # local folder with BERT weights for text_backbone="bert" ('' = random init)
+    text_dim: int = 768
+    text_depth: int = 24           # N_e
+    text_heads: int = 12
+    text_intermediate: int = 3072
+    vocab_size: int = 30522
+    max_tokens: int = 70
+    summary_max_words: int = 40
+    text_trainable_layers: int = -1  # top-k text blocks trained; -1 = all, 0 = frozen encoder (heads still train)
+    # -- text decoder --
+    text_dec_depth: int = 8        # N_d
+    # -- heads --
+    embed_dim: int = 256           # ITC projection width
+    fusion_hidden: int = 512
+    num_classes: int = 3
+    # -- training objective --
+    mask_ratio: float = 0.5
+    lambda_cl: float = 1.0
+    lambda_res: float = 1.0
+    lambda_cls: float = 1.0
+    modalities: tuple[str, ...] = ("image", "text")
+    temp_init: float = 0.07
+    dropout: float = 0.0
+    mlp_ratio: float = 4.0
+    layer_norm_eps: float = 1e-12  # BERT's
+
+    def __post_init__(self) -> None:
+        self.modalities = tuple(self.modalities)
+        self.validate()
+
+    # -- derived --
+    @property
+    def grid(self) -> int:
+        """Patches per side of the image cube."""
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid ** 3
+
+    @property
+    def patch_voxels(self) -> int:
+        return self.patch_size ** 3
+
+    @property
+    def use_image(self) -> bool:
+        return "image" in self.modalities
+
+    @property
+    def use_text(self) -> bool:
+        return "text" in self.modalities
+
+    def validate(self) -> None:
+        """Raise :class:`AlifuseInputError` naming the first inconsistent field."""
+        def bad(name: str, why: str) -> None:
+            raise AlifuseInputError(f"config field '{name}': {why}")
+
+        if self.image_size % self.patch_size:
+            bad("patch_size", f"{self.patch_size} does not divide image_size {self.image_size}")
+        for name, dim, heads in (("img_dim", self.img_dim, self.img_heads), ("dec_dim", self.dec_dim, self.dec_heads),
+                                 ("text_dim", self.text_dim, self.text_heads)):
+            if dim % heads:
+                bad(name, f"{dim} is not divisible by its {heads} heads")
+        if not 0.0 < self.mask_ratio < 1.0:
+            bad("mask_ratio", f"{self.mask_ratio} is not in (0, 1)")
+        if not self.modalities or set(self.modalities) - {"image", "text"}:
+            bad("modalities", f"{self.modalities!r}: use 'image', 'text' or both")
+        if self.text_backbone not in ("bert", "minilm"):
+            bad("text_backbone", f"{self.text_backbone!r}: use 'bert' or 'minilm'")
+        if self.max_tokens < 8:
+            bad("max_tokens", f"{self.max_tokens} is too small")
+        for name in ("lambda_cl", "lambda_res", "lambda_cls"):
+            if getattr(self, name) < 0:
+                bad(name, "must be >= 0")
+
+    # -- serialisation --
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["modalities"] = list(self.modalities)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AlifuseConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise AlifuseInputError(f"config: unknown field(s) {', '.join(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "AlifuseConfig":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AlifuseInputError(f"config: not valid JSON ({exc})") from None
+        if not isinstance(d, dict):
+            raise AlifuseInputError("config: expected a JSON object")
+        return cls.from_dict(d)
+
+    def replace(self, **changes: Any) -> "AlifuseConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _paper() -> AlifuseConfig:
+    """The paper's configuration (Chen & Hong): 128^3, patch 16, 768 wide, 12 heads, N_e=24, N_d=8."""
+    return AlifuseConfig(preset="paper")
+
+
+def _demo() -> AlifuseConfig:
+    """Small enough to train on 2 CPU cores in under an hour; text is the packaged MiniLM (384 wide)."""
+    return AlifuseConfig(
+        preset="demo",
+        image_size=64, patch_size=8,            # 8^3 = 512 patches, as in the paper
+        img_dim=192, img_depth=4, img_heads=3,
+        dec_dim=128, dec_depth=2, dec_heads=4,
+        text_backbone="minilm", text_dim=384, text_depth=6, text_heads=12, text_intermediate=1536,
+        text_trainable_layers=2, text_dec_depth=1,
+        embed_dim=128, fusion_hidden=128,
+    )
+
+
+def _tiny() -> AlifuseConfig:
+    """For tests: a few thousand parameters per block, random text weights, the MiniLM vocabulary."""
+    return AlifuseConfig(
+        preset="tiny",
+        image_size=16, patch_size=4,             # 4^3 = 64 patches
+        img_dim=32, img_depth=2, img_heads=2,
+        dec_dim=32, dec_depth=1, dec_heads=2,
+        text_backbone="bert", text_dim=32, text_depth=2, text_heads=2, text_intermediate=64,
+        max_tokens=48, text_dec_depth=1,
+        embed_dim=16, fusion_hidden=32,
+    )
+
+
+PRESETS = {"paper": _paper, "demo": _demo, "tiny": _tiny}
+
+
+def preset(name: str, **overrides: Any) -> AlifuseConfig:
+    """Return a fresh config for preset ``name`` (paper | demo | tiny), with optional overrides."""
+    if name not in PRESETS:
+        raise AlifuseInputError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    cfg = PRESETS[name]()
+    return cfg.replace(**overrides) if overrides else cfg

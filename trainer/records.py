@@ -1,0 +1,132 @@
+"""One imaging visit with its record and label, and the project's generic manifest (CSV).
+
+Every reader (ADNI, NACC, OASIS-2, AIBL, MIRIAD, the manifest) yields :class:`CaseRecord` rows;
+training, evaluation and the synthetic cohort all speak this one format.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from engine.errors import AlifuseInputError
+
+#: EHR fields in DESIGN.md order; a manifest carries them as columns, empty = missing.
+EHR_FIELDS: tuple[str, ...] = (
+    "subject_id", "age", "sex", "education_years", "handedness", "mmse", "cdr", "cdr_sb",
+    "logical_memory_delayed", "ses", "summary",
+)
+
+#: Generic manifest columns. ``image`` is relative to the manifest's folder (or absolute);
+#: ``label`` is a class name (NC/MCI/AD, or NC/impaired for two-class sets); ``mask`` is optional.
+MANIFEST_COLUMNS: tuple[str, ...] = ("subject_id", "visit", "image", "label", "dataset", "mask") + tuple(
+    f for f in EHR_FIELDS if f != "subject_id"
+)
+
+
+@dataclass
+class CaseRecord:
+    """One visit: image file, EHR fields (missing ones absent), class label name."""
+
+    subject_id: str
+    visit: str
+    image: Path
+    label: str
+    dataset: str
+    ehr: dict[str, Any] = field(default_factory=dict)
+    mask: Path | None = None
+
+
+@dataclass
+class ReadReport:
+    """What a reader kept and what it skipped, with a reason for every skipped row."""
+
+    records: list[CaseRecord]
+    skipped: list[str] = field(default_factory=list)   # "row 12 (subject 002_S_0295, bl): image not found: ..."
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and v.strip() == "")
+
+
+def write_manifest(records: Iterable[CaseRecord], path: Path) -> None:
+    """Write records as the generic manifest CSV; image/mask paths relative to ``path``'s folder."""
+    path = Path(path)
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {c: "" for c in MANIFEST_COLUMNS}
+        row.update(subject_id=r.subject_id, visit=r.visit, label=r.label, dataset=r.dataset)
+        row["image"] = _rel(r.image, path.parent)
+        row["mask"] = _rel(r.mask, path.parent) if r.mask else ""
+        for k, v in r.ehr.items():
+            if k != "subject_id" and k in row and not _is_missing(v):
+                row[k] = v
+        rows.append(row)
+    pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).to_csv(path, index=False)
+
+
+def _rel(p: Path, base: Path) -> str:
+    p = Path(p)
+    try:
+        return str(p.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(p)
+
+
+def read_manifest(path: Path, check_images: bool = True) -> ReadReport:
+    """Read a generic manifest. Rows whose image is missing are reported in ``skipped``, never dropped silently."""
+    path = Path(path)
+    if not path.is_file():
+        raise AlifuseInputError(f"{path}: manifest not found")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise AlifuseInputError(f"{path}: not a readable CSV manifest ({exc})") from None
+    required = ("subject_id", "image", "label")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise AlifuseInputError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    unknown = sorted(set(df.columns) - set(MANIFEST_COLUMNS))
+    if unknown:
+        raise AlifuseInputError(f"{path}: unknown manifest column(s) {', '.join(unknown)}")
+    report = ReadReport(records=[])
+    for i, row in df.iterrows():
+        line = i + 2  # header is line 1
+        sid, visit = row["subject_id"].strip(), row.get("visit", "").strip() or "bl"
+        image = _resolve(row["image"], path.parent)
+        if check_images and not image.exists():
+            report.skipped.append(f"{path.name} line {line} (subject {sid}, {visit}): image not found: {image}")
+            continue
+        ehr: dict[str, Any] = {"subject_id": sid}
+        for f in EHR_FIELDS[1:]:
+            v = row.get(f, "")
+            if not _is_missing(v):
+                ehr[f] = _number_or_text(f, v)
+        mask = row.get("mask", "").strip()
+        report.records.append(CaseRecord(
+            subject_id=sid, visit=visit, image=image, label=row["label"].strip(),
+            dataset=row.get("dataset", "").strip() or path.stem, ehr=ehr,
+            mask=_resolve(mask, path.parent) if mask else None,
+        ))
+    return report
+
+
+def _resolve(p: str, base: Path) -> Path:
+    q = Path(p.strip())
+    return q if q.is_absolute() else base / q
+
+
+_TEXT_FIELDS = {"sex", "handedness", "summary", "subject_id"}
+
+
+def _number_or_text(name: str, v: str) -> Any:
+    if name in _TEXT_FIELDS:
+        return v.strip()
+    try:
+        x = float(v)
+    except ValueError:
+        return v.strip()  # left for EHR validation to reject with the field's name
+    return int(x) if x.is_integer() and name not in ("cdr", "cdr_sb") else x
