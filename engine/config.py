@@ -44,6 +44,10 @@ class AlifuseConfig:
     max_tokens: int = 70
     summary_max_words: int = 40
     text_trainable_layers: int = -1  # top-k text blocks trained; -1 = all, 0 = frozen encoder (heads still train)
+    pad_token_id: int = 0          # BERT uncased WordPiece ids (MiniLM shares them)
+    cls_token_id: int = 101
+    sep_token_id: int = 102
+    mask_token_id: int = 103
     # -- text decoder --
     text_dec_depth: int = 8        # N_d
     # -- heads --
@@ -154,7 +158,7 @@ def _demo() -> AlifuseConfig:
         img_dim=192, img_depth=4, img_heads=3,
         dec_dim=128, dec_depth=2, dec_heads=4,
         text_backbone="minilm", text_dim=384, text_depth=6, text_heads=12, text_intermediate=1536,
-        text_trainable_layers=2, text_dec_depth=1,
+        text_trainable_layers=1, text_dec_depth=1,
         embed_dim=128, fusion_hidden=128,
     )
 

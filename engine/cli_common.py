@@ -1,0 +1,50 @@
+"""What every ``alifuse-*`` command shares: one-line errors, exit codes, device choice."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, NoReturn
+
+import torch
+
+from engine.errors import AlifuseInputError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error format: one line ``alifuse: error: ...`` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(message)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"alifuse: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def run_cli(main: Callable[[], int | None]) -> int:
+    """Run ``main``; bad input -> one line and exit 2; a bug -> one line and exit 1 (traceback with ALIFUSE_DEBUG=1)."""
+    try:
+        return int(main() or 0)
+    except AlifuseInputError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - last line of defence of a command-line tool
+        if os.environ.get("ALIFUSE_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (set ALIFUSE_DEBUG=1 for the traceback)", 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto | cpu | cuda[:N] -> a device that exists, or an error naming --device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise AlifuseInputError(f"--device {name}: no CUDA GPU is available on this machine")
+        return torch.device(name)
+    raise AlifuseInputError(f"--device {name}: use auto, cpu or cuda")

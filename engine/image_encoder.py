@@ -1,0 +1,54 @@
+"""3-D ViT image encoder (patch embedding, fixed 3-D position embeddings, [CLS]).
+
+One module serves as both the unimodal encoder and the text-grounded encoder: when a text context is
+given, each block's cross-attention layer is used; every other weight is shared.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.config import AlifuseConfig
+from engine.layers import ViTBlock
+from engine.pos_embed import sincos_3d
+
+
+class PatchEmbed3D(nn.Module):
+    """img (B, S, S, S) -> tokens (B, N, D) with N = (S/p)^3, order (x, y, z) z fastest."""
+
+    def __init__(self, patch: int, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv3d(1, dim, kernel_size=patch, stride=patch)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.proj(img.unsqueeze(1)).flatten(2).transpose(1, 2)
+
+
+class ImageEncoder(nn.Module):
+    """forward(img (B,S,S,S), ids_keep (B,K) | None, context (B,Lc,Dc) | None) -> (B, 1+K, D)."""
+
+    def __init__(self, cfg: AlifuseConfig, context_dim: int | None) -> None:
+        super().__init__()
+        self.patch_embed = PatchEmbed3D(cfg.patch_size, cfg.img_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.img_dim))
+        self.register_buffer("pos_embed", sincos_3d(cfg.img_dim, cfg.grid)[None], persistent=False)
+        self.blocks = nn.ModuleList(
+            ViTBlock(cfg.img_dim, cfg.img_heads, cfg.mlp_ratio, context_dim, cfg.dropout) for _ in range(cfg.img_depth)
+        )
+        self.norm = nn.LayerNorm(cfg.img_dim, eps=1e-6)
+        nn.init.normal_(self.cls_token, std=0.02)
+
+    def embed(self, img: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Patch tokens + position, kept subset only, [CLS] prepended -> (B, 1+K, D)."""
+        x = self.patch_embed(img) + self.pos_embed[:, 1:]
+        if ids_keep is not None:
+            x = torch.gather(x, 1, ids_keep[..., None].expand(-1, -1, x.shape[-1]))
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
+        return torch.cat([cls, x], dim=1)
+
+    def forward(self, img: torch.Tensor, ids_keep: torch.Tensor | None = None, context: torch.Tensor | None = None,
+                context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.embed(img, ids_keep)
+        for blk in self.blocks:
+            x = blk(x, None, context, context_mask)
+        return self.norm(x)

