@@ -1,0 +1,103 @@
+"""Read a DICOM series folder (one 2-D image per file) as a 3-D array with a RAS affine.
+
+Voxel order follows the files: i = column, j = row, k = slice sorted along the slice normal
+(the order dcm2niix and nibabel use). DICOM patient coordinates are LPS; the returned affine is RAS.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import AlifuseInputError
+
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def read_dicom_series(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read the largest series in ``folder``.
+
+    Returns ``(data, affine, notes)``: float32 (columns, rows, slices) with RescaleSlope/Intercept
+    applied, the (4, 4) voxel -> RAS world (mm) affine, and human-readable notes.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    folder = Path(folder)
+    notes: list[str] = []
+    series: dict[str, list] = defaultdict(list)
+    files = sorted(f for f in folder.iterdir() if f.is_file())
+    for f in files:
+        try:
+            ds = pydicom.dcmread(str(f))
+        except (InvalidDicomError, Exception):
+            continue  # not DICOM (or unreadable): a folder often holds a README or DICOMDIR
+        if "PixelData" not in ds or "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
+            continue  # DICOMDIR, structured reports, localisers without geometry
+        series[str(ds.get("SeriesInstanceUID", ""))].append((f, ds))
+    if not series:
+        raise AlifuseInputError(f"{folder}: no DICOM images (with position and orientation) in this folder")
+    uid, slices = max(series.items(), key=lambda kv: len(kv[1]))
+    if len(series) > 1:
+        notes.append(f"DICOM folder holds {len(series)} series: used {uid or 'unnamed'} ({len(slices)} images)")
+    try:
+        return _stack(folder, slices, notes)
+    except AlifuseInputError:
+        raise
+    except Exception as exc:  # odd tags, undecodable compressed pixel data, ...
+        msg = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise AlifuseInputError(f"{folder}: the DICOM series cannot be read: {msg}") from exc
+
+
+def _stack(folder: Path, slices: list, notes: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    first = slices[0][1]
+    if int(first.get("NumberOfFrames", 1) or 1) > 1:
+        raise AlifuseInputError(f"{folder}: multi-frame (enhanced) DICOM is not supported; export one image per file")
+    iop = np.asarray([float(v) for v in first.ImageOrientationPatient], dtype=np.float64)
+    row_dir, col_dir = iop[:3], iop[3:]  # direction of increasing column index, of increasing row index
+    if abs(np.linalg.norm(row_dir) - 1) > 1e-3 or abs(np.linalg.norm(col_dir) - 1) > 1e-3 or abs(row_dir @ col_dir) > 1e-3:
+        raise AlifuseInputError(f"{folder}: ImageOrientationPatient {iop.tolist()} is not two unit, orthogonal vectors")
+    normal = np.cross(row_dir, col_dir)
+    spacing = [float(v) for v in first.PixelSpacing]  # [between rows, between columns]
+    rows, cols = int(first.Rows), int(first.Columns)
+    for f, ds in slices:
+        if int(ds.Rows) != rows or int(ds.Columns) != cols:
+            raise AlifuseInputError(f"{folder}: {f.name} is {ds.Rows}x{ds.Columns}, the series is {rows}x{cols}")
+        other = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+        if np.max(np.abs(other - iop)) > 1e-4:
+            raise AlifuseInputError(f"{folder}: {f.name} has a different ImageOrientationPatient from the series")
+    positions = np.asarray([[float(v) for v in ds.ImagePositionPatient] for _, ds in slices])
+    along = positions @ normal
+    order = np.argsort(along, kind="stable")
+    positions, along = positions[order], along[order]
+    slices = [slices[i] for i in order]
+    if len(slices) > 1:
+        gaps = np.diff(along)
+        if np.min(gaps) < 1e-3:
+            raise AlifuseInputError(
+                f"{folder}: several images share one slice position (multi-echo or repeated series?)"
+            )
+        if np.max(gaps) - np.min(gaps) > 0.1 * np.mean(gaps):
+            raise AlifuseInputError(
+                f"{folder}: uneven slice spacing ({np.min(gaps):.3g} to {np.max(gaps):.3g} mm); slices missing?"
+            )
+        slice_vec = (positions[-1] - positions[0]) / (len(slices) - 1)
+    else:
+        thick = float(first.get("SpacingBetweenSlices", first.get("SliceThickness", 1.0)) or 1.0)
+        slice_vec = normal * thick
+    affine_lps = np.eye(4)
+    affine_lps[:3, 0] = row_dir * spacing[1]
+    affine_lps[:3, 1] = col_dir * spacing[0]
+    affine_lps[:3, 2] = slice_vec
+    affine_lps[:3, 3] = positions[0]
+    data = np.empty((cols, rows, len(slices)), dtype=np.float32)
+    for k, (_, ds) in enumerate(slices):
+        pixels = np.asarray(ds.pixel_array)
+        if pixels.shape != (rows, cols):
+            raise AlifuseInputError(f"{folder}: pixel data of shape {pixels.shape} is not one grey-level image")
+        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        data[:, :, k] = (pixels.astype(np.float64) * slope + intercept).T
+    notes.append(f"DICOM series: {len(slices)} slices of {rows}x{cols}")
+    return data, _LPS_TO_RAS @ affine_lps, notes

@@ -1,0 +1,145 @@
+"""Read one MRI volume from disk and bring it to RAS+ canonical voxel order.
+
+Reads what nibabel reads (NIfTI ``.nii``/``.nii.gz``, MGH/MGZ, Analyze ``.hdr``/``.img``) and DICOM
+series folders (``engine.dicom``). Every problem with the file becomes an ``AlifuseInputError``
+that names the path; no nibabel/gzip/zlib traceback reaches the user.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+
+from engine.errors import AlifuseInputError
+
+#: A garbled header can claim an absurd shape; refuse before allocating (≈ 1024 x 1024 x 512).
+MAX_SPATIAL_VOXELS = 1 << 29
+
+
+@dataclass
+class Volume:
+    """One 3-D MRI volume.
+
+    ``data`` is float32 (X, Y, Z) in RAS+ canonical voxel order and ``affine`` maps its voxel
+    indices to world millimetres. ``original_affine``/``original_shape`` describe the voxel grid of
+    the file as stored, so maps can be written back onto it.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    original_affine: np.ndarray
+    original_shape: tuple[int, int, int]
+    path: str
+    notes: list[str] = field(default_factory=list)
+
+
+def load_volume(path: str | Path) -> Volume:
+    """Load an image file (or a DICOM series folder) as a canonical (RAS+) float32 ``Volume``."""
+    p = Path(path)
+    notes: list[str] = []
+    if not p.exists():
+        raise AlifuseInputError(f"{p}: no such file or folder")
+    if p.is_dir():
+        from engine.dicom import read_dicom_series
+
+        data, affine, dicom_notes = read_dicom_series(p)
+        notes.extend(dicom_notes)
+    else:
+        data, affine = _read_with_nibabel(p, notes)
+    return _to_volume(p, data, affine, notes)
+
+
+def _read_with_nibabel(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read image data (first volume of a 4-D file) and its affine; shape (X, Y, Z) or fewer dims."""
+    if p.stat().st_size == 0:
+        raise AlifuseInputError(f"{p}: the file is empty")
+    try:
+        img = nib.load(str(p))
+    except Exception as exc:  # nibabel raises many kinds on garbage; the user needs one line
+        raise AlifuseInputError(
+            f"{p}: not a readable image (NIfTI, MGH/MGZ, Analyze or a DICOM folder): {_why(exc)}"
+        ) from exc
+    if not hasattr(img, "dataobj") or not hasattr(img, "affine"):
+        raise AlifuseInputError(f"{p}: {type(img).__name__} is not a volume image")
+    try:
+        shape = tuple(int(n) for n in img.shape)
+    except Exception as exc:
+        raise AlifuseInputError(f"{p}: unreadable image shape: {_why(exc)}") from exc
+    # Trailing singleton dimensions (X, Y, Z, 1) carry nothing.
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    _check_shape(p, shape)
+    try:
+        if len(shape) == 4:
+            notes.append(f"4-D file: used volume 1 of {shape[3]}")
+            raw = img.dataobj[..., 0]
+        else:
+            raw = np.asanyarray(img.dataobj)
+        data = np.asarray(raw).reshape(shape[:3])
+        if np.iscomplexobj(data) or data.dtype.fields is not None:
+            raise AlifuseInputError(f"{p}: data type {data.dtype} is not a scalar intensity image")
+        data = data.astype(np.float32)
+        affine = np.asarray(img.affine, dtype=np.float64)
+    except AlifuseInputError:
+        raise
+    except Exception as exc:  # truncated gzip, short file, bad scaling, unknown dtype ...
+        raise AlifuseInputError(f"{p}: the image data cannot be read (file truncated or corrupt?): {_why(exc)}") from exc
+    return data, affine
+
+
+def _check_shape(p: Path, shape: tuple[int, ...]) -> None:
+    if len(shape) < 3 or (len(shape) == 3 and min(shape) == 1):
+        raise AlifuseInputError(f"{p}: the image is 2-D (shape {shape}); a 3-D brain volume is needed")
+    if len(shape) > 4:
+        raise AlifuseInputError(f"{p}: the image is {len(shape)}-D (shape {shape}); a 3-D (or 4-D) volume is needed")
+    if min(shape) < 1:
+        raise AlifuseInputError(f"{p}: the image has an empty dimension (shape {shape})")
+    if int(np.prod(shape[:3], dtype=np.int64)) > MAX_SPATIAL_VOXELS:
+        raise AlifuseInputError(f"{p}: the image is implausibly large (shape {shape})")
+
+
+def _check_affine(p: Path, affine: np.ndarray) -> None:
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise AlifuseInputError(f"{p}: the voxel-to-world affine is not a finite 4x4 matrix")
+    lin = affine[:3, :3]
+    norms = np.linalg.norm(lin, axis=0)
+    # Relative determinant: 1 for orthogonal axes, ~0 when two axes collapse onto each other.
+    if np.any(norms < 1e-6) or abs(np.linalg.det(lin)) < 1e-3 * float(np.prod(norms)):
+        raise AlifuseInputError(
+            f"{p}: the voxel-to-world affine is degenerate (voxel sizes {np.round(norms, 6).tolist()})"
+        )
+
+
+def _to_volume(p: Path, data: np.ndarray, affine: np.ndarray, notes: list[str]) -> Volume:
+    """Validate values and affine, then reorder voxels to the closest RAS+ canonical grid."""
+    _check_shape(p, tuple(data.shape))
+    _check_affine(p, affine)
+    bad = ~np.isfinite(data)
+    n_bad = int(bad.sum())
+    if n_bad:
+        data = np.where(bad, np.float32(0), data).astype(np.float32)
+        notes.append(f"{n_bad} NaN/Inf voxels set to 0")
+    lo, hi = float(data.min()), float(data.max())
+    if lo == hi:
+        what = "all voxels are 0" if lo == 0 else f"all voxels have the same value {lo:g}"
+        raise AlifuseInputError(f"{p}: the volume is blank ({what})")
+    ornt = io_orientation(affine)
+    canonical = np.ascontiguousarray(apply_orientation(data, ornt), dtype=np.float32)
+    canonical_affine = affine @ inv_ornt_aff(ornt, data.shape)
+    return Volume(
+        data=canonical,
+        affine=canonical_affine,
+        original_affine=affine.copy(),
+        original_shape=tuple(int(n) for n in data.shape),  # type: ignore[arg-type]
+        path=str(p),
+        notes=notes,
+    )
+
+
+def _why(exc: BaseException) -> str:
+    """One line naming the underlying problem, without a traceback."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
