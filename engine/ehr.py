@@ -242,5 +242,7 @@ def load_ehr(path: str | Path) -> dict[str, object]:
     except ValueError as exc:  # duplicate field from the hook
         raise AlifuseInputError(f"{where}: {exc}") from None
     if not isinstance(obj, dict):
-        raise AlifuseInputError(f"{where}: expected a JSON object of EHR fields at the top level, got {_type_name(obj)}")
+        raise AlifuseInputError(
+            f"{where}: expected a JSON object of EHR fields at the top level, got {_type_name(obj)}"
+        )
     return validate_ehr(obj, source=where)
