@@ -31,6 +31,9 @@ def run_cli(main: Callable[[], int | None]) -> int:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error of ours
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence of a command-line tool
         if os.environ.get("ALIFUSE_DEBUG"):
             raise

@@ -158,6 +158,7 @@ def _demo() -> AlifuseConfig:
         img_dim=192, img_depth=4, img_heads=3,
         dec_dim=128, dec_depth=2, dec_heads=4,
         text_backbone="minilm", text_dim=384, text_depth=6, text_heads=12, text_intermediate=1536,
+        max_tokens=128,                         # room for the summary beside a full record (70 in the paper)
         text_trainable_layers=1, text_dec_depth=1,
         embed_dim=128, fusion_hidden=128,
     )

@@ -1,0 +1,70 @@
+"""``alifuse-predict IMAGE --ehr FILE``: one case from the command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.ehr import load_ehr
+from engine.errors import AlifuseInputError
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="alifuse-predict",
+                       description="Predict NC / MCI / AD for one case (brain MRI + health record) with Alifuse. "
+                                   "A research tool, not a medical device.")
+    p.add_argument("image", metavar="IMAGE",
+                   help="the MRI: NIfTI (.nii, .nii.gz), MGZ, Analyze, or a folder holding one DICOM series")
+    p.add_argument("--ehr", metavar="FILE", required=True,
+                   help="the health record as a JSON object (fields: see README); every field is optional")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="an Alifuse .safetensors checkpoint (default: the bundled demo model)")
+    p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, or cuda[:N] (default: auto)")
+    p.add_argument("--out", metavar="DIR", help="also write prediction.json into this folder")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    return p
+
+
+def _summary(pred) -> str:
+    lines = [f"Prediction: {pred.label}"]
+    for name, p in pred.probabilities.items():
+        lines.append(f"  {name:<9} {p:6.1%}  {'#' * round(p * 40)}")
+    lines.append(f"Model: {pred.checkpoint} (id {pred.checkpoint_id}) on {pred.device}")
+    lines.append(f"Text read by the model: {pred.text}")
+    lines += [f"Note: {n}" for n in pred.notes]
+    lines.append("Research tool, not a medical device.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def go() -> int:
+        device = resolve_device(args.device)
+        ehr = load_ehr(args.ehr)
+        if not Path(args.image).exists():
+            raise AlifuseInputError(f"{args.image}: image not found")
+        out = Path(args.out) if args.out else None
+        if out is not None and out.exists() and not out.is_dir():
+            raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+        from engine.predict import Predictor  # heavy imports after the cheap checks
+
+        predictor = Predictor(args.checkpoint, device)
+        pred, _ = predictor.predict(args.image, ehr)
+        result = pred.to_dict()
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "prediction.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        if args.json:
+            json.dump(result, sys.stdout)
+            sys.stdout.write("\n")
+        else:
+            print(_summary(pred))
+        return 0
+
+    return run_cli(go)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

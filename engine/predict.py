@@ -1,0 +1,123 @@
+"""One case, end to end: read the image and the record, preprocess, run the model, report.
+
+``Predictor`` keeps the model loaded so the viewer can predict again (what-if) without reloading.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.checkpoint import CheckpointInfo, load_checkpoint
+from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
+from engine.ehr_text import TextEncoding, encode_ehr
+from engine.errors import AlifuseInputError
+from engine.imageio import Volume, load_volume
+from engine.minilm import load_tokenizer
+from engine.model import AlifuseModel
+from engine.preprocess import GridMapping, preprocess
+from engine.resources import DEMO_CHECKPOINT
+
+UNTRAINED_WARNING = ("the model is UNTRAINED (random weights): its prediction means nothing; "
+                     "train one with alifuse-train")
+
+
+@dataclass
+class CaseInputs:
+    """A case ready for the model: image (S, S, S) in [0, 1] and the encoded record."""
+
+    volume: Volume
+    image: np.ndarray
+    mapping: GridMapping
+    text: TextEncoding
+    ehr: dict[str, Any]
+
+
+@dataclass
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+    text: str
+    tokens: list[str]
+    text_truncated: bool
+    checkpoint_id: str
+    checkpoint: str
+    trained: bool
+    device: str
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Predictor:
+    """Holds one model on one device. ``checkpoint=None`` uses the bundled demo checkpoint."""
+
+    def __init__(self, checkpoint: str | Path | None = None, device: torch.device | str = "cpu") -> None:
+        t0 = time.perf_counter()
+        self.device = torch.device(device)
+        path = Path(checkpoint) if checkpoint else DEMO_CHECKPOINT
+        if checkpoint is None and not path.is_file():
+            # No trained demo model has been shipped yet: say so plainly rather than pretend.
+            torch.manual_seed(0)
+            cfg = preset("demo")
+            self.model = AlifuseModel(cfg).to(self.device).eval()
+            self.info = CheckpointInfo(cfg, list(CLASS_NAMES_3WAY), PREPROCESSING_VERSION,
+                                       {"trained": False}, "untrained-demo", "(none: random demo weights)")
+        else:
+            self.model, self.info = load_checkpoint(path, self.device)
+        self.cfg = self.model.cfg
+        self.tokenizer = load_tokenizer()
+        self.load_s = time.perf_counter() - t0
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.info.class_names)
+
+    def prepare(self, image: str | Path | Volume, ehr: dict[str, Any]) -> CaseInputs:
+        """Read + preprocess the image and encode the (already validated) record."""
+        vol = image if isinstance(image, Volume) else load_volume(image)
+        arr, mapping = preprocess(vol, self.cfg.image_size)
+        enc = encode_ehr(ehr, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words)
+        return CaseInputs(vol, arr, mapping, enc, ehr)
+
+    def tensors(self, case: CaseInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """image (1, S, S, S), ids (1, L), mask (1, L) on the model's device."""
+        img = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(self.device)
+        return img, case.text.input_ids[None].to(self.device), case.text.attention_mask[None].to(self.device)
+
+    @torch.no_grad()
+    def probabilities(self, case: CaseInputs) -> np.ndarray:
+        """Softmax over classes, (C,)."""
+        img, ids, mask = self.tensors(case)
+        return torch.softmax(self.model(img, ids, mask).float(), dim=-1)[0].cpu().numpy()
+
+    def predict(self, image: str | Path | Volume, ehr: dict[str, Any]) -> tuple[Prediction, CaseInputs]:
+        t0 = time.perf_counter()
+        case = self.prepare(image, ehr)
+        t1 = time.perf_counter()
+        probs = self.probabilities(case)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        notes = list(case.volume.notes)
+        if not self.info.trained:
+            notes.insert(0, UNTRAINED_WARNING)
+        if case.text.truncated:
+            notes.append(f"the record's text was cut to the model's {self.cfg.max_tokens}-token budget")
+        pred = Prediction(
+            label=self.class_names[int(probs.argmax())],
+            probabilities={c: float(p) for c, p in zip(self.class_names, probs)},
+            text=case.text.text, tokens=list(case.text.tokens), text_truncated=case.text.truncated,
+            checkpoint_id=self.info.checkpoint_id, checkpoint=self.info.path, trained=self.info.trained,
+            device=str(self.device),
+            timings={"load_model_s": round(self.load_s, 4), "preprocess_s": round(t1 - t0, 4),
+                     "model_s": round(t2 - t1, 4)},
+            notes=notes,
+        )
+        return pred, case
