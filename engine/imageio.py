@@ -6,6 +6,9 @@ that names the path; no nibabel/gzip/zlib traceback reaches the user.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,18 +59,24 @@ def _read_with_nibabel(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarra
     """Read image data (first volume of a 4-D file) and its affine; shape (X, Y, Z) or fewer dims."""
     if p.stat().st_size == 0:
         raise AlifuseInputError(f"{p}: the file is empty")
+    # Garbled headers make numpy warn inside nibabel; the checks below report what matters.
+    with _header_messages_into(notes), np.errstate(all="ignore"):
+        return _read_image(p, notes)
+
+
+def _read_image(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         img = nib.load(str(p))
     except Exception as exc:  # nibabel raises many kinds on garbage; the user needs one line
         raise AlifuseInputError(
-            f"{p}: not a readable image (NIfTI, MGH/MGZ, Analyze or a DICOM folder): {_why(exc)}"
+            f"{p}: not a readable image (NIfTI, MGH/MGZ, Analyze or a DICOM folder): {_why(exc, p)}"
         ) from exc
     if not hasattr(img, "dataobj") or not hasattr(img, "affine"):
         raise AlifuseInputError(f"{p}: {type(img).__name__} is not a volume image")
     try:
         shape = tuple(int(n) for n in img.shape)
     except Exception as exc:
-        raise AlifuseInputError(f"{p}: unreadable image shape: {_why(exc)}") from exc
+        raise AlifuseInputError(f"{p}: unreadable image shape: {_why(exc, p)}") from exc
     # Trailing singleton dimensions (X, Y, Z, 1) carry nothing.
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
@@ -81,13 +90,37 @@ def _read_with_nibabel(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarra
         data = np.asarray(raw).reshape(shape[:3])
         if np.iscomplexobj(data) or data.dtype.fields is not None:
             raise AlifuseInputError(f"{p}: data type {data.dtype} is not a scalar intensity image")
-        data = data.astype(np.float32)
+        data = data.astype(np.float32)  # overflow becomes Inf, reported as a note
         affine = np.asarray(img.affine, dtype=np.float64)
     except AlifuseInputError:
         raise
     except Exception as exc:  # truncated gzip, short file, bad scaling, unknown dtype ...
-        raise AlifuseInputError(f"{p}: the image data cannot be read (file truncated or corrupt?): {_why(exc)}") from exc
+        raise AlifuseInputError(f"{p}: the image data cannot be read (file truncated or corrupt?): {_why(exc, p)}") from exc
     return data, affine
+
+
+@contextlib.contextmanager
+def _header_messages_into(notes: list[str]) -> Iterator[None]:
+    """Turn nibabel's header-fix log lines (printed to stderr by default) into notes."""
+    from nibabel.imageglobals import logger
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            msg = f"header: {record.getMessage()}"
+            if msg not in notes:
+                notes.append(msg)
+
+    saved = list(logger.handlers)
+    for h in saved:
+        logger.removeHandler(h)
+    collector = _Collect()
+    logger.addHandler(collector)
+    try:
+        yield
+    finally:
+        logger.removeHandler(collector)
+        for h in saved:
+            logger.addHandler(h)
 
 
 def _check_shape(p: Path, shape: tuple[int, ...]) -> None:
@@ -124,7 +157,10 @@ def _to_volume(p: Path, data: np.ndarray, affine: np.ndarray, notes: list[str]) 
         notes.append(f"{n_bad} NaN/Inf voxels set to 0")
     lo, hi = float(data.min()), float(data.max())
     if lo == hi:
-        what = "all voxels are 0" if lo == 0 else f"all voxels have the same value {lo:g}"
+        if n_bad == data.size:
+            what = "all voxels are NaN/Inf"
+        else:
+            what = "all voxels are 0" if lo == 0 else f"all voxels have the same value {lo:g}"
         raise AlifuseInputError(f"{p}: the volume is blank ({what})")
     ornt = io_orientation(affine)
     canonical = np.ascontiguousarray(apply_orientation(data, ornt), dtype=np.float32)
@@ -139,7 +175,9 @@ def _to_volume(p: Path, data: np.ndarray, affine: np.ndarray, notes: list[str]) 
     )
 
 
-def _why(exc: BaseException) -> str:
-    """One line naming the underlying problem, without a traceback."""
+def _why(exc: BaseException, p: Path | None = None) -> str:
+    """One line naming the underlying problem, without a traceback (or a second copy of the path)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if p is not None:
+        text = text.replace(f'"{p}"', "it").replace(str(p), "it")
     return text if len(text) <= 200 else text[:197] + "..."
