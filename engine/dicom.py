@@ -27,7 +27,10 @@ def read_dicom_series(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[
     folder = Path(folder)
     notes: list[str] = []
     series: dict[str, list] = defaultdict(list)
-    files = sorted(f for f in folder.iterdir() if f.is_file())
+    try:
+        files = sorted(f for f in folder.iterdir() if f.is_file())
+    except OSError as exc:
+        raise AlifuseInputError(f"{folder}: the folder cannot be listed ({exc.strerror or exc})") from exc
     for f in files:
         try:
             ds = pydicom.dcmread(str(f))
