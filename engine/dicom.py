@@ -22,7 +22,6 @@ def read_dicom_series(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[
     applied, the (4, 4) voxel -> RAS world (mm) affine, and human-readable notes.
     """
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     folder = Path(folder)
     notes: list[str] = []
@@ -34,7 +33,7 @@ def read_dicom_series(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[
     for f in files:
         try:
             ds = pydicom.dcmread(str(f))
-        except (InvalidDicomError, Exception):
+        except Exception:  # InvalidDicomError, OSError, ...
             continue  # not DICOM (or unreadable): a folder often holds a README or DICOMDIR
         if "PixelData" not in ds or "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
             continue  # DICOMDIR, structured reports, localisers without geometry

@@ -1,7 +1,6 @@
 """Loading MRI files: canonical orientation, 4-D and NaN handling, and one-line errors for bad files."""
 from __future__ import annotations
 
-import gzip
 
 import nibabel as nib
 import numpy as np
