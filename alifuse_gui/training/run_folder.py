@@ -1,0 +1,118 @@
+"""Read a training run folder (``alifuse-train --out RUN_DIR``) while it is being written, or long after.
+
+A run folder holds ``metrics.jsonl`` (one ``"epoch"`` event per line), ``progress.json`` (the latest event),
+``last.safetensors``, ``best.safetensors``, ``train_state.pt``, ``config.json`` and ``run.json``. The trainer
+appends to these files while we read them, so a missing file, an empty file or a half-written last line are
+normal states, never errors.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import AlifuseInputError
+
+METRICS = "metrics.jsonl"
+PROGRESS = "progress.json"
+LAST = "last.safetensors"
+BEST = "best.safetensors"
+CONFIG = "config.json"
+RUN_INFO = "run.json"
+#: Any one of these marks a folder as a training run.
+RUN_MARKERS = (METRICS, PROGRESS, RUN_INFO, LAST, BEST)
+
+
+def parse_event_line(line: str | bytes) -> dict[str, Any] | None:
+    """One protocol line -> its event object, or None for anything else (blank, log text, broken JSON)."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", errors="replace")
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
+        return None
+    return obj
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete event object of a JSON-lines file; [] when the file does not exist (yet).
+
+    Unparseable lines are skipped: the last line may be half-written while the trainer appends to it.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return []
+    return [ev for ev in map(parse_event_line, text.splitlines()) if ev is not None]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, or None when missing, half-written or not an object."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A view on one run folder; every read goes to disk, so it always shows the current state."""
+
+    path: Path
+
+    def is_run(self) -> bool:
+        return self.path.is_dir() and any((self.path / m).exists() for m in RUN_MARKERS)
+
+    def epochs(self) -> list[dict[str, Any]]:
+        """The ``"epoch"`` events of ``metrics.jsonl`` in file order."""
+        return [ev for ev in read_events(self.path / METRICS) if ev.get("event") == "epoch"]
+
+    def progress(self) -> dict[str, Any] | None:
+        """The latest event the trainer wrote to ``progress.json``, or None."""
+        ev = _read_json(self.path / PROGRESS)
+        return ev if ev is not None and isinstance(ev.get("event"), str) else None
+
+    def config(self) -> dict[str, Any] | None:
+        return _read_json(self.path / CONFIG)
+
+    def run_info(self) -> dict[str, Any] | None:
+        return _read_json(self.path / RUN_INFO)
+
+    def last_checkpoint(self) -> Path | None:
+        p = self.path / LAST
+        return p if p.is_file() else None
+
+    def best_checkpoint(self) -> Path | None:
+        """``best.safetensors``, else the checkpoint a ``done`` event names, else None."""
+        p = self.path / BEST
+        if p.is_file():
+            return p
+        prog = self.progress() or {}
+        named = prog.get("best_checkpoint")
+        if isinstance(named, str) and Path(named).is_file():
+            return Path(named)
+        return None
+
+    def finished(self) -> bool:
+        return (self.progress() or {}).get("event") == "done"
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """The run folder at ``path``; an ``AlifuseInputError`` naming the folder if it is not one."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise AlifuseInputError(f"{p}: no such folder")
+    if not p.is_dir():
+        raise AlifuseInputError(f"{p}: not a folder; choose a training run folder")
+    run = RunFolder(p)
+    if not run.is_run():
+        raise AlifuseInputError(f"{p}: not a training run folder (it has no {METRICS}, {PROGRESS}, "
+                                f"{RUN_INFO} or checkpoint)")
+    return run
