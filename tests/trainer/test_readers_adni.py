@@ -50,8 +50,8 @@ def test_current_release_skips_name_line_subject_and_reason():
     skipped = read_adni(FIX / "adnimerge.csv", None).skipped
     assert skipped == [
         "adnimerge.csv line 8 (subject 100_S_0006, bl): DX: unknown diagnosis 'Other'",
-        "adnimerge.csv line 9 (subject 022_S_0007, bl): MMSE: 31 is out of range 0-30 for mmse "
-        "and not a documented missing code",
+        "adnimerge.csv line 9 (subject 022_S_0007, bl): MMSE: field 'mmse': 31 is out of range 0-30 "
+        "and is not a documented missing code",
         "adnimerge.csv line 11 (subject 011_S_0009, m24): no diagnosis in DX "
         "(DX_bl is used only at the baseline visit)",
     ]

@@ -68,8 +68,8 @@ def test_out_of_range_cdr_skips_the_row(tmp_path):
     bad = tmp_path / "aibl_all.csv"
     bad.write_text((FIX / "aibl_merged.csv").read_text().replace("1,bl,09/15/2008,1,/1931,29,0,", "1,bl,09/15/2008,1,/1931,29,4,"))
     rep = read_aibl(bad, None)
-    assert rep.skipped[0] == ("aibl_all.csv line 2 (subject 1, bl): CDGLOBAL: 4 is not a CDR global score "
-                              "(0, 0.5, 1, 2, 3) nor a documented missing code")
+    assert rep.skipped[0] == ("aibl_all.csv line 2 (subject 1, bl): CDGLOBAL: field 'cdr': 4 is not one of "
+                              "0, 0.5, 1, 2, 3 and is not a documented missing code")
 
 
 def test_images_by_rid_and_viscode(tmp_path):

@@ -39,8 +39,8 @@ def test_labels_and_fields_value_by_value():
 def test_skips_impaired_not_mci_out_of_range_and_unknown_diagnosis():
     assert read_nacc(TABLE, None).skipped == [
         "nacc_uds.csv line 5 (subject NACC000003, 1): NACCUDSD: 2 (impaired, not MCI) has no NC/MCI/AD class",
-        "nacc_uds.csv line 7 (subject NACC000005, 1): NACCMMSE: 35 is out of range 0-30 for mmse "
-        "and not a documented missing code",
+        "nacc_uds.csv line 7 (subject NACC000005, 1): NACCMMSE: field 'mmse': 35 is out of range 0-30 "
+        "and is not a documented missing code",
         "nacc_uds.csv line 9 (subject NACC000007, 1): NACCUDSD: unknown code '7' (expected one of 1, 3, 4)",
     ]
 
@@ -53,6 +53,18 @@ def test_every_documented_mmse_code_is_missing(tmp_path, code):
     df.to_csv(path, index=False)
     first = read_nacc(path, None).records[0]
     assert first.subject_id == "NACC000001" and "mmse" not in first.ehr
+
+
+def test_values_the_engine_rejects_skip_the_row(tmp_path):
+    df = pd.read_csv(TABLE, dtype=str)
+    df.loc[0, "CDRSUM"] = "2.3"   # CDR sum of boxes comes in halves
+    df.loc[1, "EDUC"] = "42"      # neither a valid number of years nor NACC's 99
+    path = tmp_path / "uds.csv"
+    df.to_csv(path, index=False)
+    skipped = read_nacc(path, None).skipped
+    assert skipped[0] == "uds.csv line 2 (subject NACC000001, 1): CDRSUM: field 'cdr_sb': 2.3 is not a multiple " \
+                         "of 0.5 and is not a documented missing code"
+    assert skipped[1].startswith("uds.csv line 3 (subject NACC000001, 2): EDUC: field 'education_years': 42 is out of range")
 
 
 def test_plain_mmse_column_is_read_when_naccmmse_is_absent(tmp_path):

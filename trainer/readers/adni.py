@@ -131,4 +131,4 @@ def _age(row: Mapping[str, str], age_col: str | None, years_col: str | None, vis
         else:
             return None
     age = round(base + years, 1)
-    return check_range("age", age, age_col, f"{age:g}")
+    return check_range("age", age, age_col)

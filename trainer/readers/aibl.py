@@ -64,10 +64,9 @@ def read_aibl(table: Path, image_root: Path | None, image_pattern: str | None = 
 
 
 def _content(t: Table, row: Mapping[str, str], dx_col: str, rid: str) -> RowContent:
-    dx = cell(row, dx_col)
-    if is_missing(dx) or int_text(dx) in ("-4", "-1"):
+    label = coded(row, dx_col, DX_LABELS, missing=("-4", "-1"))
+    if label is None:
         raise RowSkip(f"no diagnosis in {dx_col}")
-    label = coded(row, dx_col, DX_LABELS)
     f = t.find
     examdate = cell(row, f("EXAMDATE"))
     fields = {
@@ -79,7 +78,7 @@ def _content(t: Table, row: Mapping[str, str], dx_col: str, rid: str) -> RowCont
         "cdr": ehr_number("cdr", row, f("CDGLOBAL"), MISSING_CODES),
         "logical_memory_delayed": ehr_number("logical_memory_delayed", row, f("LDELTOTAL"), MISSING_CODES),
     }
-    return str(label), fields, {"rid": rid, "examdate": "" if is_missing(examdate) else examdate}
+    return label, fields, {"rid": rid, "examdate": "" if is_missing(examdate) else examdate}
 
 
 def _age(row: Mapping[str, str], t: Table, examdate: str) -> int | float | None:
@@ -93,7 +92,7 @@ def _age(row: Mapping[str, str], t: Table, examdate: str) -> int | float | None:
     if born is None or seen is None:
         return None
     age = float(seen - born)
-    return check_range("age", age, f"{dob_col}/EXAMDATE", f"{age:g}")
+    return check_range("age", age, f"{dob_col}/EXAMDATE")
 
 
 def _year(text: str) -> int | None:

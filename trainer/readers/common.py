@@ -15,24 +15,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
+from engine.ehr import validate_ehr
 from engine.errors import AlifuseInputError
 from trainer.records import CaseRecord, ReadReport
 
 #: Cell texts that mean "no value" in the exported tables (R writes NA, pandas writes nan).
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
-
-#: Ranges of the numeric EHR fields. mmse, cdr, cdr_sb, logical_memory_delayed and ses come from
-#: DESIGN.md; DESIGN.md gives none for age and education, so these are wide plausibility bounds
-#: (education 0-36 is NACC's own EDUC range).
-EHR_RANGES: dict[str, tuple[float, float]] = {
-    "age": (0, 120),
-    "education_years": (0, 36),
-    "mmse": (0, 30),
-    "cdr_sb": (0, 18),
-    "logical_memory_delayed": (0, 25),
-    "ses": (1, 5),
-}
-CDR_VALUES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 #: Image search tried for every reader, in this order, relative to ``image_root``.
 GENERIC_PATTERNS: tuple[str, ...] = ("{subject}/{visit}/*.nii*", "{subject}_{visit}.nii*")
@@ -131,17 +119,12 @@ def tidy(field: str, x: float) -> int | float:
     return int(x) if x.is_integer() and field not in ("cdr", "cdr_sb") else x
 
 
-def check_range(field: str, x: float, column: str, text: str) -> int | float:
-    """``x`` if it is a valid value of EHR ``field``; otherwise the row is skipped with the reason."""
-    if field == "cdr":
-        if x not in CDR_VALUES:
-            raise RowSkip(f"{column}: {text} is not a CDR global score (0, 0.5, 1, 2, 3) "
-                          "nor a documented missing code")
-    elif field in EHR_RANGES:
-        lo, hi = EHR_RANGES[field]
-        if not lo <= x <= hi:
-            raise RowSkip(f"{column}: {text} is out of range {lo:g}-{hi:g} for {field} "
-                          "and not a documented missing code")
+def check_range(field: str, x: float, column: str) -> int | float:
+    """``x`` if it is a valid value of EHR ``field`` (engine.ehr decides); otherwise the row is skipped."""
+    try:
+        validate_ehr({field: tidy(field, x)}, source=column)
+    except AlifuseInputError as exc:
+        raise RowSkip(f"{exc} and is not a documented missing code") from None
     return tidy(field, x)
 
 
@@ -152,7 +135,7 @@ def ehr_number(field: str, row: Mapping[str, str], column: str | None,
         return None
     text = cell(row, column)
     x = number(text, column, missing_codes)
-    return None if x is None else check_range(field, x, column, text)
+    return None if x is None else check_range(field, x, column)
 
 
 def int_text(text: str) -> str:
@@ -166,12 +149,7 @@ def int_text(text: str) -> str:
 
 def code_key(text: str) -> str:
     """Lower-case code text; '1.0' and '1' are the same code."""
-    t = text.strip().lower()
-    try:
-        x = float(t)
-    except ValueError:
-        return t
-    return str(int(x)) if math.isfinite(x) and x.is_integer() else t
+    return int_text(text.strip().lower())
 
 
 def coded(row: Mapping[str, str], column: str | None, mapping: Mapping[str, str],

@@ -24,7 +24,7 @@ from typing import Mapping
 from engine.errors import AlifuseInputError
 from trainer.readers.common import (
     GENERIC_PATTERNS, ReportBuilder, RowContent, RowSkip, Table, cell, coded, ehr_number, image_finder,
-    int_text, is_missing, load_table, number,
+    int_text, load_table,
 )
 from trainer.records import ReadReport
 
@@ -58,12 +58,11 @@ def read_nacc(table: Path, image_root: Path | None, image_pattern: str | None = 
 
 
 def _content(t: Table, row: Mapping[str, str], dx_col: str, etiology: str | None) -> RowContent:
-    text = cell(row, dx_col)
-    if is_missing(text) or number(text, dx_col, (-4,)) is None:
-        raise RowSkip(f"no diagnosis in {dx_col}")
-    if int_text(text) == "2":
+    if int_text(cell(row, dx_col)) == "2":
         raise RowSkip(f"{dx_col}: 2 (impaired, not MCI) has no NC/MCI/AD class")
-    label = coded(row, dx_col, UDSD_LABELS)
+    label = coded(row, dx_col, UDSD_LABELS, missing=("-4",))
+    if label is None:
+        raise RowSkip(f"no diagnosis in {dx_col}")
     if label == "AD" and etiology is not None and int_text(cell(row, etiology)) != "1":
         raise RowSkip(f"dementia not of presumed Alzheimer's etiology ({etiology} = {cell(row, etiology) or 'empty'})")
     f = t.find
@@ -82,7 +81,7 @@ def _content(t: Table, row: Mapping[str, str], dx_col: str, etiology: str | None
         "visitnum": int_text(cell(row, f("VISITNUM"))),
         "date": _date(row, t),
     }
-    return str(label), fields, keys
+    return label, fields, keys
 
 
 def _date(row: Mapping[str, str], t: Table) -> str:
