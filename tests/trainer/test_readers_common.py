@@ -118,3 +118,12 @@ def test_manifest_images_relative_to_image_root_and_missing_reported(tmp_path):
     assert rep.skipped == [f"manifest.csv line 3 (subject s2, bl): image not found: {tmp_path / 'img' / 's2.nii.gz'}"]
     with pytest.raises(AlifuseInputError, match=r"a manifest names each image itself"):
         read_dataset("manifest", path, tmp_path, "{subject}.nii")
+
+
+def test_blank_lines_keep_line_numbers_true(tmp_path):
+    lines = (FIX / "oasis2_original.csv").read_text().splitlines()
+    gappy = tmp_path / "oasis.csv"
+    gappy.write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n\n")
+    rep = read_dataset("oasis2", gappy, None)
+    assert len(rep.records) == 6
+    assert rep.skipped[0].startswith("oasis.csv line 9 (subject OAS2_9005, MR1)")

@@ -105,29 +105,22 @@ def merge_folder(folder: Path) -> Table:
     pdx_path = _one_file(folder, "aibl_pdxconv", required=True)
     assert pdx_path is not None
     pdx = load_table(pdx_path)
-    rid, vis, dx = pdx.require("RID"), pdx.require("VISCODE"), pdx.require("DXCURREN")
-    merged = pdx.frame[[rid, vis, dx]].set_axis(["RID", "VISCODE", "DXCURREN"], axis=1)
-    merged["RID"] = merged["RID"].map(int_text)
+    pdx.require("DXCURREN")
+    merged = _pick(pdx, ("RID", "VISCODE"), ("DXCURREN",))
     dates: list[pd.Series] = []
     for prefix, wanted in VISIT_TABLES.items():
         path = _one_file(folder, prefix)
         if path is None:
             continue
-        sub = load_table(path)
-        cols = {sub.require("RID"): "RID", sub.require("VISCODE"): "VISCODE"}
-        cols.update({c: name for name in wanted if (c := sub.find(name)) is not None})
-        part = sub.frame[list(cols)].rename(columns=cols)
-        if (d := sub.find("EXAMDATE")) is not None:
-            part[f"EXAMDATE_{prefix}"] = sub.frame[d]
-        part["RID"] = part["RID"].map(int_text)
-        part = part.drop_duplicates(["RID", "VISCODE"])
+        part = _pick(load_table(path), ("RID", "VISCODE"), wanted + ("EXAMDATE",))
+        part = part.rename(columns={"EXAMDATE": f"EXAMDATE_{prefix}"}).drop_duplicates(["RID", "VISCODE"])
         merged = merged.merge(part, on=["RID", "VISCODE"], how="left")
         if f"EXAMDATE_{prefix}" in merged:
             dates.append(merged.pop(f"EXAMDATE_{prefix}").fillna(""))
     if dates:  # the first table that dates the visit wins
         exam = dates[0]
         for d in dates[1:]:
-            exam = exam.where(exam.map(lambda v: not is_missing(v)), d)
+            exam = exam.where(exam.map(lambda v: not is_missing(str(v))), d)
         merged["EXAMDATE"] = exam
     demog_path = _one_file(folder, "aibl_ptdemog")
     if demog_path is not None:
@@ -135,14 +128,25 @@ def merge_folder(folder: Path) -> Table:
     return make_table(pdx_path, merged.fillna(""))
 
 
-def _demographics(t: Table) -> pd.DataFrame:
-    cols = {t.require("RID"): "RID"}
-    cols.update({c: name for name in DEMOG_COLUMNS if (c := t.find(name)) is not None})
+def _pick(t: Table, keys: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
+    """The key columns (required) and whichever ``optional`` ones ``t`` has, under their AIBL names.
+
+    Keys are normalised so that ' 1', '1.0' and '1' join.
+    """
+    cols = {t.require(k): k for k in keys}
+    cols.update({c: name for name in optional if (c := t.find(name)) is not None})
     part = t.frame[list(cols)].rename(columns=cols)
-    part["RID"] = part["RID"].map(int_text)
+    for k in keys:
+        part[k] = part[k].map(lambda v: int_text(str(v).strip()))
+    return part
+
+
+def _demographics(t: Table) -> pd.DataFrame:
+    part = _pick(t, ("RID",), DEMOG_COLUMNS)
     # Demographics sit on the baseline row; later rows are often empty or -4.
-    known = part.drop(columns="RID").apply(lambda c: c.map(lambda v: not is_missing(v) and v not in ("-4", "-1")))
-    part = part[known.any(axis=1)] if len(part.columns) > 1 else part
+    known = part.drop(columns="RID").map(lambda v: not is_missing(str(v)) and str(v).strip() not in ("-4", "-1"))
+    if len(known.columns):
+        part = part[known.any(axis=1)]
     return part.drop_duplicates("RID")
 
 
