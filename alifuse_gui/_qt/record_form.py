@@ -1,0 +1,179 @@
+"""The record form: one widget per EHR field, invalid entries marked in place, live text preview."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                            QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
+
+from engine.ehr import FIELD_SPECS, FieldSpec
+from engine.errors import AlifuseInputError
+from alifuse_gui.record_model import SUMMARY_WORD_LIMIT, RecordModel, entry_text
+
+UNKNOWN = "unknown"
+_INVALID_STYLE = "border: 2px solid #d32f2f;"
+
+
+def _tooltip(spec: FieldSpec) -> str:
+    rng = spec.range_text()
+    unit = f" {spec.unit}" if spec.unit else ""
+    parts = [spec.help, f"Allowed: {rng}{unit}." if rng else "", "Leave blank / 'unknown' if not known."]
+    return " ".join(p for p in parts if p)
+
+
+class RecordForm(QWidget):
+    """Edits a :class:`RecordModel`. ``changed`` fires after every edit with the valid fields' EHR dict."""
+
+    changed = Signal(dict)
+
+    def __init__(self, model: RecordModel | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model or RecordModel()
+        self.editors: dict[str, QWidget] = {}
+        self._loading = False
+        form = QFormLayout()
+        for name, spec in FIELD_SPECS.items():
+            editor = self._make_editor(spec)
+            editor.setObjectName(f"field_{name}")
+            self.editors[name] = editor
+            label = QLabel(spec.label + (f" ({spec.unit})" if spec.unit else ""))
+            label.setToolTip(_tooltip(spec))
+            if name == "summary":
+                self.word_count = QLabel()
+                box = QVBoxLayout()
+                box.addWidget(editor)
+                box.addWidget(self.word_count)
+                form.addRow(label, box)
+            else:
+                form.addRow(label, editor)
+        self.preview = QPlainTextEdit(readOnly=True)
+        self.preview.setObjectName("text_preview")
+        self.preview.setMaximumHeight(70)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for text, slot in (("Load…", self._ask_load), ("Save…", self._ask_save), ("Clear", self.clear)):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Text the model will read:"))
+        layout.addWidget(self.preview)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self.refresh()
+
+    # -- editors --
+    def _make_editor(self, spec: FieldSpec) -> QWidget:
+        name = spec.name
+        if spec.choices:
+            combo = QComboBox()
+            combo.addItem(UNKNOWN, None)
+            for c in spec.choices:
+                combo.addItem(entry_text(c), c)
+            combo.currentIndexChanged.connect(lambda _i, n=name, c=combo: self._edited(n, c.currentData()))
+            combo.setToolTip(_tooltip(spec))
+            return combo
+        if spec.kind == "text":
+            edit = QPlainTextEdit()
+            edit.setPlaceholderText(f"{UNKNOWN} — the doctor's narrative; the model reads the first "
+                                    f"{SUMMARY_WORD_LIMIT} words")
+            edit.setMaximumHeight(60)
+            edit.textChanged.connect(lambda n=name, e=edit: self._edited(n, e.toPlainText()))
+            edit.setToolTip(_tooltip(spec))
+            return edit
+        edit = QLineEdit()
+        edit.setPlaceholderText(UNKNOWN)
+        edit.setClearButtonEnabled(True)  # one click back to "unknown"
+        edit.textChanged.connect(lambda text, n=name: self._edited(n, text))
+        edit.setToolTip(_tooltip(spec))
+        return edit
+
+    def _edited(self, name: str, entry) -> None:
+        if self._loading:
+            return
+        self.model.set_entry(name, entry)
+        self.refresh()
+
+    def set_entry(self, name: str, entry) -> None:
+        """Put ``entry`` into the field's editor as if typed (choices: the value, or None for unknown)."""
+        editor = self.editors[name]
+        if isinstance(editor, QComboBox):
+            index = editor.findData(entry) if entry is not None else 0
+            if index < 0:
+                raise ValueError(f"{entry!r} is not a choice of {name}")
+            editor.setCurrentIndex(index)
+        elif isinstance(editor, QPlainTextEdit):
+            editor.setPlainText(entry_text(entry))
+        else:
+            editor.setText(entry_text(entry))
+
+    def _fill_from_model(self) -> None:
+        self._loading = True
+        try:
+            for name in FIELD_SPECS:
+                self.set_entry(name, self.model.entry(name))
+        finally:
+            self._loading = False
+        self.refresh()
+
+    # -- state shown to the user --
+    def refresh(self) -> None:
+        errors = self.model.errors()
+        for name, editor in self.editors.items():
+            msg = errors.get(name)
+            editor.setStyleSheet(_INVALID_STYLE if msg else "")
+            editor.setToolTip(msg if msg else _tooltip(FIELD_SPECS[name]))
+            editor.setProperty("invalid", bool(msg))
+        n = self.model.summary_word_count()
+        over = n > SUMMARY_WORD_LIMIT
+        self.word_count.setText(f"{n} / {SUMMARY_WORD_LIMIT} words" +
+                                (f" — the model reads only the first {SUMMARY_WORD_LIMIT}" if over else ""))
+        self.word_count.setStyleSheet("color: #e65100;" if over else "")
+        self.preview.setPlainText(" ".join(s for _, s in self.model.preview()))
+        self.status.setText("Fix the marked fields: " + "; ".join(errors.values()) if errors else "")
+        self.status.setStyleSheet("color: #d32f2f;" if errors else "")
+        self.changed.emit(self.model.valid_dict())
+
+    def invalid_fields(self) -> list[str]:
+        return [n for n, e in self.editors.items() if e.property("invalid")]
+
+    # -- whole records --
+    def set_record(self, ehr: dict, source: str = "record") -> None:
+        """Show ``ehr``; an invalid one raises ``AlifuseInputError`` and leaves the form untouched."""
+        self.model.set_dict(ehr, source)
+        self._fill_from_model()
+
+    def load(self, path: str | Path) -> bool:
+        """Load a record file; on error show a message box and keep what is in the form."""
+        try:
+            self.model.load_json(path)
+        except AlifuseInputError as exc:
+            QMessageBox.warning(self, "Cannot load the record", str(exc))
+            return False
+        self._fill_from_model()
+        return True
+
+    def save(self, path: str | Path) -> bool:
+        try:
+            self.model.save_json(path)
+        except AlifuseInputError as exc:
+            QMessageBox.warning(self, "Cannot save the record", str(exc))
+            return False
+        return True
+
+    def clear(self) -> None:
+        self.model.clear()
+        self._fill_from_model()
+
+    def _ask_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load record", "", "Record (*.json);;All files (*)")
+        if path:
+            self.load(path)
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save record", "record.json", "Record (*.json)")
+        if path:
+            self.save(path)
