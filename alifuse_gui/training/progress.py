@@ -53,7 +53,7 @@ class Series:
 
 
 class RunMonitor:
-    """The state of one run as its events arrive; ``state`` is idle, running, done or error."""
+    """The state of one run as its events arrive; ``state`` is idle, running, done, stopped or error."""
 
     def __init__(self) -> None:
         self.state = "idle"
@@ -99,6 +99,12 @@ class RunMonitor:
             self.fraction = 1.0
             self.eta_s = 0.0
             self.best_checkpoint = ev.get("best_checkpoint") or self.best_checkpoint
+            self.seconds = _num(ev.get("seconds"))
+        elif kind == "stopped":
+            # SIGTERM (Cancel): the trainer stopped at a step boundary; its last epoch checkpoint stays.
+            self.state = "stopped"
+            self.best_checkpoint = ev.get("best_checkpoint") or self.best_checkpoint
+            self.last_checkpoint = ev.get("last_checkpoint") or self.last_checkpoint
             self.seconds = _num(ev.get("seconds"))
         elif kind == "error":
             self.state = "error"
@@ -147,6 +153,8 @@ class RunMonitor:
         if self.state == "done":
             took = format_duration(self.seconds)
             return "Training finished" + (f" in {took}." if took else ".")
+        if self.state == "stopped":
+            return f"Training stopped after {self.epochs_done()} complete epoch(s)."
         if self.state == "error":
             return f"Training failed: {self.error}"
         if self.state == "idle":
@@ -160,6 +168,10 @@ class RunMonitor:
         if left:
             parts.append(f"about {left} left")
         return "Training: " + (", ".join(parts) if parts else "starting…")
+
+    def epochs_done(self) -> int:
+        """Epochs with a written checkpoint (the ``"epoch"`` events seen)."""
+        return len(self.epoch_loss["total"].x) or len(self.val["acc"].x) or len(self.val["auc"].x)
 
     def latest_val(self) -> dict[str, float]:
         """The last validation scores, e.g. {'acc': 0.6, 'auc': 0.7, 'loss': 1.0}."""

@@ -124,3 +124,12 @@ def test_command_lines(tmp_path):
     assert launcher.train_command(syn)[:3] == ["fake", "--data", str(tmp_path / "run2-cohort")]
     env = launcher.environment({"PYTHONPATH": "/x"})
     assert env["PYTHONUNBUFFERED"] == "1" and env["PYTHONPATH"].endswith("/x")
+
+
+def test_monitor_stopped_event_keeps_the_checkpoints():
+    m = RunMonitor()
+    m.load_epochs([epoch_event(1, 0.5, best=True), epoch_event(2, 0.4)])
+    m.feed({"event": "stopped", "best_checkpoint": "/r/best.safetensors", "last_checkpoint": "/r/last.safetensors",
+            "seconds": 3.0, "epochs_done": 2})
+    assert m.state == "stopped" and m.last_checkpoint == "/r/last.safetensors" and m.best_epoch == 1
+    assert m.status_text() == "Training stopped after 2 complete epoch(s)."
