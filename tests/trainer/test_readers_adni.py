@@ -118,3 +118,14 @@ def test_explicit_pattern_with_adni_download_layout(tmp_path):
     want = _touch(root / "011_S_0002" / "MPRAGE" / "2005-09-08_13_31_43.0" / "I13722" / "ADNI_011_S_0002.nii")
     rep = read_adni(FIX / "adnimerge.csv", root, image_pattern="{ptid}/MPRAGE/{examdate}_*/*/*.nii")
     assert [(r.subject_id, r.visit, r.image) for r in rep.records] == [("011_S_0002", "bl", want)]
+
+
+def test_dx_bl_is_not_used_for_a_visit_whose_code_is_blank(tmp_path):
+    table = tmp_path / "adnimerge.csv"
+    table.write_text("RID,PTID,VISCODE,EXAMDATE,DX_bl,DX,AGE\n"
+                     "20,002_S_0020,bl,2010-01-04,AD,,70\n"
+                     "20,002_S_0020,,2011-01-10,AD,,70\n")
+    rep = read_adni(table, None)
+    assert [(r.visit, r.label) for r in rep.records] == [("bl", "AD")]
+    assert rep.skipped == ["adnimerge.csv line 3 (subject 002_S_0020, 2011-01-10): no diagnosis in DX "
+                           "(DX_bl is used only at the baseline visit)"]

@@ -65,7 +65,7 @@ def read_adni(table: Path, image_root: Path | None, image_pattern: str | None = 
     for line, row in t.rows():
         subject = cell(row, subject_cols[0]) or cell(row, subject_cols[1])
         visit = cell(row, viscode) or cell(row, examdate) or "bl"
-        baseline = viscode is None or visit.lower() in BASELINE_VISITS
+        baseline = viscode is None or cell(row, viscode).lower() in BASELINE_VISITS
         out.add(line, subject, visit, lambda row=row, visit=visit, baseline=baseline:
                 _content(t, row, visit, baseline, dx_cols))
     return out.report
