@@ -1,0 +1,70 @@
+"""alifuse-synth: writes the layout; bad options give one line `alifuse: error: ...` and exit 2."""
+from __future__ import annotations
+
+import pytest
+
+from trainer.cli_synth import build_parser, main
+
+
+def _fails(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alifuse: error: "), err
+    assert "Traceback" not in err and out == ""
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_writes_the_layout(tmp_path, capsys):
+    out = tmp_path / "cohort"
+    assert main([str(out), "--subjects", "3", "--seed", "2", "--preset-size", "small",
+                 "--class-balance", "1,1,1", "--acquisition", "shifted"]) == 0
+    assert "wrote 3 subjects (NC 1, MCI 1, AD 1)" in capsys.readouterr().out
+    for name in ("manifest.csv", "ADNIMERGE.csv", "oasis2.csv", "cohort.json"):
+        assert (out / name).is_file(), name
+    assert len(list((out / "images").glob("sub-000*.nii*"))) == 3
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"sub-000{i}_atrophy.nii.gz" for i in (1, 2, 3)]
+    assert sorted(p.name for p in (out / "ehr").iterdir()) == [f"sub-000{i}.json" for i in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("extra, names", [
+    (["--subjects", "0"], "--subjects"),
+    (["--subjects", "-3"], "--subjects"),
+    (["--subjects", "two"], "--subjects"),
+    ([], "--subjects"),
+    (["--subjects", "2", "--seed", "-1"], "--seed"),
+    (["--subjects", "2", "--workers", "0"], "--workers"),
+    (["--subjects", "2", "--class-balance", "1,2"], "--class-balance"),
+    (["--subjects", "2", "--class-balance", "0,0,0"], "--class-balance"),
+    (["--subjects", "2", "--acquisition", "ge"], "--acquisition"),
+    (["--subjects", "2", "--preset-size", "huge"], "--preset-size"),
+    (["--subjects", "2", "--colour"], "--colour"),
+])
+def test_bad_options_exit_2_with_one_line(tmp_path, capsys, extra, names):
+    line = _fails(capsys, [str(tmp_path / "c")] + extra)
+    assert names in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_out_dir_that_is_a_file(tmp_path, capsys):
+    f = tmp_path / "taken.csv"
+    f.write_text("x\n")
+    line = _fails(capsys, [str(f), "--subjects", "2"])
+    assert str(f) in line and "not a folder" in line
+    assert f.read_text() == "x\n"
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for action in build_parser()._actions:
+        for opt in action.option_strings:
+            assert opt in text
+        assert action.help
+    for word in ("OUT_DIR", "standard", "shifted", "small", "byte-identical"):
+        assert word in text
