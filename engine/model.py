@@ -102,8 +102,11 @@ class AlifuseModel(nn.Module):
         return self.fusion(torch.cat(feats, dim=-1))
 
     def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Prediction path: logits (B, C)."""
+                mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                generator: torch.Generator | None = None, gather=None):
+        """Prediction path: logits (B, C). With ``labels``: :meth:`training_losses` (so DDP's wrapper sees it)."""
+        if labels is not None:
+            return self.training_losses(image, ids, mask, labels, generator, gather)
         return self.classify(self.encode(image, ids, mask))
 
     def embeddings(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,151 @@
+"""alifuse-train: checkpoints every epoch, metrics, progress, exact resume after SIGKILL, ablations, bad input."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from engine.checkpoint import load_checkpoint, read_info
+from trainer.cli_train import main
+
+ARGS = ["--preset", "tiny", "--batch-size", "2", "--seed", "3"]
+
+
+def run(argv, capsys=None):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr() if capsys else None
+    return code, out
+
+
+def _tensors(path: Path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
+@pytest.mark.slow
+def test_run_folder_metrics_and_progress(toy_cohort, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, io = run(["--data", toy_cohort, "--out", out, "--epochs", "2", "--progress-json", *ARGS,
+                    "--cache", tmp_path / "cache"], capsys)
+    assert code == 0, io.err
+    events = [json.loads(line) for line in io.out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps[-1]["fraction"] == pytest.approx(1.0) and steps[-1]["eta_s"] == 0
+    assert all(set(s["loss"]) >= {"itc", "img_rec", "txt_rec", "cls", "total"} for s in steps)
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert {"acc", "auc", "loss"} <= set(metrics[0]["val"])
+    info = read_info(out / "best.safetensors")
+    assert info.trained and info.provenance["seed"] == 3 and "val" in info.provenance
+    assert len(info.provenance["train_subjects_sha256"]) == 8  # 70% of 12 subjects, no ids in the model
+    splits = json.loads((out / "splits.json").read_text())
+    assert not (set(splits["train"]) & set(splits["test"])) and not (set(splits["train"]) & set(splits["val"]))
+    run_info = json.loads((out / "run.json").read_text())
+    assert run_info["environment"]["torch"] == torch.__version__ and run_info["seed"] == 3
+    assert json.loads((out / "progress.json").read_text())["event"] == "done"
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_the_same_weights(toy_cohort, tmp_path):
+    common = ["--data", toy_cohort, "--epochs", "3", *ARGS, "--cache", tmp_path / "cache"]
+    # Every run in its own process with the same thread count: float sums depend on it.
+    cmd = [sys.executable, "-m", "trainer.cli_train", *map(str, common)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([*cmd, "--out", str(tmp_path / "straight")], check=True, env=env, capture_output=True)
+    # The same run, killed (SIGKILL: no clean-up) once its first epoch checkpoint is on disk, then resumed.
+    cmd = [*cmd, "--out", str(tmp_path / "killed"), "--progress-json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    for line in proc.stdout:
+        ev = json.loads(line)
+        if ev["event"] == "epoch" and ev["epoch"] == 1:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert read_info(tmp_path / "killed" / "last.safetensors").provenance["epoch"] == 1
+    subprocess.run([*cmd, "--resume"], check=True, env=env, capture_output=True)
+    a, b = _tensors(tmp_path / "straight" / "last.safetensors"), _tensors(tmp_path / "killed" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    lines = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags, check", [
+    (["--modalities", "image"], lambda c: c.modalities == ("image",) and c.use_text is False),
+    (["--modalities", "text"], lambda c: c.modalities == ("text",)),
+    (["--loss", "cls"], lambda c: (c.lambda_cl, c.lambda_res, c.lambda_cls) == (0.0, 0.0, 1.0)),
+    (["--loss", "cls+cl"], lambda c: (c.lambda_cl, c.lambda_res, c.lambda_cls) == (1.0, 0.0, 1.0)),
+])
+def test_ablation_switches_reach_the_model(toy_cohort, tmp_path, flags, check):
+    code, _ = run(["--data", toy_cohort, "--out", tmp_path / "r", "--epochs", "1", *ARGS, *flags,
+                   "--cache", tmp_path / "cache"])
+    assert code == 0
+    model, info = load_checkpoint(tmp_path / "r" / "last.safetensors")
+    assert check(info.config)
+    assert (model.image_encoder is None) == (not info.config.use_image)
+
+
+def test_without_ehr_parts_leaves_them_out_of_the_text(toy_cohort):
+    from engine.config import preset
+    from trainer.dataset import CaseDataset
+    from trainer.records import read_manifest
+
+    recs = read_manifest(toy_cohort / "manifest.csv").records
+    full = CaseDataset(recs, preset("tiny"), ["NC", "MCI", "AD"])
+    cut = CaseDataset(recs, preset("tiny"), ["NC", "MCI", "AD"], exclude_parts=("summary", "lab_results"))
+    assert "forgetfulness" in full.texts[1].text and "MMSE" in full.texts[1].text
+    assert "forgetfulness" not in cut.texts[1].text and "MMSE" not in cut.texts[1].text
+    assert "age" in cut.texts[1].text
+
+
+def test_bad_input_is_one_line_and_keeps_checkpoints(toy_cohort, tmp_path, capsys):
+    code, io = run(["--data", tmp_path / "nowhere", "--out", tmp_path / "r", *ARGS], capsys)
+    assert code == 2 and io.err.startswith("alifuse: error: --data") and io.err.count("\n") == 1
+    code, io = run(["--data", toy_cohort, "--out", tmp_path / "r", "--epochs", "0", *ARGS], capsys)
+    assert code == 2 and "--epochs 0" in io.err
+    code, io = run(["--data", toy_cohort, "--out", tmp_path / "r", "--preset", "huge"], capsys)
+    assert code == 2 and "--preset" in io.err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, io = run(["--data", toy_cohort, "--out", blocker, *ARGS], capsys)
+    assert code == 2 and "not a folder" in io.err
+    # an existing run is never overwritten without --resume
+    run_dir = tmp_path / "existing"
+    run_dir.mkdir()
+    (run_dir / "last.safetensors").write_bytes(b"precious")
+    code, io = run(["--data", toy_cohort, "--out", run_dir, *ARGS], capsys)
+    assert code == 2 and "--resume" in io.err
+    assert (run_dir / "last.safetensors").read_bytes() == b"precious"
+    code, io = run(["--data", toy_cohort, "--out", tmp_path / "fresh", "--resume", *ARGS], capsys)
+    assert code == 2 and "--resume" in io.err
+
+
+def test_cache_decodes_each_image_once(toy_cohort, tmp_path):
+    import numpy as np
+
+    from trainer.cache import PreprocessCache
+
+    img = next((toy_cohort / "images").glob("*.nii.gz"))
+    c1 = PreprocessCache(tmp_path / "c")
+    a = c1.get(img, 16)
+    assert c1.misses == 1 and len(list((tmp_path / "c").rglob("*.npy"))) == 1
+    c2 = PreprocessCache(tmp_path / "c")  # a new process: reads the disk entry
+    b = c2.get(img, 16)
+    assert c2.misses == 0 and c2.hits == 1
+    assert np.allclose(a, b, atol=1e-3)  # float16 on disk
+    assert c2.get(img, 16) is c2.get(img, 16)  # memoised in memory

@@ -1,0 +1,245 @@
+"""The Alifuse training loop: AdamW, warm-up + cosine, clipping, bf16 autocast on CUDA, DDP, exact resume.
+
+Exact resume: every epoch reseeds its own shuffling, masking and dropout from (seed, epoch), and the
+optimizer/scheduler state is saved with each epoch's checkpoint, so a run stopped and resumed ends with the
+same weights as one that was never stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.config import AlifuseConfig
+from engine.errors import AlifuseInputError
+from engine.model import LOSS_NAMES, AlifuseModel
+from trainer.dataset import CaseDataset
+from trainer.distributed import DistInfo, all_reduce_mean, gather_with_grad
+from trainer.metrics import scores
+from trainer.progress import Reporter
+from trainer.records import CaseRecord
+from trainer.run_files import atomic_write_text, save_train_state, load_train_state, subject_hashes
+
+#: Learning rates by preset: the paper's 2e-5 fine-tunes large pretrained encoders; the small presets
+#: train their ViT from scratch and need more.
+DEFAULT_LR = {"paper": 2e-5, "demo": 3e-4, "tiny": 1e-3}
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float | None = None
+    weight_decay: float = 0.05
+    warmup_frac: float = 0.1
+    clip: float = 1.0
+    seed: int = 0
+    num_workers: int = 0
+    exclude_parts: tuple[str, ...] = ()
+    progress_json: bool = False
+
+
+@dataclass
+class RunResult:
+    best_checkpoint: Path
+    last_checkpoint: Path
+    epochs_done: int
+    best_val: dict = field(default_factory=dict)
+    stopped: bool = False
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT ask the loop to stop at the next step; the last epoch's checkpoint stays."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._old = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread (e.g. inside a test runner thread)
+                pass
+
+    def _handler(self, signum, frame) -> None:  # noqa: ANN001
+        self.stop = True
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _lr_lambda(total: int, warmup: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _order(n: int, seed: int, epoch: int, info: DistInfo, batch: int) -> list[int]:
+    """This process's indices for the epoch: a seeded permutation, sharded by rank, whole batches only."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch))).tolist()
+    per_rank = (n // info.world) // batch * batch if n >= info.world * batch else n // info.world
+    return perm[info.rank::info.world][:per_rank]
+
+
+@torch.no_grad()
+def predict_dataset(model: AlifuseModel, ds: CaseDataset, device: torch.device, batch: int = 8) -> np.ndarray:
+    """Class probabilities (N, C) for every item of ``ds``."""
+    model.eval()
+    out = []
+    loader = DataLoader(ds, batch_size=batch, shuffle=False)
+    for b in loader:
+        with _autocast(device):
+            logits = model(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
+                           b["mask"].to(device))
+        out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.cfg.num_classes))
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_names: Sequence[str],
+          run_dir: Path, opts: TrainOptions, device: torch.device, info: DistInfo = DistInfo(),
+          resume: bool = False, provenance: dict | None = None, cache=None) -> RunResult:
+    """Train on ``splits['train']``, select on ``splits['val']``; checkpoints and metrics go to ``run_dir``."""
+    run_dir = Path(run_dir)
+    last, best, state_file = run_dir / "last.safetensors", run_dir / "best.safetensors", run_dir / "train_state.pt"
+    lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
+    train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts)
+    val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
+    if len(train_ds) < opts.batch_size * info.world:
+        raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
+                                f"(per process)")
+
+    torch.manual_seed(opts.seed)
+    model = AlifuseModel(cfg).to(device)
+    start_epoch, best_auc, best_val = 1, -math.inf, {}
+    steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
+    total = steps_per_epoch * opts.epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": opts.weight_decay},
+                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999),
+                              fused=device.type == "cuda")
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(total, max(1, int(total * opts.warmup_frac))))
+
+    if resume and last.is_file() and state_file.is_file():
+        loaded, _ = load_checkpoint(last, device)
+        model.load_state_dict(loaded.state_dict())
+        st = load_train_state(state_file)
+        optim.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        start_epoch, best_auc, best_val = st["epoch"] + 1, st["best_auc"], st["best_val"]
+    elif resume:
+        raise AlifuseInputError(f"--resume: {run_dir} holds no last.safetensors/train_state.pt to resume from")
+
+    ddp_model = model
+    if info.world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[info.local_rank] if device.type == "cuda" else None, find_unused_parameters=True)
+    gather = gather_with_grad if info.world > 1 else None
+    reporter = Reporter(run_dir, opts.progress_json, enabled=info.main)
+    stop = _StopFlag()
+    prov = dict(provenance or {})
+    prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]), lr=lr,
+                batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
+    reporter.event(event="start", epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),
+                   start_epoch=start_epoch, n_train=len(train_ds), n_val=len(val_ds), device=str(device))
+    t_start = time.perf_counter()
+    epoch = start_epoch - 1
+    try:
+        for epoch in range(start_epoch, opts.epochs + 1):
+            es = _epoch_seed(opts.seed, epoch)
+            torch.manual_seed(es)  # dropout
+            gen = torch.Generator(device=device).manual_seed(es + 1)  # masks
+            order = _order(len(train_ds), opts.seed, epoch, info, opts.batch_size)
+            loader = DataLoader(torch.utils.data.Subset(train_ds, order), batch_size=opts.batch_size, shuffle=False,
+                                num_workers=opts.num_workers, pin_memory=device.type == "cuda", drop_last=True)
+            model.train()
+            sums = {k: 0.0 for k in (*LOSS_NAMES, "total")}
+            n_steps = 0
+            for step, b in enumerate(loader, 1):
+                with _autocast(device):
+                    out = ddp_model(b["image"].to(device, non_blocking=True) if cfg.use_image else None,
+                                    b["ids"].to(device), b["mask"].to(device), labels=b["label"].to(device),
+                                    generator=gen, gather=gather)
+                optim.zero_grad(set_to_none=True)
+                out["total"].backward()
+                torch.nn.utils.clip_grad_norm_(params, opts.clip)
+                optim.step()
+                sched.step()
+                n_steps += 1
+                for k in sums:
+                    if k in out:
+                        sums[k] += float(all_reduce_mean(out[k].detach().float(), info))
+                done = (epoch - start_epoch) * steps_per_epoch + step
+                remaining = (opts.epochs - start_epoch + 1) * steps_per_epoch - done
+                elapsed = time.perf_counter() - t_start
+                reporter.event(event="step", epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
+                               fraction=((epoch - 1) * steps_per_epoch + step) / max(1, total),
+                               eta_s=round(elapsed / done * remaining, 1), lr=sched.get_last_lr()[0],
+                               loss={k: round(v / n_steps, 5) for k, v in sums.items() if k in out})
+                if stop.stop:
+                    break
+            if stop.stop:
+                break
+            train_loss = {k: v / max(1, n_steps) for k, v in sums.items() if v}
+            val = _validate(model, val_ds, class_names, device, opts.batch_size) if info.main else {}
+            is_best = False
+            if info.main:
+                key = val.get("auc", math.nan)
+                key = val.get("acc", -1.0) if math.isnan(key) else key
+                is_best = key > best_auc or not best.is_file()
+                prov_epoch = dict(prov, epoch=epoch, val=val)
+                save_checkpoint(model, last, class_names, prov_epoch)
+                if is_best:
+                    best_auc, best_val = key, val
+                    save_checkpoint(model, best, class_names, prov_epoch)
+                save_train_state(state_file, {"optimizer": optim.state_dict(), "scheduler": sched.state_dict(),
+                                              "epoch": epoch, "best_auc": best_auc, "best_val": best_val})
+                reporter.epoch(epoch=epoch, train=train_loss, val=val, checkpoint=str(last), best=is_best)
+    except OSError as exc:
+        raise AlifuseInputError(f"{run_dir}: cannot write the run ({exc.strerror or exc}); "
+                                f"earlier checkpoints are intact") from None
+    finally:
+        stop.restore()
+    result = RunResult(best, last, epoch if not stop.stop else epoch - 1, best_val, stop.stop)
+    if info.main:
+        reporter.event(event="stopped" if stop.stop else "done", best_checkpoint=str(best),
+                       last_checkpoint=str(last), seconds=round(time.perf_counter() - t_start, 2),
+                       epochs_done=result.epochs_done, best_val=best_val)
+    reporter.close()
+    return result
+
+
+def _validate(model: AlifuseModel, ds: CaseDataset, class_names: Sequence[str], device: torch.device,
+              batch: int) -> dict:
+    if len(ds) == 0:
+        return {}
+    probs = predict_dataset(model, ds, device, batch)
+    y = np.asarray(ds.labels)
+    s = scores(y, probs, class_names)
+    loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())
+    return {"acc": round(s["acc"], 4), "auc": round(s["auc"], 4) if not math.isnan(s["auc"]) else math.nan,
+            "balanced_acc": round(s["balanced_acc"], 4), "loss": round(loss, 4), "n": s["n"]}

@@ -1,0 +1,70 @@
+"""Classification scores: ACC, AUC (macro one-vs-rest), sensitivity/specificity, balanced accuracy, bootstrap CIs."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, roc_auc_score
+
+
+def auc(y: np.ndarray, probs: np.ndarray) -> float:
+    """Binary: AUC of probs[:, 1] (or a 1-D score); multi-class: macro one-vs-rest. NaN if a class is absent."""
+    y = np.asarray(y)
+    p = np.asarray(probs, dtype=np.float64)
+    k = 2 if p.ndim == 1 else p.shape[1]
+    if len(np.unique(y)) < 2:
+        return math.nan
+    if k == 2:
+        score = p if p.ndim == 1 else p[:, 1]
+        return float(roc_auc_score(y, score))
+    present = np.unique(y)
+    if len(present) < k:  # macro OvR over the classes that occur
+        return float(np.mean([roc_auc_score(y == c, p[:, c]) for c in present]))
+    return float(roc_auc_score(y, p / p.sum(axis=1, keepdims=True), multi_class="ovr", average="macro"))
+
+
+def scores(y: Sequence[int], probs: np.ndarray, class_names: Sequence[str]) -> dict:
+    """ACC, AUC, balanced accuracy, per-class sensitivity/specificity and the confusion matrix."""
+    y = np.asarray(y)
+    probs = np.asarray(probs)
+    pred = probs.argmax(axis=1)
+    k = len(class_names)
+    cm = confusion_matrix(y, pred, labels=list(range(k)))
+    sens, spec = {}, {}
+    for c, name in enumerate(class_names):
+        tp, fn = cm[c, c], cm[c].sum() - cm[c, c]
+        fp = cm[:, c].sum() - cm[c, c]
+        tn = cm.sum() - tp - fn - fp
+        sens[name] = float(tp / (tp + fn)) if tp + fn else math.nan
+        spec[name] = float(tn / (tn + fp)) if tn + fp else math.nan
+    present = [v for v in sens.values() if not math.isnan(v)]
+    return {"n": int(len(y)), "acc": float((pred == y).mean()) if len(y) else math.nan, "auc": auc(y, probs),
+            "balanced_acc": float(np.mean(present)) if present else math.nan,
+            "sensitivity": sens, "specificity": spec, "confusion": cm.tolist(), "classes": list(class_names)}
+
+
+def bootstrap_ci(y: Sequence[int], probs: np.ndarray, n: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs of ACC, AUC and balanced accuracy, resampling cases."""
+    y = np.asarray(y)
+    probs = np.asarray(probs)
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[float]] = {"acc": [], "auc": [], "balanced_acc": []}
+    k = probs.shape[1]
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        yy, pp = y[idx], probs[idx]
+        pred = pp.argmax(axis=1)
+        out["acc"].append(float((pred == yy).mean()))
+        out["auc"].append(auc(yy, pp))
+        rec = [float((pred[yy == c] == c).mean()) for c in range(k) if (yy == c).any()]
+        out["balanced_acc"].append(float(np.mean(rec)))
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {m: (float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi))) for m, v in out.items()}
+
+
+def to_two_class(probs: np.ndarray, y3: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """3-class NC/MCI/AD probabilities -> NC/impaired (MCI + AD summed), as the paper scores two-class sets."""
+    p2 = np.stack([probs[:, 0], probs[:, 1:].sum(axis=1)], axis=1)
+    return p2, None if y3 is None else (np.asarray(y3) > 0).astype(int)

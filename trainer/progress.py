@@ -1,0 +1,75 @@
+"""Training progress for people and for the viewer.
+
+Every event goes to ``progress.json`` (the latest one, written atomically) and, with ``--progress-json``, as
+one JSON line on stdout. Epoch events are appended to ``metrics.jsonl``. Without ``--progress-json`` a
+one-line progress bar is drawn on stderr.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from trainer.run_files import atomic_write_text
+
+
+def _clean(v: Any) -> Any:
+    """JSON has no NaN: write null."""
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+class Reporter:
+    def __init__(self, run_dir: Path, json_lines: bool, enabled: bool = True) -> None:
+        self.run_dir, self.json_lines, self.enabled = Path(run_dir), json_lines, enabled
+        self._bar = False
+
+    def event(self, **ev: Any) -> None:
+        if not self.enabled:
+            return
+        ev = _clean(ev)
+        line = json.dumps(ev, sort_keys=True)
+        atomic_write_text(self.run_dir / "progress.json", line + "\n")
+        if self.json_lines:
+            print(line, flush=True)
+        else:
+            self._draw(ev)
+
+    def epoch(self, **ev: Any) -> None:
+        ev = {"event": "epoch", **ev}
+        if self.enabled:
+            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(_clean(ev), sort_keys=True) + "\n")
+        self.event(**ev)
+
+    def _draw(self, ev: dict) -> None:
+        kind = ev.get("event")
+        if kind == "step":
+            frac = ev.get("fraction") or 0.0
+            bar = "#" * int(frac * 30)
+            loss = (ev.get("loss") or {}).get("total")
+            sys.stderr.write(f"\repoch {ev['epoch']} step {ev['step']}/{ev['steps_per_epoch']} [{bar:<30}] "
+                             f"{frac:5.1%} loss {loss if loss is not None else '-'} eta {ev.get('eta_s')}s   ")
+            self._bar = True
+        else:
+            if self._bar:
+                sys.stderr.write("\n")
+                self._bar = False
+            if kind == "epoch":
+                v = ev.get("val") or {}
+                sys.stderr.write(f"epoch {ev['epoch']}: train loss {ev['train'].get('total')}, val acc {v.get('acc')} "
+                                 f"auc {v.get('auc')}{' (best)' if ev.get('best') else ''}\n")
+            elif kind in ("done", "stopped"):
+                sys.stderr.write(f"{kind}: best checkpoint {ev.get('best_checkpoint')}\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._bar and self.enabled and not self.json_lines:
+            sys.stderr.write("\n")

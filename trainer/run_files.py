@@ -1,0 +1,59 @@
+"""Files of a run folder: atomic text writes, the optimizer state, hashed subject lists, environment."""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from trainer.records import CaseRecord
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and rename: readers never see half a file, a crash never leaves one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_train_state(path: Path, state: dict[str, Any]) -> None:
+    """Optimizer + scheduler state (tensors and numbers only), atomically."""
+    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=Path(path).name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_train_state(path: Path) -> dict[str, Any]:
+    # weights_only: the file holds tensors and plain numbers; nothing is unpickled beyond those.
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def subject_hashes(records: Iterable[CaseRecord]) -> list[str]:
+    """Salted-free SHA-256 prefixes of subject ids: lets evaluation detect leakage without storing ids in models."""
+    return sorted({hashlib.sha256(r.subject_id.encode()).hexdigest()[:16] for r in records})
+
+
+def environment() -> dict[str, str]:
+    import numpy
+    import transformers
+
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "numpy": numpy.__version__,
+            "cuda": torch.version.cuda or "none",
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
