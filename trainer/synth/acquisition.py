@@ -70,7 +70,13 @@ def sample_acquisition(rng: np.random.Generator, kind: str = "standard", size: s
     orientation = orientations[int(rng.integers(len(orientations)))]
     scale = float(rng.uniform(0.9, 1.1))
     skull = bool(rng.random() < (0.6 if shifted else 0.3))
-    extent = (_HEAD_EXTENT if skull else _BRAIN_EXTENT) * scale + rng.uniform(2.0, 16.0, 3)
+    max_pose = 8.0 if shifted else 5.0
+    pose = tuple(round(float(a), 3) for a in rng.uniform(-max_pose, max_pose, 3))
+    oblique = tuple(round(float(a), 3) for a in rng.uniform(-3.0, 3.0, 3)) if rng.random() < 0.3 else (0.0, 0.0, 0.0)
+    shift = tuple(round(float(a), 2) for a in rng.uniform(-4.0, 4.0, 3))
+    # The field of view holds the posed head's bounding box, off-centre by the shift, plus a margin.
+    tilt = np.abs(_rotation(oblique).T @ _rotation(pose))
+    extent = tilt @ ((_HEAD_EXTENT if skull else _BRAIN_EXTENT) * scale) + 2 * np.abs(shift) + rng.uniform(2.0, 12.0, 3)
     lo, hi = (1.2, 1.5) if shifted else (1.05, 1.45)
     voxel, matrix = [], []
     for i, letter in enumerate(orientation):
@@ -78,19 +84,15 @@ def sample_acquisition(rng: np.random.Generator, kind: str = "standard", size: s
         v = float(rng.uniform(lo, hi))
         if shifted and i == 2:  # thick slices along the last storage axis, as in older protocols
             v = float(rng.uniform(1.4, 1.5))
-        # Coarser voxels where the field of view would need more than the largest matrix.
-        v = max(v * factor, float(extent[axis]) / max_n)
+        # Coarser voxels where the field of view would need more than the largest matrix, up to
+        # 1.5 mm (x2 for "small"); beyond that the scan clips a little scalp, as tight scans do.
+        v = min(max(v * factor, float(extent[axis]) / max_n), max(v, 1.5) * factor)
         voxel.append(round(v, 3))
         matrix.append(int(np.clip(round(extent[axis] / v), min_n, max_n)))
-    max_pose = 8.0 if shifted else 5.0
     return Acquisition(
         orientation=orientation,
         voxel_mm=tuple(voxel), matrix=tuple(matrix), head_scale=round(scale, 4),
-        pose_deg=tuple(round(float(a), 3) for a in rng.uniform(-max_pose, max_pose, 3)),
-        oblique_deg=tuple(round(float(a), 3) for a in rng.uniform(-3.0, 3.0, 3)) if rng.random() < 0.3
-        else (0.0, 0.0, 0.0),
-        shift_mm=tuple(round(float(a), 2) for a in rng.uniform(-6.0, 6.0, 3)),
-        skull=skull,
+        pose_deg=pose, oblique_deg=oblique, shift_mm=shift, skull=skull,
         contrast_gamma=round(float(rng.uniform(0.75, 1.3) if shifted else rng.uniform(0.92, 1.08)), 4),
         bias_strength=round(float(rng.uniform(0.2, 0.35) if shifted else rng.uniform(0.05, 0.15)), 4),
         noise=round(float(rng.uniform(0.03, 0.06) if shifted else rng.uniform(0.012, 0.03)), 4),

@@ -76,7 +76,11 @@ def load_template() -> Template:
 def _add_head_shell(t1: np.ndarray, inside: np.ndarray, vox: float, i_csf: float) -> np.ndarray:
     """T1 with smooth layers outside the brain: CSF rim, cortical bone (dark), scalp fat (bright)."""
     out = ndi.distance_transform_edt(~inside) * vox  # mm outside the brain mask
-    ramp = lambda d: 1.0 / (1.0 + np.exp(-(out - d) / 0.8))  # noqa: E731 - soft step at d mm
+
+    def ramp(d: float) -> np.ndarray:
+        """Soft step from 0 to 1 at ``d`` mm outside the brain; no staircase at the layer edges."""
+        return 1.0 / (1.0 + np.exp(-(out - d) / 0.8))
+
     rim_end = _CSF_RIM_MM
     skull_end = rim_end + _SKULL_MM
     scalp_end = skull_end + _SCALP_MM
