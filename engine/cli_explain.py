@@ -1,0 +1,56 @@
+"""``--explain METHOD --out DIR`` for ``alifuse-predict``: explain the prediction and write the maps.
+
+The predict command adds the options with :func:`add_explain_args` and, after predicting, calls
+:func:`run_explain`, which writes relevance.nii.gz (on the input file's grid, with its affine), words.json
+and fields.json into ``--out`` and returns a JSON-ready digest for the command's output.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from engine.errors import AlifuseInputError
+from engine.explain import METHODS
+
+
+def add_explain_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--explain METHOD`` (and ``--out DIR`` unless the parser already has it)."""
+    parser.add_argument(
+        "--explain", metavar="METHOD", choices=METHODS,
+        help=f"explain the predicted class and write the maps into --out: one of {', '.join(METHODS)} "
+             "(relevance: the paper's transformer relevance propagation, fast; integrated_gradients and "
+             "occlusion: slower model-agnostic checks; attention: raw last-layer attention)")
+    try:
+        parser.add_argument("--out", metavar="DIR",
+                            help="folder for the explanation files (relevance.nii.gz, words.json, fields.json)")
+    except argparse.ArgumentError:
+        pass  # the command already has --out; the explanation files go there too
+
+
+def check_explain_args(args: argparse.Namespace) -> None:
+    """Fail fast, before any model is loaded: --explain needs --out, and --out must be a folder."""
+    if getattr(args, "explain", None) is None:
+        return
+    out = getattr(args, "out", None)
+    if not out:
+        raise AlifuseInputError(f"--explain {args.explain}: also give --out DIR, the folder the relevance map "
+                                "(NIfTI) and the word/field relevances are written to")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+
+
+def run_explain(args: argparse.Namespace, predictor, case, pred) -> dict[str, Any]:
+    """Explain ``pred``'s class for ``case`` with ``args.explain``; write the files into ``args.out``.
+
+    Returns {method, target_class, target_name, top_words, fields, seconds, files}; {} without --explain.
+    """
+    if getattr(args, "explain", None) is None:
+        return {}
+    check_explain_args(args)
+    from engine.explain import explain, save_explanation  # captum loads only when an explanation is asked for
+
+    names = list(predictor.class_names)
+    expl = explain(predictor.model, case, args.explain, target=names.index(pred.label), class_names=names)
+    files = save_explanation(expl, case, args.out)
+    return {**expl.summary(), "files": [str(p) for p in files]}

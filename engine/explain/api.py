@@ -1,0 +1,195 @@
+"""Explain one prediction: a relevance map over the MRI and relevance per word and per EHR field.
+
+All maps are normalised for display: the positive part (evidence *for* the target class) divided by its
+maximum, so 1 is the most relevant voxel / word. Field relevances are shares of the total (they sum to 1
+unless nothing is relevant). Special tokens ([CLS], [SEP]) get 0: they are not text a person wrote.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import nibabel as nib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.config import CLASS_NAMES_3WAY
+from engine.ehr_text import field_relevance, word_relevance
+from engine.errors import AlifuseInputError
+from engine.explain import METHODS
+from engine.explain.attention import explain_attention
+from engine.explain.base import CancelFn, ExplanationCancelled, ModelInputs, ProgressFn, RawAttribution, Reporter
+from engine.explain.gradients import explain_integrated_gradients
+from engine.explain.occlusion import explain_occlusion
+from engine.explain.relevance import explain_relevance
+from engine.preprocess import to_original_grid
+
+__all__ = ["METHODS", "Explanation", "ExplanationCancelled", "explain", "save_explanation"]
+
+
+@dataclass
+class Explanation:
+    """One explanation of one case for one class; every map in [0, 1]."""
+
+    method: str
+    target_class: int
+    target_name: str
+    image_model: np.ndarray        # (S, S, S) float32 on the model grid
+    image_original: np.ndarray     # float32 on the original file's voxel grid (original_shape)
+    token_relevance: list[float]   # (n,) per real token, [CLS]/[SEP] = 0
+    word_relevance: list[float]    # per word of case.text.words
+    field_relevance: dict[str, float]  # per EHR field in the text, shares summing to 1 (or all 0)
+    words: list[str]
+    word_field: list[str]
+    seconds: float
+
+    def summary(self, top: int = 5) -> dict[str, Any]:
+        """Plain-JSON digest: method, class, the ``top`` words, the fields, time."""
+        order = np.argsort(-np.asarray(self.word_relevance, dtype=float), kind="stable")[:top]
+        return {
+            "method": self.method, "target_class": self.target_class, "target_name": self.target_name,
+            "top_words": [{"word": self.words[i], "relevance": round(float(self.word_relevance[i]), 4),
+                           "field": self.word_field[i]} for i in order],
+            "fields": {k: round(float(v), 4) for k, v in self.field_relevance.items()},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def unit_max(x: np.ndarray) -> np.ndarray:
+    """Positive part divided by its maximum; all zeros when nothing is positive (or not finite)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
+    m = x.max(initial=0.0)
+    return x / m if m > 0 else np.zeros_like(x)
+
+
+def _image_map(raw: torch.Tensor | None, size: int) -> np.ndarray:
+    """(g,g,g) patch scores (trilinear upsampling) or (S,S,S) voxel scores -> (S,S,S) float32 in [0, 1]."""
+    if raw is None:
+        return np.zeros((size,) * 3, dtype=np.float32)
+    r = raw.detach().float()
+    if r.shape[-1] != size:
+        r = F.interpolate(r.clamp(min=0)[None, None], size=(size,) * 3, mode="trilinear", align_corners=False)[0, 0]
+    return unit_max(r.cpu().numpy()).astype(np.float32)
+
+
+def _text_scores(raw: RawAttribution, enc) -> tuple[list[float], list[float], dict[str, float]]:
+    """(token, word, field) relevances for display from a method's signed scores."""
+    if raw.tokens is None or enc is None:
+        return [], [], {}
+    tokens = np.asarray(raw.tokens, dtype=np.float64).copy()
+    special = np.array([w < 0 for w in enc.token_word], dtype=bool)
+    tokens[special] = 0.0
+    # words and fields sum their signed pieces first: a word's total effect, not the sum of its good parts
+    words = raw.words if raw.words is not None else word_relevance(tokens, enc)
+    fields = raw.fields if raw.fields is not None else field_relevance(tokens, enc)
+    f = np.clip(np.nan_to_num(np.array(list(fields.values()), dtype=np.float64)), 0.0, None)
+    shares = f / f.sum() if f.sum() > 0 else np.zeros_like(f)
+    return (unit_max(tokens).tolist(), unit_max(np.asarray(words, dtype=np.float64)).tolist(),
+            {k: float(v) for k, v in zip(fields, shares)})
+
+
+def _class_names(model: nn.Module, class_names: Sequence[str] | None) -> list[str]:
+    if class_names is not None:
+        return list(class_names)
+    c = model.cfg.num_classes
+    return list(CLASS_NAMES_3WAY) if c == 3 else [f"class {k}" for k in range(c)]
+
+
+def _inputs(model: nn.Module, case) -> ModelInputs:
+    dev = next(model.parameters()).device
+    img = ids = mask = text = None
+    if model.image_encoder is not None:
+        img = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(dev)
+    if model.text_encoder is not None:
+        text = case.text
+        ids, mask = text.input_ids[None].to(dev), text.attention_mask[None].to(dev)
+    return ModelInputs(img, ids, mask, text)
+
+
+def _clear_attention(model: nn.Module) -> None:
+    """Drop stored attention maps and gradients: they hold the autograd graph of the last explanation."""
+    for m in model.modules():
+        if hasattr(m, "attn_map"):
+            m.attn_map = m.attn_grad = None
+
+
+def explain(model: nn.Module, case, method: str = "relevance", target: int | None = None,
+            progress: ProgressFn | None = None, cancel: CancelFn | None = None, *,
+            class_names: Sequence[str] | None = None, n_steps: int = 16, batch_size: int = 8) -> Explanation:
+    """Explain ``model``'s output for ``case`` (a :class:`engine.predict.CaseInputs`) and class ``target``.
+
+    ``target`` None explains the predicted class. ``progress(fraction, message)`` is called with a
+    non-decreasing fraction that ends at 1.0; ``cancel()`` returning True stops the work with
+    :class:`ExplanationCancelled`. ``n_steps``: IG steps; ``batch_size``: inputs per model call (IG, occlusion).
+    """
+    if method not in METHODS:
+        raise AlifuseInputError(f"method: unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
+    names = _class_names(model, class_names)
+    n_cls = model.cfg.num_classes
+    if target is not None and (isinstance(target, bool) or not 0 <= int(target) < n_cls):
+        raise AlifuseInputError(f"target: class {target!r} is out of range 0-{n_cls - 1} ({', '.join(names)})")
+    if isinstance(n_steps, bool) or int(n_steps) < 1:
+        raise AlifuseInputError(f"n_steps: {n_steps!r} must be a positive number of steps")
+    if isinstance(batch_size, bool) or int(batch_size) < 1:
+        raise AlifuseInputError(f"batch_size: {batch_size!r} must be a positive number")
+    t0 = time.perf_counter()
+    rep = Reporter(progress, cancel, scale=0.9)
+    was_training = model.training
+    model.eval()  # dropout off: an explanation must describe the prediction the user saw
+    try:
+        x = _inputs(model, case)
+        if method == "relevance":
+            raw = explain_relevance(model, x, target, rep)
+        elif method == "attention":
+            raw = explain_attention(model, x, target, rep)
+        elif method == "integrated_gradients":
+            raw = explain_integrated_gradients(model, x, target, rep, int(n_steps), int(batch_size))
+        else:
+            raw = explain_occlusion(model, x, target, rep, int(batch_size))
+        rep.scale = 1.0
+        rep(0.95, "mapping onto the original image")
+        image_model = _image_map(raw.image, model.cfg.image_size)
+        image_original = np.clip(to_original_grid(image_model, case.mapping), 0.0, 1.0).astype(np.float32)
+        tokens, words, fields = _text_scores(raw, x.text)
+    finally:
+        _clear_attention(model)
+        model.train(was_training)
+    rep.done(f"{method}: done")
+    enc = x.text
+    return Explanation(
+        method=method, target_class=raw.target, target_name=names[raw.target],
+        image_model=image_model, image_original=image_original,
+        token_relevance=tokens, word_relevance=words, field_relevance=fields,
+        words=list(enc.words) if enc is not None else [], word_field=list(enc.word_field) if enc is not None else [],
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def save_explanation(expl: Explanation, case, out_dir: str | Path) -> list[Path]:
+    """Write relevance.nii.gz (the input file's grid and affine), words.json and fields.json; returns the paths."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+    affine = np.asarray(case.volume.original_affine, dtype=np.float64)
+    shape = tuple(int(n) for n in case.volume.original_shape)
+    data = np.asarray(expl.image_original, dtype=np.float32)
+    if data.shape != shape:
+        raise ValueError(f"relevance map of shape {data.shape} does not match the input's grid {shape}")
+    out.mkdir(parents=True, exist_ok=True)
+    img = nib.Nifti1Image(data, affine)
+    img.set_qform(affine, code=1)  # scanner coordinates, as the input: viewers then overlay it directly
+    img.set_sform(affine, code=1)
+    img.header["descrip"] = f"alifuse {expl.method} {expl.target_name}"[:79].encode("ascii", "replace")
+    paths = [out / "relevance.nii.gz", out / "words.json", out / "fields.json"]
+    nib.save(img, paths[0])
+    head = {"method": expl.method, "target_class": expl.target_class, "target_name": expl.target_name}
+    words = [{"word": w, "relevance": float(r), "field": f}
+             for w, r, f in zip(expl.words, expl.word_relevance, expl.word_field)]
+    paths[1].write_text(json.dumps({**head, "words": words}, indent=2), encoding="utf-8")
+    paths[2].write_text(json.dumps({**head, "fields": expl.field_relevance}, indent=2), encoding="utf-8")
+    return paths
