@@ -1,0 +1,62 @@
+"""``alifuse-eval``: ACC/AUC (with CIs), sensitivity/specificity, confusion matrix, ROC curves per data set."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.errors import AlifuseInputError
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="alifuse-eval", description="Evaluate an Alifuse checkpoint. Refuses subjects the model "
+                       "was trained on.")
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="an Alifuse .safetensors checkpoint")
+    p.add_argument("--data", required=True, action="append", metavar="[NAME=]PATH",
+                   help="a cohort folder, a manifest CSV or KIND:TABLE[:IMAGE_ROOT]; repeat for several data sets "
+                        "(zero-shot sets included)")
+    p.add_argument("--split", choices=["test", "val", "all"], default="all",
+                   help="score only this split of the checkpoint's own subject-wise split (same seed), or all cases "
+                        "(default: all, for held-out and zero-shot data sets)")
+    p.add_argument("--out", metavar="DIR", help="write results.json, results.md and ROC curves here")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (0 = none)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> int:  # noqa: ANN001
+    from engine.checkpoint import load_checkpoint
+    from trainer.data_source import load_records, stderr_warn
+    from trainer.evaluate import evaluate, markdown_table
+    from trainer.splits import split_subjects
+
+    if args.bootstrap < 0:
+        raise AlifuseInputError(f"--bootstrap {args.bootstrap}: must be >= 0")
+    device = resolve_device(args.device)
+    model, info = load_checkpoint(args.checkpoint, device)
+    out = Path(args.out) if args.out else None
+    results = []
+    for spec in args.data:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        records, _ = load_records(path, need_images=model.cfg.use_image, warn=stderr_warn)
+        if args.split != "all":
+            records = split_subjects(records, (0.7, 0.1, 0.2), seed=int(info.provenance.get("seed", 0)))[args.split]
+        results.append(evaluate(model, info, records, name or Path(path).name, device, out, args.bootstrap))
+    table = markdown_table(results)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        (out / "results.md").write_text(table, encoding="utf-8")
+    print(json.dumps(results) if args.json else table, end="" if not args.json else "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Evaluation of a checkpoint on one data set: scores, bootstrap CIs, ROC curves, the modality gap."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from engine.checkpoint import CheckpointInfo
+from engine.model import AlifuseModel
+from trainer.dataset import CaseDataset
+from trainer.loop import _autocast
+from trainer.metrics import bootstrap_ci, scores, to_two_class
+from trainer.records import CaseRecord
+from trainer.run_files import subject_hashes
+from trainer.splits import DataLeakageError
+
+
+def check_no_leakage(records: Sequence[CaseRecord], info: CheckpointInfo, name: str) -> None:
+    """Refuse to score subjects the model was trained on (a ClinicaDL-style data-leakage error)."""
+    trained_on = set(info.provenance.get("train_subjects_sha256", []))
+    overlap = sorted(set(subject_hashes(records)) & trained_on)
+    if overlap:
+        raise DataLeakageError(f"data set {name}: {len(overlap)} subject(s) were in the checkpoint's training split; "
+                               f"evaluate on held-out subjects (e.g. --split test)")
+
+
+@torch.no_grad()
+def embed_and_predict(model: AlifuseModel, ds: CaseDataset, device: torch.device,
+                      batch: int = 8) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Probabilities (N, C) and, for two-modality models, the ITC embeddings (N, E) of image and text."""
+    model.eval()
+    probs, fi, ft = [], [], []
+    for b in DataLoader(ds, batch_size=batch):
+        with _autocast(device):
+            enc = model.encode(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
+                               b["mask"].to(device))
+            probs.append(torch.softmax(model.classify(enc).float(), -1).cpu().numpy())
+            if enc.img is not None and enc.txt is not None:
+                a, t = model.embeddings(enc)
+                fi.append(a.float().cpu().numpy())
+                ft.append(t.float().cpu().numpy())
+    return (np.concatenate(probs), np.concatenate(fi) if fi else None, np.concatenate(ft) if ft else None)
+
+
+def modality_gap(img_emb: np.ndarray | None, txt_emb: np.ndarray | None) -> float:
+    """‖Δ‖ = ‖mean(image embeddings) − mean(text embeddings)‖ (paper, Sec. III-F)."""
+    if img_emb is None or txt_emb is None:
+        return math.nan
+    return float(np.linalg.norm(img_emb.mean(axis=0) - txt_emb.mean(axis=0)))
+
+
+def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRecord], name: str,
+             device: torch.device, out_dir: Path | None = None, n_boot: int = 1000, cache=None) -> dict:
+    """Scores of one data set. Two-class data (NC/impaired) is scored with MCI + AD summed into impaired."""
+    check_no_leakage(records, info, name)
+    labels = {r.label for r in records}
+    two_class = labels <= {"NC", "impaired"} and list(info.class_names) == ["NC", "MCI", "AD"]
+    classes = ["NC", "impaired"] if two_class else list(info.class_names)
+    ds = CaseDataset(records, model.cfg, classes if not two_class else ["NC", "impaired"], cache)
+    probs, fi, ft = embed_and_predict(model, ds, device)
+    if two_class:
+        probs, _ = to_two_class(probs)
+    y = np.asarray(ds.labels)
+    res = scores(y, probs, classes)
+    res["ci95"] = bootstrap_ci(y, probs, n=n_boot) if n_boot else {}
+    res["modality_gap"] = modality_gap(fi, ft)
+    res["dataset"] = name
+    if out_dir is not None:
+        res["roc_png"] = str(plot_roc(y, probs, classes, Path(out_dir) / f"roc_{_safe(name)}.png", name))
+    return res
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def plot_roc(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], path: Path, title: str) -> Path:
+    """One-vs-rest ROC curve per class (a single curve for two classes) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    targets = [1] if len(classes) == 2 else range(len(classes))
+    for c in targets:
+        if (y == c).any() and (y != c).any():
+            fpr, tpr, _ = roc_curve(y == c, probs[:, c])
+            ax.plot(fpr, tpr, label=f"{classes[c]} vs rest")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC: {title}")
+    ax.legend(loc="lower right")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def markdown_table(results: Sequence[dict]) -> str:
+    def f(v: float) -> str:
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+
+    def ci(r: dict, m: str) -> str:
+        c = r.get("ci95", {}).get(m)
+        return f" [{f(c[0])}, {f(c[1])}]" if c else ""
+
+    lines = ["| data set | n | ACC % [95% CI] | AUC % [95% CI] | balanced ACC % | modality gap ‖Δ‖ |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        gap = r.get("modality_gap")
+        lines.append(f"| {r['dataset']} | {r['n']} | {f(r['acc'])}{ci(r, 'acc')} | {f(r['auc'])}{ci(r, 'auc')} | "
+                     f"{f(r['balanced_acc'])} | {'–' if gap is None or math.isnan(gap) else f'{gap:.3f}'} |")
+    return "\n".join(lines) + "\n"
