@@ -95,10 +95,10 @@ def test_atrophy_mask_volume_follows_severity(cohort):
     vols = {r.subject_id: float(np.asarray(nib.load(r.mask).dataobj).sum() * np.prod(nib.load(r.mask).header.get_zooms()))
             for r in records}
     ranked = sorted(vols, key=lambda s: meta[s]["severity"])
-    assert vols[ranked[-1]] > vols[ranked[0]]
-    for s, v in vols.items():
-        if meta[s]["severity"] < 0.08:
-            assert v < 2000.0  # under 2 ml: no planted disease in a control
+    assert vols[ranked[-1]] > 100_000.0  # > 100 ml for the most severe (an MCI/AD at s ~ 0.8)
+    controls = [s for s in vols if meta[s]["label"] == "NC"]
+    assert controls and all(vols[s] < 0.1 * vols[ranked[-1]] for s in controls)
+    assert sorted(vols.values()) == [vols[s] for s in ranked]  # volume increases with severity
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(cohort, tmp_path):

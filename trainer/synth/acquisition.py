@@ -97,7 +97,7 @@ def sample_acquisition(rng: np.random.Generator, kind: str = "standard", size: s
         bias_strength=round(float(rng.uniform(0.2, 0.35) if shifted else rng.uniform(0.05, 0.15)), 4),
         noise=round(float(rng.uniform(0.03, 0.06) if shifted else rng.uniform(0.012, 0.03)), 4),
         gain=round(float(rng.uniform(400.0, 900.0)), 2),
-        compressed=bool(rng.random() < 0.9),
+        compressed=bool(rng.random() < 0.95),
         noise_seed=int(rng.integers(2**31 - 1)),
     )
 
