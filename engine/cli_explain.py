@@ -15,7 +15,9 @@ from engine.explain import METHODS
 
 
 def add_explain_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--explain METHOD`` (and ``--out DIR`` unless the parser already has it)."""
+    """Add ``--explain METHOD`` (and ``--out DIR`` unless the parser already has it). Idempotent."""
+    if any("--explain" in a.option_strings for a in parser._actions):
+        return
     parser.add_argument(
         "--explain", metavar="METHOD", choices=METHODS,
         help=f"explain the predicted class and write the maps into --out: one of {', '.join(METHODS)} "
