@@ -1,0 +1,241 @@
+"""The three pages of the case report, each drawn onto an A4 matplotlib ``Figure`` (Qt-free).
+
+1. the record, the prediction with probability bars, the model identity, the date, the disclaimer;
+2. three orthogonal MRI slices with the relevance heatmap;
+3. the clinical text with words shaded by relevance, and relevance per EHR field.
+"""
+from __future__ import annotations
+
+import textwrap
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from alifuse_gui.report_maps import (TEXT_BLUE, heatmap_on_canonical, intensity_window, jet_transparent,
+                                     orthogonal_slices, slice_point, world_mm)
+from engine.checkpoint import CheckpointInfo
+from engine.ehr import FIELD_SPECS
+from engine.imageio import Volume
+
+A4 = (8.27, 11.69)
+DISCLAIMER = "Research tool, not a medical device."
+NO_EXPLANATION = "no explanation computed"
+RED = "#c0392b"
+_MARGIN = 0.07
+
+
+def new_page(title: str, page: int, pages: int, stamp: str) -> Figure:
+    """An A4 page with a title, the disclaimer and a footer (date, page number)."""
+    fig = Figure(figsize=A4)
+    fig.text(_MARGIN, 0.955, title, fontsize=16, weight="bold", va="top")
+    fig.text(1 - _MARGIN, 0.955, DISCLAIMER, fontsize=9, color=RED, ha="right", va="top", weight="bold")
+    fig.text(_MARGIN, 0.025, f"Alifuse Viewer · {stamp} · {DISCLAIMER}", fontsize=7, color="0.35")
+    fig.text(1 - _MARGIN, 0.025, f"page {page} of {pages}", fontsize=7, color="0.35", ha="right")
+    return fig
+
+
+def field_value_text(name: str, value: Any) -> str:
+    """'74 years', 'female', '0.5'; integers without '.0'."""
+    spec = FIELD_SPECS.get(name)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    return f"{text} {spec.unit}" if spec is not None and spec.unit and spec.unit != "points" else text
+
+
+class _Cursor:
+    """Writes lines top-down in figure coordinates."""
+
+    def __init__(self, fig: Figure, y: float) -> None:
+        self.fig, self.y = fig, y
+
+    def line(self, text: str, size: float = 10, dy: float | None = None, x: float = _MARGIN, **kw: Any) -> None:
+        # Baseline alignment: 'top' would shift words with ascenders ("female") below their neighbours.
+        self.fig.text(x, self.y - 0.8 * size / 72 / A4[1], text, fontsize=size, va="baseline", **kw)
+        self.y -= dy if dy is not None else size * 1.55 / 72 / A4[1]
+
+    def pair(self, key: str, value: str, size: float = 9.5, key_width: float = 0.30, **kw: Any) -> None:
+        self.fig.text(_MARGIN, self.y - 0.8 * size / 72 / A4[1], key, fontsize=9.5, va="baseline", color="0.25")
+        self.line(value, size, x=_MARGIN + key_width, **kw)
+
+    def gap(self, h: float = 0.012) -> None:
+        self.y -= h
+
+
+def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: Any, info: CheckpointInfo,
+                method: str | None, stamp: str) -> None:
+    """Page 1: the case, the prediction and the model that made it."""
+    c = _Cursor(fig, 0.915)
+    c.line(f"Image: {volume.path}", 9, color="0.25")
+    c.line(f"Report created {stamp}", 9, color="0.25")
+    c.gap()
+    trained = bool(getattr(prediction, "trained", info.trained))
+    if not trained:
+        c.line("UNTRAINED MODEL: random weights, the prediction below means nothing.", 11, color=RED, weight="bold")
+        c.gap(0.006)
+
+    c.line("Record", 12, weight="bold")
+    for name, spec in FIELD_SPECS.items():
+        if name == "summary":
+            continue
+        v = ehr.get(name)
+        missing = v is None or (isinstance(v, str) and not v.strip())
+        c.pair(spec.label, "not given" if missing else field_value_text(name, v),
+               color="0.55" if missing else "black", style="italic" if missing else "normal")
+    summary = str(ehr.get("summary") or "").strip()
+    c.pair(FIELD_SPECS["summary"].label, "" if summary else "not given", color="0.55")
+    for ln in textwrap.wrap(summary, 95)[:8]:
+        c.line(ln, 9, x=_MARGIN + 0.02)
+    c.gap()
+
+    c.line("Prediction", 12, weight="bold")
+    probs = dict(getattr(prediction, "probabilities", {}) or {})
+    label = str(getattr(prediction, "label", "?"))
+    p = probs.get(label)
+    c.line(f"{label}" + (f"  ({p:.1%})" if p is not None else ""), 20, weight="bold",
+           color="black" if trained else RED)
+    bar_h = 0.028 * max(len(probs), 1)
+    ax = fig.add_axes((_MARGIN + 0.12, c.y - bar_h, 0.55, bar_h))
+    names = list(probs)
+    vals = [float(probs[n]) for n in names]
+    ax.barh(range(len(names)), vals, color=["#1f4fd8" if n == label else "#9db3ea" for n in names])
+    ax.set_yticks(range(len(names)), names, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.tick_params(axis="x", labelsize=7)
+    for i, v in enumerate(vals):
+        ax.text(min(v, 0.86) + 0.01, i, f"{v:.1%}", va="center", fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    c.y -= bar_h + 0.035
+
+    c.line("Model", 12, weight="bold")
+    c.pair("Checkpoint ID", str(getattr(prediction, "checkpoint_id", "") or info.checkpoint_id or "n/a"))
+    c.pair("Checkpoint file", _short(str(info.path or getattr(prediction, "checkpoint", "") or "n/a"), 80), size=8)
+    c.pair("Trained", "yes" if trained else "NO (random weights)", color="black" if trained else RED,
+           weight="normal" if trained else "bold")
+    c.pair("Preset", str(info.config.preset))
+    c.pair("Classes", ", ".join(info.class_names))
+    c.pair("Device", str(getattr(prediction, "device", "n/a")))
+    c.pair("Explanation", method or NO_EXPLANATION)
+    notes = [str(n) for n in getattr(prediction, "notes", []) or []]
+    if notes:
+        c.gap()
+        c.line("Notes", 12, weight="bold")
+        for n in notes[:8]:
+            for i, ln in enumerate(textwrap.wrap(n, 100)[:3]):
+                c.line(("• " if i == 0 else "  ") + ln, 8.5)
+    fig.text(0.5, 0.06, DISCLAIMER, fontsize=12, weight="bold", color=RED, ha="center")
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else "…" + text[-(n - 1):]
+
+
+def page_slices(fig: Figure, volume: Volume, explanation: Any | None) -> list[str]:
+    """Page 2: sagittal, coronal, axial slices (with the heatmap when explained). Returns notes."""
+    notes: list[str] = []
+    heat = None
+    if explanation is not None:
+        heat, notes = heatmap_on_canonical(volume, explanation.image_original)
+    ijk, why = slice_point(volume, heat)
+    x, y, z = world_mm(volume, ijk)
+    lo, hi = intensity_window(volume.data)
+    cmap = jet_transparent()
+    sub = (f"Relevance for {getattr(explanation, 'target_name', '?')} ({explanation.method}), jet colour map"
+           if explanation is not None else f"MRI only: {NO_EXPLANATION}")
+    fig.text(_MARGIN, 0.915, sub, fontsize=10, va="top")
+    fig.text(_MARGIN, 0.895, f"Slices {why}: voxel ({ijk[0]}, {ijk[1]}, {ijk[2]}), "
+                             f"world ({x:.1f}, {y:.1f}, {z:.1f}) mm (RAS).\nNeurological convention: "
+                             f"the patient's left is on the image's left.", fontsize=8, va="top", color="0.25",
+             linespacing=1.5)
+    boxes = [(0.06, 0.47, 0.42, 0.40), (0.53, 0.47, 0.42, 0.40), (0.06, 0.05, 0.42, 0.40)]
+    im = None
+    for view, box in zip(orthogonal_slices(volume, heat, ijk), boxes):
+        ax = fig.add_axes(box)
+        ax.imshow(view.image, cmap="gray", vmin=lo, vmax=hi, origin="lower", extent=view.extent,
+                  interpolation="nearest")
+        if view.heat is not None:
+            im = ax.imshow(view.heat, cmap=cmap, vmin=0, vmax=1, origin="lower", extent=view.extent,
+                           interpolation="bilinear")
+        ax.axhline(view.cursor[1], color="yellow", lw=0.5, alpha=0.5)
+        ax.axvline(view.cursor[0], color="yellow", lw=0.5, alpha=0.5)
+        ax.set_title(view.name, fontsize=11)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s, (px, py, ha, va) in {view.left: (0.01, 0.5, "left", "center"),
+                                    view.right: (0.99, 0.5, "right", "center"),
+                                    view.bottom: (0.5, 0.01, "center", "bottom"),
+                                    view.top: (0.5, 0.99, "center", "top")}.items():
+            ax.text(px, py, s, transform=ax.transAxes, ha=ha, va=va, color="white", fontsize=10, weight="bold")
+    legend = fig.add_axes((0.56, 0.05, 0.38, 0.38))
+    legend.axis("off")
+    if im is not None:
+        cax = fig.add_axes((0.60, 0.30, 0.30, 0.02))
+        cb = fig.colorbar(im, cax=cax, orientation="horizontal")
+        cb.set_label("relevance (1 = most relevant voxel)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+        legend.text(0.0, 0.45, "Low relevance is transparent, so the anatomy\nstays visible underneath.",
+                    fontsize=8, va="top")
+    else:
+        legend.text(0.0, 0.7, f"Heatmap: {NO_EXPLANATION}.", fontsize=11, va="top")
+    for i, n in enumerate(notes):
+        legend.text(0.0, 0.25 - 0.06 * i, n, fontsize=7, va="top", color=RED, wrap=True)
+    return notes
+
+
+def page_text(fig: Figure, prediction: Any, explanation: Any | None) -> None:
+    """Page 3: the text the model read, words shaded blue by relevance, and relevance per EHR field."""
+    if explanation is not None:
+        words = [str(w) for w in explanation.words]
+        rel = np.clip(np.nan_to_num(np.asarray(explanation.word_relevance, dtype=float)), 0, 1)
+        sub = f"Words shaded by relevance for {getattr(explanation, 'target_name', '?')} (darker blue = more relevant)"
+    else:
+        words = str(getattr(prediction, "text", "") or "").split()
+        rel = np.zeros(len(words))
+        sub = f"The text the model read: {NO_EXPLANATION}"
+    fig.text(_MARGIN, 0.915, sub, fontsize=10, va="top")
+    bottom = _draw_words(fig, words, rel, top=0.885, bottom=0.50)
+    if getattr(prediction, "text_truncated", False):
+        fig.text(_MARGIN, bottom - 0.01, "The record was cut to the model's token budget; words after the cut "
+                                         "were not read.", fontsize=8, color=RED, va="top")
+    ax = fig.add_axes((0.30, 0.08, 0.60, min(0.34, bottom - 0.16)))
+    fields = dict(getattr(explanation, "field_relevance", {}) or {}) if explanation is not None else {}
+    ax.set_title("Relevance per record field", fontsize=11)
+    if not fields:
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"Field relevance: {NO_EXPLANATION}", ha="center", va="center", fontsize=11)
+        return
+    names = list(fields)
+    vals = [float(fields[n]) for n in names]
+    labels = [FIELD_SPECS[n].label if n in FIELD_SPECS else n for n in names]
+    ax.barh(range(len(names)), vals, color=[TEXT_BLUE(0.25 + 0.75 * v / max(max(vals), 1e-9)) for v in vals])
+    ax.set_yticks(range(len(names)), labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1e-9, max(vals)) * 1.15)
+    ax.set_xlabel("share of the text's relevance", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    for i, v in enumerate(vals):
+        ax.text(v, i, f" {v:.0%}", va="center", fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _draw_words(fig: Figure, words: Sequence[str], rel: np.ndarray, top: float, bottom: float,
+                size: float = 10) -> float:
+    """Lay words out in monospace (so widths are known without a renderer); returns the y below the last line."""
+    char_w = 0.6 * size / 72 / A4[0]            # DejaVu Sans Mono advance is 0.6 em
+    line_h = 2.0 * size / 72 / A4[1]
+    x0, x1 = _MARGIN, 1 - _MARGIN
+    x, y = x0, top
+    for i, (w, r) in enumerate(zip(words, rel)):
+        width = len(w) * char_w
+        if x > x0 and x + width > x1:
+            x, y = x0, y - line_h
+        if y < bottom:
+            fig.text(x0, y, f"… {len(words) - i} more words not shown", fontsize=8, color="0.4", va="top")
+            return y - line_h
+        fig.text(x, y, w, fontsize=size, family="DejaVu Sans Mono", va="top",
+                 color="white" if r > 0.6 else "black",
+                 bbox=dict(boxstyle="square,pad=0.12", fc=TEXT_BLUE(float(r)), ec="none"))
+        x += width + char_w
+    return y - line_h

@@ -1,0 +1,161 @@
+"""The PDF case report: pages, searchable text, the heatmap's slice, and a PNG preview to look at."""
+from __future__ import annotations
+
+import re
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from alifuse_gui.report import DISCLAIMER, PAGES, report_pages, write_report
+from alifuse_gui.report_maps import heatmap_on_canonical, slice_point
+from engine.checkpoint import CheckpointInfo
+from engine.config import preset
+from engine.errors import AlifuseInputError
+from engine.explain.api import Explanation
+from engine.imageio import load_volume
+from engine.predict import Prediction
+
+SHAPE = (30, 36, 28)
+HOT = (5, 20, 14)            # voxel of the relevance maximum on the ORIGINAL file grid
+PREVIEW_DIR = Path("/tmp/alifuse-report-preview")
+
+
+def pdf_pages(data: bytes) -> int:
+    try:
+        import io
+
+        import pypdf
+
+        return len(pypdf.PdfReader(io.BytesIO(data)).pages)
+    except ImportError:
+        return len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
+
+
+def _unescape(s: bytes) -> str:
+    s = re.sub(rb"\\([0-7]{1,3})", lambda m: bytes([int(m.group(1), 8)]), s)
+    s = re.sub(rb"\\(.)", lambda m: {b"n": b"\n", b"r": b"\r", b"t": b"\t"}.get(m.group(1), m.group(1)), s)
+    return s.decode("latin-1")
+
+
+def pdf_text(data: bytes) -> str:
+    """The shown strings of every content stream, one text operation (TJ/Tj line, pieces joined) per line."""
+    out = []
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            content = zlib.decompress(raw)
+        except zlib.error:
+            continue
+        pieces: list[bytes] = []
+        for m in re.finditer(rb"\(((?:[^\\()]|\\.)*)\)|\[|T[Jj]\b", content):
+            tok = m.group(0)
+            if tok == b"[":
+                pieces = []
+            elif tok in (b"TJ", b"Tj"):
+                out.append("".join(_unescape(p) for p in pieces))
+                pieces = []
+            else:
+                pieces.append(m.group(1))
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    i, j, k = np.meshgrid(*[np.linspace(-1, 1, n) for n in SHAPE], indexing="ij")
+    brain = np.exp(-(i ** 2 + j ** 2 + k ** 2) * 2) * 100 + 5 * (np.sin(8 * i) > 0)
+    aff = np.diag([-2.0, 2.0, 2.5, 1.0])       # stored left-to-right flipped (LAS): reorientation matters
+    aff[:3, 3] = [30, -36, -35]
+    nib.save(nib.Nifti1Image(brain.astype(np.float32), aff), d / "case.nii.gz")
+    vol = load_volume(d / "case.nii.gz")
+    heat = np.zeros(SHAPE, np.float32)
+    heat[HOT] = 1.0
+    heat = ndimage.gaussian_filter(heat, 3)
+    heat /= heat.max()
+    ehr = {"subject_id": "sub-0007", "age": 74.0, "sex": "female", "mmse": 23, "cdr": 0.5,
+           "summary": "Patient reports forgetting recent conversations for two years; daughter confirms."}
+    text = ("The patient is 74 years old. The patient is female. The MMSE score is 23. The CDR is 0.5. "
+            "Patient reports forgetting recent conversations for two years; daughter confirms.")
+    words = text.split()
+    pred = Prediction(label="MCI", probabilities={"NC": 0.2, "MCI": 0.65, "AD": 0.15}, text=text, tokens=[],
+                      text_truncated=False, checkpoint_id="abc123def456", checkpoint="/models/best.safetensors",
+                      trained=True, device="cpu", timings={}, notes=[])
+    rel = list(np.linspace(1, 0, len(words)))
+    word_field = (["age"] * 6 + ["sex"] * 4 + ["mmse"] * 5 + ["cdr"] * 4)
+    word_field += ["summary"] * (len(words) - len(word_field))
+    expl = Explanation(method="relevance", target_class=1, target_name="MCI",
+                       image_model=np.zeros((16,) * 3, np.float32), image_original=heat, token_relevance=[],
+                       word_relevance=rel, field_relevance={"age": 0.1, "sex": 0.05, "mmse": 0.5, "cdr": 0.15,
+                                                            "summary": 0.2},
+                       words=words, word_field=word_field, seconds=1.0)
+    info = CheckpointInfo(preset("tiny"), ["NC", "MCI", "AD"], "1", {"trained": True}, "abc123def456",
+                          "/models/best.safetensors")
+    return {"dir": d, "vol": vol, "ehr": ehr, "pred": pred, "expl": expl, "info": info, "heat": heat}
+
+
+def test_report_with_explanation_has_three_pages_of_searchable_text(case):
+    path = write_report(case["dir"] / "case-report", case["vol"], case["ehr"], case["pred"], case["expl"],
+                        case["info"])
+    assert path == case["dir"] / "case-report.pdf" and path.is_file()
+    assert not list(case["dir"].glob("*.tmp"))
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF")
+    assert pdf_pages(data) == PAGES == 3
+    text = pdf_text(data)
+    assert DISCLAIMER in text
+    assert "MCI  (65.0%)" in text                     # the label with its probability
+    assert "65.0%" in text and "20.0%" in text         # probability bars are labelled
+    assert "74 years" in text and "female" in text     # field values of the record
+    assert "abc123def456" in text                      # model identity
+    assert "Relevance for MCI (relevance)" in text
+    assert "forgetting" in text                        # a shaded word on page 3
+    assert "Relevance per record field" in text and "MMSE" in text
+    assert "no explanation computed" not in text
+
+
+def test_report_without_explanation_says_so(case, tmp_path):
+    pred = case["pred"]
+    untrained = Prediction(**{**pred.to_dict(), "trained": False, "notes": ["the model is UNTRAINED"]})
+    path = write_report(tmp_path / "r.pdf", case["vol"], case["ehr"], untrained, None, case["info"])
+    data = path.read_bytes()
+    assert pdf_pages(data) == 3
+    text = pdf_text(data)
+    assert text.count("no explanation computed") >= 3  # model identity, heatmap page and text page
+    assert "UNTRAINED MODEL" in text and "NO (random weights)" in text
+    assert DISCLAIMER in text
+
+
+def test_heatmap_is_put_on_the_canonical_grid_and_slices_go_through_its_maximum(case):
+    vol = case["vol"]
+    canon, notes = heatmap_on_canonical(vol, case["heat"])
+    assert notes == [] and canon.shape == vol.data.shape
+    ijk, why = slice_point(vol, canon)
+    # the file is stored with x flipped (LAS), so voxel i of the file is SHAPE[0]-1-i in RAS order
+    assert ijk == (SHAPE[0] - 1 - HOT[0], HOT[1], HOT[2]) and why == "through the relevance maximum"
+    # same world point in both grids
+    orig_world = np.array(nib.load(vol.path).affine) @ np.array([*HOT, 1.0])
+    np.testing.assert_allclose(vol.affine @ np.array([*ijk, 1.0]), orig_world)
+    assert slice_point(vol, None) == (tuple(n // 2 for n in vol.data.shape), "through the centre of the volume")
+
+
+def test_report_refuses_a_missing_folder(case, tmp_path):
+    with pytest.raises(AlifuseInputError, match=r"r\.pdf: the folder .*nope does not exist"):
+        write_report(tmp_path / "nope" / "r.pdf", case["vol"], case["ehr"], case["pred"], None, case["info"])
+
+
+def test_png_preview_of_the_pages(case):
+    PREVIEW_DIR.mkdir(parents=True, exist_ok=True)
+    figs = report_pages(case["vol"], case["ehr"], case["pred"], case["expl"], case["info"], "2025-01-01 10:00")
+    for n, fig in enumerate(figs, 1):
+        out = PREVIEW_DIR / f"page{n}.png"
+        fig.savefig(out, dpi=60)
+        img = __import__("matplotlib.image", fromlist=["imread"]).imread(out)
+        assert img.shape[0] > img.shape[1] > 400              # A4 portrait
+        assert img[..., :3].std() > 0.05                       # something was drawn
+    # page 2 shows the jet heatmap: strongly red pixels exist near the relevance maximum
+    rgb = __import__("matplotlib.image", fromlist=["imread"]).imread(PREVIEW_DIR / "page2.png")[..., :3]
+    red = (rgb[..., 0] > 0.7) & (rgb[..., 1] < 0.3) & (rgb[..., 2] < 0.3)
+    assert red.sum() > 20
