@@ -104,6 +104,9 @@ def _inputs(model: nn.Module, case) -> ModelInputs:
     dev = next(model.parameters()).device
     img = ids = mask = text = None
     if model.image_encoder is not None:
+        s = model.cfg.image_size
+        if tuple(np.shape(case.image)) != (s, s, s):
+            raise ValueError(f"case image of shape {np.shape(case.image)} does not fit the model's {s}^3 grid")
         img = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(dev)
     if model.text_encoder is not None:
         text = case.text

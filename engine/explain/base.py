@@ -130,7 +130,8 @@ def encoders_of(model: nn.Module, x: ModelInputs) -> list[tuple[str, nn.Module]]
     return out
 
 
-def cls_rows_to_raw(model: nn.Module, x: ModelInputs, cls_rows: dict[str, torch.Tensor], target: int) -> RawAttribution:
+def cls_rows_to_raw(model: nn.Module, x: ModelInputs, cls_rows: dict[str, torch.Tensor],
+                    target: int) -> RawAttribution:
     """[CLS] rows (1+N,) / (L,) -> patch grid (g,g,g) and real-token scores (n,), [CLS] itself set to 0."""
     image = tokens = None
     if "image" in cls_rows:
@@ -147,7 +148,8 @@ def resolve_target(logits: torch.Tensor, target: int | None) -> int:
     return int(logits[0].argmax()) if target is None else int(target)
 
 
-def counting(fn: Callable[..., torch.Tensor], report: ProgressFn, total: int, message: str) -> Callable[..., torch.Tensor]:
+def counting(fn: Callable[..., torch.Tensor], report: ProgressFn, total: int,
+             message: str) -> Callable[..., torch.Tensor]:
     """Wrap a forward function so that each call reports progress (call k of ``total``) and can be cancelled.
 
     Captum owns the loops of IG and occlusion; their forward calls are the only place to look in from.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 from torch import nn
@@ -51,12 +50,12 @@ def explain_integrated_gradients(model: nn.Module, x: ModelInputs, target: int |
             image = attr[0].detach()
         if do_txt:
             fwd = counting(lambda ids, mask: log_probs(classify_with(model, img_f, model.text_encoder(ids, mask))),
-                           rep.span(1.0 - split if do_img else 0.0, 1.0), _n_calls(n_steps, batch_size) + 2,
+                           rep.span(split if do_img else 0.0, 1.0), _n_calls(n_steps, batch_size) + 2,
                            "integrated gradients: text")
             # (+2: LayerIntegratedGradients first runs the layer on the inputs and on the baselines)
             lig = LayerIntegratedGradients(fwd, model.text_encoder.embeddings.word)
             attr = lig.attribute(x.ids, baselines=text_baseline(x.ids, model.cfg), target=t,
                                  additional_forward_args=(x.mask,), n_steps=n_steps, internal_batch_size=batch_size)
-            tokens = attr[0].sum(dim=-1)[: x.n_tokens].detach().cpu().double().numpy().copy()
-            tokens[0] = 0.0  # [CLS] is in the baseline too: its attribution is 0 up to the IG approximation
-    return RawAttribution(target=t, image=image, tokens=np.asarray(tokens) if tokens is not None else None)
+            # [CLS]/[SEP] equal their baseline, so their attribution is exactly 0
+            tokens = attr[0].sum(dim=-1)[: x.n_tokens].detach().cpu().double().numpy()
+    return RawAttribution(target=t, image=image, tokens=tokens)

@@ -1,7 +1,6 @@
 """``--explain METHOD --out DIR``: the options, the early error without --out, and the files a run writes."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import nibabel as nib
