@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import torch
-from captum.attr import IntegratedGradients, LayerIntegratedGradients
 from torch import nn
 
 from engine.explain.base import (ModelInputs, RawAttribution, Reporter, classify_with, counting, image_features,
@@ -33,6 +32,8 @@ def _n_calls(n_steps: int, batch_size: int) -> int:
 def explain_integrated_gradients(model: nn.Module, x: ModelInputs, target: int | None, rep: Reporter,
                                  n_steps: int = 16, batch_size: int = 8) -> RawAttribution:
     """IG for class ``target`` (None: predicted). Image: (S,S,S) voxel scores; text: (n,) token scores."""
+    from captum.attr import IntegratedGradients, LayerIntegratedGradients  # ~1 s import: only when used
+
     rep(0.0, "integrated gradients: encoding the case")
     with torch.no_grad():
         img_f = image_features(model, x.img)

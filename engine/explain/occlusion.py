@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import torch
-from captum.attr import Occlusion
 from torch import nn
 
 from engine.explain.base import (ModelInputs, ProgressFn, RawAttribution, Reporter, classify_with, counting,
@@ -44,6 +43,8 @@ def _text_drops(model: nn.Module, x: ModelInputs, img_f: torch.Tensor | None, t:
 def explain_occlusion(model: nn.Module, x: ModelInputs, target: int | None, rep: Reporter,
                       batch_size: int = 8) -> RawAttribution:
     """Occlusion for class ``target`` (None: predicted): image (S,S,S) voxel scores, words and fields."""
+    from captum.attr import Occlusion  # ~1 s import: only when used
+
     rep(0.0, "occlusion: encoding the case")
     image = tokens = words = fields = None
     with torch.no_grad():
