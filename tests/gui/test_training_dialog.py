@@ -122,7 +122,7 @@ def test_run_to_the_end_plots_curves_and_offers_the_best_model(qtbot, fake, tmp_
 
 
 def test_progress_and_time_left_show_while_running(qtbot, fake, tmp_path, monkeypatch):
-    monkeypatch.setenv("FAKE_STEP_SLEEP", "0.15")
+    monkeypatch.setenv("FAKE_STEP_SLEEP", "0.4")
     dlg = make_dialog(qtbot, fake, tmp_path)
     dlg.epochs_edit.setText("2")
     dlg.start()
@@ -155,7 +155,7 @@ def test_cancel_terminates_and_names_the_kept_checkpoint(qtbot, fake, tmp_path, 
 
 
 def test_cancel_before_the_first_checkpoint_says_nothing_was_kept(qtbot, fake, tmp_path, monkeypatch):
-    monkeypatch.setenv("FAKE_STEP_SLEEP", "0.2")
+    monkeypatch.setenv("FAKE_STEP_SLEEP", "1.5")     # first checkpoint only after 6 s: no race with Cancel
     dlg = make_dialog(qtbot, fake, tmp_path)
     dlg.epochs_edit.setText("5")
     dlg.start()
