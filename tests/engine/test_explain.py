@@ -99,8 +99,8 @@ def test_predicted_class_by_default_and_a_chosen_class_on_request(setup):
     np.testing.assert_array_equal(a0.image_model, a1.image_model)
 
 
-def test_occlusion_word_scores_are_the_drop_of_log_probability(setup):
-    """Each word's occlusion score is log p(class) minus log p(class) with the word's pieces set to [MASK]."""
+def test_occlusion_word_and_field_scores_are_drops_of_log_probability(setup):
+    """A word's (field's) occlusion score is log p(class) minus log p(class) with all its pieces set to [MASK]."""
     predictor, _, case = setup
     model, cfg = predictor.model, predictor.cfg
     e = explain(model, case, "occlusion", target=2, **FAST)
@@ -112,7 +112,14 @@ def test_occlusion_word_scores_are_the_drop_of_log_probability(setup):
             hidden = ids.clone()
             hidden[0, [i for i, tw in enumerate(case.text.token_word) if tw == w]] = cfg.mask_token_id
             drops.append(float(base - torch.log_softmax(model(img, hidden, mask).double(), -1)[0, 2]))
+        field_drops = []
+        for name in e.field_relevance:
+            hidden = ids.clone()
+            hidden[0, [i for i, f in enumerate(case.text.token_field) if f == name]] = cfg.mask_token_id
+            field_drops.append(float(base - torch.log_softmax(model(img, hidden, mask).double(), -1)[0, 2]))
     np.testing.assert_allclose(e.word_relevance, unit_max(np.array(drops)), atol=1e-5)
+    positive = np.clip(field_drops, 0, None)  # whole fields hidden at once: shares of the positive drops
+    np.testing.assert_allclose(list(e.field_relevance.values()), positive / positive.sum(), atol=1e-5)
 
 
 def test_frozen_pretrained_text_still_gets_relevance(tmp_path, setup):
