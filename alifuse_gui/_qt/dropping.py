@@ -1,0 +1,64 @@
+"""Drag and drop of MRI files and record files onto napari's window."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import QEvent, QObject
+
+if TYPE_CHECKING:
+    from alifuse_gui._qt.session import AlifuseSession
+
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".hdr", ".img", ".dcm")
+
+
+def is_image_path(path: Path) -> bool:
+    """An MRI file by name, or a folder (a DICOM series)."""
+    name = path.name.lower()
+    return path.is_dir() or any(name.endswith(s) for s in IMAGE_SUFFIXES)
+
+
+class DropHandler(QObject):
+    """Event filter: MRI files/folders open as the case, .json files load as the record; others go to napari."""
+
+    def __init__(self, session: "AlifuseSession", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+
+    @staticmethod
+    def _paths(event) -> list[Path]:
+        mime = event.mimeData()
+        if mime is None or not mime.hasUrls():
+            return []
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+    def _ours(self, paths: list[Path]) -> bool:
+        return bool(paths) and all(is_image_path(p) or p.suffix.lower() == ".json" for p in paths)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and self._ours(self._paths(event)):
+            event.acceptProposedAction()
+            return True
+        if kind == QEvent.Type.Drop:
+            paths = self._paths(event)
+            if self._ours(paths):
+                event.acceptProposedAction()
+                self.open_paths(paths)
+                return True
+        return False
+
+    def open_paths(self, paths: list[Path]) -> None:
+        for p in paths:
+            if p.suffix.lower() == ".json":
+                self.session.open_record(p)
+            else:
+                self.session.open_image(p)
+
+
+def install_drop_handler(session: "AlifuseSession") -> DropHandler:
+    qt_viewer = session.viewer.window._qt_viewer
+    handler = DropHandler(session, parent=qt_viewer)
+    qt_viewer.installEventFilter(handler)
+    session.viewer.window._qt_window.installEventFilter(handler)
+    return handler

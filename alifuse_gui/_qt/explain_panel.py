@@ -1,0 +1,126 @@
+"""Explain dock: method, run in a worker (progress, cancel), overlay opacity/threshold, words and fields."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
+                            QVBoxLayout, QWidget)
+
+from alifuse_gui._qt.field_chart import FieldChart
+from alifuse_gui._qt.jobs import Job
+from alifuse_gui._qt.word_view import WordView
+from alifuse_gui.layers import RELEVANCE_LAYER
+
+if TYPE_CHECKING:
+    from alifuse_gui._qt.session import AlifuseSession
+
+
+def available_methods() -> list[str]:
+    """``engine.explain.METHODS``, or [] while the explanation engine is not installed."""
+    try:
+        from engine.explain import METHODS
+    except ImportError:
+        return []
+    return list(METHODS)
+
+
+class ExplainPanel(QWidget):
+    def __init__(self, session: "AlifuseSession", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.job: Job | None = None
+        self.method = QComboBox()
+        methods = available_methods()
+        self.method.addItems(methods)
+        self.explain_button = QPushButton("Explain")
+        self.explain_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.status = QLabel("Predict first, then explain the prediction." if methods
+                             else "Explanations are not available (engine.explain is not installed).")
+        self.status.setWordWrap(True)
+        if not methods:
+            self.explain_button.setEnabled(False)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(60)
+        self.opacity.valueChanged.connect(self._style_overlay)
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(0, 95)
+        self.threshold.setValue(30)
+        self.threshold.valueChanged.connect(self._style_overlay)
+        self.words = WordView()
+        self.words.setMaximumHeight(120)
+        self.chart = FieldChart()
+        self.chart.setMinimumHeight(160)
+        top = QHBoxLayout()
+        top.addWidget(self.method, 1)
+        top.addWidget(self.explain_button)
+        top.addWidget(self.cancel_button)
+        sliders = QFormLayout()
+        sliders.addRow("Overlay opacity", self.opacity)
+        sliders.addRow("Threshold", self.threshold)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(sliders)
+        layout.addWidget(QLabel("Words (blue = relevant; hover for the value):"))
+        layout.addWidget(self.words)
+        layout.addWidget(self.chart)
+
+    def start(self) -> Job | None:
+        if self.job is not None and self.job.running:
+            return None
+        try:
+            fn = self.session.explanation_job(self.method.currentText())
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
+        self.job = Job(fn, self)
+        self.job.progress.connect(self._on_progress)
+        self.job.succeeded.connect(self._on_result)
+        self.job.failed.connect(lambda msg: self._finish(f"Explanation failed: {msg}"))
+        self.job.cancelled.connect(lambda: self._finish("Cancelled; the overlay shown is unchanged."))
+        self.explain_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.status.setText("Explaining…")
+        self.job.start()
+        return self.job
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+            self.status.setText("Cancelling…")
+
+    def _finish(self, message: str) -> None:
+        self.explain_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.status.setText(message)
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(round(fraction * 100))
+        self.status.setText(message)
+
+    def _on_result(self, explanation) -> None:
+        self.session.accept_explanation(explanation, self.opacity.value() / 100, self.threshold.value() / 100)
+        self.show_explanation(explanation)
+        self.progress.setValue(100)
+        self._finish(f"Explained the prediction with {self.method.currentText()}.")
+
+    def show_explanation(self, explanation) -> None:
+        self.words.set_words(list(explanation.words), list(explanation.word_relevance),
+                             list(getattr(explanation, "word_field", []) or []))
+        self.chart.set_values(dict(explanation.field_relevance))
+
+    def _style_overlay(self) -> None:
+        viewer = self.session.viewer
+        if RELEVANCE_LAYER in viewer.layers:
+            layer = viewer.layers[RELEVANCE_LAYER]
+            layer.opacity = self.opacity.value() / 100
+            layer.contrast_limits = (self.threshold.value() / 100, 1.0)

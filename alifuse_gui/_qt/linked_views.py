@@ -1,0 +1,185 @@
+"""Three linked orthogonal views inside napari's own window.
+
+napari draws one canvas. As in napari's "multiple viewer widget" example, extra ``ViewerModel`` s with
+their own ``QtViewer`` are added as dock widgets; every layer of the main viewer is mirrored into
+them (sharing the data array) and all of them follow one ``dims.current_step``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from napari._qt.qt_viewer import QtViewer
+from napari.components import ViewerModel
+from napari.layers import Layer
+from qtpy.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
+from qtpy.QtWidgets import QSplitter
+
+from alifuse_gui.display import AXIS_LABELS, ViewSpec, view_spec
+
+#: Layer properties that follow the main viewer's layer.
+_MIRRORED = ("data", "scale", "translate", "contrast_limits_range", "contrast_limits", "colormap", "opacity",
+             "visible", "gamma", "blending")
+
+
+def set_overlay_text(model, text: str, position: str = "top_left") -> None:
+    """The canvas text overlay of a viewer model (orientation labels); a scale bar in millimetres beside it."""
+    overlay = model.canvas.overlays["text"]
+    overlay.text, overlay.visible, overlay.position, overlay.font_size = text, True, position, 9
+    bar = model.canvas.overlays["scale_bar"]
+    bar.visible = True  # millimetres: the layers carry units="mm"
+
+
+#: Closed views' models. Deallocating a ViewerModel whose QtViewer was closed makes PySide6 abort in the
+#: garbage collector ("none_dealloc"), so each closed window leaves two small, emptied models here.
+_CLOSED_MODELS: list[ViewerModel] = []
+
+
+class LinkedViews:
+    """The main viewer shows the axial view; ``coronal`` and ``sagittal`` are docked beside it."""
+
+    def __init__(self, viewer, radiological: bool = False, dock: bool = True) -> None:
+        self.viewer = viewer
+        self.radiological = radiological
+        self.models: dict[str, ViewerModel] = {}
+        self.qt_viewers: dict[str, QtViewer] = {}
+        self._syncing = False
+        self._mirrors: dict[int, list[Layer]] = {}
+        self._doomed: list[Layer] = []
+        for name in ("coronal", "sagittal"):
+            model = ViewerModel(title=name)
+            self.models[name] = model
+            self.qt_viewers[name] = QtViewer(model)
+            model.dims.events.current_step.connect(self._from_model(model))
+        self.widget = QSplitter(Qt.Orientation.Vertical)
+        for qtv in self.qt_viewers.values():
+            self.widget.addWidget(qtv)
+        self.widget.setMinimumWidth(280)
+        self.dock = viewer.window.add_dock_widget(self.widget, name="Coronal / sagittal", area="right") if dock else None
+        for layer in viewer.layers:
+            self._mirror(layer, viewer.layers.index(layer))
+        self._main_step = self._from_model(viewer)
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self._on_removed)
+        viewer.layers.events.moved.connect(self._on_moved)
+        viewer.dims.events.current_step.connect(self._main_step)
+        self.set_radiological(radiological)
+        # the extra QtViewers must go with napari's window, or they outlive it (and napari's leak check fails)
+        main_qt = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
+        self._closer = _OnClose(self.close, parent=main_qt)
+        if main_qt is not None:
+            main_qt.installEventFilter(self._closer)
+
+    # -- orientation --
+    def spec(self, name: str) -> ViewSpec:
+        return view_spec(name, self.radiological)
+
+    def set_radiological(self, radiological: bool) -> None:
+        """Flip patient left/right on screen in the axial and coronal views."""
+        self.radiological = radiological
+        for name, model in [("axial", self.viewer), *self.models.items()]:
+            spec = self.spec(name)
+            if model.dims.ndim == 3:
+                model.dims.order = spec.order
+            model.scene.camera.orientation2d = spec.orientation2d
+            if model is not self.viewer:
+                set_overlay_text(model, spec.screen)
+
+    def apply_orders(self) -> None:
+        """Re-apply each view's slicing axis (napari resets dims.order when the dimensionality changes)."""
+        self.set_radiological(self.radiological)
+        for model in self.models.values():
+            model.dims.axis_labels = AXIS_LABELS
+            model.reset_view()
+
+    # -- layers --
+    def _on_inserted(self, event) -> None:
+        self._mirror(event.value, event.index)
+
+    def _mirror(self, layer: Layer, index: int) -> None:
+        data, meta, kind = layer.as_layer_data_tuple()
+        copies = []
+        for model in self.models.values():
+            copy = Layer.create(data, {k: v for k, v in meta.items() if k != "metadata"}, kind)
+            model.layers.insert(min(index, len(model.layers)), copy)
+            copies.append(copy)
+        self._mirrors[id(layer)] = copies
+        for prop in _MIRRORED:
+            emitter = getattr(layer.events, prop, None)
+            if emitter is not None:
+                emitter.connect(self._follow(layer, prop))
+        self.apply_orders()
+
+    def _follow(self, layer: Layer, prop: str):
+        def update(_event=None) -> None:
+            for copy in self._mirrors.get(id(layer), []):
+                setattr(copy, prop, getattr(layer, prop))
+        return update
+
+    def _on_removed(self, event) -> None:
+        # Removal is deferred and batched: napari garbage-collects once per removal per canvas (~1 s with
+        # torch loaded), and a closing window removes every layer just before it closes these views.
+        self._doomed.extend(self._mirrors.pop(id(event.value), []))
+        QTimer.singleShot(0, self._flush_removed)
+
+    def _flush_removed(self) -> None:
+        doomed, self._doomed = self._doomed, []
+        for model in self.models.values():
+            with model.layers.batched_update():
+                for copy in doomed:
+                    if copy in model.layers:
+                        model.layers.remove(copy)
+
+    def _on_moved(self, event) -> None:
+        dest = event.new_index if event.new_index <= event.index else event.new_index + 1
+        for model in self.models.values():
+            model.layers.move(event.index, dest)
+
+    # -- the shared point --
+    def _from_model(self, source):
+        def sync(_event=None) -> None:
+            if self._syncing:
+                return
+            self._syncing = True
+            try:
+                step = source.dims.current_step
+                for other in [self.viewer, *self.models.values()]:
+                    if other is not source and other.dims.ndim == len(step):
+                        other.dims.current_step = step
+            finally:
+                self._syncing = False
+        return sync
+
+    def close(self) -> None:
+        """Close the extra views and let go of the main viewer's events."""
+        events = self.viewer.layers.events
+        for emitter, cb in ((events.inserted, self._on_inserted), (events.removed, self._on_removed),
+                            (events.moved, self._on_moved), (self.viewer.dims.events.current_step, self._main_step)):
+            emitter.disconnect(cb)
+        for model in self.models.values():
+            for layer in model.layers:  # drop the (shared) volumes; removing layers would cost a gc per layer
+                layer.data = np.zeros((1,) * layer.ndim, dtype=np.float32)
+            model._layer_slicer.shutdown()  # as napari.Viewer.close does: no slicing task may outlive the view
+        for qtv in self.qt_viewers.values():
+            qtv.close()
+            qtv.setParent(None)
+            qtv.deleteLater()
+        _CLOSED_MODELS.extend(self.models.values())
+        self.qt_viewers.clear()
+        # delete the C++ side now, while QApplication exists; at interpreter exit PySide6 would crash on it
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+        self.models.clear()
+        self._mirrors.clear()
+
+
+class _OnClose(QObject):
+    """Calls ``callback`` once when the watched widget receives its Close event."""
+
+    def __init__(self, callback, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._callback = callback
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Close and self._callback is not None:
+            callback, self._callback = self._callback, None
+            callback()
+        return False

@@ -1,0 +1,181 @@
+"""Menu entries: case and record in napari's File menu, radiological view in View, Model and Training menus.
+
+The colleague-owned dialogs (training, model card, report) are imported when used; while one is not
+installed its entry says so instead of failing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from qtpy.QtGui import QAction
+from qtpy.QtWidgets import QFileDialog, QMenu
+
+from engine.errors import AlifuseInputError
+
+if TYPE_CHECKING:
+    from alifuse_gui._qt.session import AlifuseSession
+
+IMAGE_FILTER = "MRI (*.nii *.nii.gz *.mgz *.mgh *.hdr *.img);;All files (*)"
+
+
+def feature_available(module: str, name: str) -> bool:
+    """Whether a colleague's dialog/function can be imported yet."""
+    try:
+        mod = __import__(module, fromlist=[name])
+    except ImportError:
+        return False
+    return hasattr(mod, name)
+
+
+@dataclass
+class AlifuseMenus:
+    actions: dict[str, QAction] = field(default_factory=dict)
+    menus: dict[str, QMenu] = field(default_factory=dict)
+
+
+def _pin(menu: QMenu, actions: list[QAction]) -> None:
+    """Keep our actions at the top of a napari (app-model) menu, which may rebuild itself."""
+    def ensure() -> None:
+        present = menu.actions()
+        if actions and actions[0] in present:
+            return
+        first = present[0] if present else None
+        for a in actions:
+            menu.insertAction(first, a)
+        sep = QAction(menu)
+        sep.setSeparator(True)
+        menu.insertAction(first, sep)
+
+    ensure()
+    menu.aboutToShow.connect(ensure)
+
+
+def install_menus(session: "AlifuseSession") -> AlifuseMenus:
+    win = session.viewer.window
+    qwin = win._qt_window
+    out = AlifuseMenus()
+
+    def act(key: str, text: str, slot: Callable[[], object], parent) -> QAction:
+        a = QAction(text, parent)
+        a.triggered.connect(lambda _checked=False: slot())
+        out.actions[key] = a
+        return a
+
+    file_actions = [
+        act("open_image", "Open MRI image…", lambda: _ask_image(session), qwin),
+        act("open_dicom", "Open DICOM folder…", lambda: _ask_dicom(session), qwin),
+        act("load_record", "Load record…", session.record_form._ask_load, qwin),
+        act("save_record", "Save record…", session.record_form._ask_save, qwin),
+        act("export_report", "Export report…", lambda: export_report(session), qwin),
+    ]
+    if not feature_available("alifuse_gui.report", "write_report"):
+        out.actions["export_report"].setText("Export report… (not available)")
+        out.actions["export_report"].setEnabled(False)
+    _pin(win.file_menu, file_actions)
+
+    radio = act("radiological", "Radiological convention (left-right flipped)",
+                lambda: session.set_radiological(out.actions["radiological"].isChecked()), qwin)
+    radio.setCheckable(True)
+    radio.setChecked(session.views.radiological)
+    _pin(win.view_menu, [radio])
+
+    model_menu = QMenu("&Model", qwin)
+    model_menu.addAction(act("load_checkpoint", "Load checkpoint…", lambda: _ask_checkpoint(session), model_menu))
+    card = act("model_card", "Model card…", lambda: show_model_card(session), model_menu)
+    if not feature_available("alifuse_gui._qt.model_card", "ModelCardDialog"):
+        card.setText("Model card… (not available)")
+        card.setEnabled(False)
+    model_menu.addAction(card)
+    training_menu = QMenu("&Training", qwin)
+    train = act("train", "Train a model…", lambda: open_training(session), training_menu)
+    if not feature_available("alifuse_gui._qt.training_dialog", "TrainingDialog"):
+        train.setText("Train a model… (not available)")
+        train.setEnabled(False)
+    training_menu.addAction(train)
+    bar = win.main_menu
+    before = win.window_menu.menuAction()
+    bar.insertMenu(before, model_menu)
+    bar.insertMenu(before, training_menu)
+    out.menus.update(model=model_menu, training=training_menu)
+    return out
+
+
+def _ask_image(session: "AlifuseSession") -> None:
+    path, _ = QFileDialog.getOpenFileName(session._parent_widget(), "Open MRI image", "", IMAGE_FILTER)
+    if path:
+        session.open_image(path)
+
+
+def _ask_dicom(session: "AlifuseSession") -> None:
+    path = QFileDialog.getExistingDirectory(session._parent_widget(), "Open DICOM series folder")
+    if path:
+        session.open_image(path)
+
+
+def _ask_checkpoint(session: "AlifuseSession") -> None:
+    path, _ = QFileDialog.getOpenFileName(session._parent_widget(), "Load Alifuse checkpoint", "",
+                                          "Alifuse checkpoint (*.safetensors)")
+    if path:
+        session.load_checkpoint(path)
+
+
+def current_info(session: "AlifuseSession"):
+    """The CheckpointInfo of the model in use (loading the model if needed)."""
+    if session.predictor is not None:
+        return session.predictor.info
+    if session.checkpoint is not None:
+        from engine.checkpoint import read_info
+
+        return read_info(session.checkpoint)
+    return session._get_predictor().info
+
+
+def show_model_card(session: "AlifuseSession") -> None:
+    try:
+        from alifuse_gui._qt.model_card import ModelCardDialog
+    except ImportError:
+        session.warn("Model card", "The model card is not available in this installation.")
+        return
+    try:
+        info = current_info(session)
+    except AlifuseInputError as exc:
+        session.warn("Model card", str(exc))
+        return
+    ModelCardDialog(info, parent=session._parent_widget()).exec()
+
+
+def open_training(session: "AlifuseSession") -> None:
+    try:
+        from alifuse_gui._qt.training_dialog import TrainingDialog
+    except ImportError:
+        session.warn("Training", "Training from the viewer is not available in this installation.")
+        return
+    dialog = TrainingDialog(parent=session._parent_widget(), on_use_model=session.load_checkpoint)
+    dialog.show()
+    session._training_dialog = dialog  # keep it alive while it runs
+
+
+def export_report(session: "AlifuseSession", path: str | Path | None = None) -> Path | None:
+    """Write the report of the last prediction (and explanation) to ``path`` (asked for when None)."""
+    if session.last_prediction is None or session.last_case is None:
+        session.warn("Export report", "Predict first: the report describes the last prediction.")
+        return None
+    try:
+        from alifuse_gui.report import write_report
+    except ImportError:
+        session.warn("Export report", "Report export is not available in this installation.")
+        return None
+    if path is None:
+        name = Path(session.last_case.volume.path).name.split(".")[0] + "_alifuse_report.pdf"
+        path, _ = QFileDialog.getSaveFileName(session._parent_widget(), "Export report", name, "PDF (*.pdf)")
+        if not path:
+            return None
+    case = session.last_case
+    try:
+        return write_report(Path(path), case.volume, dict(case.ehr), session.last_prediction,
+                            session.explanation, session.predictor.info)
+    except (AlifuseInputError, OSError) as exc:
+        session.warn("Export report", str(exc))
+        return None

@@ -1,0 +1,217 @@
+"""One Alifuse session inside a napari window: the open case, the model, the docks and the menus."""
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import Any, Callable
+
+from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtWidgets import QMessageBox
+
+from engine.errors import AlifuseInputError
+from engine.imageio import Volume, load_volume
+from alifuse_gui._qt.linked_views import set_overlay_text
+from alifuse_gui.display import convention_text, original_to_canonical
+from alifuse_gui.layers import MRI_LAYER, show_relevance, show_volume
+
+_SESSIONS: "weakref.WeakKeyDictionary[Any, AlifuseSession]" = weakref.WeakKeyDictionary()
+
+
+def session_for(viewer, **kwargs: Any) -> "AlifuseSession":
+    """The session of ``viewer``, created (without docks) on first use; for the napari plugin widgets."""
+    if viewer not in _SESSIONS:
+        _SESSIONS[viewer] = AlifuseSession(viewer, dock=False, **kwargs)
+    return _SESSIONS[viewer]
+
+
+def _fit_window(window, width: int = 1500, height: int = 950) -> None:
+    """Room for the canvas beside the docks: at least width x height, within the screen."""
+    screen = window.screen().availableGeometry() if window.screen() is not None else None
+    w, h = max(window.width(), width), max(window.height(), height)
+    if screen is not None:
+        w, h = min(w, screen.width()), min(h, screen.height())
+    window.resize(w, h)
+
+
+class AlifuseSession(QObject):
+    """Owns the case (``volume``), the model (``predictor``), the last prediction and explanation."""
+
+    case_opened = Signal(str)
+    model_changed = Signal(object)
+
+    def __init__(self, viewer, checkpoint: str | Path | None = None, device: str = "cpu",
+                 radiological: bool = False, dock: bool = True) -> None:
+        super().__init__()
+        from alifuse_gui._qt.explain_panel import ExplainPanel
+        from alifuse_gui._qt.linked_views import LinkedViews
+        from alifuse_gui._qt.predict_panel import PredictPanel
+        from alifuse_gui._qt.record_form import RecordForm
+
+        _SESSIONS[viewer] = self
+        self.viewer = viewer
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.device = device
+        self.predictor = None
+        self.volume: Volume | None = None
+        self.last_prediction = None
+        self.last_case = None
+        self.explanation = None
+        self.record_form = RecordForm()
+        self.predict_panel = PredictPanel(self)
+        self.explain_panel = ExplainPanel(self)
+        self.views = LinkedViews(viewer, radiological, dock=dock)
+        self.docks: dict[str, Any] = {}
+        if dock:
+            win = viewer.window
+            self.docks["record"] = win.add_dock_widget(self.record_form, name="Record", area="right")
+            self.docks["predict"] = win.add_dock_widget(self.predict_panel, name="Predict", area="right")
+            self.docks["explain"] = win.add_dock_widget(self.explain_panel, name="Explain", area="right")
+            qwin = win._qt_window
+            qwin.tabifyDockWidget(self.docks["record"], self.docks["predict"])
+            qwin.tabifyDockWidget(self.docks["predict"], self.docks["explain"])
+            if self.views.dock is not None:  # views and panels side by side, not stacked
+                qwin.splitDockWidget(self.views.dock, self.docks["record"], Qt.Orientation.Horizontal)
+            self.docks["predict"].raise_()
+            from alifuse_gui._qt.menus import install_menus
+            from alifuse_gui._qt.dropping import install_drop_handler
+
+            self.menus = install_menus(self)
+            _fit_window(qwin)
+            self.drop_handler = install_drop_handler(self)
+
+    # -- messages --
+    def warn(self, title: str, message: str) -> None:
+        """A message box over the window (tests monkeypatch ``QMessageBox.warning``)."""
+        QMessageBox.warning(self._parent_widget(), title, message)
+
+    def _parent_widget(self):
+        try:
+            return self.viewer.window._qt_window
+        except AttributeError:
+            return None
+
+    def status(self, text: str) -> None:
+        self.viewer.status = text
+
+    # -- case --
+    def open_image(self, path: str | Path) -> bool:
+        """Load and show an MRI; on a bad file say why and keep the case that is open."""
+        try:
+            volume = load_volume(path)
+        except AlifuseInputError as exc:
+            self.warn("Cannot open the image", str(exc))
+            return False
+        self.show_case(volume)
+        return True
+
+    def show_case(self, volume: Volume) -> None:
+        self.volume = volume
+        self.last_case = self.explanation = None
+        layer = show_volume(self.viewer, volume)
+        self.views.apply_orders()
+        obl = layer.metadata["obliquity_deg"]
+        extra = f"  ·  {obl:.0f}° oblique, shown axis-aligned" if obl >= 1 else ""
+        self._main_overlay(extra)
+        self.viewer.title = f"Alifuse Viewer — {Path(volume.path).name}"
+        for note in volume.notes:
+            self.status(f"{Path(volume.path).name}: {note}")
+        self.case_opened.emit(volume.path)
+
+    def open_record(self, path: str | Path) -> bool:
+        return self.record_form.load(path)
+
+    def set_radiological(self, radiological: bool) -> None:
+        self.views.set_radiological(radiological)
+        if self.volume is not None:
+            self._main_overlay()
+
+    def _main_overlay(self, extra: str = "") -> None:
+        set_overlay_text(self.viewer, f"{self.views.spec('axial').screen}  ·  "
+                                      f"{convention_text(self.views.radiological, short=True)}{extra}")
+
+    # -- model --
+    def load_checkpoint(self, path: str | Path) -> bool:
+        """Load a ``.safetensors`` checkpoint; on error say why and keep the model in use."""
+        from engine.predict import Predictor
+
+        p = Path(path)
+        try:
+            if p.suffix != ".safetensors":
+                raise AlifuseInputError(f"{p}: not a .safetensors checkpoint (Alifuse never loads pickled files)")
+            predictor = Predictor(p, self.device)
+        except AlifuseInputError as exc:
+            self.warn("Cannot load the model", str(exc))
+            return False
+        self.predictor, self.checkpoint = predictor, p
+        self.last_case = self.explanation = None
+        self.model_changed.emit(predictor.info)
+        self.status(f"Model {predictor.info.checkpoint_id} loaded from {p.name}")
+        return True
+
+    def _get_predictor(self):
+        if self.predictor is None:
+            from engine.predict import Predictor
+
+            self.predictor = Predictor(self.checkpoint, self.device)
+        return self.predictor
+
+    # -- jobs (the functions run in a worker thread; accept_* run in the GUI thread) --
+    def prediction_job(self) -> Callable:
+        """The work of one prediction; ValueError (a line for the user) if there is nothing to predict."""
+        if self.volume is None:
+            raise ValueError("Open an MRI first (File → Open MRI image…).")
+        errors = self.record_form.model.errors()
+        if errors:
+            raise ValueError("Fix the marked record fields first: " + "; ".join(errors.values()))
+        volume, ehr = self.volume, self.record_form.model.to_dict()
+
+        def work(report, cancelled):
+            report(0.05, "Loading the model…")
+            predictor = self._get_predictor()
+            report(0.4, "Preprocessing the image and the record…")
+            pred, case = predictor.predict(volume, ehr)
+            report(1.0, "Done.")
+            return pred, case
+
+        return work
+
+    def accept_prediction(self, result):
+        pred, case = result
+        self.last_prediction, self.last_case = pred, case
+        self.explanation = None
+        return pred, case
+
+    def explanation_job(self, method: str) -> Callable:
+        if self.last_case is None or self.predictor is None:
+            raise ValueError("Predict first: an explanation explains the last prediction.")
+        from engine.explain import explain
+
+        model, case = self.predictor.model, self.last_case
+
+        def work(report, cancelled):
+            return explain(model, case, method=method, target=None, progress=report, cancel=cancelled)
+
+        return work
+
+    def accept_explanation(self, explanation, opacity: float = 0.6, threshold: float = 0.3) -> None:
+        """Show the relevance volume on the MRI's grid and placement."""
+        vol = self.last_case.volume
+        relevance = original_to_canonical(explanation.image_original, vol.original_affine, vol.data.shape)
+        self.explanation = explanation
+        if MRI_LAYER not in self.viewer.layers:
+            return
+        layer = show_relevance(self.viewer, relevance, self.viewer.layers[MRI_LAYER], opacity, threshold)
+        layer.metadata["affine"] = vol.affine
+
+    # -- synchronous versions for --screenshot and scripts --
+    def predict_now(self):
+        pred, case = self.accept_prediction(self.prediction_job()(lambda f, m: None, lambda: False))
+        self.predict_panel.show_result(pred, case.ehr, case.volume.path)
+        return pred, case
+
+    def explain_now(self, method: str):
+        expl = self.explanation_job(method)(lambda f, m: None, lambda: False)
+        panel = self.explain_panel
+        self.accept_explanation(expl, panel.opacity.value() / 100, panel.threshold.value() / 100)
+        panel.show_explanation(expl)
+        return expl

@@ -1,0 +1,50 @@
+"""The model's text with each word shaded by its relevance (blue), the value shown on hover."""
+from __future__ import annotations
+
+import html
+
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import QTextBrowser, QToolTip, QWidget
+
+
+def word_html(words: list[str], relevance: list[float]) -> str:
+    """HTML spans shaded by |relevance| / max |relevance|; each word an anchor ``w<i>`` for hover lookup."""
+    top = max((abs(r) for r in relevance), default=0.0) or 1.0
+    spans = []
+    for i, (w, r) in enumerate(zip(words, relevance)):
+        a = abs(r) / top
+        fg = "#ffffff" if a > 0.6 else "#000000"
+        spans.append(f'<a href="w{i}" style="text-decoration:none; color:{fg}; '
+                     f'background-color: rgba(30, 90, 220, {a:.3f});">{html.escape(w)}</a>')
+    return '<p style="line-height: 150%;">' + " ".join(spans) + "</p>"
+
+
+class WordView(QTextBrowser):
+    """Read-only shaded text; hovering a word shows its relevance and the EHR field it came from."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setMouseTracking(True)
+        self.words: list[str] = []
+        self.relevance: list[float] = []
+        self.fields: list[str] = []
+
+    def set_words(self, words: list[str], relevance: list[float], fields: list[str] | None = None) -> None:
+        self.words, self.relevance = list(words), [float(r) for r in relevance]
+        self.fields = list(fields) if fields else [""] * len(self.words)
+        self.setHtml(word_html(self.words, self.relevance))
+
+    def tooltip_for(self, index: int) -> str:
+        field = f" ({self.fields[index]})" if self.fields[index] else ""
+        return f"{self.words[index]}{field}: relevance {self.relevance[index]:.3f}"
+
+    def viewportEvent(self, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.ToolTip:
+            anchor = self.anchorAt(event.pos())
+            if anchor.startswith("w") and anchor[1:].isdigit() and int(anchor[1:]) < len(self.words):
+                QToolTip.showText(event.globalPos(), self.tooltip_for(int(anchor[1:])), self)
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)

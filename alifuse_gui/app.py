@@ -1,0 +1,155 @@
+"""``alifuse-gui [IMAGE] [--ehr FILE] [--checkpoint FILE]``: the desktop viewer (napari + PySide6)."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.cli_common import ArgumentParser, fail, resolve_device
+from engine.errors import AlifuseInputError
+
+DEFAULT_METHOD = "relevance"
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="alifuse-gui",
+                       description="Open a brain MRI and a health record, predict NC / MCI / AD with Alifuse and "
+                                   "see why. With no arguments it opens the bundled demo case with the demo model. "
+                                   "A research tool, not a medical device.")
+    p.add_argument("image", metavar="IMAGE", nargs="?",
+                   help="the MRI: NIfTI (.nii, .nii.gz), MGZ, Analyze, or a folder holding one DICOM series "
+                        "(default: the demo case)")
+    p.add_argument("--ehr", metavar="FILE", help="the health record as a JSON object (default: the demo record "
+                                                 "when the demo image is opened)")
+    p.add_argument("--checkpoint", metavar="FILE", help="an Alifuse .safetensors checkpoint (default: the demo model)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto (default: cpu)")
+    p.add_argument("--radiological", action="store_true",
+                   help="show the patient's right on the screen's left (radiological convention)")
+    p.add_argument("--screenshot", metavar="FILE",
+                   help="open the case, predict, explain, save the window as a PNG to FILE and exit")
+    p.add_argument("--method", default=DEFAULT_METHOD,
+                   help=f"explanation method for --screenshot (default: {DEFAULT_METHOD})")
+    return p
+
+
+@dataclass
+class LaunchPlan:
+    """What to open, checked before any window appears (bad input -> one line, exit 2)."""
+
+    image: Path | None
+    volume: object | None   # engine.imageio.Volume, read before the window opens
+    ehr: dict | None
+    checkpoint: Path | None
+    device: str
+    radiological: bool
+    screenshot: Path | None
+    method: str
+
+
+def plan_from_args(argv: list[str] | None) -> LaunchPlan:
+    from engine.ehr import load_ehr
+    from engine.resources import DEMO_EHR, DEMO_IMAGE
+
+    args = build_parser().parse_args(argv)
+    device = str(resolve_device(args.device))
+    image = Path(args.image) if args.image else None
+    ehr_path = Path(args.ehr) if args.ehr else None
+    if image is None and DEMO_IMAGE.exists():
+        image = DEMO_IMAGE
+        if ehr_path is None and DEMO_EHR.is_file():
+            ehr_path = DEMO_EHR
+    if image is not None and not image.exists():
+        raise AlifuseInputError(f"{image}: image not found")
+    ehr = load_ehr(ehr_path) if ehr_path else None
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    if checkpoint is not None:
+        from engine.checkpoint import read_info
+
+        if checkpoint.suffix != ".safetensors":
+            raise AlifuseInputError(f"--checkpoint {checkpoint}: not a .safetensors file")
+        read_info(checkpoint)
+    shot = Path(args.screenshot) if args.screenshot else None
+    if shot is not None:
+        if shot.suffix.lower() != ".png":
+            raise AlifuseInputError(f"--screenshot {shot}: the file name must end in .png")
+        if not shot.parent.is_dir():
+            raise AlifuseInputError(f"--screenshot {shot}: folder {shot.parent} does not exist")
+        if image is None:
+            raise AlifuseInputError("--screenshot: no IMAGE given and the demo case is not installed "
+                                    f"({DEMO_IMAGE})")
+    volume = _load(image) if image is not None else None
+    return LaunchPlan(image, volume, ehr, checkpoint, device, args.radiological, shot, args.method)
+
+
+def launch(plan: LaunchPlan, viewer=None):
+    """Open napari's window with the Alifuse docks and the planned case; returns the session."""
+    import napari
+
+    from alifuse_gui._qt.session import AlifuseSession
+
+    if viewer is None:
+        viewer = napari.Viewer(title="Alifuse Viewer", show=True)
+    session = AlifuseSession(viewer, plan.checkpoint, plan.device, plan.radiological)
+    if plan.ehr is not None:
+        session.record_form.set_record(plan.ehr)
+    if plan.volume is not None:
+        session.show_case(plan.volume)
+    else:
+        viewer.status = "The demo case is not installed: open an MRI with File → Open MRI image…"
+    return session
+
+
+def _load(path: Path):
+    from engine.imageio import load_volume
+
+    return load_volume(path)
+
+
+def take_screenshot(session, path: Path, method: str = DEFAULT_METHOD) -> Path:
+    """Predict, explain (if the engine offers ``method``), show the Explain tab, save the whole window."""
+    from qtpy.QtWidgets import QApplication
+
+    from alifuse_gui._qt.explain_panel import available_methods
+
+    session.predict_now()
+    methods = available_methods()
+    if methods:
+        if method not in methods:
+            raise AlifuseInputError(f"--method {method}: unknown method (use {', '.join(methods)})")
+        session.explain_panel.method.setCurrentText(method)
+        session.explain_now(method)
+    window = session.viewer.window._qt_window
+    window.resize(1600, 1000)
+    if "explain" in session.docks:
+        session.docks["explain"].show()
+        session.docks["explain"].raise_()
+    for _ in range(5):
+        QApplication.processEvents()
+    session.viewer.screenshot(str(path), canvas_only=False)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        plan = plan_from_args(argv)
+    except AlifuseInputError as exc:
+        fail(str(exc))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import napari
+
+    try:
+        session = launch(plan)
+        if plan.screenshot is not None:
+            take_screenshot(session, plan.screenshot, plan.method)
+            session.viewer.close()
+            print(f"alifuse-gui: window saved to {plan.screenshot}")
+            return 0
+    except AlifuseInputError as exc:
+        fail(str(exc))
+    napari.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
