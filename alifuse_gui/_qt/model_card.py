@@ -82,6 +82,8 @@ def format_value(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k} {format_value(x)}" for k, x in v.items()) if v else "none"
     if isinstance(v, (list, tuple)):
+        if len(v) > 6:   # e.g. hashes of a thousand training subjects: show a few and the count
+            return ", ".join(format_value(x) for x in v[:3]) + f", … ({len(v)} in all)"
         return ", ".join(format_value(x) for x in v) if v else "none"
     if v is None:
         return "n/a"

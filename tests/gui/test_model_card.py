@@ -65,3 +65,4 @@ def test_format_value():
     assert format_value(float("nan")) == "n/a"
     assert format_value([]) == "none"
     assert format_value({"acc": 0.5}) == "acc 0.5"
+    assert format_value([f"h{i}" for i in range(1000)]) == "h0, h1, h2, … (1000 in all)"
