@@ -40,7 +40,8 @@ class ImageDecoder(nn.Module):
 class TextDecoder(nn.Module):
     """Bidirectional BERT blocks + MLM head tied to the word embeddings.
 
-    forward(z (B, L, D_txt), mask (B, L)) -> logits (B, L, vocab).
+    forward(z (B, L, D_txt), mask (B, L), targets (B, L) bool | None) -> logits (B, L, vocab), or (M, vocab) for
+    the M positions where ``targets`` is True (the vocabulary projection is most of the cost: skip the rest).
     """
 
     def __init__(self, cfg: AlifuseConfig, word_embeddings: nn.Embedding) -> None:
@@ -54,8 +55,10 @@ class TextDecoder(nn.Module):
         self.word_embeddings = [word_embeddings]  # a list: tied weight, not registered twice
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
 
-    def forward(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         x = z
         for blk in self.blocks:
             x = blk(x, mask.bool())
+        if targets is not None:
+            x = x[targets]
         return self.transform(x) @ self.word_embeddings[0].weight.t() + self.bias

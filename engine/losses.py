@@ -21,8 +21,8 @@ def masked_patch_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return (per_patch * mask).sum() / mask.sum().clamp(min=1)
 
 
-def masked_token_ce(logits: torch.Tensor, target_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over masked positions. logits (B, L, V), target_ids (B, L), mask (B, L) bool."""
-    if not mask.any():
+def masked_token_ce(logits: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the masked positions only. logits (M, V), target_ids (M,)."""
+    if target_ids.numel() == 0:
         return logits.sum() * 0.0
-    return F.cross_entropy(logits[mask].float(), target_ids[mask])
+    return F.cross_entropy(logits.float(), target_ids)

@@ -166,8 +166,8 @@ class AlifuseModel(nn.Module):
         special = (ids == cfg.pad_token_id) | (ids == cfg.cls_token_id) | (ids == cfg.sep_token_id)
         masked_ids, tmask = random_token_mask(ids, mask, special, cfg.mask_ratio, cfg.mask_token_id, generator)
         z = self.text_encoder(masked_ids, mask, enc.img, None)
-        logits = self.text_decoder(z, mask)
-        return masked_token_ce(logits, ids, tmask)
+        logits = self.text_decoder(z, mask, tmask)  # (M, V): only the masked positions
+        return masked_token_ce(logits, ids[tmask])
 
 
 def _init_weights(m: nn.Module) -> None:

@@ -9,7 +9,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: tests share two cores with each other and with background jobs; oversubscription costs 10x.
+torch.set_num_threads(1)
 
 
 @pytest.fixture
