@@ -40,8 +40,13 @@ class Job(QObject):
 
     def start(self) -> None:
         self.running = True
-        self.worker = create_worker(self._run, _connect={"returned": self._on_returned,
-                                                         "errored": self._on_errored})
+        fn, cancel, emit = self._fn, self._cancel, self.progress.emit
+
+        def alifuse_job() -> tuple[str, Any]:
+            # a plain function, not a bound method: napari's task list formats it after the Job may be gone
+            return _execute(fn, cancel, emit)
+
+        self.worker = create_worker(alifuse_job, _connect={"returned": self._on_returned})
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -49,31 +54,33 @@ class Job(QObject):
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def _run(self) -> Any:
-        def report(fraction: float, message: str) -> None:
-            if self._cancel.is_set():
-                raise Cancelled()
-            self.progress.emit(float(fraction), message)
-
-        return self._fn(report, self._cancel.is_set)
-
-    def _on_returned(self, result: Any) -> None:
-        if self._cancel.is_set():
-            self._finish("cancelled")
-            return
+    def _on_returned(self, outcome: tuple[str, Any]) -> None:
+        state, value = outcome
+        if self._cancel.is_set():  # pressed after the work finished: the result is not wanted either
+            state = "cancelled"
         self.running = False
-        self.succeeded.emit(result)
-        self.done.emit("ok")
-
-    def _on_errored(self, exc: BaseException) -> None:
-        if self._cancel.is_set() or isinstance(exc, Cancelled) or type(exc).__name__ == "ExplanationCancelled":
-            self._finish("cancelled")
-            return
-        self.running = False
-        self.failed.emit(str(exc) if isinstance(exc, AlifuseInputError) else f"{type(exc).__name__}: {exc}")
-        self.done.emit("failed")
-
-    def _finish(self, state: str) -> None:
-        self.running = False
-        self.cancelled.emit()
+        if state == "ok":
+            self.succeeded.emit(value)
+        elif state == "failed":
+            self.failed.emit(value)
+        else:
+            self.cancelled.emit()
         self.done.emit(state)
+
+
+def _execute(fn: Callable[[ReportFn, CancelledFn], Any], cancel: threading.Event,
+             emit: Callable[[float, str], None]) -> tuple[str, Any]:
+    """Run ``fn`` in the worker thread. Never raises: napari's worker-status hook for ``errored`` fails (0.9)."""
+    def report(fraction: float, message: str) -> None:
+        if cancel.is_set():
+            raise Cancelled()
+        emit(float(fraction), message)
+
+    try:
+        return "ok", fn(report, cancel.is_set)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a line in the panel
+        if cancel.is_set() or isinstance(exc, Cancelled) or type(exc).__name__ == "ExplanationCancelled":
+            return "cancelled", None
+        if isinstance(exc, AlifuseInputError):
+            return "failed", str(exc)
+        return "failed", f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,144 @@
+"""Predict and explain docks: worker threads with progress and cancel, result cards, what-if, overlay."""
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER
+
+
+def write_case(path):
+    """A small head-like ellipsoid, stored with a flipped (LPS-like) affine."""
+    import nibabel as nib
+
+    x, y, z = np.mgrid[0:20, 0:24, 0:18]
+    d = ((x - 10) / 8) ** 2 + ((y - 12) / 10) ** 2 + ((z - 9) / 7) ** 2
+    data = np.where(d < 1, 150 + 50 * np.sin(x / 2.0), 0).astype(np.float32)
+    affine = np.array([[-2.0, 0, 0, 60], [0, -2.0, 0, 70], [0, 0, 2.5, -40], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+    return path
+
+RECORD = {"age": 74, "sex": "female", "mmse": 24, "cdr": 0.5, "summary": "Memory complaints for two years."}
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage():
+    yield
+    gc.collect()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from engine.checkpoint import save_checkpoint
+    from engine.config import CLASS_NAMES_3WAY, preset
+    from engine.model import AlifuseModel
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_checkpoint(AlifuseModel(preset("tiny")), path, list(CLASS_NAMES_3WAY))
+    return path
+
+
+@pytest.fixture
+def session(make_napari_viewer, tiny_checkpoint, tmp_path):
+    from alifuse_gui._qt.session import AlifuseSession
+
+    s = AlifuseSession(make_napari_viewer(), tiny_checkpoint)
+    assert s.open_image(write_case(tmp_path / "case.nii.gz"))
+    s.record_form.set_record(RECORD)
+    return s
+
+
+def run(qtbot, start):
+    """Start a job and wait for its final state ("ok", "cancelled", "failed")."""
+    job = start()
+    assert job is not None
+    with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def test_predict_runs_in_a_worker_and_shows_the_result(session, qtbot):
+    panel = session.predict_panel
+    progress: list[float] = []
+    job = panel.start()
+    job.progress.connect(lambda f, m: progress.append(f))
+    assert not panel.predict_button.isEnabled() and panel.cancel_button.isEnabled()
+    with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
+        pass
+    assert blocker.args == ["ok"]
+    card = panel.current
+    assert card.label.text() in ("NC", "MCI", "AD")
+    assert sum(card.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert card.label.text() == max(card.probabilities, key=card.probabilities.get)
+    assert sum(b.value() for b in card.bars.values()) == pytest.approx(1000, abs=2)
+    assert "UNTRAINED" in card.model_line.text() and session.predictor.info.checkpoint_id in card.model_line.text()
+    assert card.device_line.text() == "Device: cpu"
+    assert panel.progress.value() == 100 and panel.predict_button.isEnabled()
+    assert progress == sorted(progress) and progress  # the bar only moves forward
+
+
+def test_cancel_discards_the_result(session, qtbot):
+    panel = session.predict_panel
+    job = panel.start()
+    panel.cancel()  # before the worker's result can reach the GUI thread
+    with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
+        pass
+    assert blocker.args == ["cancelled"]
+    assert panel.current.label.text() == "—" and panel.runs == []
+    assert "Cancelled" in panel.status.text() and panel.predict_button.isEnabled()
+
+
+def test_invalid_record_is_not_predicted(session):
+    session.record_form.editors["mmse"].setText("31")
+    assert session.predict_panel.start() is None
+    assert "field 'mmse': 31 is out of range 0-30" in session.predict_panel.status.text()
+
+
+def test_what_if_shows_previous_and_current(session, qtbot):
+    panel = session.predict_panel
+    assert run(qtbot, panel.start) == "ok"
+    first = dict(panel.current.probabilities)
+    session.record_form.editors["mmse"].setText("12")
+    session.record_form.set_entry("cdr", 2)
+    assert run(qtbot, panel.start) == "ok"
+    assert not panel.previous.isHidden()
+    assert panel.previous.probabilities == first
+    assert panel.current.probabilities != first      # the record reached the model
+    assert "MMSE: 24 -> 12" in panel.changes.text() and "CDR: 0.5 -> 2" in panel.changes.text()
+    assert [r.ehr.get("mmse") for r in panel.runs] == [24, 12]
+
+
+def test_explain_in_a_worker_adds_an_aligned_overlay(session, qtbot):
+    pytest.importorskip("engine.explain")
+    assert session.explain_panel.start() is None  # nothing predicted yet
+    assert run(qtbot, session.predict_panel.start) == "ok"
+    panel = session.explain_panel
+    panel.method.setCurrentText("relevance")
+    assert run(qtbot, panel.start) == "ok"
+    rel, mri = session.viewer.layers[RELEVANCE_LAYER], session.viewer.layers[MRI_LAYER]
+    assert rel.data.shape == mri.data.shape
+    np.testing.assert_allclose(rel.affine.affine_matrix, mri.affine.affine_matrix)
+    assert 0.0 <= rel.data.min() and rel.data.max() <= 1.0 and rel.data.max() > 0
+    assert str(rel.blending) == "translucent"
+    # the words the model read, shaded; the fields, charted
+    assert panel.words.words == session.explanation.words and "MMSE" in panel.words.words
+    assert "mmse" in panel.words.tooltip_for(panel.words.words.index("MMSE"))
+    assert set(panel.chart.values) == set(session.explanation.field_relevance)
+    panel.threshold.setValue(50)
+    panel.opacity.setValue(35)
+    assert tuple(rel.contrast_limits) == (0.5, 1.0) and rel.opacity == pytest.approx(0.35)
+
+
+def test_explain_cancel_keeps_no_overlay(session, qtbot):
+    pytest.importorskip("engine.explain")
+    assert run(qtbot, session.predict_panel.start) == "ok"
+    job = session.explain_panel.start()
+    session.explain_panel.cancel()
+    with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
+        pass
+    assert blocker.args == ["cancelled"]
+    assert RELEVANCE_LAYER not in session.viewer.layers and session.explanation is None
