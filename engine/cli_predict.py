@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.cli_explain import add_explain_args, check_explain_args, run_explain
 from engine.ehr import load_ehr
 from engine.errors import AlifuseInputError
 
@@ -21,8 +22,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--checkpoint", metavar="FILE",
                    help="an Alifuse .safetensors checkpoint (default: the bundled demo model)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, or cuda[:N] (default: auto)")
-    p.add_argument("--out", metavar="DIR", help="also write prediction.json into this folder")
+    p.add_argument("--out", metavar="DIR", help="also write prediction.json (and, with --explain, relevance.nii.gz "
+                   "on the input's grid and affine, words.json and fields.json) into this folder")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    add_explain_args(p)
     return p
 
 
@@ -48,11 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) if args.out else None
         if out is not None and out.exists() and not out.is_dir():
             raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+        check_explain_args(args)
         from engine.predict import Predictor  # heavy imports after the cheap checks
 
         predictor = Predictor(args.checkpoint, device)
-        pred, _ = predictor.predict(args.image, ehr)
+        pred, case = predictor.predict(args.image, ehr)
         result = pred.to_dict()
+        explanation = run_explain(args, predictor, case, pred)
+        if explanation:
+            result["explanation"] = explanation
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "prediction.json").write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -166,3 +166,21 @@ def test_installed_command_end_to_end(case, tmp_path):
     helptext = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=300).stdout
     for opt in ("--ehr", "--checkpoint", "--device", "--out", "--json"):
         assert opt in helptext
+
+
+def test_explain_writes_a_map_on_the_input_grid(case, capsys, tmp_path):
+    out = tmp_path / "expl"
+    code, stdout, err = run([case / "t1.nii.gz", "--ehr", case / "ehr.json", "--checkpoint", case / "tiny.safetensors",
+                             "--explain", "relevance", "--out", out, "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["explanation"]["method"] == "relevance"
+    src = nib.load(case / "t1.nii.gz")
+    rel = nib.load(out / "relevance.nii.gz")
+    assert rel.shape == src.shape and np.allclose(rel.affine, src.affine)
+    data = np.asarray(rel.dataobj)
+    assert 0 <= data.min() and data.max() <= 1 and data.max() > 0
+    words = json.loads((out / "words.json").read_text())
+    assert words  # one entry per word of the text
+    code, _, err = run([case / "t1.nii.gz", "--ehr", case / "ehr.json", "--explain", "relevance"], capsys)
+    assert code == 2 and "--out" in err and err.count("\n") == 1
