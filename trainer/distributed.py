@@ -35,9 +35,13 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """(B, E) per process -> (world*B, E), gradients flowing back to each process's own rows."""
+    import warnings
+
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(x), dim=0)
+    with warnings.catch_warnings():  # deprecated in favour of a private API; the public one still works
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(all_gather(x), dim=0)
 
 
 def all_reduce_mean(x: torch.Tensor, info: DistInfo) -> torch.Tensor:

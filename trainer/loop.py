@@ -157,7 +157,9 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     ddp_model = model
     if info.world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[info.local_rank] if device.type == "cuda" else None, find_unused_parameters=True)
+            model, device_ids=[info.local_rank] if device.type == "cuda" else None,
+            # ablations leave whole branches (decoders, projections) out of the graph
+            find_unused_parameters=not (cfg.use_image and cfg.use_text and cfg.lambda_cl > 0 and cfg.lambda_res > 0))
     gather = gather_with_grad if info.world > 1 else None
     reporter = Reporter(run_dir, opts.progress_json, enabled=info.main)
     stop = _StopFlag()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -149,3 +150,20 @@ def test_cache_decodes_each_image_once(toy_cohort, tmp_path):
     assert c2.misses == 0 and c2.hits == 1
     assert np.allclose(a, b, atol=1e-3)  # float16 on disk
     assert c2.get(img, 16) is c2.get(img, 16)  # memoised in memory
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_gather_itc_negatives(toy_cohort, tmp_path):
+    """DDP on CPU (gloo): both processes train; ITC sees the negatives of both (4 pairs, not 2)."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    res = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "trainer.cli_train", "--data", toy_cohort,
+                          "--out", tmp_path / "ddp", "--epochs", "1", *ARGS, "--device", "cpu", "--progress-json",
+                          "--cache", tmp_path / "cache"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    events = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    first = next(e for e in events if e["event"] == "step")
+    # with random features ITC ~ log(number of pairs); gathered across 2 processes x batch 2 = 4
+    assert abs(first["loss"]["itc"] - math.log(4)) < abs(first["loss"]["itc"] - math.log(2))
+    assert first["steps_per_epoch"] == 2  # 8 training cases / (2 processes x batch 2)
+    assert json.loads((tmp_path / "ddp" / "run.json").read_text())["world_size"] == 2
+    assert load_checkpoint(tmp_path / "ddp" / "last.safetensors")[1].trained
