@@ -35,7 +35,7 @@ def _run(args) -> int:  # noqa: ANN001
     from engine.checkpoint import load_checkpoint
     from trainer.data_source import load_records, stderr_warn
     from trainer.evaluate import evaluate, markdown_table
-    from trainer.splits import split_subjects
+    from trainer.splits import run_splits
 
     if args.bootstrap < 0:
         raise AlifuseInputError(f"--bootstrap {args.bootstrap}: must be >= 0")
@@ -47,7 +47,8 @@ def _run(args) -> int:  # noqa: ANN001
         name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
         records, _ = load_records(path, need_images=model.cfg.use_image, warn=stderr_warn)
         if args.split != "all":
-            records = split_subjects(records, (0.7, 0.1, 0.2), seed=int(info.provenance.get("seed", 0)))[args.split]
+            prov = info.provenance
+            records = run_splits(records, int(prov.get("seed", 0)), prov.get("folds"), prov.get("fold"))[args.split]
         results.append(evaluate(model, info, records, name or Path(path).name, device, out, args.bootstrap))
     table = markdown_table(results)
     if out is not None:

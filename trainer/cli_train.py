@@ -28,6 +28,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="cases per step and process (default: 8)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-5 paper, 3e-4 demo, 1e-3 tiny)")
     p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation, order and masks (default: 0)")
+    p.add_argument("--folds", type=int, help="subject-wise cross-validation with this many folds (default: a 70/10/20 "
+                   "split)")
+    p.add_argument("--fold", type=int, help="with --folds: the fold (0-based) held out as the test set")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--loss", choices=sorted(LOSS_SETS), default="cls+cl+res",
                    help="loss terms (paper ablation): cls, cls+cl, or cls+cl+res (default, the full objective)")
@@ -54,7 +57,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
     from trainer.distributed import init_distributed
     from trainer.loop import TrainOptions, train
     from trainer.run_files import atomic_write_text, environment
-    from trainer.splits import assert_disjoint, split_subjects
+    from trainer.splits import assert_disjoint, run_splits
 
     for name, v, lo in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):
         if v < lo:
@@ -79,7 +82,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
     records, skipped = load_records(args.data, need_images="image" in overrides["modalities"], warn=stderr_warn)
     classes = class_names_for(records)
     cfg = preset(args.preset, num_classes=len(classes), **overrides)
-    splits = split_subjects(records, (0.7, 0.1, 0.2), seed=args.seed)
+    if args.fold is not None and args.folds is None:
+        raise AlifuseInputError("--fold: needs --folds")
+    splits = run_splits(records, args.seed, args.folds, args.fold)
     assert_disjoint(splits)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
                         progress_json=args.progress_json)
     prov = {"data": str(args.data), "preset": args.preset, "loss": args.loss, "modalities": args.modalities,
-            "without_ehr": args.without_ehr, "command": "alifuse-train " + shlex.join(argv or sys.argv[1:])}
+            "without_ehr": args.without_ehr, "folds": args.folds, "fold": args.fold,
+            "command": "alifuse-train " + shlex.join(argv or sys.argv[1:])}
     result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov,
                    cache=PreprocessCache(Path(args.cache) if args.cache else None))
     return 0 if not result.stopped else 143

@@ -167,3 +167,19 @@ def _shuffled_strata(records: Sequence[CaseRecord], seed: int, stratify: bool) -
     # Sorted before shuffling: the split depends on the subjects and the seed, not the record order.
     return {g: [keys[i] for i in rng.permutation(len(keys))]
             for g, keys in ((g, sorted(groups[g])) for g in sorted(groups))}
+
+
+def run_splits(records: Sequence[CaseRecord], seed: int = 0, folds: int | None = None,
+               fold: int | None = None) -> dict[str, list[CaseRecord]]:
+    """The train/val/test split of a training run, reproducible from (seed, folds, fold) alone.
+
+    Without folds: subject-wise, stratified 70/10/20. With ``folds`` = k: fold ``fold`` is the test set and
+    one ninth of the remaining subjects become the validation set (model selection), the rest training.
+    """
+    if folds is None:
+        return split_subjects(records, (0.7, 0.1, 0.2), seed=seed)
+    if fold is None or not 0 <= fold < folds:
+        raise AlifuseInputError(f"--fold {fold!r}: must be from 0 to {folds - 1} with --folds {folds}")
+    chosen = kfold_subjects(records, folds, seed)[fold]
+    rest = split_subjects(chosen["train"], (8 / 9, 1 / 9), seed=seed)
+    return {"train": rest["train"], "val": rest["test"], "test": chosen["test"]}
