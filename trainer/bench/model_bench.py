@@ -1,0 +1,152 @@
+"""Model figures: prediction and explanation latency (demo/paper, CPU/CUDA) and paper training on CUDA."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from engine.checkpoint import CheckpointInfo
+from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
+from engine.ehr import validate_ehr
+from engine.explain import explain
+from engine.imageio import Volume, load_volume
+from engine.minilm import load_tokenizer
+from engine.model import AlifuseModel
+from engine.predict import Predictor
+from engine.resources import DEMO_CHECKPOINT, DEMO_IMAGE
+from trainer.bench.flops import training_flops
+from trainer.bench.machine import bf16_peak
+from trainer.bench.results import Results
+from trainer.bench.synthetic import BENCH_EHR, phantom
+from trainer.bench.timing import time_it
+
+
+def bench_volume() -> tuple[Volume, str]:
+    """The bundled demo MRI when installed (a real-sized scan), else a 192^3 phantom in memory."""
+    if DEMO_IMAGE.is_file():
+        return load_volume(DEMO_IMAGE), f"demo case {DEMO_IMAGE.name}"
+    import numpy as np
+
+    data = phantom(192).astype(np.float32)
+    aff = np.eye(4)
+    return Volume(data, aff, aff, data.shape, "(phantom)"), "192^3 phantom (demo case not installed)"
+
+
+def predictor_for(model: AlifuseModel, device: torch.device, note: str) -> Predictor:
+    """A :class:`Predictor` around an in-memory model (random paper weights: a checkpoint file would be 2 GB)."""
+    p = Predictor.__new__(Predictor)
+    p.device, p.model, p.cfg = device, model.to(device).eval(), model.cfg
+    p.info = CheckpointInfo(model.cfg, list(CLASS_NAMES_3WAY), PREPROCESSING_VERSION, {"trained": False},
+                            "bench-random", note)
+    p.tokenizer, p.load_s = load_tokenizer(), 0.0
+    return p
+
+
+def _predict_and_explain(res: Results, prefix: str, pred: Predictor, vol: Volume, repeats: int,
+                         with_explain: bool, device: torch.device) -> None:
+    ehr = validate_ehr(BENCH_EHR, "benchmark record")
+    timings: list[dict] = []
+
+    def predict() -> None:
+        timings.append(pred.predict(vol, ehr)[0].timings)
+
+    t = time_it(predict, repeats, device=device)
+    timed = timings[-len(t.seconds):]
+    res.add(f"{prefix}.predict_s", t, what="Predictor.predict on an opened MRI: preprocess + text + forward",
+            preprocess_s=sorted(x["preprocess_s"] for x in timed)[len(timed) // 2],
+            model_s=sorted(x["model_s"] for x in timed)[len(timed) // 2])
+    if not with_explain:
+        return
+    case = pred.prepare(vol, ehr)
+    t = time_it(lambda: explain(pred.model, case, "relevance", class_names=pred.class_names), repeats,
+                device=device)
+    res.add(f"{prefix}.explain_s", t, what="explain(method='relevance') on a prepared case")
+    if device.type == "cuda":
+        t = time_it(lambda: (pred.probabilities(case), explain(pred.model, case, "relevance")), repeats,
+                    device=device)
+        res.add(f"{prefix}.predict_explain_s", t, what="forward + relevance explanation of a prepared case")
+
+
+def bench_demo_cpu(res: Results, repeats: int) -> None:
+    """The viewer's default model on CPU: the bundled checkpoint, or random demo weights when none is shipped."""
+    pred = Predictor(None, "cpu")
+    weights = (f"bundled checkpoint {DEMO_CHECKPOINT.name}" if DEMO_CHECKPOINT.is_file()
+               else "random demo weights (resources/alifuse-demo.safetensors not installed)")
+    res.notes.append(f"demo.cpu: {weights}")
+    vol, what = bench_volume()
+    _predict_and_explain(res, "demo.cpu", pred, vol, repeats, True, torch.device("cpu"))
+    for k in ("demo.cpu.predict_s", "demo.cpu.explain_s"):
+        res.details[k].update(weights=weights, image=what)
+
+
+def bench_paper(res: Results, repeats: int, devices: list[str]) -> None:
+    """The paper's model (random weights, nothing downloaded): predict on CPU; predict + explain on CUDA."""
+    t0 = time.perf_counter()
+    torch.manual_seed(0)
+    model = AlifuseModel(preset("paper"))
+    build = time.perf_counter() - t0
+    vol, what = bench_volume()
+    for dev in devices:
+        device = torch.device(dev)
+        pred = predictor_for(model, device, "random paper weights")
+        _predict_and_explain(res, f"paper.{dev}", pred, vol, repeats, dev == "cuda", device)
+        res.details[f"paper.{dev}.predict_s"].update(weights="random paper weights", build_s=round(build, 2),
+                                                     image=what)
+    model.to("cpu")
+
+
+def _train_batch(cfg, batch: int, device: torch.device):
+    from engine.ehr_text import encode_ehr
+
+    enc = encode_ehr(validate_ehr(BENCH_EHR), load_tokenizer(), cfg.max_tokens, cfg.summary_max_words)
+    s = cfg.image_size
+    img = torch.rand(batch, s, s, s, device=device)
+    ids = enc.input_ids[None].repeat(batch, 1).to(device)
+    mask = enc.attention_mask[None].repeat(batch, 1).to(device)
+    labels = torch.arange(batch, device=device) % cfg.num_classes
+    return img, ids, mask, labels
+
+
+def bench_train_cuda(res: Results, repeats: int, steps: int, batch: int) -> None:
+    """Paper training steps on one GPU as alifuse-train runs them: bf16 autocast, fused AdamW, clipping."""
+    device = torch.device("cuda")
+    cfg = preset("paper")
+    torch.manual_seed(0)
+    model = AlifuseModel(cfg).to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=2e-5, fused=True)
+    gen = torch.Generator(device=device).manual_seed(0)
+    while True:
+        try:
+            img, ids, mask, labels = _train_batch(cfg, batch, device)
+
+            def step() -> None:
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    out = model(img, ids, mask, labels=labels, generator=gen)
+                optim.zero_grad(set_to_none=True)
+                out["total"].backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optim.step()
+
+            t = time_it(lambda: [step() for _ in range(steps)], repeats, warmup=1, device=device)
+            break
+        except torch.cuda.OutOfMemoryError:
+            optim.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+            if batch <= 1:
+                raise
+            batch //= 2
+    rate = batch * steps / t.median
+    flops = training_flops(cfg)
+    name = torch.cuda.get_device_name(0)
+    detail = {**t.detail(), "batch": batch, "steps": steps, "flops_per_sample": flops, "gpu": name,
+              "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 1)}
+    res.add("paper.cuda.train_samples_per_s", rate, **detail)
+    peak = bf16_peak(name)
+    if peak is None:
+        res.skip("paper.cuda.mfu", f"no bf16 peak on record for GPU {name!r} (see trainer.bench.machine)")
+    else:
+        res.add("paper.cuda.mfu", rate * flops / peak, peak_flops=peak, gpu=name,
+                achieved_flops=round(rate * flops / 1e12, 1) * 1e12)
+    del model, optim
+    torch.cuda.empty_cache()
