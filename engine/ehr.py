@@ -124,7 +124,10 @@ def _check_number(spec: FieldSpec, v: object) -> int | float:
     # bool is an int subclass in Python, but `true` for an age is a mistake, not 1
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise ValueError(f"expected {'a whole number' if whole else 'a number'}, got {_type_name(v)}")
-    x = float(v)
+    try:
+        x = float(v)
+    except OverflowError:  # an integer literal with hundreds of digits
+        raise ValueError("the number is far too large") from None
     if not math.isfinite(x):
         raise ValueError(f"{'NaN' if math.isnan(x) else 'infinity'} is not a valid number")
     if whole and not x.is_integer():
@@ -167,6 +170,10 @@ def _check_value(spec: FieldSpec, v: object) -> object:
         return v.strip()
     if not isinstance(v, str):
         raise ValueError(f"expected text, got {_type_name(v)}")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") is not text any tokenizer can read
+        raise ValueError("contains a character that is not valid Unicode text") from None
     return " ".join(v.split())  # one line: newlines and tabs of a pasted note become spaces
 
 
@@ -178,7 +185,8 @@ def validate_ehr(obj: object, source: str = "EHR") -> dict[str, object]:
     """
     if not isinstance(obj, dict):
         raise AlifuseInputError(f"{source}: expected an object of EHR fields, got {_type_name(obj)}")
-    unknown = [str(k) for k in obj if k not in FIELD_SPECS]
+    # repr-style escaping keeps a name with a newline on the error's one line
+    unknown = [str(k).encode("unicode_escape").decode("ascii") for k in obj if k not in FIELD_SPECS]
     if unknown:
         raise AlifuseInputError(f"{source}: {_unknown_message(unknown)}")
     out: dict[str, object] = {}
@@ -241,6 +249,8 @@ def load_ehr(path: str | Path) -> dict[str, object]:
         ) from None
     except ValueError as exc:  # duplicate field from the hook
         raise AlifuseInputError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise AlifuseInputError(f"{where}: not valid JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise AlifuseInputError(
             f"{where}: expected a JSON object of EHR fields at the top level, got {_type_name(obj)}"
