@@ -25,6 +25,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--only", nargs="+", choices=list(GROUPS), metavar="NAME",
                    help=f"measure only these groups ({', '.join(GROUPS)}). {GROUP_HELP}")
     p.add_argument("--repeats", type=int, help="timed repeats per figure (default: 5; 1 with --quick)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core); on a "
+                                                "loaded machine 1 can be much faster than 2")
     p.add_argument("--train-steps", type=int, default=10, help="optimizer steps per timed training repeat "
                                                                 "(default: 10)")
     p.add_argument("--train-batch", type=int, default=32, help="samples per training step on the GPU, halved "
@@ -42,10 +44,14 @@ def _run(args) -> int:  # noqa: ANN001
     from trainer.bench.report import render
     from trainer.bench.runner import GROUPS, run_groups
 
-    for name, v in (("--repeats", args.repeats), ("--train-steps", args.train_steps),
+    for name, v in (("--repeats", args.repeats), ("--threads", args.threads), ("--train-steps", args.train_steps),
                     ("--train-batch", args.train_batch)):
         if v is not None and v < 1:
             raise AlifuseInputError(f"{name} {v}: must be at least 1")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     groups = list(dict.fromkeys(args.only)) if args.only else list(GROUPS)
     report = run_groups(groups, quick=args.quick, repeats=args.repeats, train_steps=args.train_steps,
                         train_batch=args.train_batch)
