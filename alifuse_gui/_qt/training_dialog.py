@@ -408,8 +408,11 @@ class TrainingDialog(QDialog):
         self.status_label.setText("Stopping: the trainer is writing its last checkpoint…")
         proc = self.process
         proc.terminate()
-        QTimer.singleShot(KILL_AFTER_MS, lambda: proc.kill() if proc.state() != QProcess.ProcessState.NotRunning
-                          else None)
+        # The timer is parented to the process: if the process object is gone first, so is the timer.
+        timer = QTimer(proc)
+        timer.setSingleShot(True)
+        timer.timeout.connect(lambda: proc.kill() if proc.state() != QProcess.ProcessState.NotRunning else None)
+        timer.start(KILL_AFTER_MS)
         self.cancel_button.setEnabled(False)
 
     def open_run(self, path: str | Path | None = None) -> bool:
