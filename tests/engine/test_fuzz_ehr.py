@@ -20,7 +20,7 @@ from engine.errors import AlifuseInputError
 
 FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
-# Integers a float can hold (|x| < 1.8e308); larger ones are the known OverflowError below.
+# Integers a float can hold (|x| < 1.8e308); larger ones have their own test below.
 huge_ints = st.integers(min_value=-10 ** 300, max_value=10 ** 300)
 scalars = (st.none() | st.booleans() | huge_ints | st.integers(-5, 200)
            | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.5, 29.0, 1e308, -0.0, 5e-324])
@@ -124,7 +124,7 @@ def test_nan_and_infinity_literals_are_named_errors(scratch):
             load_ehr(path)
 
 
-# -- known escapes, reported to the owner of engine/ehr.py; strict: they fail loudly once fixed --
+# -- inputs that once escaped as other exceptions (fixed in engine/ehr.py), kept as regression tests --
 
 def test_integer_beyond_float_range_is_an_input_error(scratch):
     path = scratch / "huge.json"
