@@ -20,8 +20,8 @@ from engine.errors import AlifuseInputError
 
 FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
-# Integers a float can hold (|x| < 1.8e308); larger ones have their own test below.
-huge_ints = st.integers(min_value=-10 ** 300, max_value=10 ** 300)
+# Huge numbers: integers up to 400 digits (beyond float range), floats to 1.8e308, NaN and infinities.
+huge_ints = st.integers(min_value=-10 ** 400, max_value=10 ** 400)  # beyond float range too
 scalars = (st.none() | st.booleans() | huge_ints | st.integers(-5, 200)
            | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.5, 29.0, 1e308, -0.0, 5e-324])
            | st.text() | st.sampled_from(["F", " male ", "LEFT", "", "  ", "NaN", "Infinity", "29"]))
