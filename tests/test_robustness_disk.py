@@ -79,9 +79,6 @@ def test_disk_full_on_second_epoch_checkpoint(tmp_path, monkeypatch, capsys, inj
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="trainer/loop.py:224 leaves the stderr progress bar unterminated when a "
-                                       "write fails (reporter.close() at line 234 is skipped): the error line is "
-                                       "glued to the bar")
 def test_disk_full_error_is_on_its_own_line_after_the_progress_bar(tmp_path, monkeypatch, capsys):
     cohort = write_toy_cohort(tmp_path / "toy", 12).parent
     _fail_on_epoch_2_save_file(monkeypatch)

@@ -226,12 +226,13 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                                 f"earlier checkpoints are intact") from None
     finally:
         stop.restore()
+        reporter.close()  # end the progress-bar line, so an error message starts on a line of its own
     result = RunResult(best, last, epoch if not stop.stop else epoch - 1, best_val, stop.stop)
     if info.main:
         reporter.event(event="stopped" if stop.stop else "done", best_checkpoint=str(best),
                        last_checkpoint=str(last), seconds=round(time.perf_counter() - t_start, 2),
                        epochs_done=result.epochs_done, best_val=best_val)
-    reporter.close()
+        reporter.close()
     return result
 
 

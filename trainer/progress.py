@@ -73,3 +73,4 @@ class Reporter:
     def close(self) -> None:
         if self._bar and self.enabled and not self.json_lines:
             sys.stderr.write("\n")
+            self._bar = False
