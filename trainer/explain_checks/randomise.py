@@ -1,0 +1,46 @@
+"""Model randomisation for the sanity check of Adebayo et al. (NeurIPS 2018).
+
+The trained weights are replaced by a fresh initialisation of the same architecture (another seed). The
+packaged, frozen MiniLM weights are never touched: they were not learned from this cohort, so keeping them
+isolates what training on the cohort added. Cascading randomisation replaces the fusion head and the top blocks
+of each encoder only, from the output downwards.
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.model import AlifuseModel
+
+
+def _in_top_blocks(key: str, model: AlifuseModel, top_blocks: int) -> bool:
+    if key.startswith("fusion."):
+        return True
+    for enc_name in ("image_encoder", "text_encoder"):
+        enc = getattr(model, enc_name)
+        prefix = f"{enc_name}.blocks."
+        if enc is not None and key.startswith(prefix):
+            block = int(key[len(prefix):].split(".", 1)[0])
+            return block >= len(enc.blocks) - top_blocks
+    return False
+
+
+def randomised_copy(model: AlifuseModel, seed: int, top_blocks: int | None = None) -> AlifuseModel:
+    """A model of ``model``'s config whose learned weights are freshly initialised with ``seed``.
+
+    ``top_blocks`` None: every learned tensor is re-initialised. An int k: only the fusion head and the top k
+    blocks of each encoder (cascading randomisation); the rest keeps the trained values. Packaged (frozen,
+    shipped) weights keep their values either way. Returned in eval mode on ``model``'s device.
+    """
+    dev = next(model.parameters()).device
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with torch.random.fork_rng(devices=[]):  # do not disturb the caller's random stream
+        torch.manual_seed(int(seed))
+        fresh = AlifuseModel(model.cfg)
+    new = fresh.state_dict()
+    keep = set(model.packaged_keys)
+    for k in state:
+        randomise = k not in keep and (top_blocks is None or _in_top_blocks(k, model, top_blocks))
+        if not randomise:
+            new[k] = state[k]
+    fresh.load_state_dict(new)
+    return fresh.to(dev).eval()

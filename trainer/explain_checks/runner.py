@@ -1,0 +1,139 @@
+"""Run the three checks (sanity, deletion, localisation) over a list of cohort records.
+
+Every explanation targets the trained model's predicted class; the re-randomised model is asked about the same
+class. Slow methods (occlusion) run on the first ``max_cases_slow`` cases only, the others on ``max_cases``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from engine.explain import explain
+from engine.minilm import load_tokenizer
+from engine.model import AlifuseModel
+from trainer.explain_checks.cases import load_case, mask_on_model_grid
+from trainer.explain_checks.deletion import image_deletion, text_deletion
+from trainer.explain_checks.metrics import dilate, pointing_hit, rank_correlation, relevance_share
+from trainer.explain_checks.randomise import randomised_copy
+from trainer.records import CaseRecord
+
+SLOW_METHODS = ("occlusion",)
+LOCALISATION_LABEL = "AD"
+
+
+@dataclass
+class CheckSettings:
+    """What the checks do; stored verbatim in results.json."""
+
+    methods: tuple[str, ...]
+    max_cases: int = 15
+    max_cases_slow: int = 4
+    fraction: float = 0.1            # share of patches / tokens deleted
+    fill: str = "zero"               # "zero" (background after preprocessing) or "mean" (the image's mean)
+    draws: int = 5                   # random deletions averaged per case
+    ig_steps: int = 8
+    brain_threshold: float = 0.05    # preprocessed intensity above which a voxel is brain
+    seed: int = 0                    # random deletions; the re-randomised model uses seed + RANDOM_MODEL_OFFSET
+    exclude_parts: tuple[str, ...] = field(default_factory=tuple)
+
+
+#: The re-randomised model's seed is far from the training seed, so it is not the trained model's own start.
+RANDOM_MODEL_OFFSET = 1000
+
+
+@dataclass
+class FigureCase:
+    """What the per-case figure needs: the image, the mask and each method's trained/random maps (S, S, S)."""
+
+    subject_id: str
+    image: np.ndarray
+    mask: np.ndarray | None
+    trained: dict[str, np.ndarray]
+    random: dict[str, np.ndarray]
+    predicted: str
+
+
+def _token_rho(a: Sequence[float], b: Sequence[float], special: np.ndarray) -> float:
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    keep = ~special[: x.size]
+    return rank_correlation(x[keep], y[keep]) if x.size and y.size else math.nan
+
+
+def _localise(rel: np.ndarray, mask: np.ndarray, brain: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    share, mask_share = relevance_share(rel, mask, brain)
+    return {"share": share, "mask_share": mask_share,
+            "ratio": share / mask_share if mask_share > 0 and math.isfinite(share) else math.nan,
+            "hit": float(pointing_hit(rel, target))}
+
+
+def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequence[CaseRecord],
+               settings: CheckSettings, log: Callable[[str], None] = lambda m: None
+               ) -> tuple[list[dict[str, Any]], FigureCase | None]:
+    """Per-case results (one dict per case) and the first localisation case with every method, for figures."""
+    dev = next(model.parameters()).device
+    model.eval()
+    rand_model = randomised_copy(model, settings.seed + RANDOM_MODEL_OFFSET)
+    tok = load_tokenizer()
+    rng = np.random.default_rng(settings.seed)
+    fill_of = {"zero": lambda im: 0.0, "mean": lambda im: float(np.mean(im))}[settings.fill]
+    p = model.cfg.patch_size
+    rows: list[dict[str, Any]] = []
+    fig: FigureCase | None = None
+    for i, rec in enumerate(records[: settings.max_cases]):
+        t0 = time.perf_counter()
+        case = load_case(rec, model.cfg, tok, settings.exclude_parts)
+        img_t = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(dev)
+        ids, mask = case.text.input_ids[None].to(dev), case.text.attention_mask[None].to(dev)
+        with torch.no_grad():
+            probs = torch.softmax(model(img_t, ids, mask).double(), -1)[0].cpu().numpy()
+        pred = int(probs.argmax())
+        methods = [m for m in settings.methods if m not in SLOW_METHODS or i < settings.max_cases_slow]
+        row: dict[str, Any] = {"subject_id": rec.subject_id, "label": rec.label, "predicted": class_names[pred],
+                               "p_predicted": float(probs[pred]), "methods": {m: {} for m in methods}}
+        special = np.array([w < 0 for w in case.text.token_word], dtype=bool)
+        trained, random_, tokens = {}, {}, {}
+        for m in methods:
+            e = explain(model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
+            r = explain(rand_model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
+            trained[m], random_[m], tokens[m] = e.image_model, r.image_model, np.asarray(e.token_relevance)
+            row["methods"][m]["sanity"] = {"image_rho": rank_correlation(e.image_model, r.image_model),
+                                           "text_rho": _token_rho(e.token_relevance, r.token_relevance, special)}
+            row["methods"][m]["seconds"] = e.seconds
+        dele = image_deletion(model, case.image, ids, mask, pred, trained, settings.fraction, fill_of(case.image),
+                              settings.draws, rng, settings.brain_threshold)
+        tdel = text_deletion(model, case.image, ids, mask, pred, tokens, settings.fraction, settings.draws, rng)
+        for m in methods:
+            row["methods"][m]["deletion"] = {
+                "image_top": dele["top"][m], "image_random": dele["random"],
+                "text_top": None if tdel is None else tdel["top"][m],
+                "text_random": None if tdel is None else tdel["random"]}
+        row["deletion_patches"], row["deletion_tokens"] = dele["k"], None if tdel is None else tdel["k"]
+        atrophy = None
+        if rec.label == LOCALISATION_LABEL and rec.mask is not None:
+            atrophy = mask_on_model_grid(rec.mask, case.mapping)
+            brain = case.image > settings.brain_threshold
+            target = dilate(atrophy, p)
+            row["pointing_chance"] = float((target & brain).sum() / max(int(brain.sum()), 1))
+            for m in methods:
+                row["methods"][m]["localisation"] = {"trained": _localise(trained[m], atrophy, brain, target),
+                                                     "random": _localise(random_[m], atrophy, brain, target)}
+        # the figure shows the first case with every method, preferably one with a mask to compare against
+        if len(methods) == len(settings.methods) and (fig is None or (fig.mask is None and atrophy is not None)):
+            fig = FigureCase(rec.subject_id, case.image, atrophy, trained, random_, class_names[pred])
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        log(f"case {i + 1}/{min(len(records), settings.max_cases)} {rec.subject_id} ({rec.label}, predicted "
+            f"{class_names[pred]} p={probs[pred]:.2f}): {', '.join(methods)} in {row['seconds']:.1f} s")
+    return rows, fig
+
+
+def settings_dict(s: CheckSettings) -> dict[str, Any]:
+    d = asdict(s)
+    d["methods"], d["exclude_parts"] = list(s.methods), list(s.exclude_parts)
+    d["random_model_seed"] = s.seed + RANDOM_MODEL_OFFSET
+    return d
