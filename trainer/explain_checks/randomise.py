@@ -1,8 +1,9 @@
 """Model randomisation for the sanity check of Adebayo et al. (NeurIPS 2018).
 
-The trained weights are replaced by a fresh initialisation of the same architecture (another seed). The
-packaged, frozen MiniLM weights are never touched: they were not learned from this cohort, so keeping them
-isolates what training on the cohort added. Cascading randomisation replaces the fusion head and the top blocks
+The learned weights are replaced by a fresh random initialisation of the same architecture (another seed); a
+fine-tuned pretrained block (the top MiniLM block of the demo preset) becomes random too. The frozen weights
+(the packaged MiniLM) are never touched: they were not learned from this cohort, so keeping them isolates what
+training added. Cascading randomisation replaces the fusion head and the top blocks
 of each encoder only, from the output downwards.
 """
 from __future__ import annotations
@@ -28,16 +29,18 @@ def randomised_copy(model: AlifuseModel, seed: int, top_blocks: int | None = Non
     """A model of ``model``'s config whose learned weights are freshly initialised with ``seed``.
 
     ``top_blocks`` None: every learned tensor is re-initialised. An int k: only the fusion head and the top k
-    blocks of each encoder (cascading randomisation); the rest keeps the trained values. Packaged (frozen,
-    shipped) weights keep their values either way. Returned in eval mode on ``model``'s device.
+    blocks of each encoder (cascading randomisation); the rest keeps the trained values. Frozen (packaged)
+    weights keep their values either way. Returned in eval mode on ``model``'s device.
     """
     dev = next(model.parameters()).device
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with torch.random.fork_rng(devices=[]):  # do not disturb the caller's random stream
         torch.manual_seed(int(seed))
-        fresh = AlifuseModel(model.cfg)
+        # no pretrained text weights: a fine-tuned pretrained block must become random too, not its starting point
+        fresh = AlifuseModel(model.cfg, load_pretrained=False)
     new = fresh.state_dict()
-    keep = set(model.packaged_keys)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    keep = set(model.packaged_keys) | frozen
     for k in state:
         randomise = k not in keep and (top_blocks is None or _in_top_blocks(k, model, top_blocks))
         if not randomise:

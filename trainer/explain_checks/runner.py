@@ -65,10 +65,11 @@ def _token_rho(a: Sequence[float], b: Sequence[float], special: np.ndarray) -> f
 
 
 def _localise(rel: np.ndarray, mask: np.ndarray, brain: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Share, mask share, their ratio; pointing hit in the dilated mask ("hit") and in the mask itself."""
     share, mask_share = relevance_share(rel, mask, brain)
     return {"share": share, "mask_share": mask_share,
             "ratio": share / mask_share if mask_share > 0 and math.isfinite(share) else math.nan,
-            "hit": float(pointing_hit(rel, target))}
+            "hit": float(pointing_hit(rel, target)), "hit_strict": float(pointing_hit(rel, mask))}
 
 
 def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequence[CaseRecord],
@@ -118,7 +119,9 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
             atrophy = mask_on_model_grid(rec.mask, case.mapping)
             brain = case.image > settings.brain_threshold
             target = dilate(atrophy, p)
+            # chance: a point drawn uniformly in the brain lands in the (dilated) mask
             row["pointing_chance"] = float((target & brain).sum() / max(int(brain.sum()), 1))
+            row["pointing_chance_strict"] = float((atrophy & brain).sum() / max(int(brain.sum()), 1))
             for m in methods:
                 row["methods"][m]["localisation"] = {"trained": _localise(trained[m], atrophy, brain, target),
                                                      "random": _localise(random_[m], atrophy, brain, target)}

@@ -39,9 +39,9 @@ def summarise(rows: Sequence[dict], methods: Sequence[str]) -> dict[str, dict]:
         loc = {}
         for which in ("trained", "random"):
             loc[which] = {k: mean_sd(_vals(rows, m, "localisation", which, k))
-                          for k in ("share", "mask_share", "ratio", "hit")}
-        loc["pointing_chance"] = mean_sd([r["pointing_chance"] for r in rows
-                                          if "localisation" in r["methods"].get(m, {})])
+                          for k in ("share", "mask_share", "ratio", "hit", "hit_strict")}
+        for key in ("pointing_chance", "pointing_chance_strict"):
+            loc[key] = mean_sd([r[key] for r in rows if "localisation" in r["methods"].get(m, {})])
         out["localisation"][m] = loc
     return out
 
@@ -54,6 +54,10 @@ def _f(s: dict, digits: int = 3, sd: bool = True) -> str:
 
 def _pct(x: float) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.0f} %"
+
+
+def _rate(s: dict) -> str:
+    return _pct(s["mean"]) if s.get("n") else "–"
 
 
 def markdown(summary: dict[str, dict], methods: Sequence[str]) -> str:
@@ -70,18 +74,19 @@ def markdown(summary: dict[str, dict], methods: Sequence[str]) -> str:
     for m in methods:
         d = summary["deletion"][m]
         i, t = d["image"], d["text"]
-        lines.append(f"| {m} | {i['top_drop']['n']} | {_f(i['top_drop'])} | {_f(i['random_drop'])} | "
-                     f"{_pct(i['top_beats_random']['fraction'])} | {_f(t['top_drop'])} | {_f(t['random_drop'])} | "
+        lines.append(f"| {m} | {i['top_drop']['n']} | {_f(i['top_drop'], 4)} | {_f(i['random_drop'], 4)} | "
+                     f"{_pct(i['top_beats_random']['fraction'])} | {_f(t['top_drop'], 4)} | {_f(t['random_drop'], 4)} | "
                      f"{_pct(t['top_beats_random']['fraction'])} |")
     lines += ["", "### Localisation: planted atrophy (AD cases)", "",
               "| method | n | relevance share in mask | mask share of brain | ratio (trained) | ratio (random weights) "
-              "| pointing hit rate (trained) | (random weights) | chance |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| pointing hits, mask + 1 patch: trained | random weights | chance | pointing hits, mask itself: "
+              "trained | random weights | chance |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for m in methods:
         loc = summary["localisation"][m]
         tr, rd = loc["trained"], loc["random"]
         lines.append(f"| {m} | {tr['ratio']['n']} | {_f(tr['share'])} | {_f(tr['mask_share'])} | {_f(tr['ratio'], 2)} "
-                     f"| {_f(rd['ratio'], 2)} | {_pct(tr['hit']['mean']) if tr['hit']['n'] else '–'} "
-                     f"| {_pct(rd['hit']['mean']) if rd['hit']['n'] else '–'} "
-                     f"| {_pct(loc['pointing_chance']['mean']) if loc['pointing_chance']['n'] else '–'} |")
+                     f"| {_f(rd['ratio'], 2)} | {_rate(tr['hit'])} | {_rate(rd['hit'])} "
+                     f"| {_rate(loc['pointing_chance'])} | {_rate(tr['hit_strict'])} | {_rate(rd['hit_strict'])} "
+                     f"| {_rate(loc['pointing_chance_strict'])} |")
     return "\n".join(lines) + "\n"
