@@ -6,11 +6,10 @@ them (sharing the data array) and all of them follow one ``dims.current_step``.
 """
 from __future__ import annotations
 
-import numpy as np
 from napari._qt.qt_viewer import QtViewer
 from napari.components import ViewerModel
 from napari.layers import Layer
-from qtpy.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QSplitter
 
 from alifuse_gui.display import AXIS_LABELS, ViewSpec, view_spec
@@ -26,11 +25,6 @@ def set_overlay_text(model, text: str, position: str = "top_left") -> None:
     overlay.text, overlay.visible, overlay.position, overlay.font_size = text, True, position, 9
     bar = model.canvas.overlays["scale_bar"]
     bar.visible = True  # millimetres: the layers carry units="mm"
-
-
-#: Closed views' models. Deallocating a ViewerModel whose QtViewer was closed makes PySide6 abort in the
-#: garbage collector ("none_dealloc"), so each closed window leaves two small, emptied models here.
-_CLOSED_MODELS: list[ViewerModel] = []
 
 
 class LinkedViews:
@@ -155,18 +149,10 @@ class LinkedViews:
                             (events.moved, self._on_moved), (self.viewer.dims.events.current_step, self._main_step)):
             emitter.disconnect(cb)
         for model in self.models.values():
-            for layer in model.layers:  # drop the (shared) volumes; removing layers would cost a gc per layer
-                layer.data = np.zeros((1,) * layer.ndim, dtype=np.float32)
             model._layer_slicer.shutdown()  # as napari.Viewer.close does: no slicing task may outlive the view
         for qtv in self.qt_viewers.values():
-            qtv.close()
-            qtv.setParent(None)
-            qtv.deleteLater()
-        _CLOSED_MODELS.extend(self.models.values())
+            qtv.close()  # QtViewer deletes itself on close (WA_DeleteOnClose)
         self.qt_viewers.clear()
-        # delete the C++ side now, while QApplication exists; at interpreter exit PySide6 would crash on it
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-
         self.models.clear()
         self._mirrors.clear()
 

@@ -207,6 +207,7 @@ class AlifuseSession(QObject):
     def predict_now(self):
         pred, case = self.accept_prediction(self.prediction_job()(lambda f, m: None, lambda: False))
         self.predict_panel.show_result(pred, case.ehr, case.volume.path)
+        self.predict_panel.status.setText("Done.")
         return pred, case
 
     def explain_now(self, method: str):
@@ -214,4 +215,5 @@ class AlifuseSession(QObject):
         panel = self.explain_panel
         self.accept_explanation(expl, panel.opacity.value() / 100, panel.threshold.value() / 100)
         panel.show_explanation(expl)
+        panel.status.setText(f"Explained the prediction with {method}.")
         return expl

@@ -25,6 +25,8 @@ class WordView(QTextBrowser):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setOpenLinks(False)
+        # shading is defined against white paper: napari's dark theme would hide unshaded (black) words
+        self.setStyleSheet("QTextBrowser { background-color: #ffffff; color: #000000; }")
         self.setMouseTracking(True)
         self.words: list[str] = []
         self.relevance: list[float] = []
