@@ -39,7 +39,7 @@ def run(tiny_setup, tmp_path_factory):
     torch.set_num_threads(1)
     try:
         rc = main(["--checkpoint", str(ckpt), "--data", str(cohort), "--split", "all", "--label", "all",
-                   "--max-cases", "3", "--max-cases-slow", "1", "--draws", "2", "--ig-steps", "2", "--out", str(out)])
+                   "--max-cases", "3", "--max-cases-slow", "1", "--draws", "2", "--ig-steps", "2", "--cascade", "--out", str(out)])
     finally:
         torch.set_num_threads(before)
     return rc, out
@@ -75,11 +75,11 @@ def test_results_json_holds_every_check_for_every_method(run):
 def test_markdown_tables_and_figures_are_written(run):
     _, out = run
     md = (out / "results.md").read_text()
-    assert md.count("| method |") == 3  # sanity, deletion, localisation
+    assert md.count("| method |") == 5  # sanity (+ 2 cascade tables), deletion, localisation
     for m in METHODS:
-        assert md.count(f"| {m} |") == 3, m
+        assert md.count(f"| {m} |") == (3 if m == "occlusion" else 5), m
     res = json.loads((out / "results.json").read_text())
-    assert set(res["figures"]) == {"case_maps.png", "sanity.png", "deletion.png", "localisation.png"}
+    assert set(res["figures"]) == {"case_maps.png", "sanity.png", "deletion.png", "localisation.png", "cascade.png"}
     for name in res["figures"]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -123,3 +123,18 @@ def test_a_split_without_the_wanted_label_names_the_options(tiny_setup, capsys):
         main(["--checkpoint", str(ckpt), "--data", str(cohort), "--split", "all", "--label", "impaired"])
     assert exc.value.code == 2
     assert "--label impaired: no cases" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cascading_randomisation_shows_raw_attention_is_blind_to_the_classifier_head(run):
+    _, out = run
+    casc = json.loads((out / "results.json").read_text())["cascade"]
+    assert "occlusion" not in casc, "the slow method is left out of the cascade"
+    assert list(casc["relevance"]) == ["head", "head+top1", "head+top2", "all"]  # tiny: 2 blocks per encoder
+    # attention does not look at the fusion head: re-initialising only the head leaves its map unchanged
+    assert casc["attention"]["head"]["image_rho"]["mean"] == pytest.approx(1.0)
+    assert casc["attention"]["head"]["text_rho"]["mean"] == pytest.approx(1.0)
+    # relevance follows the head's gradient, so a new head changes it
+    assert casc["relevance"]["head"]["image_rho"]["mean"] < 0.95
+    res = json.loads((out / "results.json").read_text())
+    assert casc["relevance"]["all"]["image_rho"]["mean"] == pytest.approx(res["sanity"]["relevance"]["image_rho"]["mean"])

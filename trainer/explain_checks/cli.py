@@ -37,6 +37,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--draws", type=int, default=5, help="random deletions averaged per case (default 5)")
     p.add_argument("--ig-steps", type=int, default=8, help="integrated-gradients steps (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random deletions and the re-randomised model")
+    p.add_argument("--cascade", action="store_true",
+                   help="also run cascading randomisation (fusion head, then one encoder block more at a time) for "
+                        "the fast methods")
     p.add_argument("--out", metavar="DIR", help="write results.json, results.md and the PNG figures here "
                    "(without it the tables are printed only)")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda[:N] (default cpu)")
@@ -92,7 +95,7 @@ def _run(args) -> int:  # noqa: ANN001
     records = select_records(records, info, args.split, args.label)
     settings = CheckSettings(tuple(dict.fromkeys(args.methods)), args.max_cases, args.max_cases_slow, args.fraction,
                              args.fill, args.draws, args.ig_steps, seed=args.seed,
-                             exclude_parts=tuple(info.provenance.get("without_ehr", []) or ()))
+                             exclude_parts=tuple(info.provenance.get("without_ehr", []) or ()), cascade=args.cascade)
     rows, fig_case = run_checks(model, info.class_names, records, settings,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     summary = summarise(rows, settings.methods)

@@ -100,7 +100,27 @@ def bar_figures(summary: dict, methods: Sequence[str], out: Path) -> list[Path]:
           "pointing-game hit rate")
     axes[1].set_title("Pointing game (mask dilated by one patch)", fontsize=9)
     paths.append(_save(fig, out / "localisation.png"))
+    if summary.get("cascade"):
+        paths.append(cascade_figure(summary["cascade"], out / "cascade.png"))
     return paths
+
+
+def cascade_figure(cascade: dict, path: Path) -> Path:
+    """Mean ρ per randomisation level, one line per method: solid image map, dashed token relevance."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 3.2), dpi=90)
+    for k, (m, by) in enumerate(cascade.items()):
+        levels = list(by)
+        colour = f"C{k}"
+        ax.plot(levels, [by[lv]["image_rho"]["mean"] for lv in levels], "-o", color=colour, ms=3, label=f"{m}: image")
+        ax.plot(levels, [by[lv]["text_rho"]["mean"] for lv in levels], "--", color=colour, label=f"{m}: text")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_ylabel("Spearman ρ with the trained map", fontsize=8)
+    ax.set_xlabel("re-initialised, from the output down", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, ncol=2)
+    ax.set_title("Cascading randomisation", fontsize=9)
+    return _save(fig, path)
 
 
 def _save(fig, path: Path) -> Path:

@@ -47,3 +47,12 @@ def randomised_copy(model: AlifuseModel, seed: int, top_blocks: int | None = Non
             new[k] = state[k]
     fresh.load_state_dict(new)
     return fresh.to(dev).eval()
+
+
+def cascade_levels(model: AlifuseModel) -> list[tuple[str, int | None]]:
+    """(name, top_blocks) from the output down: the fusion head alone, then one more block of each encoder at a
+    time, then every learned tensor (embeddings included)."""
+    depth = max(len(e.blocks) for e in (model.image_encoder, model.text_encoder) if e is not None)
+    levels: list[tuple[str, int | None]] = [("head", 0)]
+    levels += [(f"head+top{k}", k) for k in range(1, depth + 1)]
+    return levels + [("all", None)]

@@ -19,7 +19,7 @@ from engine.model import AlifuseModel
 from trainer.explain_checks.cases import load_case, mask_on_model_grid
 from trainer.explain_checks.deletion import image_deletion, text_deletion
 from trainer.explain_checks.metrics import dilate, pointing_hit, rank_correlation, relevance_share
-from trainer.explain_checks.randomise import randomised_copy
+from trainer.explain_checks.randomise import cascade_levels, randomised_copy
 from trainer.records import CaseRecord
 
 SLOW_METHODS = ("occlusion",)
@@ -40,6 +40,7 @@ class CheckSettings:
     brain_threshold: float = 0.05    # preprocessed intensity above which a voxel is brain
     seed: int = 0                    # random deletions; the re-randomised model uses seed + RANDOM_MODEL_OFFSET
     exclude_parts: tuple[str, ...] = field(default_factory=tuple)
+    cascade: bool = False            # cascading randomisation (fast methods only)
 
 
 #: The re-randomised model's seed is far from the training seed, so it is not the trained model's own start.
@@ -64,6 +65,12 @@ def _token_rho(a: Sequence[float], b: Sequence[float], special: np.ndarray) -> f
     return rank_correlation(x[keep], y[keep]) if x.size and y.size else math.nan
 
 
+def _rhos(e, r, special: np.ndarray) -> dict[str, float]:
+    """Spearman ρ of two explanations' image maps and token relevances (real word-pieces only)."""
+    return {"image_rho": rank_correlation(e.image_model, r.image_model),
+            "text_rho": _token_rho(e.token_relevance, r.token_relevance, special)}
+
+
 def _localise(rel: np.ndarray, mask: np.ndarray, brain: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Share, mask share, their ratio; pointing hit in the dilated mask ("hit") and in the mask itself."""
     share, mask_share = relevance_share(rel, mask, brain)
@@ -79,6 +86,10 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
     dev = next(model.parameters()).device
     model.eval()
     rand_model = randomised_copy(model, settings.seed + RANDOM_MODEL_OFFSET)
+    cascade = []
+    if settings.cascade:  # the last level equals rand_model: every learned tensor re-initialised
+        cascade = [(name, randomised_copy(model, settings.seed + RANDOM_MODEL_OFFSET, k))
+                   for name, k in cascade_levels(model)[:-1]] + [("all", rand_model)]
     tok = load_tokenizer()
     rng = np.random.default_rng(settings.seed)
     fill_of = {"zero": lambda im: 0.0, "mean": lambda im: float(np.mean(im))}[settings.fill]
@@ -102,9 +113,13 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
             e = explain(model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
             r = explain(rand_model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
             trained[m], random_[m], tokens[m] = e.image_model, r.image_model, np.asarray(e.token_relevance)
-            row["methods"][m]["sanity"] = {"image_rho": rank_correlation(e.image_model, r.image_model),
-                                           "text_rho": _token_rho(e.token_relevance, r.token_relevance, special)}
+            row["methods"][m]["sanity"] = _rhos(e, r, special)
             row["methods"][m]["seconds"] = e.seconds
+            if cascade and m not in SLOW_METHODS:
+                row["methods"][m]["cascade"] = {
+                    name: _rhos(e, r if name == "all" else explain(
+                        rm, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps), special)
+                    for name, rm in cascade}
         dele = image_deletion(model, case.image, ids, mask, pred, trained, settings.fraction, fill_of(case.image),
                               settings.draws, rng, settings.brain_threshold)
         tdel = text_deletion(model, case.image, ids, mask, pred, tokens, settings.fraction, settings.draws, rng)

@@ -43,6 +43,11 @@ def summarise(rows: Sequence[dict], methods: Sequence[str]) -> dict[str, dict]:
         for key in ("pointing_chance", "pointing_chance_strict"):
             loc[key] = mean_sd([r[key] for r in rows if "localisation" in r["methods"].get(m, {})])
         out["localisation"][m] = loc
+        levels = list(dict.fromkeys(k for r in rows for k in r["methods"].get(m, {}).get("cascade", {})))
+        if levels:
+            out.setdefault("cascade", {})[m] = {
+                lv: {k: mean_sd(_vals(rows, m, "cascade", lv, k)) for k in ("image_rho", "text_rho")}
+                for lv in levels}
     return out
 
 
@@ -67,6 +72,15 @@ def markdown(summary: dict[str, dict], methods: Sequence[str]) -> str:
     for m in methods:
         s = summary["sanity"][m]
         lines.append(f"| {m} | {s['image_rho']['n']} | {_f(s['image_rho'])} | {_f(s['text_rho'])} |")
+    if summary.get("cascade"):
+        casc = summary["cascade"]
+        levels = list(next(iter(casc.values())))
+        for key, what in (("image_rho", "image map"), ("text_rho", "token relevance")):
+            lines += ["", f"Cascading randomisation, {what} ρ (head = fusion MLP; +topK = and the top K blocks of each "
+                      "encoder; all = every learned tensor):", "",
+                      "| method | " + " | ".join(levels) + " |", "| --- |" + " --- |" * len(levels)]
+            for m, by in casc.items():
+                lines.append(f"| {m} | " + " | ".join(_f(by[lv][key], 2, sd=False) for lv in levels) + " |")
     lines += ["", "### Faithfulness: deletion (drop of the predicted class's probability)", "",
               "| method | n | image: top-10 % patches | image: random patches | top > random | "
               "text: top-10 % tokens | text: random tokens | top > random |",
