@@ -145,6 +145,7 @@ def test_deleting_the_top_relevance_patches_hurts_more_than_random_and_the_least
     assert res["k"] == 4
     assert res["top"]["true"] > res["random"] + 0.05
     assert 0 < res["top"]["reversed"] < res["random"], "the least relevant patches matter least"
+    assert res["all"] > res["top"]["true"], "hiding the whole image costs the most"
 
 
 def test_deleting_the_top_relevance_tokens_hurts_more_than_random_tokens():

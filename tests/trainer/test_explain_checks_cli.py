@@ -39,7 +39,8 @@ def run(tiny_setup, tmp_path_factory):
     torch.set_num_threads(1)
     try:
         rc = main(["--checkpoint", str(ckpt), "--data", str(cohort), "--split", "all", "--label", "all",
-                   "--max-cases", "3", "--max-cases-slow", "1", "--draws", "2", "--ig-steps", "2", "--cascade", "--out", str(out)])
+                   "--max-cases", "3", "--max-cases-slow", "1", "--draws", "2", "--ig-steps", "2", "--cascade",
+                   "--out", str(out)])
     finally:
         torch.set_num_threads(before)
     return rc, out
@@ -50,10 +51,12 @@ def test_results_json_holds_every_check_for_every_method(run):
     rc, out = run
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
-    for key in ("checkpoint_id", "settings", "sanity", "deletion", "localisation", "cases", "figures"):
+    for key in ("checkpoint_id", "settings", "sanity", "deletion", "localisation", "modality_drop", "cases",
+                "figures"):
         assert key in res, key
     assert res["settings"]["fill"] == "zero" and res["settings"]["fraction"] == 0.1
     assert len(res["cases"]) == 3
+    assert res["modality_drop"]["image"]["n"] == 3 and res["modality_drop"]["text"]["n"] == 3
     for m in METHODS:
         n = 1 if m == "occlusion" else 3
         assert res["sanity"][m]["image_rho"]["n"] == n, m
@@ -79,7 +82,8 @@ def test_markdown_tables_and_figures_are_written(run):
     for m in METHODS:
         assert md.count(f"| {m} |") == (3 if m == "occlusion" else 5), m
     res = json.loads((out / "results.json").read_text())
-    assert set(res["figures"]) == {"case_maps.png", "sanity.png", "deletion.png", "localisation.png", "cascade.png"}
+    assert set(res["figures"]) == {"case_maps.png", "sanity.png", "deletion.png", "localisation.png",
+                                   "cascade.png"}
     for name in res["figures"]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -137,4 +141,5 @@ def test_cascading_randomisation_shows_raw_attention_is_blind_to_the_classifier_
     # relevance follows the head's gradient, so a new head changes it
     assert casc["relevance"]["head"]["image_rho"]["mean"] < 0.95
     res = json.loads((out / "results.json").read_text())
-    assert casc["relevance"]["all"]["image_rho"]["mean"] == pytest.approx(res["sanity"]["relevance"]["image_rho"]["mean"])
+    same = res["sanity"]["relevance"]["image_rho"]["mean"]
+    assert casc["relevance"]["all"]["image_rho"]["mean"] == pytest.approx(same), "'all' is the sanity model"

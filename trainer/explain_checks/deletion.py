@@ -45,7 +45,8 @@ def image_deletion(model: nn.Module, image: np.ndarray, ids: torch.Tensor, mask:
     """Drops of p(cls) when hiding each map's top patches, and the mean drop over ``draws`` random sets.
 
     image (S, S, S) in [0, 1]; ids, mask (1, L) on the model's device; maps: method -> (S, S, S).
-    Returns {"base": p, "top": {method: drop}, "random": mean drop, "random_draws": [drops], "k": patches}.
+    Returns {"base": p, "top": {method: drop}, "random": mean drop, "random_draws": [drops], "k": patches,
+    "all": drop when the whole image is filled}.
     """
     p = model.cfg.patch_size
     candidates = brain_patches(image, p, brain_threshold)
@@ -56,12 +57,14 @@ def image_deletion(model: nn.Module, image: np.ndarray, ids: torch.Tensor, mask:
         variants.append(delete_patches(image, top_k_indices(patch_scores(maps[name], p), k), p, fill))
     for _ in range(draws):
         variants.append(delete_patches(image, random_k_indices(candidates, k, rng), p, fill))
+    variants.append(np.full_like(image, fill, dtype=np.float32))  # context: how much the image matters at all
     dev = next(model.parameters()).device
     probs = class_probabilities(model, torch.from_numpy(np.stack(variants)).to(dev), ids, mask, cls)
     drops = probs[0] - probs[1:]
-    rand = drops[len(names):]
+    rand = drops[len(names):-1]
     return {"base": float(probs[0]), "top": {n: float(d) for n, d in zip(names, drops[:len(names)])},
-            "random": float(rand.mean()), "random_draws": [float(d) for d in rand], "k": int(k)}
+            "random": float(rand.mean()), "random_draws": [float(d) for d in rand], "k": int(k),
+            "all": float(drops[-1])}
 
 
 def text_candidates(ids: torch.Tensor, n_real: int, special_ids: tuple[int, ...]) -> np.ndarray:
@@ -75,7 +78,8 @@ def text_deletion(model: nn.Module, image: np.ndarray | None, ids: torch.Tensor,
                   rng: np.random.Generator) -> dict[str, object] | None:
     """Drops of p(cls) when the top tokens of each token map (n,) become [MASK], and the random mean.
 
-    None when the case has no maskable token. Same return layout as :func:`image_deletion`.
+    None when the case has no maskable token. Same return layout as :func:`image_deletion` ("all": every
+    real word-piece masked).
     """
     cfg = model.cfg
     n_real = int(mask[0].sum())
@@ -86,6 +90,7 @@ def text_deletion(model: nn.Module, image: np.ndarray | None, ids: torch.Tensor,
     names = list(token_maps)
     sets = [top_k_indices(np.asarray(token_maps[n], dtype=np.float64)[:n_real], k, cand) for n in names]
     sets += [random_k_indices(cand, k, rng) for _ in range(draws)]
+    sets.append(cand)  # context: every word-piece hidden
     variants = ids.repeat(1 + len(sets), 1)
     for v, idx in enumerate(sets, start=1):
         variants[v, torch.as_tensor(idx, dtype=torch.long)] = cfg.mask_token_id
@@ -94,6 +99,7 @@ def text_deletion(model: nn.Module, image: np.ndarray | None, ids: torch.Tensor,
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None].to(ids.device)
     probs = class_probabilities(model, img, variants, mask, cls)
     drops = probs[0] - probs[1:]
-    rand = drops[len(names):]
+    rand = drops[len(names):-1]
     return {"base": float(probs[0]), "top": {n: float(d) for n, d in zip(names, drops[:len(names)])},
-            "random": float(rand.mean()), "random_draws": [float(d) for d in rand], "k": int(k)}
+            "random": float(rand.mean()), "random_draws": [float(d) for d in rand], "k": int(k),
+            "all": float(drops[-1])}

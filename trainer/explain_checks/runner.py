@@ -129,6 +129,7 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
                 "text_top": None if tdel is None else tdel["top"][m],
                 "text_random": None if tdel is None else tdel["random"]}
         row["deletion_patches"], row["deletion_tokens"] = dele["k"], None if tdel is None else tdel["k"]
+        row["image_all_drop"], row["text_all_drop"] = dele["all"], None if tdel is None else tdel["all"]
         atrophy = None
         if rec.label == LOCALISATION_LABEL and rec.mask is not None:
             atrophy = mask_on_model_grid(rec.mask, case.mapping)

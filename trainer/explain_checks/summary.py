@@ -28,6 +28,9 @@ def _beats(rows: Sequence[dict], method: str, modality: str) -> dict[str, float 
 def summarise(rows: Sequence[dict], methods: Sequence[str]) -> dict[str, dict]:
     """{"sanity": {m: ...}, "deletion": {m: ...}, "localisation": {m: ...}} over the cases each method ran on."""
     out: dict[str, dict] = {"sanity": {}, "deletion": {}, "localisation": {}}
+    # context for the deletion drops: what hiding a whole modality costs the predicted class
+    out["modality_drop"] = {"image": mean_sd([r.get("image_all_drop") for r in rows]),
+                            "text": mean_sd([r.get("text_all_drop") for r in rows])}
     for m in methods:
         out["sanity"][m] = {"image_rho": mean_sd(_vals(rows, m, "sanity", "image_rho")),
                             "text_rho": mean_sd(_vals(rows, m, "sanity", "text_rho"))}
@@ -76,8 +79,8 @@ def markdown(summary: dict[str, dict], methods: Sequence[str]) -> str:
         casc = summary["cascade"]
         levels = list(next(iter(casc.values())))
         for key, what in (("image_rho", "image map"), ("text_rho", "token relevance")):
-            lines += ["", f"Cascading randomisation, {what} ρ (head = fusion MLP; +topK = and the top K blocks of each "
-                      "encoder; all = every learned tensor):", "",
+            lines += ["", f"Cascading randomisation, {what} ρ (head = fusion MLP; +topK = and the top K blocks "
+                      "of each encoder; all = every learned tensor):", "",
                       "| method | " + " | ".join(levels) + " |", "| --- |" + " --- |" * len(levels)]
             for m, by in casc.items():
                 lines.append(f"| {m} | " + " | ".join(_f(by[lv][key], 2, sd=False) for lv in levels) + " |")
@@ -89,8 +92,12 @@ def markdown(summary: dict[str, dict], methods: Sequence[str]) -> str:
         d = summary["deletion"][m]
         i, t = d["image"], d["text"]
         lines.append(f"| {m} | {i['top_drop']['n']} | {_f(i['top_drop'], 4)} | {_f(i['random_drop'], 4)} | "
-                     f"{_pct(i['top_beats_random']['fraction'])} | {_f(t['top_drop'], 4)} | {_f(t['random_drop'], 4)} | "
-                     f"{_pct(t['top_beats_random']['fraction'])} |")
+                     f"{_pct(i['top_beats_random']['fraction'])} | {_f(t['top_drop'], 4)} | "
+                     f"{_f(t['random_drop'], 4)} | {_pct(t['top_beats_random']['fraction'])} |")
+    md = summary.get("modality_drop")
+    if md:
+        lines += ["", f"For scale, hiding the whole image drops it by {_f(md['image'], 4)} and masking every "
+                  f"word-piece by {_f(md['text'], 4)} (mean ± sd over {md['image']['n']} cases)."]
     lines += ["", "### Localisation: planted atrophy (AD cases)", "",
               "| method | n | relevance share in mask | mask share of brain | ratio (trained) | ratio (random weights) "
               "| pointing hits, mask + 1 patch: trained | random weights | chance | pointing hits, mask itself: "
@@ -99,7 +106,8 @@ def markdown(summary: dict[str, dict], methods: Sequence[str]) -> str:
     for m in methods:
         loc = summary["localisation"][m]
         tr, rd = loc["trained"], loc["random"]
-        lines.append(f"| {m} | {tr['ratio']['n']} | {_f(tr['share'])} | {_f(tr['mask_share'])} | {_f(tr['ratio'], 2)} "
+        lines.append(f"| {m} | {tr['ratio']['n']} | {_f(tr['share'])} | {_f(tr['mask_share'])} "
+                     f"| {_f(tr['ratio'], 2)} "
                      f"| {_f(rd['ratio'], 2)} | {_rate(tr['hit'])} | {_rate(rd['hit'])} "
                      f"| {_rate(loc['pointing_chance'])} | {_rate(tr['hit_strict'])} | {_rate(rd['hit_strict'])} "
                      f"| {_rate(loc['pointing_chance_strict'])} |")
