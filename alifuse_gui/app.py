@@ -1,8 +1,10 @@
 """``alifuse-gui [IMAGE] [--ehr FILE] [--checkpoint FILE]``: the desktop viewer (napari + PySide6)."""
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,16 +132,48 @@ def take_screenshot(session, path: Path, method: str = DEFAULT_METHOD) -> Path:
     return path
 
 
+#: ``ALIFUSE_GUI_EXIT_AFTER=first-image|first-prediction``: print the seconds since the process started, as one
+#: JSON line, once the window shows the first image (and the first prediction), then exit. For alifuse-bench.
+EXIT_AFTER_ENV = "ALIFUSE_GUI_EXIT_AFTER"
+
+
+def _seconds_since_process_start() -> float:
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def _timing_run(session, what: str) -> int:
+    """Measure the launch as a user sees it: window drawn with the image, then (optionally) a prediction."""
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(3):
+        QApplication.processEvents()
+    out = {"first_image_s": round(_seconds_since_process_start(), 3)}
+    if what == "first-prediction":
+        session.predict_now()
+        QApplication.processEvents()
+        out["first_prediction_s"] = round(_seconds_since_process_start(), 3)
+    print(json.dumps(out), flush=True)
+    session.viewer.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         plan = plan_from_args(argv)
     except AlifuseInputError as exc:
         fail(str(exc))
+    exit_after = os.environ.get(EXIT_AFTER_ENV)
+    if exit_after and exit_after not in ("first-image", "first-prediction"):
+        fail(f"{EXIT_AFTER_ENV}={exit_after}: use first-image or first-prediction")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import napari
 
     try:
         session = launch(plan)
+        if exit_after:
+            return _timing_run(session, exit_after)
         if plan.screenshot is not None:
             take_screenshot(session, plan.screenshot, plan.method)
             session.viewer.close()
