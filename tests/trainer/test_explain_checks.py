@@ -12,7 +12,7 @@ from engine.patches import patchify
 from trainer.explain_checks.deletion import image_deletion, text_deletion
 from trainer.explain_checks.metrics import (delete_patches, dilate, fraction_count, mean_sd, patch_scores,
                                             pointing_hit, rank_correlation, relevance_share)
-from trainer.explain_checks.randomise import randomised_copy
+from trainer.explain_checks.randomise import cascade_levels, randomised_copy
 
 S, P = 16, 4
 
@@ -189,3 +189,5 @@ def test_randomised_copy_keeps_the_packaged_minilm_weights():
     assert "text_encoder.blocks.5.attn.qkv.weight" not in model.packaged_keys, "the top text block is learned"
     assert not torch.equal(a["text_encoder.blocks.5.attn.qkv.weight"], b["text_encoder.blocks.5.attn.qkv.weight"])
     assert torch.equal(a["text_encoder.blocks.0.attn.qkv.weight"], b["text_encoder.blocks.0.attn.qkv.weight"])
+    # one learned text block (5 frozen ones) and 2 image blocks: the cascade stops after the image's 2 blocks
+    assert cascade_levels(model) == [("head", 0), ("head+top1", 1), ("head+top2", 2), ("all", None)]

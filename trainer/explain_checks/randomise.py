@@ -49,10 +49,18 @@ def randomised_copy(model: AlifuseModel, seed: int, top_blocks: int | None = Non
     return fresh.to(dev).eval()
 
 
+def _learned_blocks(enc) -> int:
+    """Blocks of an encoder whose prediction-path weights are learned. Cross-attention layers do not count: the
+    prediction path never uses them, so re-initialising only them would repeat the level before."""
+    learned = {int(n.split(".")[1]) for n, p in enc.named_parameters()
+               if p.requires_grad and n.startswith("blocks.") and not n.split(".")[2].startswith("cross_")}
+    return len(learned)
+
+
 def cascade_levels(model: AlifuseModel) -> list[tuple[str, int | None]]:
     """(name, top_blocks) from the output down: the fusion head alone, then one more block of each encoder at a
-    time, then every learned tensor (embeddings included)."""
-    depth = max(len(e.blocks) for e in (model.image_encoder, model.text_encoder) if e is not None)
+    time (as long as some encoder has a learned block left), then every learned tensor (embeddings included)."""
+    depth = max(_learned_blocks(e) for e in (model.image_encoder, model.text_encoder) if e is not None)
     levels: list[tuple[str, int | None]] = [("head", 0)]
     levels += [(f"head+top{k}", k) for k in range(1, depth + 1)]
     return levels + [("all", None)]

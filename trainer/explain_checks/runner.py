@@ -96,6 +96,7 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
     p = model.cfg.patch_size
     rows: list[dict[str, Any]] = []
     fig: FigureCase | None = None
+    fig_rank = -1
     for i, rec in enumerate(records[: settings.max_cases]):
         t0 = time.perf_counter()
         case = load_case(rec, model.cfg, tok, settings.exclude_parts)
@@ -141,9 +142,10 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
             for m in methods:
                 row["methods"][m]["localisation"] = {"trained": _localise(trained[m], atrophy, brain, target),
                                                      "random": _localise(random_[m], atrophy, brain, target)}
-        # the figure shows the first case with every method, preferably one with a mask to compare against
-        if len(methods) == len(settings.methods) and (fig is None or (fig.mask is None and atrophy is not None)):
-            fig = FigureCase(rec.subject_id, case.image, atrophy, trained, random_, class_names[pred])
+        # the figure shows the first case with every method, preferably one with a mask that the model gets right
+        rank = (atrophy is not None) + (atrophy is not None and class_names[pred] == rec.label)
+        if len(methods) == len(settings.methods) and rank > fig_rank:
+            fig, fig_rank = FigureCase(rec.subject_id, case.image, atrophy, trained, random_, class_names[pred]), rank
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         log(f"case {i + 1}/{min(len(records), settings.max_cases)} {rec.subject_id} ({rec.label}, predicted "
