@@ -99,7 +99,12 @@ def _run(args) -> int:  # noqa: ANN001
     rows, fig_case = run_checks(model, info.class_names, records, settings,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     summary = summarise(rows, settings.methods)
-    table = markdown(summary, settings.methods)
+    head = (f"Checkpoint `{Path(args.checkpoint).name}` (id {info.checkpoint_id}), data `{args.data}`, split "
+            f"{args.split}, label {args.label}: {len(rows)} of {len(records)} cases"
+            + (f" (occlusion: {min(len(rows), settings.max_cases_slow)})" if "occlusion" in settings.methods else "")
+            + f"; deleted {settings.fraction:.0%} filled with "
+            f"{settings.fill}, {settings.draws} random draws, IG {settings.ig_steps} steps, seed {settings.seed}.\n\n")
+    table = head + markdown(summary, settings.methods)
     results: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "checkpoint_id": info.checkpoint_id, "trained": info.trained,
         "data": str(args.data), "split": args.split, "split_seed": int(info.provenance.get("seed", 0)),
