@@ -142,3 +142,21 @@ def test_explain_cancel_keeps_no_overlay(session, qtbot):
         pass
     assert blocker.args == ["cancelled"]
     assert RELEVANCE_LAYER not in session.viewer.layers and session.explanation is None
+
+
+def test_export_report_from_the_file_menu_after_predict_and_explain(session, qtbot, tmp_path, monkeypatch):
+    """The menu action writes the PDF of the last prediction and explanation: three pages with the label."""
+    from alifuse_gui._qt.menus import export_report
+    from tests.gui.test_report import pdf_pages, pdf_text
+
+    warnings: list[str] = []
+    monkeypatch.setattr(session, "warn", lambda title, message: warnings.append(message))
+    assert export_report(session, tmp_path / "none.pdf") is None  # nothing predicted yet: refused, said why
+    assert not (tmp_path / "none.pdf").exists() and "Predict first" in warnings[0]
+    pred, _ = session.predict_now()
+    session.explain_now("relevance")
+    path = export_report(session, tmp_path / "case_report.pdf")
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF") and pdf_pages(data) == 3
+    text = pdf_text(data)
+    assert pred.label in text and "not a medical device" in text
