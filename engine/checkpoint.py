@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from engine.atomic import publish
 from engine.config import PREPROCESSING_VERSION, AlifuseConfig
 from engine.errors import AlifuseInputError
 from engine.model import AlifuseModel
@@ -70,7 +71,7 @@ def save_checkpoint(model: AlifuseModel, path: str | Path, class_names: list[str
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 import torch
 
+from engine.atomic import publish
 from trainer.records import CaseRecord
 
 
@@ -21,7 +22,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -33,7 +34,7 @@ def save_train_state(path: Path, state: dict[str, Any]) -> None:
     os.close(fd)
     try:
         torch.save(state, tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -88,3 +88,15 @@ def test_plain_safetensors_without_alifuse_metadata_is_refused(tmp_path):
     save_file({"w": torch.zeros(2)}, str(path))
     with pytest.raises(AlifuseInputError, match="not an Alifuse checkpoint"):
         read_info(path)
+
+
+def test_checkpoint_files_get_ordinary_permissions(tiny_model, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tiny_model, tmp_path / "m.safetensors", CLASSES)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644  # not mkstemp's private 0600
