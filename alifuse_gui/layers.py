@@ -57,7 +57,7 @@ def show_volume(viewer, volume: Volume) -> Image:
 
 
 def show_relevance(viewer, relevance: np.ndarray, mri: Image, opacity: float = 0.6,
-                   threshold: float = 0.3) -> Image:
+                   threshold: float = 0.5) -> Image:
     """Show the relevance layer: same grid and placement as ``mri``, values in [0, 1]."""
     if relevance.shape != mri.data.shape:
         raise ValueError(f"relevance shape {relevance.shape} != MRI shape {mri.data.shape}")

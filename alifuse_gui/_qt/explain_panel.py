@@ -51,7 +51,7 @@ class ExplainPanel(QWidget):
         self.opacity.valueChanged.connect(self._style_overlay)
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 95)
-        self.threshold.setValue(30)
+        self.threshold.setValue(50)  # show the upper half of the map: a diffuse map should not tint the whole brain
         self.threshold.valueChanged.connect(self._style_overlay)
         self.words = WordView()
         self.words.setMaximumHeight(90)

@@ -268,3 +268,16 @@ def test_saving_into_a_file_is_refused(setup, tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(AlifuseInputError, match="taken: exists and is not a folder"):
         save_explanation(e, case, tmp_path / "taken")
+
+
+def test_image_maps_drop_the_uniform_floor_of_attention_rollout():
+    """A map that is high everywhere with one peak must show the peak, not a tinted brain."""
+    import numpy as np
+
+    from engine.explain.api import unit_range
+
+    x = np.full((4, 4, 4), 0.8)
+    x[1, 2, 3] = 1.0
+    u = unit_range(x)
+    assert u.max() == 1.0 and u[1, 2, 3] == 1.0 and np.count_nonzero(u) == 1
+    assert not unit_range(np.full((2, 2, 2), 0.5)).any()  # flat: nothing stands out

@@ -128,9 +128,9 @@ def test_explain_in_a_worker_adds_an_aligned_overlay(session, qtbot):
     assert panel.words.words == session.explanation.words and "MMSE" in panel.words.words
     assert "mmse" in panel.words.tooltip_for(panel.words.words.index("MMSE"))
     assert set(panel.chart.values) == set(session.explanation.field_relevance)
-    panel.threshold.setValue(50)
+    panel.threshold.setValue(70)
     panel.opacity.setValue(35)
-    assert tuple(rel.contrast_limits) == (0.5, 1.0) and rel.opacity == pytest.approx(0.35)
+    assert tuple(rel.contrast_limits) == (0.7, 1.0) and rel.opacity == pytest.approx(0.35)
 
 
 def test_explain_cancel_keeps_no_overlay(session, qtbot):
