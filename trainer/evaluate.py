@@ -22,7 +22,8 @@ from trainer.splits import DataLeakageError
 def check_no_leakage(records: Sequence[CaseRecord], info: CheckpointInfo, name: str) -> None:
     """Refuse to score subjects the model was trained on (a ClinicaDL-style data-leakage error)."""
     trained_on = set(info.provenance.get("train_subjects_sha256", []))
-    overlap = sorted(set(subject_hashes(records)) & trained_on)
+    scheme = info.provenance.get("train_subjects_scheme", "sha256(subject_id)[:16]")  # older checkpoints
+    overlap = sorted(set(subject_hashes(records, scheme)) & trained_on)
     if overlap:
         raise DataLeakageError(f"data set {name}: {len(overlap)} subject(s) were in the checkpoint's training split; "
                                f"evaluate on held-out subjects (e.g. --split test)")

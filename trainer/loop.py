@@ -28,7 +28,7 @@ from trainer.distributed import DistInfo, all_reduce_mean, gather_with_grad
 from trainer.metrics import scores
 from trainer.progress import Reporter
 from trainer.records import CaseRecord
-from trainer.run_files import atomic_write_text, save_train_state, load_train_state, subject_hashes
+from trainer.run_files import SUBJECT_KEY_SCHEME, load_train_state, save_train_state, subject_hashes
 
 #: Learning rates by preset: the paper's 2e-5 fine-tunes large pretrained encoders; the small presets
 #: train their ViT from scratch and need more.
@@ -164,7 +164,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     reporter = Reporter(run_dir, opts.progress_json, enabled=info.main)
     stop = _StopFlag()
     prov = dict(provenance or {})
-    prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]), lr=lr,
+    prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
+                train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr,
                 batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
     reporter.event(event="start", epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),
                    start_epoch=start_epoch, n_train=len(train_ds), n_val=len(val_ds), device=str(device))

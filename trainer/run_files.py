@@ -45,9 +45,20 @@ def load_train_state(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def subject_hashes(records: Iterable[CaseRecord]) -> list[str]:
-    """Salted-free SHA-256 prefixes of subject ids: lets evaluation detect leakage without storing ids in models."""
-    return sorted({hashlib.sha256(r.subject_id.encode()).hexdigest()[:16] for r in records})
+#: How a training subject is identified in a checkpoint's provenance: one person is (data set, subject id).
+SUBJECT_KEY_SCHEME = "sha256(dataset/subject_id)[:16]"
+
+
+def subject_hashes(records: Iterable[CaseRecord], scheme: str = SUBJECT_KEY_SCHEME) -> list[str]:
+    """Hashed subject keys: evaluation detects leakage without the model file storing subject ids.
+
+    ``scheme`` "sha256(subject_id)[:16]" reads checkpoints written before the data set was part of the key.
+    """
+    if scheme == SUBJECT_KEY_SCHEME:
+        keys = {f"{r.dataset}/{r.subject_id}" for r in records}
+    else:
+        keys = {r.subject_id for r in records}
+    return sorted({hashlib.sha256(k.encode()).hexdigest()[:16] for k in keys})
 
 
 def environment() -> dict[str, str]:

@@ -47,10 +47,10 @@ def test_eval_refuses_training_subjects_and_scores_held_out(toy_cohort, tmp_path
     code, io = _run(eval_main, ["--checkpoint", ckpt, "--data", toy_cohort], capsys)
     assert code == 2 and "training split" in io.err and io.err.count("\n") == 1
     other = write_toy_cohort(tmp_path / "other", 9, seed=5).parent
-    # another cohort with other subject ids (prefix differs) is fine; the test split of the own cohort too
-    for p in (other / "images").glob("*.nii.gz"):
-        p.rename(p.with_name("x" + p.name))
-    manifest = (other / "manifest.csv").read_text().replace("sub-", "xsub-")
+    # another cohort reuses the ids sub-000 ... but not the people: its data set name tells them apart
+    code, io = _run(eval_main, ["--checkpoint", ckpt, "--data", other], capsys)
+    assert code == 2 and "training split" in io.err  # same data set name and ids: refused as the same people
+    manifest = (other / "manifest.csv").read_text().replace(",toy,", ",toy-other,")
     (other / "manifest.csv").write_text(manifest)
     code, io = _run(eval_main, ["--checkpoint", ckpt, "--data", f"zeroshot={other}", "--out", tmp_path / "ev",
                                 "--bootstrap", "50"], capsys)

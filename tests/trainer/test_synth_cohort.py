@@ -37,7 +37,7 @@ def test_layout_and_records(cohort):
         assert r.image.is_file() and r.image.parent == out / "images" and r.image.name.endswith((".nii", ".nii.gz"))
         assert r.mask == out / "masks" / f"{r.subject_id}_atrophy.nii.gz" and r.mask.is_file()
         assert json.loads((out / "ehr" / f"{r.subject_id}.json").read_text()) == r.ehr
-        assert r.dataset == "synthetic" and r.label in ("NC", "MCI", "AD")
+        assert r.dataset.startswith("synthetic-seed") and r.label in ("NC", "MCI", "AD")
     back = read_manifest(out / "manifest.csv")
     assert back.skipped == []
     assert [(b.subject_id, b.label, b.image, b.mask) for b in back.records] == \

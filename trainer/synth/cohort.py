@@ -24,6 +24,11 @@ from trainer.synth.render import Rendered, render
 from trainer.synth.tables import sample_extras, write_tables
 
 DATASET = "synthetic"
+
+
+def dataset_name(seed: int, acquisition: str = "standard") -> str:
+    """Each cohort is its own data set: subject ids repeat across cohorts (sub-0001 ...), the people do not."""
+    return f"{DATASET}-seed{int(seed)}" + ("" if acquisition == "standard" else f"-{acquisition}")
 DEFAULT_BALANCE: tuple[float, float, float] = (0.35, 0.40, 0.25)  # NC, MCI, AD, about ADNI's baseline mix
 _STREAM_EHR, _STREAM_SCAN = 0, 1
 
@@ -37,6 +42,7 @@ class SubjectSpec:
     ehr: dict[str, Any]
     acquisition: Acquisition
     extras: dict[str, Any] = field(default_factory=dict)  # table-only facts (site, eTIV, ...)
+    dataset: str = DATASET     # the cohort's name, see dataset_name()
 
     @property
     def subject_id(self) -> str:
@@ -91,7 +97,8 @@ def plan_cohort(n_subjects: int, seed: int = 0, acquisition: str = "standard",
         scan_rng = _rng(seed, index, _STREAM_SCAN)
         acq = sample_acquisition(scan_rng, acquisition, size)
         extras = sample_extras(scan_rng, lat.severity, lat.age, acq.head_scale)
-        specs.append(SubjectSpec(index=index, latents=lat, ehr=ehr, acquisition=acq, extras=extras))
+        specs.append(SubjectSpec(index=index, latents=lat, ehr=ehr, acquisition=acq, extras=extras,
+                                 dataset=dataset_name(seed, acquisition)))
     return specs
 
 
@@ -121,7 +128,7 @@ def make_subject(out_dir: Path, spec: SubjectSpec) -> CaseRecord:
 
 def record_of(out_dir: Path, spec: SubjectSpec) -> CaseRecord:
     return CaseRecord(subject_id=spec.subject_id, visit="bl", image=Path(out_dir) / spec.image_name,
-                      label=spec.latents.label, dataset=DATASET, ehr=dict(spec.ehr),
+                      label=spec.latents.label, dataset=spec.dataset, ehr=dict(spec.ehr),
                       mask=Path(out_dir) / spec.mask_name)
 
 
@@ -142,7 +149,8 @@ def cohort_summary(specs: list[SubjectSpec], seed: int, acquisition: str, class_
                    size: str) -> dict[str, Any]:
     """cohort.json: the parameters and each subject's hidden truth (severity, acquisition)."""
     return {
-        "generator": "alifuse-synth", "format_version": 1, "dataset": DATASET, "seed": int(seed),
+        "generator": "alifuse-synth", "format_version": 1, "dataset": dataset_name(seed, acquisition),
+        "seed": int(seed),
         "n_subjects": len(specs), "acquisition": acquisition, "preset_size": size,
         "class_balance": dict(zip(CLASSES, (float(b) for b in class_balance))),
         "template": "MNI152 ICBM 2009c nonlinear symmetric, 1 mm (shipped with nilearn)",
