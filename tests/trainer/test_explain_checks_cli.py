@@ -143,3 +143,27 @@ def test_cascading_randomisation_shows_raw_attention_is_blind_to_the_classifier_
     res = json.loads((out / "results.json").read_text())
     same = res["sanity"]["relevance"]["image_rho"]["mean"]
     assert casc["relevance"]["all"]["image_rho"]["mean"] == pytest.approx(same), "'all' is the sanity model"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_a_one_modality_model_is_checked_on_the_modality_it_reads(tiny_setup, tmp_path, modality):
+    _, cohort = tiny_setup
+    torch.manual_seed(0)
+    ckpt = tmp_path / f"{modality}.safetensors"
+    save_checkpoint(AlifuseModel(preset("tiny", modalities=(modality,))), ckpt, ["NC", "MCI", "AD"],
+                    {"trained": True, "seed": 0})
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rc = main(["--checkpoint", str(ckpt), "--data", str(cohort), "--split", "all", "--methods", "relevance",
+                   "--ig-steps", "2", "--draws", "2", "--out", str(tmp_path / "out")])
+    finally:
+        torch.set_num_threads(before)
+    assert rc == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    other = "text" if modality == "image" else "image"
+    assert res["deletion"]["relevance"][modality]["top_drop"]["n"] == 1
+    assert res["deletion"]["relevance"][other]["top_drop"]["n"] == 0, "nothing to delete in an unread modality"
+    assert res["sanity"]["relevance"][f"{other}_rho"]["n"] == 0
+    assert res["localisation"]["relevance"]["trained"]["ratio"]["n"] == (1 if modality == "image" else 0)

@@ -89,9 +89,6 @@ def _run(args) -> int:  # noqa: ANN001
     t0 = time.perf_counter()
     device = resolve_device(args.device)
     model, info = load_checkpoint(args.checkpoint, device)
-    if not (model.cfg.use_image and model.cfg.use_text):
-        raise AlifuseInputError(f"--checkpoint {args.checkpoint}: the checks need an image+text model "
-                                f"(this one reads {', '.join(model.cfg.modalities)} only)")
     records, _ = load_records(args.data, need_images=True, warn=stderr_warn)
     records = select_records(records, info, args.split, args.label)
     settings = CheckSettings(tuple(dict.fromkeys(args.methods)), args.max_cases, args.max_cases_slow, args.fraction,

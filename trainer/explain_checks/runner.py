@@ -65,10 +65,11 @@ def _token_rho(a: Sequence[float], b: Sequence[float], special: np.ndarray) -> f
     return rank_correlation(x[keep], y[keep]) if x.size and y.size else math.nan
 
 
-def _rhos(e, r, special: np.ndarray) -> dict[str, float]:
-    """Spearman ρ of two explanations' image maps and token relevances (real word-pieces only)."""
-    return {"image_rho": rank_correlation(e.image_model, r.image_model),
-            "text_rho": _token_rho(e.token_relevance, r.token_relevance, special)}
+def _rhos(e, r, special: np.ndarray, model: AlifuseModel) -> dict[str, float]:
+    """Spearman ρ of two explanations' image maps and token relevances (real word-pieces only); NaN for a
+    modality the model does not read."""
+    return {"image_rho": rank_correlation(e.image_model, r.image_model) if model.image_encoder else math.nan,
+            "text_rho": _token_rho(e.token_relevance, r.token_relevance, special) if model.text_encoder else math.nan}
 
 
 def _localise(rel: np.ndarray, mask: np.ndarray, brain: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -114,25 +115,29 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
             e = explain(model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
             r = explain(rand_model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
             trained[m], random_[m], tokens[m] = e.image_model, r.image_model, np.asarray(e.token_relevance)
-            row["methods"][m]["sanity"] = _rhos(e, r, special)
+            row["methods"][m]["sanity"] = _rhos(e, r, special, model)
             row["methods"][m]["seconds"] = e.seconds
             if cascade and m not in SLOW_METHODS:
                 row["methods"][m]["cascade"] = {
                     name: _rhos(e, r if name == "all" else explain(
-                        rm, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps), special)
+                        rm, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps), special, model)
                     for name, rm in cascade}
-        dele = image_deletion(model, case.image, ids, mask, pred, trained, settings.fraction, fill_of(case.image),
-                              settings.draws, rng, settings.brain_threshold)
-        tdel = text_deletion(model, case.image, ids, mask, pred, tokens, settings.fraction, settings.draws, rng)
+        dele = tdel = None  # a modality the model does not read has nothing to delete
+        if model.image_encoder is not None:
+            dele = image_deletion(model, case.image, ids, mask, pred, trained, settings.fraction,
+                                  fill_of(case.image), settings.draws, rng, settings.brain_threshold)
+        if model.text_encoder is not None:
+            tdel = text_deletion(model, case.image, ids, mask, pred, tokens, settings.fraction, settings.draws, rng)
         for m in methods:
             row["methods"][m]["deletion"] = {
-                "image_top": dele["top"][m], "image_random": dele["random"],
+                "image_top": None if dele is None else dele["top"][m],
+                "image_random": None if dele is None else dele["random"],
                 "text_top": None if tdel is None else tdel["top"][m],
                 "text_random": None if tdel is None else tdel["random"]}
-        row["deletion_patches"], row["deletion_tokens"] = dele["k"], None if tdel is None else tdel["k"]
-        row["image_all_drop"], row["text_all_drop"] = dele["all"], None if tdel is None else tdel["all"]
+        row["deletion_patches"], row["deletion_tokens"] = (None if d is None else d["k"] for d in (dele, tdel))
+        row["image_all_drop"], row["text_all_drop"] = (None if d is None else d["all"] for d in (dele, tdel))
         atrophy = None
-        if rec.label == LOCALISATION_LABEL and rec.mask is not None:
+        if rec.label == LOCALISATION_LABEL and rec.mask is not None and model.image_encoder is not None:
             atrophy = mask_on_model_grid(rec.mask, case.mapping)
             brain = case.image > settings.brain_threshold
             target = dilate(atrophy, p)
