@@ -83,7 +83,9 @@ class Predictor:
         """Read + preprocess the image and encode the (already validated) record."""
         vol = image if isinstance(image, Volume) else load_volume(image)
         arr, mapping = preprocess(vol, self.cfg.image_size)
-        enc = encode_ehr(ehr, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words)
+        # a model trained without some EHR parts (ablation) must read the text it was trained on
+        exclude = tuple(self.info.provenance.get("without_ehr") or ())
+        enc = encode_ehr(ehr, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, exclude)
         return CaseInputs(vol, arr, mapping, enc, ehr)
 
     def tensors(self, case: CaseInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -184,3 +184,17 @@ def test_explain_writes_a_map_on_the_input_grid(case, capsys, tmp_path):
     assert words  # one entry per word of the text
     code, _, err = run([case / "t1.nii.gz", "--ehr", case / "ehr.json", "--explain", "relevance"], capsys)
     assert code == 2 and "--out" in err and err.count("\n") == 1
+
+
+def test_a_model_trained_without_an_ehr_part_reads_the_same_text(case, capsys, tmp_path):
+    from engine.config import preset
+    from engine.model import AlifuseModel
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "nolab.safetensors"
+    save_checkpoint(AlifuseModel(preset("tiny")), ckpt, ["NC", "MCI", "AD"],
+                    {"trained": True, "without_ehr": ["lab_results"]})
+    code, out, err = run([case / "t1.nii.gz", "--ehr", case / "ehr.json", "--checkpoint", ckpt, "--json"], capsys)
+    assert code == 0, err
+    text = json.loads(out)["text"]
+    assert "MMSE" not in text and "CDR" not in text and "74 years" in text
