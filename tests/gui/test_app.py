@@ -10,8 +10,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
-from qtpy.QtWidgets import QMessageBox
 
 from alifuse_gui.app import main
 
@@ -35,25 +33,6 @@ def case(tmp_path):
     record = tmp_path / "case.json"
     record.write_text('{"age": 70, "mmse": 26, "summary": "Slowly worsening memory."}')
     return image, record
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from engine.checkpoint import save_checkpoint
-    from engine.config import CLASS_NAMES_3WAY, preset
-    from engine.model import AlifuseModel
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(AlifuseModel(preset("tiny")), path, list(CLASS_NAMES_3WAY))
-    return path
-
-
-@pytest.fixture
-def boxes(monkeypatch):
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append((title, text)))
-    return shown
 
 
 def one_error_line(capsys, argv: list[str]) -> str:

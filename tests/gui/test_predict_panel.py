@@ -5,7 +5,6 @@ import gc
 
 import numpy as np
 import pytest
-import torch
 
 from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER
 
@@ -28,18 +27,6 @@ RECORD = {"age": 74, "sex": "female", "mmse": 24, "cdr": 0.5, "summary": "Memory
 def _collect_qt_garbage():
     yield
     gc.collect()
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from engine.checkpoint import save_checkpoint
-    from engine.config import CLASS_NAMES_3WAY, preset
-    from engine.model import AlifuseModel
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(AlifuseModel(preset("tiny")), path, list(CLASS_NAMES_3WAY))
-    return path
 
 
 @pytest.fixture

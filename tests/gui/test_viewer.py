@@ -7,10 +7,9 @@ from types import SimpleNamespace
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 from qtpy.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from qtpy.QtGui import QDragEnterEvent, QDropEvent
-from qtpy.QtWidgets import QApplication, QMessageBox
+from qtpy.QtWidgets import QApplication
 
 from alifuse_gui.display import AXIS_LABELS, original_to_canonical, percentile_limits, placement, view_spec
 from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER, relevance_colormap
@@ -41,25 +40,6 @@ def _collect_qt_garbage():
 @pytest.fixture
 def case_file(tmp_path):
     return write_case(tmp_path / "case.nii.gz")
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from engine.checkpoint import save_checkpoint
-    from engine.config import CLASS_NAMES_3WAY, preset
-    from engine.model import AlifuseModel
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(AlifuseModel(preset("tiny")), path, list(CLASS_NAMES_3WAY))
-    return path
-
-
-@pytest.fixture
-def boxes(monkeypatch):
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append((title, text)))
-    return shown
 
 
 @pytest.fixture
