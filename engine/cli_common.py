@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, NoReturn
-
-import torch
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 from engine.errors import AlifuseInputError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -40,8 +41,10 @@ def run_cli(main: Callable[[], int | None]) -> int:
         fail(f"internal error: {type(exc).__name__}: {exc} (set ALIFUSE_DEBUG=1 for the traceback)", 1)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> "torch.device":
     """auto | cpu | cuda[:N] -> a device that exists, or an error naming --device."""
+    import torch  # here, not at import: the viewer draws its first image before torch is needed
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
