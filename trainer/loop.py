@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.checkpoint import save_checkpoint
 from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
 from engine.model import LOSS_NAMES, AlifuseModel
 from trainer.dataset import CaseDataset
 from trainer.distributed import DistInfo, all_reduce_mean, gather_with_grad
 from trainer.metrics import scores
-from trainer.progress import Reporter
+from trainer.progress import Reporter, truncate_metrics
 from trainer.records import CaseRecord
 from trainer.run_files import SUBJECT_KEY_SCHEME, load_train_state, save_train_state, subject_hashes
 
@@ -144,15 +144,21 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                               fused=device.type == "cuda")
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(total, max(1, int(total * opts.warmup_frac))))
 
-    if resume and last.is_file() and state_file.is_file():
-        loaded, _ = load_checkpoint(last, device)
-        model.load_state_dict(loaded.state_dict())
+    if info.main:
+        for stale in run_dir.glob("*.tmp"):  # left by a run killed while writing; never a finished file
+            stale.unlink(missing_ok=True)
+    if resume and state_file.is_file():
+        # train_state.pt alone holds everything resume needs, written in one atomic step: a kill between
+        # writing last.safetensors and the optimizer state can never pair weights and moments of two epochs.
         st = load_train_state(state_file)
+        model.load_state_dict(st["model"])
         optim.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         start_epoch, best_auc, best_val = st["epoch"] + 1, st["best_auc"], st["best_val"]
+        if info.main:
+            truncate_metrics(run_dir / "metrics.jsonl", st["epoch"])
     elif resume:
-        raise AlifuseInputError(f"--resume: {run_dir} holds no last.safetensors/train_state.pt to resume from")
+        raise AlifuseInputError(f"--resume: {run_dir} holds no train_state.pt to resume from")
 
     ddp_model = model
     if info.world > 1:
@@ -219,9 +225,12 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 if is_best:
                     best_auc, best_val = key, val
                     save_checkpoint(model, best, class_names, prov_epoch)
-                save_train_state(state_file, {"optimizer": optim.state_dict(), "scheduler": sched.state_dict(),
-                                              "epoch": epoch, "best_auc": best_auc, "best_val": best_val})
+                # metrics line before the state: a kill in between makes resume redo this epoch, and the
+                # redone epoch's line replaces this one (see truncate_metrics)
                 reporter.epoch(epoch=epoch, train=train_loss, val=val, checkpoint=str(last), best=is_best)
+                save_train_state(state_file, {"model": model.state_dict(), "optimizer": optim.state_dict(),
+                                              "scheduler": sched.state_dict(), "epoch": epoch,
+                                              "best_auc": best_auc, "best_val": best_val})
     except OSError as exc:
         raise AlifuseInputError(f"{run_dir}: cannot write the run ({exc.strerror or exc}); "
                                 f"earlier checkpoints are intact") from None

@@ -74,3 +74,18 @@ class Reporter:
         if self._bar and self.enabled and not self.json_lines:
             sys.stderr.write("\n")
             self._bar = False
+
+
+def truncate_metrics(path: Path, last_epoch: int) -> None:
+    """Keep only the epoch lines up to ``last_epoch`` (and drop a half-written last line): what a resumed
+    run redoes must not be counted twice."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("epoch", 0) <= last_epoch:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    atomic_write_text(path, "".join(x + "\n" for x in keep))
