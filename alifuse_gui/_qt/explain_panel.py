@@ -8,6 +8,7 @@ from qtpy.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgre
                             QVBoxLayout, QWidget)
 
 from alifuse_gui._qt.field_chart import FieldChart
+from alifuse_gui._qt.job_controls import JobControls
 from alifuse_gui._qt.jobs import Job
 from alifuse_gui._qt.word_view import WordView
 from alifuse_gui.layers import RELEVANCE_LAYER
@@ -25,7 +26,7 @@ def available_methods() -> list[str]:
     return list(METHODS)
 
 
-class ExplainPanel(QWidget):
+class ExplainPanel(JobControls, QWidget):
     def __init__(self, session: "AlifuseSession", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -93,18 +94,9 @@ class ExplainPanel(QWidget):
         self.job.start()
         return self.job
 
-    def cancel(self) -> None:
-        if self.job is not None and self.job.running:
-            self.job.cancel()
-            self.status.setText("Cancelling…")
-
     def _finish(self, message: str) -> None:
         self.explain_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        self.status.setText(message)
-
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress.setValue(round(fraction * 100))
         self.status.setText(message)
 
     def _on_result(self, explanation) -> None:

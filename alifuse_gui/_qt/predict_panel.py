@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
+from alifuse_gui._qt.job_controls import JobControls
 from alifuse_gui._qt.jobs import Job
 from alifuse_gui._qt.result_card import ResultCard
 from alifuse_gui.whatif import Run, changed_fields
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from alifuse_gui._qt.session import AlifuseSession
 
 
-class PredictPanel(QWidget):
+class PredictPanel(JobControls, QWidget):
     """Predict / Cancel, a progress bar, and previous vs current results with the changed fields."""
 
     def __init__(self, session: "AlifuseSession", parent: QWidget | None = None) -> None:
@@ -70,20 +71,11 @@ class PredictPanel(QWidget):
         self.job.start()
         return self.job
 
-    def cancel(self) -> None:
-        if self.job is not None and self.job.running:
-            self.job.cancel()
-            self.status.setText("Cancelling…")
-
     def _busy(self, busy: bool) -> None:
         self.predict_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         if busy:
             self.progress.setValue(0)
-
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress.setValue(round(fraction * 100))
-        self.status.setText(message)
 
     def _on_result(self, result) -> None:
         pred, case = self.session.accept_prediction(result)
