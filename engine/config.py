@@ -29,6 +29,8 @@ class AlifuseConfig:
     img_dim: int = 768
     img_depth: int = 24            # N_e
     img_heads: int = 12
+    patch_stem: str = "linear"     # "linear": the paper's patch projection; "conv": stride-2 convolutions first
+    stem_widths: tuple[int, ...] = (16, 32)  # channels of the conv stem's stride-2 layers
     # -- image decoder (MAE style) --
     dec_dim: int = 512
     dec_depth: int = 8             # N_d
@@ -67,6 +69,7 @@ class AlifuseConfig:
 
     def __post_init__(self) -> None:
         self.modalities = tuple(self.modalities)
+        self.stem_widths = tuple(int(w) for w in self.stem_widths)
         self.validate()
 
     # -- derived --
@@ -102,6 +105,12 @@ class AlifuseConfig:
                                  ("text_dim", self.text_dim, self.text_heads)):
             if dim % heads:
                 bad(name, f"{dim} is not divisible by its {heads} heads")
+        if self.patch_stem not in ("linear", "conv"):
+            bad("patch_stem", f"{self.patch_stem!r}: use 'linear' or 'conv'")
+        if self.patch_stem == "conv" and (not self.stem_widths or self.patch_size % 2 ** len(self.stem_widths)
+                                          or min(self.stem_widths) < 1):
+            bad("stem_widths", f"{list(self.stem_widths)}: need 1 to log2(patch_size) positive widths whose "
+                               f"halvings divide patch_size {self.patch_size}")
         if not 0.0 < self.mask_ratio < 1.0:
             bad("mask_ratio", f"{self.mask_ratio} is not in (0, 1)")
         if not self.modalities or set(self.modalities) - {"image", "text"}:
@@ -118,6 +127,7 @@ class AlifuseConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["modalities"] = list(self.modalities)
+        d["stem_widths"] = list(self.stem_widths)
         return d
 
     def to_json(self) -> str:

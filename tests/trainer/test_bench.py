@@ -37,6 +37,15 @@ def test_patch_embed_is_a_linear_map_of_each_patch(tiny_cfg):
     assert patch_embed(tiny_cfg) == 2 * 64 * 4 ** 3 * 32  # 64 patches of 4^3 voxels to 32 channels
 
 
+def test_conv_stem_count_equals_torch_flop_counter(tiny_cfg):
+    cfg = tiny_cfg.replace(patch_stem="conv", stem_widths=(8,))
+    model = AlifuseModel(cfg)
+    with FlopCounterMode(display=False) as fc:
+        model.image_encoder.patch_embed(torch.rand(1, cfg.image_size, cfg.image_size, cfg.image_size))
+    assert fc.get_total_flops() == patch_embed(cfg)
+    assert patch_embed(cfg) > patch_embed(tiny_cfg)
+
+
 def _one_sample(cfg):
     s, L = cfg.image_size, cfg.max_tokens
     ids = torch.full((1, L), 2000)
