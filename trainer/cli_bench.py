@@ -29,6 +29,8 @@ def build_parser() -> ArgumentParser:
                                                 "loaded machine 1 can be much faster than 2")
     p.add_argument("--train-steps", type=int, default=10, help="optimizer steps per timed training repeat "
                                                                 "(default: 10)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model of the train group, as "
+                   "alifuse-train --compile does (the untimed warm-up compiles; the JSON details say it was on)")
     p.add_argument("--train-batch", type=int, default=32, help="samples per training step on the GPU, halved "
                                                                 "until it fits (default: 32)")
     return p
@@ -54,7 +56,7 @@ def _run(args) -> int:  # noqa: ANN001
         torch.set_num_threads(args.threads)
     groups = list(dict.fromkeys(args.only)) if args.only else list(GROUPS)
     report = run_groups(groups, quick=args.quick, repeats=args.repeats, train_steps=args.train_steps,
-                        train_batch=args.train_batch)
+                        train_batch=args.train_batch, compile=args.compile)
     print(json.dumps(report, indent=2) if args.json else render(report))
     if report["failed_groups"]:
         print(f"alifuse: error: benchmark group(s) failed: {', '.join(report['failed_groups'])} "

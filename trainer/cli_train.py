@@ -41,6 +41,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--cache", metavar="DIR", help="preprocessed-image cache (default: ~/.cache/alifuse/preprocessed)")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes (default: 0)")
     p.add_argument("--progress-json", action="store_true", help="print progress as one JSON object per line")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (needs a C++ compiler on CPU, Triton on CUDA; the first "
+                        "steps are slow while it compiles). Checkpoints are the same plain files")
     return p
 
 
@@ -102,9 +105,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
-                        progress_json=args.progress_json)
+                        progress_json=args.progress_json, compile=args.compile)
     prov = {"data": str(args.data), "preset": args.preset, "loss": args.loss, "modalities": args.modalities,
-            "without_ehr": args.without_ehr, "folds": args.folds, "fold": args.fold,
+            "without_ehr": args.without_ehr, "folds": args.folds, "fold": args.fold, "compile": args.compile,
             "command": "alifuse-train " + shlex.join(argv or sys.argv[1:])}
     result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov,
                    cache=PreprocessCache(Path(args.cache) if args.cache else None))

@@ -13,7 +13,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from engine.checkpoint import save_checkpoint
 from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
 from engine.model import LOSS_NAMES, AlifuseModel
+from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
 from trainer.distributed import DistInfo, all_reduce_mean, gather_with_grad
 from trainer.metrics import scores
@@ -47,6 +48,7 @@ class TrainOptions:
     num_workers: int = 0
     exclude_parts: tuple[str, ...] = ()
     progress_json: bool = False
+    compile: bool = False  # torch.compile the training step (checkpoints stay plain; see trainer.compile)
 
 
 @dataclass
@@ -118,6 +120,27 @@ def _autocast(device: torch.device):
     return torch.autocast("cpu", enabled=False)
 
 
+def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, torch.Tensor], cfg: AlifuseConfig,
+               optim: torch.optim.Optimizer, params: Sequence[torch.Tensor], clip: float, device: torch.device,
+               generator: torch.Generator, gather: Callable | None = None,
+               autocast: torch.autocast | None = None) -> dict[str, torch.Tensor]:
+    """One optimizer step as :func:`train` runs it: forward (bf16 autocast on CUDA), backward, clip, AdamW.
+
+    ``model`` may be the plain module, its DDP wrapper or a compiled one; ``autocast`` overrides the default
+    (tests use CPU bf16 to exercise the CUDA path). Returns the model's outputs (losses, logits).
+    """
+    with step_errors(model):  # --compile: a compiler failure becomes one line naming the option
+        with autocast if autocast is not None else _autocast(device):
+            out = model(batch["image"].to(device, non_blocking=True) if cfg.use_image else None,
+                        batch["ids"].to(device), batch["mask"].to(device), labels=batch["label"].to(device),
+                        generator=generator, gather=gather)
+        optim.zero_grad(set_to_none=True)
+        out["total"].backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    optim.step()
+    return out
+
+
 def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_names: Sequence[str],
           run_dir: Path, opts: TrainOptions, device: torch.device, info: DistInfo = DistInfo(),
           resume: bool = False, provenance: dict | None = None, cache=None) -> RunResult:
@@ -166,6 +189,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             model, device_ids=[info.local_rank] if device.type == "cuda" else None,
             # ablations leave whole branches (decoders, projections) out of the graph
             find_unused_parameters=not (cfg.use_image and cfg.use_text and cfg.lambda_cl > 0 and cfg.lambda_res > 0))
+    # compiled after resume has loaded the plain module; validation and checkpoints keep using `model`
+    step_model = maybe_compile(ddp_model, opts.compile)
     gather = gather_with_grad if info.world > 1 else None
     reporter = Reporter(run_dir, opts.progress_json, enabled=info.main)
     stop = _StopFlag()
@@ -189,14 +214,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             sums = {k: 0.0 for k in (*LOSS_NAMES, "total")}
             n_steps = 0
             for step, b in enumerate(loader, 1):
-                with _autocast(device):
-                    out = ddp_model(b["image"].to(device, non_blocking=True) if cfg.use_image else None,
-                                    b["ids"].to(device), b["mask"].to(device), labels=b["label"].to(device),
-                                    generator=gen, gather=gather)
-                optim.zero_grad(set_to_none=True)
-                out["total"].backward()
-                torch.nn.utils.clip_grad_norm_(params, opts.clip)
-                optim.step()
+                out = train_step(step_model, b, cfg, optim, params, opts.clip, device, gen, gather)
                 sched.step()
                 n_steps += 1
                 for k in sums:

@@ -107,12 +107,16 @@ def _train_batch(cfg, batch: int, device: torch.device):
     return img, ids, mask, labels
 
 
-def bench_train_cuda(res: Results, repeats: int, steps: int, batch: int) -> None:
-    """Paper training steps on one GPU as alifuse-train runs them: bf16 autocast, fused AdamW, clipping."""
+def bench_train_cuda(res: Results, repeats: int, steps: int, batch: int, compile: bool = False) -> None:
+    """Paper training steps on one GPU as alifuse-train runs them: bf16 autocast, fused AdamW, clipping;
+    with ``compile`` the model is torch.compile-d as ``alifuse-train --compile`` does (the warm-up compiles)."""
+    from trainer.compile import maybe_compile, step_errors
+
     device = torch.device("cuda")
     cfg = preset("paper")
     torch.manual_seed(0)
     model = AlifuseModel(cfg).to(device).train()
+    step_model = maybe_compile(model, compile)
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=2e-5, fused=True)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -121,10 +125,11 @@ def bench_train_cuda(res: Results, repeats: int, steps: int, batch: int) -> None
             img, ids, mask, labels = _train_batch(cfg, batch, device)
 
             def step() -> None:
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    out = model(img, ids, mask, labels=labels, generator=gen)
-                optim.zero_grad(set_to_none=True)
-                out["total"].backward()
+                with step_errors(step_model):  # a compiler failure: one line naming --compile
+                    with torch.autocast("cuda", dtype=torch.bfloat16):
+                        out = step_model(img, ids, mask, labels=labels, generator=gen)
+                    optim.zero_grad(set_to_none=True)
+                    out["total"].backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optim.step()
 
@@ -140,13 +145,14 @@ def bench_train_cuda(res: Results, repeats: int, steps: int, batch: int) -> None
     flops = training_flops(cfg)
     name = torch.cuda.get_device_name(0)
     detail = {**t.detail(), "batch": batch, "steps": steps, "flops_per_sample": flops, "gpu": name,
+              "compile": compile,
               "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 1)}
     res.add("paper.cuda.train_samples_per_s", rate, **detail)
     peak = bf16_peak(name)
     if peak is None:
         res.skip("paper.cuda.mfu", f"no bf16 peak on record for GPU {name!r} (see trainer.bench.machine)")
     else:
-        res.add("paper.cuda.mfu", rate * flops / peak, peak_flops=peak, gpu=name,
+        res.add("paper.cuda.mfu", rate * flops / peak, peak_flops=peak, gpu=name, compile=compile,
                 achieved_flops=round(rate * flops / 1e12, 1) * 1e12)
-    del model, optim
+    del model, step_model, optim
     torch.cuda.empty_cache()

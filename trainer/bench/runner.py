@@ -49,8 +49,10 @@ def bench_flops(res: Results) -> None:
 
 
 def run_groups(groups: list[str], quick: bool = False, repeats: int | None = None,
-               train_steps: int = 10, train_batch: int = 32) -> dict[str, Any]:
-    """Run ``groups`` (names of :data:`GROUPS`); returns {machine, figures, skipped, targets, details, notes}."""
+               train_steps: int = 10, train_batch: int = 32, compile: bool = False) -> dict[str, Any]:
+    """Run ``groups`` (names of :data:`GROUPS`); returns {machine, figures, skipped, targets, details, notes}.
+
+    ``compile``: torch.compile the model of the ``train`` group (``alifuse-bench --compile``)."""
     reps = repeats if repeats is not None else (1 if quick else 5)
     cuda = torch.cuda.is_available()
     res = Results()
@@ -63,7 +65,7 @@ def run_groups(groups: list[str], quick: bool = False, repeats: int | None = Non
                     res.skip(f, "--quick leaves out the slow figures")
                 continue
             try:
-                _run_group(g, res, work, reps, quick, cuda, train_steps, train_batch)
+                _run_group(g, res, work, reps, quick, cuda, train_steps, train_batch, compile)
             except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
                 failed.append(g)
                 for f in GROUPS[g]:
@@ -73,12 +75,12 @@ def run_groups(groups: list[str], quick: bool = False, repeats: int | None = Non
                     res.skip(f, "no CUDA GPU on this machine" if ".cuda." in f else "not measured")
     targets = [t for t in compare_all(res) if t["by"] != "not selected"]
     out = {"machine": machine_info(), **res.to_dict(), "targets": targets, "failed_groups": failed,
-           "repeats": reps, "quick": quick}
+           "repeats": reps, "quick": quick, "compile": compile}
     return out
 
 
 def _run_group(g: str, res: Results, work: Path, reps: int, quick: bool, cuda: bool,
-               train_steps: int, train_batch: int) -> None:
+               train_steps: int, train_batch: int, compile: bool = False) -> None:
     from trainer.bench import data_bench, model_bench, viewer_bench
 
     actions: dict[str, Callable[[], None]] = {
@@ -86,7 +88,7 @@ def _run_group(g: str, res: Results, work: Path, reps: int, quick: bool, cuda: b
         "preprocess": lambda: data_bench.bench_preprocess(res, work, reps, quick),
         "demo": lambda: model_bench.bench_demo_cpu(res, reps),
         "paper": lambda: model_bench.bench_paper(res, reps, ["cpu", "cuda"] if cuda else ["cpu"]),
-        "train": lambda: (model_bench.bench_train_cuda(res, reps, train_steps, train_batch) if cuda else None),
+        "train": lambda: (model_bench.bench_train_cuda(res, reps, train_steps, train_batch, compile) if cuda else None),
         "loader": lambda: data_bench.bench_loader(res, work, reps, quick),
         "viewer": lambda: viewer_bench.bench_viewer(res, work, 1 if quick else min(reps, 3)),
     }

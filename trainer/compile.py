@@ -1,0 +1,69 @@
+"""``--compile``: torch.compile of the training step, with compile failures turned into one-line errors.
+
+Only the module the optimizer step calls is compiled. The plain module stays the one that is saved, loaded,
+validated and explained, so checkpoints keep their plain state-dict keys (no ``_orig_mod.`` prefixes) and resume
+loads into the plain module before it is wrapped.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import torch
+
+from engine.errors import AlifuseInputError
+
+#: The compiler backend; a test swaps it for one that fails, to exercise the error path without breaking gcc.
+BACKEND: str | Callable[..., Any] = "inductor"
+
+
+class CompiledStep:
+    """Calls a ``torch.compile``-d module. Inside :meth:`errors`, a compiler failure (no C++ compiler, no Triton,
+    an unsupported op) becomes an :class:`AlifuseInputError` naming ``--compile``, not a page of traceback."""
+
+    def __init__(self, module: torch.nn.Module, flag: str = "--compile") -> None:
+        self.module = module
+        self.flag = flag
+        self.steps_done = 0
+        # torch.compile is lazy: nothing is traced or compiled until the first call, so errors surface there
+        self.compiled = torch.compile(module, backend=BACKEND)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.compiled(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Wrap one whole step (forward *and* backward: the backward graph is compiled at its first use, and its
+        errors arrive unwrapped, so any error of the first step is read as the compiler's)."""
+        try:
+            yield
+        except (AlifuseInputError, torch.cuda.OutOfMemoryError):
+            raise
+        except torch._dynamo.exc.TorchDynamoException as exc:  # BackendCompilerFailed, Unsupported, ...
+            raise AlifuseInputError(self._message(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - only before the first step has completed, see above
+            if self.steps_done:
+                raise
+            raise AlifuseInputError(self._message(exc)) from None
+        self.steps_done += 1
+
+    def _message(self, exc: BaseException) -> str:
+        return f"{self.flag}: torch.compile failed on this machine ({_first_line(exc)}); run without {self.flag}"
+
+
+def step_errors(model: Callable[..., Any]) -> contextlib.AbstractContextManager:
+    """:meth:`CompiledStep.errors` for a compiled step, a no-op context for a plain module."""
+    return model.errors() if isinstance(model, CompiledStep) else contextlib.nullcontext()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The informative part of a compiler error, which can run to many lines of C++ compiler output."""
+    inner = getattr(exc, "inner_exception", None)  # set by BackendCompilerFailed: the compiler's own error
+    err = inner if isinstance(inner, BaseException) else exc
+    line = next((x.strip() for x in str(err).splitlines() if x.strip()), "")
+    return f"{type(err).__name__}: {line}"[:200] if line else type(err).__name__
+
+
+def maybe_compile(module: torch.nn.Module, enabled: bool, flag: str = "--compile") -> Callable[..., Any]:
+    """``module`` itself, or a :class:`CompiledStep` around it when ``enabled``."""
+    return CompiledStep(module, flag) if enabled else module
