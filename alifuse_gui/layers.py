@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
 from napari.layers import Image
 from napari.utils.colormaps import Colormap
 
@@ -18,6 +17,8 @@ def relevance_colormap(base: str = "turbo", n: int = 256, ramp: float = 0.5) -> 
 
     Transparent lows keep the anatomy visible outside relevant regions (additive jet tints it all blue).
     """
+    from matplotlib import colormaps  # here: matplotlib is not needed before the first explanation
+
     rgba = colormaps[base](np.linspace(0.0, 1.0, n))
     rgba[:, 3] = np.clip(np.linspace(0.0, 1.0, n) / ramp, 0.0, 1.0)
     return Colormap(rgba, name=f"{base}_transparent_low", interpolation="linear")

@@ -54,3 +54,14 @@ def resolve_device(name: str) -> "torch.device":
             raise AlifuseInputError(f"--device {name}: no CUDA GPU is available on this machine")
         return torch.device(name)
     raise AlifuseInputError(f"--device {name}: use auto, cpu or cuda")
+
+
+def resolve_device_name(name: str) -> str:
+    """``resolve_device`` as a string, without importing torch for ``cpu``.
+
+    The viewer checks ``--device`` before its window opens; importing torch (over a second) just to
+    spell "cpu" would delay the first image. auto and cuda need torch to know what this machine has.
+    """
+    if name == "cpu":
+        return "cpu"
+    return str(resolve_device(name))

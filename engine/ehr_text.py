@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Iterable, Sequence
-
-import torch
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from engine.ehr import EHR_PARTS, FIELD_SPECS, validate_ehr
 from engine.errors import AlifuseInputError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: the viewer's record preview needs no torch
+    import torch
 
 __all__ = [
     "TextEncoding", "ehr_to_sentences", "encode_ehr", "collate_text", "word_relevance", "field_relevance",
@@ -189,6 +190,8 @@ def encode_ehr(
         words = text.split(" ")
         word_field = word_field[: len(words)]
 
+    import torch
+
     starts = _word_starts(words)
     token_word = [-1 if s else bisect_right(starts, start) - 1 for (start, _), s in zip(offsets, special)]
     return TextEncoding(
@@ -206,6 +209,8 @@ def encode_ehr(
 
 def collate_text(encodings: list[TextEncoding]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack encodings into a batch: ids (B, L) int64 and attention mask (B, L) int64."""
+    import torch
+
     if not encodings:
         raise ValueError("collate_text: no encodings to collate")
     lengths = {int(e.input_ids.shape[0]) for e in encodings}
@@ -216,6 +221,8 @@ def collate_text(encodings: list[TextEncoding]) -> tuple[torch.Tensor, torch.Ten
 
 def _real_scores(token_scores, enc: TextEncoding) -> list[float]:
     """Scores of the n real tokens; accepts n scores or L (padded) scores, list/array/tensor."""
+    import torch
+
     if isinstance(token_scores, torch.Tensor):
         token_scores = token_scores.detach().cpu().reshape(-1).tolist()
     scores = [float(s) for s in token_scores]

@@ -7,13 +7,13 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
                             QVBoxLayout, QWidget)
 
-from alifuse_gui._qt.field_chart import FieldChart
 from alifuse_gui._qt.job_controls import JobControls
 from alifuse_gui._qt.jobs import Job
 from alifuse_gui._qt.word_view import WordView
 from alifuse_gui.layers import RELEVANCE_LAYER
 
 if TYPE_CHECKING:
+    from alifuse_gui._qt.field_chart import FieldChart
     from alifuse_gui._qt.session import AlifuseSession
 
 
@@ -56,8 +56,10 @@ class ExplainPanel(JobControls, QWidget):
         self.threshold.valueChanged.connect(self._style_overlay)
         self.words = WordView()
         self.words.setMaximumHeight(90)
-        self.chart = FieldChart()
-        self.chart.setMinimumHeight(120)
+        # The field chart is matplotlib (~0.5 s to import): made on first use (the session's start-up does it).
+        self._chart: FieldChart | None = None
+        self._chart_box = QVBoxLayout()
+        self._chart_box.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(self.method, 1)
         top.addWidget(self.explain_button)
@@ -72,7 +74,18 @@ class ExplainPanel(JobControls, QWidget):
         layout.addLayout(sliders)
         layout.addWidget(QLabel("Words (blue = relevant; hover for the value):"))
         layout.addWidget(self.words)
-        layout.addWidget(self.chart)
+        layout.addLayout(self._chart_box)
+
+    @property
+    def chart(self) -> "FieldChart":
+        """The per-field bar chart, built on first use."""
+        if self._chart is None:
+            from alifuse_gui._qt.field_chart import FieldChart
+
+            self._chart = FieldChart()
+            self._chart.setMinimumHeight(120)
+            self._chart_box.addWidget(self._chart)
+        return self._chart
 
     def start(self) -> Job | None:
         if self.job is not None and self.job.running:

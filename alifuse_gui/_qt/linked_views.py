@@ -6,11 +6,13 @@ them (sharing the data array) and all of them follow one ``dims.current_step``.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from napari._qt.qt_viewer import QtViewer
 from napari.components import ViewerModel
 from napari.layers import Layer
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer
-from qtpy.QtWidgets import QSplitter
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from qtpy.QtWidgets import QSizePolicy, QSplitter, QWidget
 
 from alifuse_gui.display import AXIS_LABELS, ViewSpec, view_spec
 
@@ -28,39 +30,68 @@ def set_overlay_text(model, text: str, position: str = "top_left") -> None:
 
 
 class LinkedViews:
-    """The main viewer shows the axial view; ``coronal`` and ``sagittal`` are docked beside it."""
+    """The main viewer shows the axial view; ``coronal`` and ``sagittal`` are docked beside it.
 
-    def __init__(self, viewer, radiological: bool = False, dock: bool = True) -> None:
+    With ``build=False`` only the (empty) dock is made; ``build()`` adds the two views later. Two more
+    canvases cost over a second to make and to draw, so the app builds them after its first image.
+    """
+
+    def __init__(self, viewer, radiological: bool = False, dock: bool = True, build: bool = True) -> None:
         self.viewer = viewer
         self.radiological = radiological
         self.models: dict[str, ViewerModel] = {}
         self.qt_viewers: dict[str, QtViewer] = {}
         self._syncing = False
+        self._built = self._closed = False
         self._mirrors: dict[int, list[Layer]] = {}
         self._doomed: list[Layer] = []
-        for name in ("coronal", "sagittal"):
-            model = ViewerModel(title=name)
-            self.models[name] = model
-            self.qt_viewers[name] = QtViewer(model)
-            model.dims.events.current_step.connect(self._from_model(model))
+        self._main_step = self._from_model(viewer)
+        # the dock is there from the start, holding a stand-in per view, so the window is laid out as it
+        # would be with the views and does not move when they arrive
         self.widget = QSplitter(Qt.Orientation.Vertical)
-        for qtv in self.qt_viewers.values():
-            self.widget.addWidget(qtv)
+        for _name in ("coronal", "sagittal"):
+            self.widget.addWidget(_StandIn())
         self.widget.setMinimumWidth(280)
         self.dock = viewer.window.add_dock_widget(self.widget, name="Coronal / sagittal", area="right") if dock else None
-        for layer in viewer.layers:
-            self._mirror(layer, viewer.layers.index(layer))
-        self._main_step = self._from_model(viewer)
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self._on_removed)
-        viewer.layers.events.moved.connect(self._on_moved)
-        viewer.dims.events.current_step.connect(self._main_step)
-        self.set_radiological(radiological)
         # the extra QtViewers must go with napari's window, or they outlive it (and napari's leak check fails)
         main_qt = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
         self._closer = _OnClose(self.close, parent=main_qt)
         if main_qt is not None:
             main_qt.installEventFilter(self._closer)
+        if build:
+            self.build()
+        else:
+            self.set_radiological(radiological)  # the main (axial) view is oriented from the start
+
+    @property
+    def built(self) -> bool:
+        return self._built
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def build(self) -> None:
+        """Make the coronal and sagittal views, mirror the main viewer's layers and link the slice (once)."""
+        if self._built or self._closed:
+            return
+        self._built = True
+        for i, name in enumerate(("coronal", "sagittal")):
+            model = ViewerModel(title=name)
+            self.models[name] = model
+            self.qt_viewers[name] = QtViewer(model)
+            model.dims.events.current_step.connect(self._from_model(model))
+            stand_in = self.widget.replaceWidget(i, self.qt_viewers[name])
+            stand_in.deleteLater()
+        viewer = self.viewer
+        for layer in viewer.layers:
+            self._mirror(layer, viewer.layers.index(layer))
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self._on_removed)
+        viewer.layers.events.moved.connect(self._on_moved)
+        viewer.dims.events.current_step.connect(self._main_step)
+        self.set_radiological(self.radiological)
+        self._main_step()  # built after a case was opened: start at the main viewer's point
 
     # -- orientation --
     def spec(self, name: str) -> ViewSpec:
@@ -144,6 +175,10 @@ class LinkedViews:
 
     def close(self) -> None:
         """Close the extra views and let go of the main viewer's events."""
+        self._closed = True
+        if not self._built:
+            return
+        self._built = False
         events = self.viewer.layers.events
         for emitter, cb in ((events.inserted, self._on_inserted), (events.removed, self._on_removed),
                             (events.moved, self._on_moved), (self.viewer.dims.events.current_step, self._main_step)):
@@ -155,6 +190,29 @@ class LinkedViews:
         self.qt_viewers.clear()
         self.models.clear()
         self._mirrors.clear()
+
+
+def on_next_draw(viewer, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, right after the main canvas of ``viewer`` next finishes drawing."""
+    emitter = viewer.window._qt_viewer.canvas.events.draw
+
+    def once(_event=None) -> None:
+        emitter.disconnect(once)
+        callback()
+
+    emitter.connect(once, position="last")
+    viewer.window._qt_viewer.canvas._scene_canvas.update()  # make sure a draw comes
+
+
+class _StandIn(QWidget):
+    """An empty place for a view not built yet, asking for the room napari's ``QtViewer`` asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)  # as QtViewer's
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(800, 604)  # QtViewer: vispy's default 800 x 600 canvas plus its frame
 
 
 class _OnClose(QObject):

@@ -5,6 +5,8 @@ installed its entry says so instead of failing.
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -21,12 +23,18 @@ IMAGE_FILTER = "MRI (*.nii *.nii.gz *.mgz *.mgh *.hdr *.img);;All files (*)"
 
 
 def feature_available(module: str, name: str) -> bool:
-    """Whether a colleague's dialog/function can be imported yet."""
+    """Whether a colleague's dialog/function is installed, without importing it when it is not loaded yet.
+
+    Importing the report module to check it pulls in matplotlib's PDF backend before the first image;
+    finding its file is enough here, and the entry's handler still reports an ImportError when used.
+    """
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        return hasattr(loaded, name)
     try:
-        mod = __import__(module, fromlist=[name])
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
         return False
-    return hasattr(mod, name)
 
 
 @dataclass

@@ -5,12 +5,12 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QMessageBox
 
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
-from alifuse_gui._qt.linked_views import set_overlay_text
+from alifuse_gui._qt.linked_views import on_next_draw, set_overlay_text
 from alifuse_gui.display import convention_text, original_to_canonical
 from alifuse_gui.layers import MRI_LAYER, show_relevance, show_volume
 
@@ -40,7 +40,9 @@ class AlifuseSession(QObject):
     model_changed = Signal(object)
 
     def __init__(self, viewer, checkpoint: str | Path | None = None, device: str = "cpu",
-                 radiological: bool = False, dock: bool = True) -> None:
+                 radiological: bool = False, dock: bool = True, deferred_startup: bool = False) -> None:
+        """``deferred_startup``: the linked views and the field chart wait for ``finish_startup()`` (the app's
+        fast start); otherwise the session is complete when this returns."""
         super().__init__()
         from alifuse_gui._qt.explain_panel import ExplainPanel
         from alifuse_gui._qt.linked_views import LinkedViews
@@ -59,7 +61,7 @@ class AlifuseSession(QObject):
         self.record_form = RecordForm()
         self.predict_panel = PredictPanel(self)
         self.explain_panel = ExplainPanel(self)
-        self.views = LinkedViews(viewer, radiological, dock=dock)
+        self.views = LinkedViews(viewer, radiological, dock=dock, build=False)
         self.docks: dict[str, Any] = {}
         if dock:
             win = viewer.window
@@ -78,6 +80,19 @@ class AlifuseSession(QObject):
             self.menus = install_menus(self)
             _fit_window(qwin)
             self.drop_handler = install_drop_handler(self)
+        if not deferred_startup:
+            self.finish_startup()
+
+    def finish_startup(self) -> None:
+        """What the window can do without until its first image is drawn: the linked views, the field chart."""
+        if self.views.closed:  # the window went before its first image was drawn
+            return
+        self.views.build()
+        self.explain_panel.chart  # noqa: B018 - imports matplotlib now, not when the Explain tab is opened
+
+    def finish_startup_after_first_draw(self) -> None:
+        """``finish_startup()`` once the main canvas has drawn (the user sees the image first)."""
+        on_next_draw(self.viewer, lambda: QTimer.singleShot(0, self.finish_startup))
 
     # -- messages --
     def warn(self, title: str, message: str) -> None:

@@ -1,0 +1,108 @@
+"""The viewer's fast start (issue 6): what waits until the first image is drawn, and that it then arrives."""
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from alifuse_gui.layers import MRI_LAYER
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage():
+    yield
+    gc.collect()
+
+
+def _python(code: str) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip()
+
+
+def test_device_cpu_and_the_window_modules_import_no_torch_or_matplotlib():
+    out = _python(
+        "import sys\n"
+        "from engine.cli_common import resolve_device_name\n"
+        "assert resolve_device_name('cpu') == 'cpu'\n"
+        "import alifuse_gui.app, alifuse_gui._qt.session, alifuse_gui._qt.menus, alifuse_gui._qt.dropping\n"
+        "import alifuse_gui._qt.explain_panel, alifuse_gui._qt.predict_panel, alifuse_gui._qt.record_form\n"
+        "from alifuse_gui.record_model import RecordModel\n"
+        "m = RecordModel(); m.set_dict({'age': 70, 'mmse': 26})\n"
+        "assert m.preview() == [('age', 'The age is 70 years.'), ('mmse', 'The MMSE score is 26.')], m.preview()\n"
+        "print(sorted(x for x in ('torch', 'matplotlib', 'transformers') if x in sys.modules))\n")
+    assert out == "[]"
+
+
+def test_device_errors_stay_early_and_name_the_option():
+    from engine.cli_common import resolve_device_name
+    from engine.errors import AlifuseInputError
+
+    with pytest.raises(AlifuseInputError, match="--device tpu"):
+        resolve_device_name("tpu")
+    assert resolve_device_name("auto") in ("cpu", "cuda")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(AlifuseInputError, match="--device cuda: no CUDA GPU"):
+            resolve_device_name("cuda")
+
+
+def test_menu_feature_check_finds_modules_without_importing_them():
+    out = _python(
+        "import sys\n"
+        "from alifuse_gui._qt.menus import feature_available\n"
+        "print(feature_available('alifuse_gui.report', 'write_report'), 'alifuse_gui.report' in sys.modules,\n"
+        "      feature_available('alifuse_gui.not_installed', 'Dialog'), feature_available('no_such_pkg.mod', 'x'))\n")
+    assert out == "True False False False"
+    # once imported, the named function is checked too
+    from alifuse_gui._qt.menus import feature_available
+
+    __import__("alifuse_gui.report")
+    assert feature_available("alifuse_gui.report", "write_report")
+    assert not feature_available("alifuse_gui.report", "no_such_function")
+
+
+def test_launch_shows_the_case_first_then_builds_the_linked_views(make_napari_viewer, qtbot, tiny_checkpoint,
+                                                                   tmp_path):
+    from alifuse_gui.app import launch, plan_from_args
+
+    x, y, z = np.mgrid[0:20, 0:24, 0:18]
+    data = np.where(((x - 10) / 8) ** 2 + ((y - 12) / 10) ** 2 + ((z - 9) / 7) ** 2 < 1, 150.0, 0).astype(np.float32)
+    image = tmp_path / "case.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), str(image))
+    viewer = make_napari_viewer(show=True)
+    session = launch(plan_from_args([str(image), "--checkpoint", str(tiny_checkpoint)]), viewer)
+    views = session.views
+    # before the window has drawn: the case is in the main view; the linked views and the chart wait
+    assert MRI_LAYER in viewer.layers and not views.built and views.models == {}
+    assert session.explain_panel._chart is None
+    assert views.widget.count() == 2 and views.dock is not None
+    qtbot.waitUntil(lambda: views.built and session.explain_panel._chart is not None, timeout=60_000)
+    assert list(views.qt_viewers) == ["coronal", "sagittal"]
+    assert [views.widget.widget(i) for i in range(2)] == list(views.qt_viewers.values())
+    for model in views.models.values():
+        assert MRI_LAYER in model.layers
+        assert tuple(model.dims.current_step) == tuple(viewer.dims.current_step)
+    step = list(viewer.dims.current_step)
+    step[2] = 3
+    viewer.dims.current_step = tuple(step)
+    assert views.models["coronal"].dims.current_step[2] == 3
+    viewer.layers[MRI_LAYER].contrast_limits = (100.0, 140.0)
+    assert tuple(views.models["sagittal"].layers[MRI_LAYER].contrast_limits) == (100.0, 140.0)
+    assert session.explain_panel.chart.values == {}
+    session.finish_startup()  # a second call changes nothing
+    assert len(views.models["coronal"].layers) == 1
+
+
+def test_views_closed_before_they_were_built_are_never_built(make_napari_viewer):
+    from alifuse_gui._qt.session import AlifuseSession
+
+    session = AlifuseSession(make_napari_viewer(), None, deferred_startup=True)
+    session.views.close()
+    session.finish_startup()
+    assert not session.views.built and session.views.models == {}
