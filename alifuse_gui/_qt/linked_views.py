@@ -32,8 +32,9 @@ def set_overlay_text(model, text: str, position: str = "top_left") -> None:
 class LinkedViews:
     """The main viewer shows the axial view; ``coronal`` and ``sagittal`` are docked beside it.
 
-    With ``build=False`` only the (empty) dock is made; ``build()`` adds the two views later. Two more
-    canvases cost over a second to make and to draw, so the app builds them after its first image.
+    With ``build=False`` only the dock is made, a stand-in in place of each view; ``build()`` adds the
+    views later. Two more canvases cost over a second to make and to draw, so the app builds them after
+    its first image.
     """
 
     def __init__(self, viewer, radiological: bool = False, dock: bool = True, build: bool = True) -> None:
