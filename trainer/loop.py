@@ -156,7 +156,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
 
     torch.manual_seed(opts.seed)
     model = AlifuseModel(cfg).to(device)
-    start_epoch, best_auc, best_val = 1, -math.inf, {}
+    start_epoch, best_auc, best_val = 1, (-math.inf,), {}
     steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
     total = steps_per_epoch * opts.epochs
     params = [p for p in model.parameters() if p.requires_grad]
@@ -177,7 +177,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
         model.load_state_dict(st["model"])
         optim.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
-        start_epoch, best_auc, best_val = st["epoch"] + 1, st["best_auc"], st["best_val"]
+        start_epoch, best_val = st["epoch"] + 1, st["best_val"]
+        best_auc = tuple(st["best_auc"]) if isinstance(st["best_auc"], (list, tuple)) else (st["best_auc"],)
         if info.main:
             truncate_metrics(run_dir / "metrics.jsonl", st["epoch"])
     elif resume:
@@ -235,8 +236,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             val = _validate(model, val_ds, class_names, device, opts.batch_size) if info.main else {}
             is_best = False
             if info.main:
-                key = val.get("auc", math.nan)
-                key = val.get("acc", -1.0) if math.isnan(key) else key
+                key = selection_key(val)
                 is_best = key > best_auc or not best.is_file()
                 prov_epoch = dict(prov, epoch=epoch, val=val)
                 save_checkpoint(model, last, class_names, prov_epoch)
@@ -262,6 +262,18 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                        epochs_done=result.epochs_done, best_val=best_val)
         reporter.close()
     return result
+
+
+def selection_key(val: dict) -> tuple[float, ...]:
+    """Which epoch is best: validation AUC, then balanced accuracy, then lower loss.
+
+    Small validation sets often reach the same AUC (even 1.0) in several epochs that differ in where the
+    decision threshold sits; AUC alone keeps the first of them, whose accuracy can be far lower (seen on an
+    OASIS-2 fold: AUC 1.0 with 61% accuracy). Without AUC (one class only) accuracy decides.
+    """
+    auc = val.get("auc", math.nan)
+    first = val.get("acc", -1.0) if math.isnan(auc) else auc
+    return (first, val.get("balanced_acc", -1.0), -val.get("loss", math.inf))
 
 
 def _validate(model: AlifuseModel, ds: CaseDataset, class_names: Sequence[str], device: torch.device,

@@ -178,3 +178,17 @@ def test_torchrun_two_processes_gather_itc_negatives(toy_cohort, tmp_path):
     assert first["steps_per_epoch"] == 2  # 8 training cases / (2 processes x batch 2)
     assert json.loads((tmp_path / "ddp" / "run.json").read_text())["world_size"] == 2
     assert load_checkpoint(tmp_path / "ddp" / "last.safetensors")[1].trained
+
+
+def test_best_epoch_breaks_auc_ties_by_balanced_accuracy_then_loss():
+    from trainer.loop import selection_key
+
+    perfect_rank_bad_threshold = {"auc": 1.0, "acc": 0.61, "balanced_acc": 0.5, "loss": 0.6}
+    perfect_rank_good_threshold = {"auc": 1.0, "acc": 0.97, "balanced_acc": 0.96, "loss": 0.2}
+    lower_auc = {"auc": 0.98, "acc": 1.0, "balanced_acc": 1.0, "loss": 0.1}
+    assert selection_key(perfect_rank_good_threshold) > selection_key(perfect_rank_bad_threshold)
+    assert selection_key(perfect_rank_bad_threshold) > selection_key(lower_auc)
+    same_but_lower_loss = dict(perfect_rank_good_threshold, loss=0.1)
+    assert selection_key(same_but_lower_loss) > selection_key(perfect_rank_good_threshold)
+    one_class_only = {"auc": float("nan"), "acc": 0.7, "balanced_acc": 0.7, "loss": 0.5}
+    assert selection_key(one_class_only)[0] == 0.7
