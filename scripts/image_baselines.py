@@ -79,8 +79,10 @@ class ViT(nn.Module):
     ``conv``: True = two stride-2 convs first (as ``--patch-stem conv``); "cnn" = the CNN's first three stages.
     """
 
-    def __init__(self, size: int, conv: bool | str, dim: int = 192, depth: int = 4, patch: int = 8) -> None:
+    def __init__(self, size: int, conv: bool | str, dim: int = 192, depth: int = 4, patch: int = 8,
+                 pool: str = "cls") -> None:
         super().__init__()
+        self.pool = pool
         if conv == "cnn":  # the CNN's first three stages (stride 8 in all), then a 1x1 projection to tokens
             self.embed = nn.Sequential(CNN((16, 32, 64)).features, nn.Conv3d(64, dim, 1))
         elif conv:
@@ -99,11 +101,19 @@ class ViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.embed(x[:, None]).flatten(2).transpose(1, 2)
         t = torch.cat([self.cls.expand(len(t), -1, -1), t], 1) + self.pos
-        return self.head(self.norm(self.blocks(t))[:, 0])
+        z = self.norm(self.blocks(t))
+        return self.head(z[:, 0] if self.pool == "cls" else z[:, 1:].mean(1))
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Left-right flip (half the cases) and one random shift of up to 2 voxels per axis for the batch."""
+    flip = torch.rand(len(x), generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(1), x)
+    return torch.roll(x, torch.randint(-2, 3, (3,), generator=gen).tolist(), (1, 2, 3))
 
 
 def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int]], epochs: int,
-        lr: float) -> None:
+        lr: float, aug: bool = False) -> None:
     """Cross-entropy only; prints train loss and val/test AUC a few times during training."""
     torch.manual_seed(0)  # before ``make()``: the initialisation is part of the run
     model: nn.Module = make()
@@ -124,7 +134,8 @@ def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int
         order, total = torch.randperm(len(tr), generator=gen), 0.0
         for i in range(0, len(tr) - 7, 8):
             batch = [tr[j] for j in order[i:i + 8]]
-            loss = F.cross_entropy(model(x[batch]), yt[batch])
+            xb = augment(x[batch], gen) if aug else x[batch]
+            loss = F.cross_entropy(model(xb), yt[batch])
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -144,6 +155,9 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["lr", "cnn", "vit", "vit-conv"],
                    choices=["lr", "cnn", "vit", "vit-conv", "vit-cnn"])
     p.add_argument("--epochs", type=int, default=48)
+    p.add_argument("--pool", choices=["cls", "mean"], default="cls", help="ViT read-out: [CLS] or mean of tokens")
+    p.add_argument("--vit-lr", type=float, default=3e-4, help="peak learning rate of the ViT probes")
+    p.add_argument("--augment", action="store_true", help="random left-right flips and shifts of up to 2 voxels")
     args = p.parse_args()
     x, y, idx = load(args.cohort, args.cache)
     print(f"{len(x)} volumes; train/val/test {len(idx['train'])}/{len(idx['val'])}/{len(idx['test'])}")
@@ -152,10 +166,11 @@ def main() -> None:
         if name == "lr":
             logistic(x, y, idx)
         elif name == "cnn":
-            fit(name, CNN, small, y, idx, args.epochs, 1e-3)
+            fit(name, CNN, small, y, idx, args.epochs, 1e-3, args.augment)
         else:
             conv = {"vit": False, "vit-conv": True, "vit-cnn": "cnn"}[name]
-            fit(name, lambda: ViT(small.shape[-1], conv=conv), small, y, idx, args.epochs, 3e-4)
+            fit(name, lambda: ViT(small.shape[-1], conv=conv, pool=args.pool), small, y, idx, args.epochs, args.vit_lr,
+                args.augment)
 
 
 if __name__ == "__main__":
