@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from engine.pos_embed import sincos_3d
 from trainer.cache import PreprocessCache
 from trainer.records import read_manifest
 from trainer.splits import run_splits
@@ -80,7 +81,7 @@ class ViT(nn.Module):
     """
 
     def __init__(self, size: int, conv: bool | str, dim: int = 192, depth: int = 4, patch: int = 8,
-                 pool: str = "cls") -> None:
+                 pool: str = "cls", pos: str = "learned") -> None:
         super().__init__()
         self.pool = pool
         if conv == "cnn":  # the CNN's first three stages (stride 8 in all), then a 1x1 projection to tokens
@@ -91,7 +92,10 @@ class ViT(nn.Module):
                                        nn.Conv3d(32, dim, patch // 4, patch // 4))
         else:
             self.embed = nn.Conv3d(1, dim, patch, patch)
-        self.pos = nn.Parameter(torch.randn(1, (size // patch) ** 3 + 1, dim) * 0.02)
+        if pos == "sincos":  # fixed, as in the Alifuse image encoder
+            self.register_buffer("pos", sincos_3d(dim, size // patch)[None])
+        else:
+            self.pos = nn.Parameter(torch.randn(1, (size // patch) ** 3 + 1, dim) * 0.02)
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
         layer = nn.TransformerEncoderLayer(dim, 3, 4 * dim, 0.0, activation="gelu", batch_first=True, norm_first=True)
         # enable_nested_tensor=False: pre-LN layers cannot use it (torch warns otherwise)
@@ -156,6 +160,8 @@ def main() -> None:
                    choices=["lr", "cnn", "vit", "vit-conv", "vit-cnn"])
     p.add_argument("--epochs", type=int, default=48)
     p.add_argument("--pool", choices=["cls", "mean"], default="cls", help="ViT read-out: [CLS] or mean of tokens")
+    p.add_argument("--pos", choices=["learned", "sincos"], default="learned",
+                   help="ViT position embeddings: learned, or fixed 3-D sine-cosine as in the Alifuse encoder")
     p.add_argument("--vit-lr", type=float, default=3e-4, help="peak learning rate of the ViT probes")
     p.add_argument("--augment", action="store_true", help="random left-right flips and shifts of up to 2 voxels")
     args = p.parse_args()
@@ -169,7 +175,7 @@ def main() -> None:
             fit(name, CNN, small, y, idx, args.epochs, 1e-3, args.augment)
         else:
             conv = {"vit": False, "vit-conv": True, "vit-cnn": "cnn"}[name]
-            fit(name, lambda: ViT(small.shape[-1], conv=conv, pool=args.pool), small, y, idx, args.epochs, args.vit_lr,
+            fit(name, lambda: ViT(small.shape[-1], conv=conv, pool=args.pool, pos=args.pos), small, y, idx, args.epochs, args.vit_lr,
                 args.augment)
 
 
