@@ -32,6 +32,8 @@ class ConvStem3D(nn.Module):
     optimise on small data sets (Xiao et al., "Early convolutions help transformers see better", 2021);
     a single linear patch projection has to learn edges and blobs from a few hundred volumes.
     GroupNorm, not BatchNorm: a case's features must not depend on the other cases in its batch.
+    The stem sees the whole cube before the MAE branch keeps half of the tokens, so a kept token's 3x3x3
+    neighbourhood reaches a few voxels into masked patches next to it: a small leak the linear projection has not.
     """
 
     def __init__(self, patch: int, dim: int, widths: tuple[int, ...]) -> None:
