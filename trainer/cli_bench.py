@@ -55,6 +55,8 @@ def _run(args) -> int:  # noqa: ANN001
 
         torch.set_num_threads(args.threads)
     groups = list(dict.fromkeys(args.only)) if args.only else list(GROUPS)
+    if args.compile and "train" not in groups:  # otherwise the report would say compile was on for nothing
+        raise AlifuseInputError("--compile: only the train group compiles; add train to --only or drop --compile")
     report = run_groups(groups, quick=args.quick, repeats=args.repeats, train_steps=args.train_steps,
                         train_batch=args.train_batch, compile=args.compile)
     print(json.dumps(report, indent=2) if args.json else render(report))

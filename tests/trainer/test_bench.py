@@ -136,7 +136,8 @@ def test_without_cuda_gpu_figures_are_skipped_with_a_reason(capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [(["--only", "bogus"], "--only"), (["--repeats", "0"], "--repeats"),
-                                           (["--threads", "0"], "--threads")])
+                                           (["--threads", "0"], "--threads"),
+                                           (["--compile", "--only", "flops"], "--compile")])
 def test_bad_options_exit_2_with_one_line(capsys, argv, needle):
     with pytest.raises(SystemExit) as exc:
         main(argv)
