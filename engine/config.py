@@ -29,8 +29,10 @@ class AlifuseConfig:
     img_dim: int = 768
     img_depth: int = 24            # N_e
     img_heads: int = 12
-    patch_stem: str = "linear"     # "linear": the paper's patch projection; "conv": stride-2 convolutions first
-    stem_widths: tuple[int, ...] = (16, 32)  # channels of the conv stem's stride-2 layers
+    patch_stem: str = "linear"     # "linear": the paper's patch projection; "conv": stride-2 convolutions first;
+                                   # "cnn": CNN stages (3x3x3 conv, GroupNorm, GELU, 2x max-pool) first
+    stem_widths: tuple[int, ...] = (16, 32)  # channels of the stem's halving stages (conv and cnn)
+    image_pool: str = "cls"        # image feature for the heads: "cls" token (paper) or "mean" of the patch tokens
     # -- image decoder (MAE style) --
     dec_dim: int = 512
     dec_depth: int = 8             # N_d
@@ -105,9 +107,11 @@ class AlifuseConfig:
                                  ("text_dim", self.text_dim, self.text_heads)):
             if dim % heads:
                 bad(name, f"{dim} is not divisible by its {heads} heads")
-        if self.patch_stem not in ("linear", "conv"):
-            bad("patch_stem", f"{self.patch_stem!r}: use 'linear' or 'conv'")
-        if self.patch_stem == "conv" and (not self.stem_widths or self.patch_size % 2 ** len(self.stem_widths)
+        if self.patch_stem not in ("linear", "conv", "cnn"):
+            bad("patch_stem", f"{self.patch_stem!r}: use 'linear', 'conv' or 'cnn'")
+        if self.image_pool not in ("cls", "mean"):
+            bad("image_pool", f"{self.image_pool!r}: use 'cls' or 'mean'")
+        if self.patch_stem != "linear" and (not self.stem_widths or self.patch_size % 2 ** len(self.stem_widths)
                                           or min(self.stem_widths) < 1):
             bad("stem_widths", f"{list(self.stem_widths)}: need 1 to log2(patch_size) positive widths whose "
                                f"halvings divide patch_size {self.patch_size}")

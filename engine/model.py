@@ -96,9 +96,14 @@ class AlifuseModel(nn.Module):
         z_txt = self.text_encoder(ids, mask) if self.text_encoder is not None else None
         return Encoded(z_img, z_txt)
 
+    def image_feature(self, z_img: torch.Tensor) -> torch.Tensor:
+        """(B, 1+N, D) -> (B, D): the [CLS] token (paper), or the mean of the patch tokens (``image_pool="mean"``)."""
+        return z_img[:, 1:].mean(dim=1) if self.cfg.image_pool == "mean" else z_img[:, 0]
+
     def classify(self, enc: Encoded) -> torch.Tensor:
-        """Fusion MLP over concatenated [CLS] features -> logits (B, C)."""
-        feats = [z[:, 0] for z in (enc.img, enc.txt) if z is not None]
+        """Fusion MLP over the concatenated image and text ([CLS]) features -> logits (B, C)."""
+        feats = [f for f in (None if enc.img is None else self.image_feature(enc.img),
+                             None if enc.txt is None else enc.txt[:, 0]) if f is not None]
         return self.fusion(torch.cat(feats, dim=-1))
 
     def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,
@@ -110,8 +115,8 @@ class AlifuseModel(nn.Module):
         return self.classify(self.encode(image, ids, mask))
 
     def embeddings(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
-        """L2-normalised projected [CLS] features for ITC: (B, E), (B, E)."""
-        return (F.normalize(self.img_proj(enc.img[:, 0]), dim=-1),
+        """L2-normalised projected image / text features for ITC: (B, E), (B, E)."""
+        return (F.normalize(self.img_proj(self.image_feature(enc.img)), dim=-1),
                 F.normalize(self.txt_proj(enc.txt[:, 0]), dim=-1))
 
     def temperature(self) -> torch.Tensor:

@@ -41,9 +41,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--cache", metavar="DIR", help="preprocessed-image cache (default: ~/.cache/alifuse/preprocessed)")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes (default: 0)")
     p.add_argument("--progress-json", action="store_true", help="print progress as one JSON object per line")
-    p.add_argument("--patch-stem", choices=["linear", "conv"],
-                   help="how the image is cut into tokens: the paper's linear patch projection, or stride-2 "
-                        "convolutions first (default: the preset's, linear)")
+    p.add_argument("--patch-stem", choices=["linear", "conv", "cnn"],
+                   help="how the image is cut into tokens: the paper's linear patch projection, stride-2 "
+                        "convolutions first (conv), or small-CNN stages first (cnn) (default: the preset's, linear)")
+    p.add_argument("--image-pool", choices=["cls", "mean"],
+                   help="the image feature the heads read: the [CLS] token (paper) or the mean of the patch tokens "
+                        "(default: the preset's, cls)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the training step (needs a C++ compiler on CPU, Triton on CUDA; the first "
                         "steps are slow while it compiles). Checkpoints are the same plain files")
@@ -85,6 +88,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
     overrides = dict(lambda_cl=lam[0], lambda_res=lam[1], lambda_cls=lam[2], modalities=MODALITIES[args.modalities])
     if args.patch_stem:
         overrides["patch_stem"] = args.patch_stem
+    if args.image_pool:
+        overrides["image_pool"] = args.image_pool
     if args.text_weights:
         overrides["text_pretrained_path"] = str(Path(args.text_weights).resolve())
     records, skipped = load_records(args.data, need_images="image" in overrides["modalities"], warn=stderr_warn)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.explain.base import ModelInputs, RawAttribution, Reporter, cls_rows_to_raw, encoders_of, resolve_target
+from engine.explain.base import (ModelInputs, RawAttribution, Reporter, cls_rows_to_raw, encoders_of, readout_row,
+                                 resolve_target)
 from engine.layers.attention import explaining
 
 
@@ -18,5 +19,5 @@ def explain_attention(model: nn.Module, x: ModelInputs, target: int | None, rep:
     encoders = encoders_of(model, x)
     with explaining(model), torch.no_grad():
         logits = model(x.img, x.ids, x.mask)
-        rows = {name: enc.blocks[-1].attn.attn_map[0, :, 0, :].mean(dim=0) for name, enc in encoders}
+        rows = {name: readout_row(enc.blocks[-1].attn.attn_map[0].mean(dim=0), name, model) for name, enc in encoders}
     return cls_rows_to_raw(model, x, rows, resolve_target(logits, target))

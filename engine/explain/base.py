@@ -130,6 +130,14 @@ def encoders_of(model: nn.Module, x: ModelInputs) -> list[tuple[str, nn.Module]]
     return out
 
 
+def readout_row(r: torch.Tensor, name: str, model: nn.Module) -> torch.Tensor:
+    """The row of a (L, L) token-to-token matrix that the heads read: [CLS]'s, or for an image encoder read out
+    by the mean of its patch tokens (``image_pool="mean"``) the mean of the patch rows -> (L,)."""
+    if name == "image" and model.cfg.image_pool == "mean":
+        return r[1:].mean(dim=0)
+    return r[0]
+
+
 def cls_rows_to_raw(model: nn.Module, x: ModelInputs, cls_rows: dict[str, torch.Tensor],
                     target: int) -> RawAttribution:
     """[CLS] rows (1+N,) / (L,) -> patch grid (g,g,g) and real-token scores (n,), [CLS] itself set to 0."""

@@ -2,7 +2,8 @@
 
 Chefer's rule, per self-attention block b in forward order (A_b, dA_b: (H, L, L) attention and its gradient
 w.r.t. the target logit):  Ā_b = mean_h (dA_b ⊙ A_b)⁺,  R ← R + Ā_b R  starting from R = I.  The [CLS] row
-of R, without [CLS] itself, scores the patches / tokens. Our BERT blocks are post-LN; the rule is unchanged.
+of R (for an image read out by its mean token: the mean of the patch rows), without [CLS] itself, scores the
+patches / tokens. Our BERT blocks are post-LN; the rule is unchanged.
 
 Raw attention lives in :mod:`engine.explain.attention`.
 
@@ -17,7 +18,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from engine.explain.base import ModelInputs, RawAttribution, Reporter, cls_rows_to_raw, encoders_of, resolve_target
+from engine.explain.base import (ModelInputs, RawAttribution, Reporter, cls_rows_to_raw, encoders_of, readout_row,
+                                 resolve_target)
 from engine.layers.attention import explaining
 
 
@@ -67,6 +69,6 @@ def explain_relevance(model: nn.Module, x: ModelInputs, target: int | None, rep:
     with torch.no_grad():
         for name, ms in maps.items():
             r = rollout([m.detach() for m in ms], grads[k:k + len(ms)])
-            rows[name] = r[0, 0]
+            rows[name] = readout_row(r[0], name, model)
             k += len(ms)
     return cls_rows_to_raw(model, x, rows, t)

@@ -134,6 +134,16 @@ def test_frozen_pretrained_text_still_gets_relevance(tmp_path, setup):
     assert len({round(v, 6) for v in e.word_relevance}) > 3
 
 
+@pytest.mark.parametrize("method", ["relevance", "attention"])
+def test_a_mean_read_out_cnn_stem_model_gets_a_full_image_map(setup, tmp_path, method):
+    """The heads read the mean patch token: the map comes from the patch rows, and must still vary over the grid."""
+    _, _, case = setup
+    predictor = _make_predictor(tmp_path, image_pool="mean", patch_stem="cnn", stem_widths=(8,))
+    e = explain(predictor.model, case, method, **FAST)
+    assert e.image_model.shape == (16, 16, 16) and np.isfinite(e.image_model).all()
+    assert e.image_model.max() == pytest.approx(1.0) and e.image_model.std() > 0.01
+
+
 def test_single_modality_models(setup):
     _, _, case = setup
     img_only = explain(AlifuseModel(preset("tiny", modalities=("image",))).eval(), case)

@@ -37,8 +37,9 @@ def test_patch_embed_is_a_linear_map_of_each_patch(tiny_cfg):
     assert patch_embed(tiny_cfg) == 2 * 64 * 4 ** 3 * 32  # 64 patches of 4^3 voxels to 32 channels
 
 
-def test_conv_stem_count_equals_torch_flop_counter(tiny_cfg):
-    cfg = tiny_cfg.replace(patch_stem="conv", stem_widths=(8,))
+@pytest.mark.parametrize("stem", ["conv", "cnn"])
+def test_conv_stem_count_equals_torch_flop_counter(tiny_cfg, stem):
+    cfg = tiny_cfg.replace(patch_stem=stem, stem_widths=(8,))
     model = AlifuseModel(cfg)
     with FlopCounterMode(display=False) as fc:
         model.image_encoder.patch_embed(torch.rand(1, cfg.image_size, cfg.image_size, cfg.image_size))

@@ -103,6 +103,7 @@ def test_resume_after_sigkill_at_random_moments_gives_the_same_weights(toy_cohor
     (["--loss", "cls"], lambda c: (c.lambda_cl, c.lambda_res, c.lambda_cls) == (0.0, 0.0, 1.0)),
     (["--loss", "cls+cl"], lambda c: (c.lambda_cl, c.lambda_res, c.lambda_cls) == (1.0, 0.0, 1.0)),
     (["--patch-stem", "conv"], lambda c: c.patch_stem == "conv" and c.stem_widths == (16, 32)),
+    (["--patch-stem", "cnn", "--image-pool", "mean"], lambda c: c.patch_stem == "cnn" and c.image_pool == "mean"),
 ])
 def test_ablation_switches_reach_the_model(toy_cohort, tmp_path, flags, check):
     code, _ = run(["--data", toy_cohort, "--out", tmp_path / "r", "--epochs", "1", *ARGS, *flags,

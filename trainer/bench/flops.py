@@ -38,15 +38,17 @@ def block(tokens: int, dim: int, hidden: int, context_tokens: int = 0, context_d
 def patch_embed(cfg: AlifuseConfig) -> int:
     """The stride-p Conv3d over the whole cube: each of N patches maps p^3 voxels to img_dim.
 
-    With the conv stem: each stride-2 3x3x3 layer maps 27 x C_in values to C_out at every output voxel,
-    then the last projection maps (p / 2^k)^3 x C_last values of each patch to img_dim.
+    With the conv stem: each stride-2 3x3x3 layer maps 27 x C_in values to C_out at every output voxel (the cnn
+    stem: at every input voxel, before its max-pool), then the last projection maps (p / 2^k)^3 x C_last values
+    of each patch to img_dim.
     """
-    if cfg.patch_stem != "conv":
+    if cfg.patch_stem == "linear":
         return linear(cfg.num_patches, cfg.patch_voxels, cfg.img_dim)
     total, c_in, side = 0, 1, cfg.image_size
     for w in cfg.stem_widths:
+        # conv: a stride-2 convolution, computed at the halved size; cnn: a stride-1 one, then a 2x max-pool
+        total += linear((side // 2 if cfg.patch_stem == "conv" else side) ** 3, 27 * c_in, w)
         side //= 2
-        total += linear(side ** 3, 27 * c_in, w)
         c_in = w
     rest = cfg.patch_size // 2 ** len(cfg.stem_widths)
     return total + linear(cfg.num_patches, rest ** 3 * c_in, cfg.img_dim)
