@@ -36,50 +36,45 @@ class ConvStem3D(nn.Module):
     neighbourhood reaches a few voxels into masked patches next to it: a small leak the linear projection has not.
     """
 
+    name = "conv"
+
     def __init__(self, patch: int, dim: int, widths: tuple[int, ...]) -> None:
         super().__init__()
         if patch % 2 ** len(widths):
-            raise ValueError(f"patch {patch} is not divisible by 2^{len(widths)} (conv stem widths {widths})")
+            raise ValueError(f"patch {patch} is not divisible by 2^{len(widths)} ({self.name} stem widths {widths})")
         layers: list[nn.Module] = []
         c_in = 1
         for w in widths:
-            layers += [nn.Conv3d(c_in, w, kernel_size=3, stride=2, padding=1, bias=False),
-                       nn.GroupNorm(min(4, w), w), nn.GELU()]
+            layers += self.stage(c_in, w)
             c_in = w
         rest = patch // 2 ** len(widths)
         layers.append(nn.Conv3d(c_in, dim, kernel_size=rest, stride=rest))
         self.net = nn.Sequential(*layers)
 
+    @staticmethod
+    def stage(c_in: int, c_out: int) -> list[nn.Module]:
+        """One halving stage: (B, c_in, s, s, s) -> (B, c_out, s/2, s/2, s/2)."""
+        return [nn.Conv3d(c_in, c_out, kernel_size=3, stride=2, padding=1, bias=False),
+                nn.GroupNorm(min(4, c_out), c_out), nn.GELU()]
+
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.net(img.unsqueeze(1)).flatten(2).transpose(1, 2)
 
 
-class CnnStem3D(nn.Module):
-    """img (B, S, S, S) -> tokens (B, N, D), N = (S/p)^3, same order as :class:`PatchEmbed3D`.
+class CnnStem3D(ConvStem3D):
+    """:class:`ConvStem3D` with CNN stages: 3x3x3 convolution at full resolution, GroupNorm, GELU, 2x max-pool.
 
-    CNN stages (3x3x3 convolution at full resolution, GroupNorm, GELU, 2x max-pool) halve the cube
-    ``len(widths)`` times, then a stride-(p / 2^k) projection makes one token per patch: the tokens of a small
-    CNN, a hybrid ViT. The only transformer that learned the synthetic cohort's atrophy in the image probes
-    (docs/RESULTS.md) read out such tokens by their mean. Its receptive field reaches further into masked
-    neighbours than :class:`ConvStem3D`'s (see there): the MAE branch leaks more.
+    The tokens of a small CNN, a hybrid ViT. The only transformer that learned the synthetic cohort's atrophy in
+    the image probes (docs/RESULTS.md) read out such tokens by their mean. Its receptive field reaches further
+    into masked neighbours than the conv stem's: the MAE branch leaks more.
     """
 
-    def __init__(self, patch: int, dim: int, widths: tuple[int, ...]) -> None:
-        super().__init__()
-        if patch % 2 ** len(widths):
-            raise ValueError(f"patch {patch} is not divisible by 2^{len(widths)} (cnn stem widths {widths})")
-        layers: list[nn.Module] = []
-        c_in = 1
-        for w in widths:
-            layers += [nn.Conv3d(c_in, w, kernel_size=3, padding=1, bias=False), nn.GroupNorm(min(4, w), w),
-                       nn.GELU(), nn.MaxPool3d(2)]
-            c_in = w
-        rest = patch // 2 ** len(widths)
-        layers.append(nn.Conv3d(c_in, dim, kernel_size=rest, stride=rest))
-        self.net = nn.Sequential(*layers)
+    name = "cnn"
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.net(img.unsqueeze(1)).flatten(2).transpose(1, 2)
+    @staticmethod
+    def stage(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv3d(c_in, c_out, kernel_size=3, padding=1, bias=False), nn.GroupNorm(min(4, c_out), c_out),
+                nn.GELU(), nn.MaxPool3d(2)]
 
 
 def make_patch_embed(cfg: AlifuseConfig) -> nn.Module:
