@@ -79,11 +79,10 @@ class CnnStem3D(ConvStem3D):
 
 def make_patch_embed(cfg: AlifuseConfig) -> nn.Module:
     """The paper's linear patch projection, or a convolutional stem (``cfg.patch_stem``)."""
-    if cfg.patch_stem == "conv":
-        return ConvStem3D(cfg.patch_size, cfg.img_dim, tuple(cfg.stem_widths))
-    if cfg.patch_stem == "cnn":
-        return CnnStem3D(cfg.patch_size, cfg.img_dim, tuple(cfg.stem_widths))
-    return PatchEmbed3D(cfg.patch_size, cfg.img_dim)
+    if cfg.patch_stem == "linear":
+        return PatchEmbed3D(cfg.patch_size, cfg.img_dim)
+    stem = {"conv": ConvStem3D, "cnn": CnnStem3D}[cfg.patch_stem]
+    return stem(cfg.patch_size, cfg.img_dim, cfg.stem_widths)
 
 
 class ImageEncoder(nn.Module):

@@ -102,8 +102,11 @@ class AlifuseModel(nn.Module):
 
     def classify(self, enc: Encoded) -> torch.Tensor:
         """Fusion MLP over the concatenated image and text ([CLS]) features -> logits (B, C)."""
-        feats = [f for f in (None if enc.img is None else self.image_feature(enc.img),
-                             None if enc.txt is None else enc.txt[:, 0]) if f is not None]
+        feats = []
+        if enc.img is not None:
+            feats.append(self.image_feature(enc.img))
+        if enc.txt is not None:
+            feats.append(enc.txt[:, 0])
         return self.fusion(torch.cat(feats, dim=-1))
 
     def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,

@@ -156,7 +156,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
 
     torch.manual_seed(opts.seed)
     model = AlifuseModel(cfg).to(device)
-    start_epoch, best_auc, best_val = 1, (-math.inf,), {}
+    start_epoch, best_key, best_val = 1, (-math.inf,), {}
     steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
     total = steps_per_epoch * opts.epochs
     params = [p for p in model.parameters() if p.requires_grad]
@@ -178,7 +178,9 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
         optim.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         start_epoch, best_val = st["epoch"] + 1, st["best_val"]
-        best_auc = tuple(st["best_auc"]) if isinstance(st["best_auc"], (list, tuple)) else (st["best_auc"],)
+        # states written before the tie-breaks hold "best_auc": the AUC alone (or, briefly, the key)
+        saved = st["best_key"] if "best_key" in st else st["best_auc"]
+        best_key = tuple(saved) if isinstance(saved, (list, tuple)) else (saved,)
         if info.main:
             truncate_metrics(run_dir / "metrics.jsonl", st["epoch"])
     elif resume:
@@ -237,18 +239,18 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             is_best = False
             if info.main:
                 key = selection_key(val)
-                is_best = key > best_auc or not best.is_file()
+                is_best = key > best_key or not best.is_file()
                 prov_epoch = dict(prov, epoch=epoch, val=val)
                 save_checkpoint(model, last, class_names, prov_epoch)
                 if is_best:
-                    best_auc, best_val = key, val
+                    best_key, best_val = key, val
                     save_checkpoint(model, best, class_names, prov_epoch)
                 # metrics line before the state: a kill in between makes resume redo this epoch, and the
                 # redone epoch's line replaces this one (see truncate_metrics)
                 reporter.epoch(epoch=epoch, train=train_loss, val=val, checkpoint=str(last), best=is_best)
                 save_train_state(state_file, {"model": model.state_dict(), "optimizer": optim.state_dict(),
                                               "scheduler": sched.state_dict(), "epoch": epoch,
-                                              "best_auc": best_auc, "best_val": best_val})
+                                              "best_key": best_key, "best_val": best_val})
     except OSError as exc:
         raise AlifuseInputError(f"{run_dir}: cannot write the run ({exc.strerror or exc}); "
                                 f"earlier checkpoints are intact") from None

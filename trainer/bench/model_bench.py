@@ -95,22 +95,23 @@ def bench_paper(res: Results, repeats: int, devices: list[str]) -> None:
     model.to("cpu")
 
 
-def _train_batch(cfg, batch: int, device: torch.device):
+def _train_batch(cfg, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch as the training loader yields it: image, ids, mask, label."""
     from engine.ehr_text import encode_ehr
 
     enc = encode_ehr(validate_ehr(BENCH_EHR), load_tokenizer(), cfg.max_tokens, cfg.summary_max_words)
     s = cfg.image_size
-    img = torch.rand(batch, s, s, s, device=device)
-    ids = enc.input_ids[None].repeat(batch, 1).to(device)
-    mask = enc.attention_mask[None].repeat(batch, 1).to(device)
-    labels = torch.arange(batch, device=device) % cfg.num_classes
-    return img, ids, mask, labels
+    return {"image": torch.rand(batch, s, s, s, device=device),
+            "ids": enc.input_ids[None].repeat(batch, 1).to(device),
+            "mask": enc.attention_mask[None].repeat(batch, 1).to(device),
+            "label": torch.arange(batch, device=device) % cfg.num_classes}
 
 
 def bench_train_cuda(res: Results, repeats: int, steps: int, batch: int, compile: bool = False) -> None:
     """Paper training steps on one GPU as alifuse-train runs them: bf16 autocast, fused AdamW, clipping;
     with ``compile`` the model is torch.compile-d as ``alifuse-train --compile`` does (the warm-up compiles)."""
-    from trainer.compile import maybe_compile, step_errors
+    from trainer.compile import maybe_compile
+    from trainer.loop import train_step
 
     device = torch.device("cuda")
     cfg = preset("paper")
@@ -122,18 +123,10 @@ def bench_train_cuda(res: Results, repeats: int, steps: int, batch: int, compile
     gen = torch.Generator(device=device).manual_seed(0)
     while True:
         try:
-            img, ids, mask, labels = _train_batch(cfg, batch, device)
-
-            def step() -> None:
-                with step_errors(step_model):  # a compiler failure: one line naming --compile
-                    with torch.autocast("cuda", dtype=torch.bfloat16):
-                        out = step_model(img, ids, mask, labels=labels, generator=gen)
-                    optim.zero_grad(set_to_none=True)
-                    out["total"].backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optim.step()
-
-            t = time_it(lambda: [step() for _ in range(steps)], repeats, warmup=1, device=device)
+            b = _train_batch(cfg, batch, device)
+            # the trainer's own step (bf16 autocast on CUDA, clipping, compile errors as one line)
+            t = time_it(lambda: [train_step(step_model, b, cfg, optim, params, 1.0, device, gen) for _ in range(steps)],
+                        repeats, warmup=1, device=device)
             break
         except torch.cuda.OutOfMemoryError:
             optim.zero_grad(set_to_none=True)
