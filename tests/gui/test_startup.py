@@ -106,3 +106,58 @@ def test_views_closed_before_they_were_built_are_never_built(make_napari_viewer)
     session.views.close()
     session.finish_startup()
     assert not session.views.built and session.views.models == {}
+
+
+def test_launch_clock_counts_from_this_process_start():
+    """The bench's seconds count from the process start, not from a boot time rounded to whole seconds."""
+    import time
+
+    launched = time.time()
+    out = _python(
+        "import time\n"
+        "from alifuse_gui.app import _seconds_since_process_start as since\n"
+        "s = since()\n"
+        "print(time.time(), s)\n")
+    printed_at, since_start = map(float, out.split())
+    started = printed_at - since_start
+    # the start it implies lies between this test's launch (less one 10 ms tick) and the print; psutil's
+    # create_time put it up to a second before the launch
+    assert launched - 0.02 <= started <= printed_at
+
+
+def test_cheap_pyside_check_gives_pysides_own_answer(tmp_path, monkeypatch):
+    import inspect
+    import json as json_module
+    import math
+
+    import qtpy
+
+    from alifuse_gui import pyside_imports
+    from alifuse_gui.pyside_imports import lighten_pyside_import_check, module_mentions_pyside
+
+    def pysides_answer(module) -> bool:  # what PySide6 computes: "PySide6" in the module's source
+        try:
+            return "PySide6" in inspect.getsource(module)
+        except (TypeError, OSError, SyntaxError):
+            return False
+
+    for module in (qtpy, json_module, math, pyside_imports, inspect):
+        assert module_mentions_pyside(module) == pysides_answer(module), module.__name__
+    assert module_mentions_pyside(qtpy) and not module_mentions_pyside(json_module)
+    assert not module_mentions_pyside(math)  # built in: no file
+
+    if qtpy.API_NAME != "PySide6":
+        assert lighten_pyside_import_check() is False
+        return
+    feature = sys.modules["PySide6.support.feature"]
+    monkeypatch.setattr(feature, "_mod_uses_pyside", feature._mod_uses_pyside)  # undone after the test
+    assert lighten_pyside_import_check() is True
+    assert feature._mod_uses_pyside is module_mentions_pyside
+    # modules imported from now on are still sorted the way PySide6 sorts them
+    (tmp_path / "uses_qt_here.py").write_text("# built on PySide6\nX = 1\n")
+    (tmp_path / "plain_here.py").write_text("X = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("uses_qt_here")  # the import statement's path: PySide6 hooks builtins.__import__
+    __import__("plain_here")
+    assert feature.pyside_feature_dict["uses_qt_here"] == 0   # uses PySide: feature switching applies
+    assert feature.pyside_feature_dict["plain_here"] == -1    # ignored
