@@ -1,6 +1,7 @@
 """One Alifuse session inside a napari window: the open case, the model, the docks and the menus."""
 from __future__ import annotations
 
+import threading
 import weakref
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +16,28 @@ from alifuse_gui.display import convention_text, original_to_canonical
 from alifuse_gui.layers import MRI_LAYER, show_relevance, show_volume
 
 _SESSIONS: "weakref.WeakKeyDictionary[Any, AlifuseSession]" = weakref.WeakKeyDictionary()
+
+
+def _load_in_background(session_ref: "weakref.ref[AlifuseSession]", lock: threading.Lock,
+                        checkpoint: Path | None, device: str) -> None:
+    """The warm-up thread: load the session's model unless it has one, or has changed model, by then.
+
+    The session is held only weakly, and not while loading: a window closed meanwhile can go.
+    """
+    with lock:
+        session = session_ref()
+        if session is None or session.predictor is not None or session.checkpoint != checkpoint:
+            return
+        del session
+        try:
+            from engine.predict import Predictor
+
+            predictor = Predictor(checkpoint, device)
+        except Exception:  # noqa: BLE001 - the user's Predict loads it again and shows what is wrong
+            return
+        session = session_ref()
+        if session is not None and session.predictor is None and session.checkpoint == checkpoint:
+            session.predictor = predictor
 
 
 def session_for(viewer, **kwargs: Any) -> "AlifuseSession":
@@ -54,6 +77,8 @@ class AlifuseSession(QObject):
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.device = device
         self.predictor = None
+        self._model_lock = threading.Lock()  # one loading at a time: the warm-up, a prediction, the menu
+        self._warm_up_thread: threading.Thread | None = None
         self.volume: Volume | None = None
         self.last_prediction = None
         self.last_case = None
@@ -90,9 +115,31 @@ class AlifuseSession(QObject):
         self.views.build()
         self.explain_panel.chart  # noqa: B018 - imports matplotlib now, not when the Explain tab is opened
 
-    def finish_startup_after_first_draw(self) -> None:
-        """``finish_startup()`` once the main canvas has drawn (the user sees the image first)."""
-        on_next_draw(self.viewer, lambda: QTimer.singleShot(0, self.finish_startup))
+    def finish_startup_after_first_draw(self, warm_up: bool = True) -> None:
+        """``finish_startup()`` once the main canvas has drawn (the user sees the image first); then, with
+        ``warm_up``, load the model in the background."""
+
+        def later() -> None:
+            self.finish_startup()
+            if warm_up and not self.views.closed:
+                self.warm_up_model()
+
+        on_next_draw(self.viewer, lambda: QTimer.singleShot(0, later))
+
+    def warm_up_model(self) -> threading.Thread | None:
+        """Load the model in a background thread while the user looks at the image (issue 6).
+
+        The first Predict then finds torch and the checkpoint loaded, or waits for them. A failure is left
+        for that Predict to report. Returns the loading thread (None if the model is already loaded).
+        """
+        if self.predictor is not None:
+            return None
+        if self._warm_up_thread is None or not self._warm_up_thread.is_alive():
+            self._warm_up_thread = threading.Thread(
+                target=_load_in_background, args=(weakref.ref(self), self._model_lock, self.checkpoint, self.device),
+                name="alifuse-model-warm-up", daemon=True)
+            self._warm_up_thread.start()
+        return self._warm_up_thread
 
     # -- messages --
     def warn(self, title: str, message: str) -> None:
@@ -157,18 +204,21 @@ class AlifuseSession(QObject):
         except AlifuseInputError as exc:
             self.warn("Cannot load the model", str(exc))
             return False
-        self.predictor, self.checkpoint = predictor, p
+        with self._model_lock:  # a warm-up still loading the old model must not replace this one
+            self.predictor, self.checkpoint = predictor, p
         self.last_case = self.explanation = None
         self.model_changed.emit(predictor.info)
         self.status(f"Model {predictor.info.checkpoint_id} loaded from {p.name}")
         return True
 
     def _get_predictor(self):
-        if self.predictor is None:
-            from engine.predict import Predictor
+        """The model, loaded on first use (waits for ``warm_up_model`` if it is loading it)."""
+        with self._model_lock:
+            if self.predictor is None:
+                from engine.predict import Predictor
 
-            self.predictor = Predictor(self.checkpoint, self.device)
-        return self.predictor
+                self.predictor = Predictor(self.checkpoint, self.device)
+            return self.predictor
 
     # -- jobs (the functions run in a worker thread; accept_* run in the GUI thread) --
     def prediction_job(self) -> Callable:

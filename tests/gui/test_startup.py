@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from engine.errors import AlifuseInputError
 from alifuse_gui.layers import MRI_LAYER
 
 
@@ -97,6 +98,39 @@ def test_launch_shows_the_case_first_then_builds_the_linked_views(make_napari_vi
     assert session.explain_panel.chart.values == {}
     session.finish_startup()  # a second call changes nothing
     assert len(views.models["coronal"].layers) == 1
+    # the model loads in the background once the image is up; Predict then uses that model, not a new one
+    qtbot.waitUntil(lambda: session.predictor is not None, timeout=60_000)
+    warmed = session.predictor
+    assert warmed.info.path == str(tiny_checkpoint)
+    assert session.warm_up_model() is None
+    session.predict_now()
+    assert session.predictor is warmed and session.last_prediction is not None
+
+
+def test_background_model_load_never_replaces_a_newer_choice(make_napari_viewer, tiny_checkpoint, tmp_path):
+    import weakref
+
+    from alifuse_gui._qt.session import AlifuseSession, _load_in_background
+
+    session = AlifuseSession(make_napari_viewer(), tiny_checkpoint)
+    ref, lock = weakref.ref(session), session._model_lock
+    # the user chose another model while the warm-up was loading the first one: the warm-up gives way
+    session.checkpoint = tmp_path / "other.safetensors"
+    _load_in_background(ref, lock, tiny_checkpoint, "cpu")
+    assert session.predictor is None
+    # same model, none loaded yet: the warm-up's model is the session's
+    session.checkpoint = tiny_checkpoint
+    _load_in_background(ref, lock, tiny_checkpoint, "cpu")
+    assert session.predictor is not None and session.predictor.info.path == str(tiny_checkpoint)
+    # a broken checkpoint: the warm-up says nothing, the user's Predict says what is wrong
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    session.predictor, session.checkpoint = None, broken
+    _load_in_background(ref, lock, broken, "cpu")
+    assert session.predictor is None
+    with pytest.raises(AlifuseInputError, match="broken.safetensors"):
+        session._get_predictor()
+    assert not lock.locked()  # a failed load leaves the model lock free
 
 
 def test_views_closed_before_they_were_built_are_never_built(make_napari_viewer):
