@@ -54,7 +54,9 @@ def plan_from_args(argv: list[str] | None) -> LaunchPlan:
     from engine.resources import DEMO_EHR, DEMO_IMAGE
 
     args = build_parser().parse_args(argv)
-    device = resolve_device_name(args.device)  # torch is imported later, by the first prediction
+    # torch is imported once the first image is drawn, by the model's loading; "auto" cannot fail, so it is
+    # resolved then too (cpu needs no torch; cuda is checked now, to say at once when there is no GPU)
+    device = "auto" if args.device == "auto" else resolve_device_name(args.device)
     image = Path(args.image) if args.image else None
     ehr_path = Path(args.ehr) if args.ehr else None
     if image is None and DEMO_IMAGE.exists():
@@ -66,7 +68,7 @@ def plan_from_args(argv: list[str] | None) -> LaunchPlan:
     ehr = load_ehr(ehr_path) if ehr_path else None
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     if checkpoint is not None:
-        from engine.checkpoint import read_info
+        from engine.checkpoint_info import read_info  # the metadata only: no torch before the window
 
         if checkpoint.suffix != ".safetensors":
             raise AlifuseInputError(f"--checkpoint {checkpoint}: not a .safetensors file")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from engine.checkpoint import CheckpointInfo, load_checkpoint
+from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
 from engine.ehr_text import TextEncoding, encode_ehr
 from engine.errors import AlifuseInputError
@@ -60,7 +61,7 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path | None = None, device: torch.device | str = "cpu") -> None:
         t0 = time.perf_counter()
-        self.device = torch.device(device)
+        self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)  # "auto" too
         path = Path(checkpoint) if checkpoint else DEMO_CHECKPOINT
         if checkpoint is None and not path.is_file():
             # No trained demo model has been shipped yet: say so plainly rather than pretend.

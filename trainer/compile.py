@@ -19,33 +19,55 @@ BACKEND: str | Callable[..., Any] = "inductor"
 
 class CompiledStep:
     """Calls a ``torch.compile``-d module. Inside :meth:`errors`, a compiler failure (no C++ compiler, no Triton,
-    an unsupported op) becomes an :class:`AlifuseInputError` naming ``--compile``, not a page of traceback."""
+    an unsupported op) becomes an :class:`AlifuseInputError` naming ``--compile``, not a page of traceback; an error
+    of the step itself (its data, its shapes) stays that error."""
 
     def __init__(self, module: torch.nn.Module, flag: str = "--compile") -> None:
         self.module = module
         self.flag = flag
         self.steps_done = 0
+        self._inputs: tuple[tuple, dict] | None = None  # the step's call, kept until the step ends (see errors)
         # torch.compile is lazy: nothing is traced or compiled until the first call, so errors surface there
         self.compiled = torch.compile(module, backend=BACKEND)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._inputs = (args, kwargs)
         return self.compiled(*args, **kwargs)
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
-        """Wrap one whole step (forward *and* backward: the backward graph is compiled at its first use, and its
-        errors arrive unwrapped, so any error of the first step is read as the compiler's)."""
+        """Wrap one whole step (forward *and* backward: the backward graph is compiled at its first use).
+
+        A compiler's errors arrive in many types, some unwrapped, so a failed first step (or any step failing
+        inside Dynamo, which recompiles for new shapes) runs its forward again without the compiler: if that
+        fails too, its error is the step's own and is raised as it is; otherwise the compiler is named.
+        """
         try:
             yield
         except (AlifuseInputError, torch.cuda.OutOfMemoryError):
             raise
-        except torch._dynamo.exc.TorchDynamoException as exc:  # BackendCompilerFailed, Unsupported, ...
-            raise AlifuseInputError(self._message(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - only before the first step has completed, see above
-            if self.steps_done:
+        except Exception as exc:  # noqa: BLE001 - sorted below: the step's own error, or the compiler's
+            if self.steps_done and not isinstance(exc, torch._dynamo.exc.TorchDynamoException):
                 raise
+            own = self._eager_error()
+            if own is not None:
+                raise own from None
             raise AlifuseInputError(self._message(exc)) from None
+        finally:
+            self._inputs = None  # do not hold the batch (GPU memory) until the next step
         self.steps_done += 1
+
+    def _eager_error(self) -> Exception | None:
+        """The error of the failed step's forward run without the compiler (no gradients), or None if it runs."""
+        if self._inputs is None:
+            return None
+        args, kwargs = self._inputs
+        try:
+            with torch.no_grad():
+                self.module(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - returned to be raised in place of the compiler's report
+            return exc
+        return None
 
     def _message(self, exc: BaseException) -> str:
         return f"{self.flag}: torch.compile failed on this machine ({_first_line(exc)}); run without {self.flag}"

@@ -39,6 +39,33 @@ def test_device_cpu_and_the_window_modules_import_no_torch_or_matplotlib():
     assert out == "[]"
 
 
+def test_a_checkpoint_and_device_auto_are_checked_without_torch(tiny_checkpoint, tmp_path):
+    """--checkpoint (its metadata) and --device auto wait for nothing heavy: torch comes after the first image."""
+    out = _python(
+        "import sys\n"
+        "from alifuse_gui.app import plan_from_args\n"
+        f"plan = plan_from_args(['--checkpoint', {str(tiny_checkpoint)!r}, '--device', 'auto'])\n"
+        "print(plan.device, plan.checkpoint.name, 'torch' in sys.modules)\n")
+    assert out == "auto tiny.safetensors False"
+    # a damaged checkpoint is still refused before the window, with the file named
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04pickle")
+    proc = subprocess.run([sys.executable, "-m", "alifuse_gui.app", "--checkpoint", str(bad)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "bad.safetensors" in proc.stderr and "pickled" in proc.stderr
+
+
+def test_the_model_resolves_device_auto():
+    import torch
+
+    from engine.predict import Predictor
+
+    predictor = Predictor(None, "auto")
+    assert predictor.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(AlifuseInputError, match="--device tpu"):
+        Predictor(None, "tpu")
+
+
 def test_device_errors_stay_early_and_name_the_option():
     from engine.cli_common import resolve_device_name
     from engine.errors import AlifuseInputError

@@ -216,3 +216,15 @@ def test_bench_compile_flag_is_reported(capsys):
     assert report["compile"] is True
     assert bench_main(["--json", "--only", "flops"]) == 0
     assert json.loads(capsys.readouterr().out)["compile"] is False
+
+
+def test_an_error_of_the_step_itself_is_not_blamed_on_the_compiler(tiny_cfg, monkeypatch, fresh_dynamo):
+    monkeypatch.setattr(compile_mod, "BACKEND", "eager")  # Dynamo traces, nothing is compiled: quick
+    torch.manual_seed(0)
+    model = AlifuseModel(tiny_cfg).train()
+    batch = _batch(tiny_cfg)
+    batch["label"] = batch["label"] + 7  # no such class: the data is wrong, with or without --compile
+    with pytest.raises(IndexError, match="out of bounds"):
+        _step(model, batch)
+    with pytest.raises(IndexError, match="out of bounds"):
+        _step(model, batch, compiled=True)
