@@ -22,7 +22,9 @@ def masked_patch_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
 
 
 def masked_token_ce(logits: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the masked positions only. logits (M, V), target_ids (M,)."""
-    if target_ids.numel() == 0:
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.float(), target_ids)
+    """Cross-entropy over the masked positions only. logits (M, V), target_ids (M,); 0 when M = 0.
+
+    Sum / count rather than a branch on M: a compiled step then needs no guard on a data-dependent size.
+    """
+    total = F.cross_entropy(logits.float(), target_ids, reduction="sum")
+    return total / torch.ones_like(target_ids, dtype=total.dtype).sum().clamp(min=1)

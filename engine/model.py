@@ -20,7 +20,7 @@ from engine.config import AlifuseConfig
 from engine.decoders import ImageDecoder, TextDecoder
 from engine.image_encoder import ImageEncoder
 from engine.losses import itc_loss, masked_patch_mse, masked_token_ce
-from engine.masking import random_patch_mask, random_token_mask
+from engine.masking import MaskNoise, draw_mask_noise, random_patch_mask, random_token_mask
 from engine.patches import patchify
 from engine.text_encoder import TextEncoder, load_pretrained_text
 
@@ -111,10 +111,10 @@ class AlifuseModel(nn.Module):
 
     def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, gather=None):
+                generator: torch.Generator | None = None, gather=None, noise: MaskNoise | None = None):
         """Prediction path: logits (B, C). With ``labels``: :meth:`training_losses` (so DDP's wrapper sees it)."""
         if labels is not None:
-            return self.training_losses(image, ids, mask, labels, generator, gather)
+            return self.training_losses(image, ids, mask, labels, generator, gather, noise)
         return self.classify(self.encode(image, ids, mask))
 
     def embeddings(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,13 +126,18 @@ class AlifuseModel(nn.Module):
         return self.temp.clamp(0.001, 0.5)
 
     def training_losses(self, image: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
-                        generator: torch.Generator | None = None, gather=None) -> dict[str, torch.Tensor]:
+                        generator: torch.Generator | None = None, gather=None,
+                        noise: MaskNoise | None = None) -> dict[str, torch.Tensor]:
         """All loss terms by name plus ``total`` (λ-weighted) and ``logits`` (B, C).
 
         ``gather``: optional function that all-gathers (B, E) features across processes for ITC negatives.
+        ``noise``: the masks' random numbers (``engine.masking.draw_mask_noise``), else drawn from ``generator``.
         Terms whose λ is 0, or that need a missing modality, are absent.
         """
         cfg = self.cfg
+        if noise is None:
+            ref = image if image is not None else ids
+            noise = draw_mask_noise(cfg, ref.shape[0], ids.shape[1] if ids is not None else 0, ref.device, generator)
         both = cfg.use_image and cfg.use_text
         enc = self.encode(image if cfg.use_image else None, ids if cfg.use_text else None, mask)
         out: dict[str, torch.Tensor] = {}
@@ -143,9 +148,9 @@ class AlifuseModel(nn.Module):
             out["itc"] = itc_loss(fi, ft, self.temperature())
         if cfg.lambda_res > 0:
             if cfg.use_image:
-                out["img_rec"] = self._image_reconstruction(image, enc, mask, generator)
+                out["img_rec"] = self._image_reconstruction(image, enc, mask, noise.image)
             if cfg.use_text:
-                out["txt_rec"] = self._text_reconstruction(ids, mask, enc, generator)
+                out["txt_rec"] = self._text_reconstruction(ids, mask, enc, noise.text)
         logits = self.classify(enc)
         if cfg.lambda_cls > 0:
             out["cls"] = F.cross_entropy(logits.float(), labels)
@@ -158,21 +163,21 @@ class AlifuseModel(nn.Module):
         return out
 
     def _image_reconstruction(self, image: torch.Tensor, enc: Encoded, txt_mask: torch.Tensor,
-                              generator: torch.Generator | None) -> torch.Tensor:
+                              noise: torch.Tensor) -> torch.Tensor:
         """Text-grounded MAE: encode the visible half with cross-attention to z_T, decode all patches."""
         b = image.shape[0]
         ids_keep, ids_restore, pmask = random_patch_mask(b, self.cfg.num_patches, self.cfg.mask_ratio,
-                                                         image.device, generator)
+                                                         image.device, noise=noise)
         z = self.image_encoder(image, ids_keep, enc.txt, None if enc.txt is None else txt_mask.bool())
         pred = self.image_decoder(z, ids_restore)
         return masked_patch_mse(pred, patchify(image, self.cfg.patch_size), pmask)
 
     def _text_reconstruction(self, ids: torch.Tensor, mask: torch.Tensor, enc: Encoded,
-                             generator: torch.Generator | None) -> torch.Tensor:
+                             noise: torch.Tensor) -> torch.Tensor:
         """Image-grounded masked language modelling: BERT with cross-attention to z_I, then the text decoder."""
         cfg = self.cfg
         special = (ids == cfg.pad_token_id) | (ids == cfg.cls_token_id) | (ids == cfg.sep_token_id)
-        masked_ids, tmask = random_token_mask(ids, mask, special, cfg.mask_ratio, cfg.mask_token_id, generator)
+        masked_ids, tmask = random_token_mask(ids, mask, special, cfg.mask_ratio, cfg.mask_token_id, noise=noise)
         z = self.text_encoder(masked_ids, mask, enc.img, None)
         logits = self.text_decoder(z, mask, tmask)  # (M, V): only the masked positions
         return masked_token_ce(logits, ids[tmask])

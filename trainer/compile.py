@@ -32,7 +32,10 @@ class CompiledStep:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._inputs = (args, kwargs)
-        return self.compiled(*args, **kwargs)
+        # the text loss selects the masked tokens with a boolean index (a data-dependent size): traced as a
+        # symbolic size instead of splitting the graph there
+        with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
+            return self.compiled(*args, **kwargs)
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:

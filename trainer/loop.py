@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from engine.checkpoint import save_checkpoint
 from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
+from engine.masking import draw_mask_noise
 from engine.model import LOSS_NAMES, AlifuseModel
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
@@ -129,11 +130,13 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
     ``model`` may be the plain module, its DDP wrapper or a compiled one; ``autocast`` overrides the default
     (tests use CPU bf16 to exercise the CUDA path). Returns the model's outputs (losses, logits).
     """
+    ids = batch["ids"].to(device)
+    # the masks' random numbers are drawn here, not in the forward: a compiled forward cannot take a generator
+    noise = draw_mask_noise(cfg, ids.shape[0], ids.shape[1], device, generator)
     with step_errors(model):  # --compile: a compiler failure becomes one line naming the option
         with autocast if autocast is not None else _autocast(device):
             out = model(batch["image"].to(device, non_blocking=True) if cfg.use_image else None,
-                        batch["ids"].to(device), batch["mask"].to(device), labels=batch["label"].to(device),
-                        generator=generator, gather=gather)
+                        ids, batch["mask"].to(device), labels=batch["label"].to(device), gather=gather, noise=noise)
         optim.zero_grad(set_to_none=True)
         out["total"].backward()
     torch.nn.utils.clip_grad_norm_(params, clip)

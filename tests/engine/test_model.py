@@ -88,6 +88,38 @@ def test_token_masking_ratio_spares_special_and_padding(tiny_cfg):
     assert torch.all(masked[m] == 103) and torch.equal(masked[~m], ids[~m])
 
 
+def test_noise_drawn_before_the_forward_gives_the_forwards_own_masks_and_losses(tiny_cfg):
+    """train_step draws the masks' random numbers outside the model (for torch.compile): same masks, same losses."""
+    from engine.masking import draw_mask_noise
+
+    img, ids, mask, labels = make_batch(tiny_cfg, b=2, seed=3)
+    torch.manual_seed(0)
+    model = AlifuseModel(tiny_cfg).eval()  # eval: no dropout, so only the masks could differ
+    inside = model.training_losses(img, ids, mask, labels, generator=torch.Generator().manual_seed(5))
+    noise = draw_mask_noise(tiny_cfg, 2, ids.shape[1], "cpu", torch.Generator().manual_seed(5))
+    assert noise.image.shape == (2, tiny_cfg.num_patches) and noise.text.shape == ids.shape
+    outside = model.training_losses(img, ids, mask, labels, noise=noise)
+    assert set(inside) == set(outside)
+    for k in inside:
+        assert torch.equal(inside[k], outside[k]), k
+    other = model.training_losses(img, ids, mask, labels, generator=torch.Generator().manual_seed(6))
+    assert not torch.equal(other["img_rec"], inside["img_rec"])  # the noise does decide the masks
+    # nothing is drawn for terms that are off
+    assert draw_mask_noise(tiny_cfg.replace(lambda_res=0.0), 2, 8, "cpu") == (None, None)
+    assert draw_mask_noise(tiny_cfg.replace(modalities=("text",)), 2, 8, "cpu").image is None
+
+
+def test_masked_token_ce_is_the_mean_and_zero_without_masked_tokens():
+    from engine.losses import masked_token_ce
+
+    logits = torch.randn(5, 11, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    target = torch.tensor([1, 0, 10, 3, 3])
+    assert torch.allclose(masked_token_ce(logits, target), torch.nn.functional.cross_entropy(logits, target))
+    empty = masked_token_ce(logits[:0], target[:0])
+    assert empty.item() == 0.0
+    empty.backward()  # still in the graph (DDP expects every step to reach the decoder)
+
+
 def test_itc_matches_hand_computation():
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     b = torch.tensor([[0.6, 0.8], [0.0, 1.0]])

@@ -228,3 +228,13 @@ def test_an_error_of_the_step_itself_is_not_blamed_on_the_compiler(tiny_cfg, mon
         _step(model, batch)
     with pytest.raises(IndexError, match="out of bounds"):
         _step(model, batch, compiled=True)
+
+
+def test_the_compiled_training_step_is_one_graph(tiny_cfg, monkeypatch, fresh_dynamo):
+    """No graph breaks: masks are drawn outside the forward, the masked-token index is traced symbolically."""
+    monkeypatch.setattr(compile_mod, "BACKEND", "eager")  # Dynamo's graphs without Inductor's code: quick
+    torch.manual_seed(0)
+    _step(AlifuseModel(tiny_cfg).train(), _batch(tiny_cfg), compiled=True)
+    counters = torch._dynamo.utils.counters
+    assert counters["stats"]["unique_graphs"] == 1, dict(counters["graph_break"])
+    assert not counters["graph_break"]
