@@ -23,6 +23,8 @@ def test_exit_after_first_prediction_reports_both_times():
     assert 0 < out["first_image_s"] < out["model_ready_s"] < out["first_prediction_s"]
     # the first image is drawn without torch: the prediction loads it (issue 6)
     assert out["torch_loaded_at_first_image"] is False
+    # the garbage collector, paused for the start-up, is on again once the image is drawn
+    assert out["gc_enabled_at_first_image"] is True
     bad = subprocess.run([sys.executable, "-m", "alifuse_gui.app"], capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, ALIFUSE_GUI_EXIT_AFTER="never"))
     assert bad.returncode == 2 and "ALIFUSE_GUI_EXIT_AFTER" in bad.stderr
