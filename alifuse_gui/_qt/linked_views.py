@@ -6,7 +6,8 @@ them (sharing the data array) and all of them follow one ``dims.current_step``.
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 from napari._qt.qt_viewer import QtViewer
 from napari.components import ViewerModel
@@ -105,7 +106,8 @@ class LinkedViews:
             spec = self.spec(name)
             if model.dims.ndim == 3:
                 model.dims.order = spec.order
-            model.scene.camera.orientation2d = spec.orientation2d
+            with _unheard_3d_directions(model):
+                model.scene.camera.orientation2d = spec.orientation2d
             if model is not self.viewer:
                 set_overlay_text(model, spec.screen)
 
@@ -191,6 +193,30 @@ class LinkedViews:
         self.qt_viewers.clear()
         self.models.clear()
         self._mirrors.clear()
+
+
+@contextlib.contextmanager
+def _unheard_3d_directions(model) -> Iterator[None]:
+    """In a 2-D view, change the camera orientation without napari working out its 3-D view and up directions.
+
+    napari computes them (importing scipy.spatial: 0.2 s of the viewer's start-up) only for their listeners;
+    a 2-D canvas draws without them, and switching to 3-D recomputes them. So while the view is 2-D, the
+    listeners are set aside for the change.
+    """
+    events = model.scene.camera.events
+    if model.dims.ndisplay != 2:
+        yield
+        return
+    saved = [(emitter, list(emitter.callbacks)) for emitter in (events.view_direction, events.up_direction)]
+    for emitter, callbacks in saved:
+        for callback in callbacks:
+            emitter.disconnect(callback)
+    try:
+        yield
+    finally:
+        for emitter, callbacks in saved:
+            for callback in callbacks:
+                emitter.connect(callback)
 
 
 def on_next_draw(viewer, callback: Callable[[], None]) -> None:

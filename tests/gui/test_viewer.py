@@ -125,6 +125,41 @@ def test_radiological_toggle_flips_the_cameras(session, case_file):
     assert tuple(map(str, session.viewer.scene.camera.orientation2d)) == ("up", "right")
 
 
+def test_2d_orientation_changes_keep_the_3d_direction_listeners(session, case_file):
+    """The flip sets napari's 3-D direction listeners aside only for the change, and only in 2-D."""
+    from alifuse_gui._qt.linked_views import _unheard_3d_directions
+
+    session.open_image(case_file)
+    events = session.viewer.scene.camera.events
+    listeners = lambda: (list(events.view_direction.callbacks), list(events.up_direction.callbacks))  # noqa: E731
+    before = listeners()
+    assert before[0], "napari's canvas listens to the view direction"
+    session.set_radiological(True)
+    assert listeners() == before
+    with _unheard_3d_directions(session.viewer):
+        assert listeners() == ([], [])
+    session.viewer.dims.ndisplay = 3
+    with _unheard_3d_directions(session.viewer):  # in 3-D the directions matter: nothing is set aside
+        assert listeners() == before
+    session.viewer.dims.ndisplay = 2
+
+
+def test_the_first_orientation_needs_no_scipy_spatial():
+    """Orienting the axial view at start-up does not import scipy.spatial (0.2 s of the first image)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, napari\n"
+            "from alifuse_gui._qt.linked_views import LinkedViews\n"
+            "viewer = napari.Viewer(show=False)\n"
+            "views = LinkedViews(viewer, build=False)\n"
+            "print(tuple(map(str, viewer.scene.camera.orientation2d)), 'scipy.spatial' in sys.modules)\n"
+            "viewer.close()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "('up', 'right') False"
+
+
 def test_bad_file_keeps_the_open_case_and_says_why(session, case_file, tmp_path, boxes):
     session.open_image(case_file)
     bad = tmp_path / "broken.nii.gz"
