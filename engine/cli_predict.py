@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.cli_common import ArgumentParser, prefer_sleeping_threads, resolve_device, run_cli
 from engine.cli_explain import add_explain_args, check_explain_args, run_explain
 from engine.ehr import load_ehr
 from engine.errors import AlifuseInputError
@@ -41,6 +41,7 @@ def _summary(pred) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    prefer_sleeping_threads()  # before torch loads: a prediction shares the machine with the user's programs
     args = build_parser().parse_args(argv)
 
     def go() -> int:

@@ -39,6 +39,8 @@ def random_patch_mask(batch: int, n: int, ratio: float, device: torch.device | s
     keep = max(1, int(round(n * (1 - ratio))))
     if noise is None:
         noise = torch.rand(batch, n, device=device, generator=generator)
+    elif tuple(noise.shape) != (batch, n):  # a (1, N) noise would broadcast: one mask for the whole batch
+        raise ValueError(f"patch-mask noise has shape {tuple(noise.shape)}, expected {(batch, n)}")
     ids_shuffle = noise.argsort(dim=1)
     ids_restore = ids_shuffle.argsort(dim=1)
     mask = torch.ones(batch, n, device=noise.device)
@@ -56,6 +58,8 @@ def random_token_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor, spe
     least one per sample that has a word).
     """
     candidates = attention_mask.bool() & ~special
+    if noise is not None and noise.shape != input_ids.shape:
+        raise ValueError(f"token-mask noise has shape {tuple(noise.shape)}, expected {tuple(input_ids.shape)}")
     score = noise if noise is not None else torch.rand(input_ids.shape, device=input_ids.device, generator=generator)
     score = score.masked_fill(~candidates, 2.0)  # never pick non-candidates
     counts = candidates.sum(dim=1)

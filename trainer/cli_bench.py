@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.cli_common import ArgumentParser, run_cli
+from engine.cli_common import ArgumentParser, prefer_sleeping_threads, run_cli
 
 GROUP_HELP = ("flops: analytic FLOPs per sample (demo, paper); preprocess: a 256^3 NIfTI onto 128^3; "
               "demo: demo-model predict/explain on CPU; paper: paper-model predict on CPU (and predict/explain on "
@@ -37,6 +37,7 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    prefer_sleeping_threads()  # time predictions as alifuse-predict and the viewer run them
     args = build_parser().parse_args(argv)
     return run_cli(lambda: _run(args))
 

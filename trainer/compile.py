@@ -26,12 +26,12 @@ class CompiledStep:
         self.module = module
         self.flag = flag
         self.steps_done = 0
-        self._inputs: tuple[tuple, dict] | None = None  # the step's call, kept until the step ends (see errors)
+        self._inputs: tuple[tuple, dict, Any] | None = None  # the step's call, kept until it ends (see errors)
         # torch.compile is lazy: nothing is traced or compiled until the first call, so errors surface there
         self.compiled = torch.compile(module, backend=BACKEND)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self._inputs = (args, kwargs)
+        self._inputs = (args, kwargs, _autocast_state(args, kwargs))
         # the text loss selects the masked tokens with a boolean index (a data-dependent size): traced as a
         # symbolic size instead of splitting the graph there
         with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
@@ -61,19 +61,35 @@ class CompiledStep:
         self.steps_done += 1
 
     def _eager_error(self) -> Exception | None:
-        """The error of the failed step's forward run without the compiler (no gradients), or None if it runs."""
+        """The error of the failed step's forward run without the compiler, or None if it runs (or if the rerun
+        fails on the CUDA context itself, which a faulty compiled kernel leaves broken).
+
+        The rerun is the plain module (not a DDP wrapper: no collectives another rank would have to match), without
+        ``gather``, without gradients, under the autocast the step ran in.
+        """
         if self._inputs is None:
             return None
-        args, kwargs = self._inputs
+        args, kwargs, autocast = self._inputs
+        module = getattr(self.module, "module", self.module)  # DistributedDataParallel keeps the model in .module
+        kwargs = {**kwargs, "gather": None} if "gather" in kwargs else kwargs
         try:
-            with torch.no_grad():
-                self.module(*args, **kwargs)
+            with torch.no_grad(), (autocast if autocast is not None else contextlib.nullcontext()):
+                module(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - returned to be raised in place of the compiler's report
-            return exc
+            return None if "CUDA error" in str(exc) else exc
         return None
 
     def _message(self, exc: BaseException) -> str:
         return f"{self.flag}: torch.compile failed on this machine ({_first_line(exc)}); run without {self.flag}"
+
+
+def _autocast_state(args: tuple, kwargs: dict) -> torch.autocast | None:
+    """An autocast context equal to the one active for the step's first tensor's device (None if off)."""
+    tensor = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+    if tensor is None or not torch.is_autocast_enabled(tensor.device.type):
+        return None
+    kind = tensor.device.type
+    return torch.autocast(kind, dtype=torch.get_autocast_dtype(kind))
 
 
 def step_errors(model: Callable[..., Any]) -> contextlib.AbstractContextManager:

@@ -207,16 +207,17 @@ def _unheard_3d_directions(model) -> Iterator[None]:
     if model.dims.ndisplay != 2:
         yield
         return
-    saved = [(emitter, list(emitter.callbacks)) for emitter in (events.view_direction, events.up_direction)]
-    for emitter, callbacks in saved:
-        for callback in callbacks:
+    saved = [(emitter, list(zip(emitter.callbacks, emitter.callback_refs)))
+             for emitter in (events.view_direction, events.up_direction)]
+    for emitter, listeners in saved:
+        for callback, _ in listeners:
             emitter.disconnect(callback)
     try:
         yield
     finally:
-        for emitter, callbacks in saved:
-            for callback in callbacks:
-                emitter.connect(callback)
+        for emitter, listeners in saved:
+            for callback, ref in listeners:  # in their order, under their names (napari orders by them)
+                emitter.connect(callback, ref=ref if ref is not None else False)
 
 
 def on_next_draw(viewer, callback: Callable[[], None]) -> None:

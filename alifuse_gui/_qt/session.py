@@ -1,6 +1,7 @@
 """One Alifuse session inside a napari window: the open case, the model, the docks and the menus."""
 from __future__ import annotations
 
+import gc
 import threading
 import weakref
 from pathlib import Path
@@ -18,13 +19,13 @@ from alifuse_gui.layers import MRI_LAYER, show_relevance, show_volume
 _SESSIONS: "weakref.WeakKeyDictionary[Any, AlifuseSession]" = weakref.WeakKeyDictionary()
 
 
-def _load_in_background(session_ref: "weakref.ref[AlifuseSession]", lock: threading.Lock,
+def _load_in_background(session_ref: "weakref.ref[AlifuseSession]", load_lock: threading.Lock,
                         checkpoint: Path | None, device: str) -> None:
     """The warm-up thread: load the session's model unless it has one, or has changed model, by then.
 
     The session is held only weakly, and not while loading: a window closed meanwhile can go.
     """
-    with lock:
+    with load_lock:
         session = session_ref()
         if session is None or session.predictor is not None or session.checkpoint != checkpoint:
             return
@@ -36,8 +37,8 @@ def _load_in_background(session_ref: "weakref.ref[AlifuseSession]", lock: thread
         except Exception:  # noqa: BLE001 - the user's Predict loads it again and shows what is wrong
             return
         session = session_ref()
-        if session is not None and session.predictor is None and session.checkpoint == checkpoint:
-            session.predictor = predictor
+        if session is not None:
+            session._adopt(predictor, checkpoint)
 
 
 def session_for(viewer, **kwargs: Any) -> "AlifuseSession":
@@ -77,7 +78,10 @@ class AlifuseSession(QObject):
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.device = device
         self.predictor = None
-        self._model_lock = threading.Lock()  # one loading at a time: the warm-up, a prediction, the menu
+        # loading (seconds) is one at a time, in the warm-up or a job's thread; swapping the model in (microseconds)
+        # has its own lock, so the GUI thread never waits for a load to put in the model the user chose
+        self._model_lock = threading.Lock()
+        self._swap_lock = threading.Lock()
         self._warm_up_thread: threading.Thread | None = None
         self.volume: Volume | None = None
         self.last_prediction = None
@@ -122,6 +126,9 @@ class AlifuseSession(QObject):
         def later() -> None:
             self.finish_startup()
             if warm_up and not self.views.closed:
+                # collect here, in the GUI thread: a collection that the loading thread's allocations set off
+                # would finalise Qt objects (the stand-ins just replaced) outside it
+                gc.collect()
                 self.warm_up_model()
 
         on_next_draw(self.viewer, lambda: QTimer.singleShot(0, later))
@@ -204,7 +211,7 @@ class AlifuseSession(QObject):
         except AlifuseInputError as exc:
             self.warn("Cannot load the model", str(exc))
             return False
-        with self._model_lock:  # a warm-up still loading the old model must not replace this one
+        with self._swap_lock:  # a warm-up still loading the old model will not put it in (see _adopt)
             self.predictor, self.checkpoint = predictor, p
         self.last_case = self.explanation = None
         self.model_changed.emit(predictor.info)
@@ -214,11 +221,19 @@ class AlifuseSession(QObject):
     def _get_predictor(self):
         """The model, loaded on first use (waits for ``warm_up_model`` if it is loading it)."""
         with self._model_lock:
-            if self.predictor is None:
+            predictor, checkpoint = self.predictor, self.checkpoint
+            if predictor is None:
                 from engine.predict import Predictor
 
-                self.predictor = Predictor(self.checkpoint, self.device)
-            return self.predictor
+                predictor = Predictor(checkpoint, self.device)
+                self._adopt(predictor, checkpoint)
+            return self.predictor or predictor
+
+    def _adopt(self, predictor, checkpoint: Path | None) -> None:
+        """Make a model loaded for ``checkpoint`` the session's, unless the session has one or changed model."""
+        with self._swap_lock:
+            if self.predictor is None and self.checkpoint == checkpoint:
+                self.predictor = predictor
 
     # -- jobs (the functions run in a worker thread; accept_* run in the GUI thread) --
     def prediction_job(self) -> Callable:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,24 @@ def test_a_model_trained_without_an_ehr_part_reads_the_same_text(case, capsys, t
     assert code == 0, err
     text = json.loads(out)["text"]
     assert "MMSE" not in text and "CDR" not in text and "74 years" in text
+
+
+def test_interactive_commands_let_idle_threads_sleep(case, monkeypatch):
+    """alifuse-predict sets OMP_WAIT_POLICY=PASSIVE before torch loads, unless the user chose a policy."""
+    code = ("import os, sys\n"
+            "from engine.cli_predict import main\n"
+            f"rc = main([{str(case / 't1.nii.gz')!r}, '--ehr', {str(case / 'ehr.json')!r}, '--checkpoint', "
+            f"{str(case / 'tiny.safetensors')!r}, '--json'])\n"
+            "print(rc, os.environ.get('OMP_WAIT_POLICY'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "0 PASSIVE"
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**env, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert chosen.stdout.strip().splitlines()[-1] == "0 ACTIVE"
+    # once torch is loaded it is too late: nothing is changed, and the caller is told so
+    from engine.cli_common import prefer_sleeping_threads
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert "torch" in sys.modules and prefer_sleeping_threads() is False and "OMP_WAIT_POLICY" not in os.environ

@@ -98,12 +98,18 @@ def test_noise_drawn_before_the_forward_gives_the_forwards_own_masks_and_losses(
     inside = model.training_losses(img, ids, mask, labels, generator=torch.Generator().manual_seed(5))
     noise = draw_mask_noise(tiny_cfg, 2, ids.shape[1], "cpu", torch.Generator().manual_seed(5))
     assert noise.image.shape == (2, tiny_cfg.num_patches) and noise.text.shape == ids.shape
+    # the numbers the forward drew before (image's, then text's, from the same generator): runs stay reproducible
+    old = torch.Generator().manual_seed(5)
+    assert torch.equal(noise.image, torch.rand(2, tiny_cfg.num_patches, generator=old))
+    assert torch.equal(noise.text, torch.rand(ids.shape, generator=old))
     outside = model.training_losses(img, ids, mask, labels, noise=noise)
     assert set(inside) == set(outside)
     for k in inside:
         assert torch.equal(inside[k], outside[k]), k
     other = model.training_losses(img, ids, mask, labels, generator=torch.Generator().manual_seed(6))
     assert not torch.equal(other["img_rec"], inside["img_rec"])  # the noise does decide the masks
+    with pytest.raises(ValueError, match="noise has shape"):  # one row would broadcast to the whole batch
+        model.training_losses(img, ids, mask, labels, noise=noise._replace(image=noise.image[:1]))
     # nothing is drawn for terms that are off
     assert draw_mask_noise(tiny_cfg.replace(lambda_res=0.0), 2, 8, "cpu") == (None, None)
     assert draw_mask_noise(tiny_cfg.replace(modalities=("text",)), 2, 8, "cpu").image is None

@@ -39,6 +39,7 @@ def one_error_line(capsys, argv: list[str]) -> str:
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+    assert gc.isenabled()  # paused for the start-up only, back on when main ends early
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("alifuse: error: ")
     return err[0]

@@ -25,6 +25,10 @@ def test_exit_after_first_prediction_reports_both_times():
     assert out["torch_loaded_at_first_image"] is False
     # the garbage collector, paused for the start-up, is on again once the image is drawn
     assert out["gc_enabled_at_first_image"] is True
+    # the model loaded in the background after the image was the one the prediction used
+    assert out["prediction_used_warm_model"] is True
+    # the viewer's torch threads sleep when idle, as nothing else asked for (OMP_WAIT_POLICY unset by the test)
+    assert out["omp_wait_policy"] == (os.environ.get("OMP_WAIT_POLICY") or "PASSIVE")
     bad = subprocess.run([sys.executable, "-m", "alifuse_gui.app"], capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, ALIFUSE_GUI_EXIT_AFTER="never"))
     assert bad.returncode == 2 and "ALIFUSE_GUI_EXIT_AFTER" in bad.stderr

@@ -134,6 +134,17 @@ def test_launch_shows_the_case_first_then_builds_the_linked_views(make_napari_vi
     assert session.predictor is warmed and session.last_prediction is not None
 
 
+def test_choosing_a_model_while_the_warm_up_loads_does_not_wait_for_it(make_napari_viewer, tiny_checkpoint):
+    from alifuse_gui._qt.session import AlifuseSession
+
+    session = AlifuseSession(make_napari_viewer(), None)
+    with session._model_lock:  # as while the warm-up loads the demo model (waiting here would never end)
+        assert session.load_checkpoint(tiny_checkpoint)
+    assert session.predictor.info.path == str(tiny_checkpoint)
+    session._adopt(object(), None)  # the warm-up's demo model, finished later, is not put in
+    assert session.predictor.info.path == str(tiny_checkpoint)
+
+
 def test_background_model_load_never_replaces_a_newer_choice(make_napari_viewer, tiny_checkpoint, tmp_path):
     import weakref
 

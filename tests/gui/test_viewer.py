@@ -131,13 +131,15 @@ def test_2d_orientation_changes_keep_the_3d_direction_listeners(session, case_fi
 
     session.open_image(case_file)
     events = session.viewer.scene.camera.events
-    listeners = lambda: (list(events.view_direction.callbacks), list(events.up_direction.callbacks))  # noqa: E731
+    events.view_direction.connect(lambda _e=None: None, ref="named_listener")  # names must survive too
+    listeners = lambda: (list(events.view_direction.callbacks), list(events.up_direction.callbacks),  # noqa: E731
+                         list(events.view_direction.callback_refs))
     before = listeners()
     assert before[0], "napari's canvas listens to the view direction"
     session.set_radiological(True)
     assert listeners() == before
     with _unheard_3d_directions(session.viewer):
-        assert listeners() == ([], [])
+        assert listeners() == ([], [], [])
     session.viewer.dims.ndisplay = 3
     with _unheard_3d_directions(session.viewer):  # in 3-D the directions matter: nothing is set aside
         assert listeners() == before

@@ -238,3 +238,31 @@ def test_the_compiled_training_step_is_one_graph(tiny_cfg, monkeypatch, fresh_dy
     counters = torch._dynamo.utils.counters
     assert counters["stats"]["unique_graphs"] == 1, dict(counters["graph_break"])
     assert not counters["graph_break"]
+
+
+def test_the_eager_rerun_uses_the_plain_model_and_the_steps_autocast(monkeypatch, fresh_dynamo):
+    """Telling the step's errors from the compiler's reruns the model itself (a DDP wrapper would wait for the other
+    ranks), without ``gather``, in the step's autocast (an error only bf16 meets is still the step's)."""
+    monkeypatch.setattr(compile_mod, "BACKEND", "eager")
+
+    class FailsInBf16(torch.nn.Module):
+        def forward(self, x, gather=None):
+            if torch.is_autocast_enabled("cpu"):
+                raise ValueError("fails in bf16")
+            return x * 2
+
+    class LikeDDP(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.module = model
+
+        def forward(self, x, gather=None):
+            if gather is None:
+                raise RuntimeError("waits for the other ranks")
+            return self.module(x)
+
+    step = CompiledStep(LikeDDP(FailsInBf16()))
+    with pytest.raises(ValueError, match="fails in bf16"):
+        with step.errors(), torch.autocast("cpu", dtype=torch.bfloat16):
+            step(torch.ones(3), gather=lambda t: t)
+    assert step._inputs is None  # the batch is not held after the step
