@@ -120,6 +120,19 @@ def test_quick_json_flops_and_preprocess(capsys):
     assert "demo.cpu.predict_s" not in figs and report["failed_groups"] == []
 
 
+def test_quick_loader_figures_with_and_without_workers(capsys):
+    import os
+
+    assert main(["--quick", "--json", "--only", "loader"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    figures, details = report["figures"], report["details"]
+    assert figures["loader.cpu.samples_per_s"] > 0 and figures["loader.cpu.cold_samples_per_s"] > 0
+    assert figures["loader.cpu.workers_samples_per_s"] > 0
+    workers = details["loader.cpu.workers_samples_per_s"]
+    assert workers["workers"] == min(8, os.cpu_count() or 1) and workers["samples"] == 8  # 4 cases, 2 laps
+    assert "loader.cpu.workers_samples_per_s" not in report["skipped"]
+
+
 def test_quick_leaves_slow_figures_out_with_a_reason(capsys):
     assert main(["--quick", "--json", "--only", "flops", "viewer"]) == 0
     report = json.loads(capsys.readouterr().out)

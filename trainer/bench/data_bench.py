@@ -1,10 +1,12 @@
 """Data figures: preprocessing one 256^3 scan, and the cached training data loader."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
-from torch.utils.data import DataLoader
+import torch
+from torch.utils.data import DataLoader, Subset
 
 from engine.config import CLASS_NAMES_3WAY, preset
 from engine.imageio import load_volume
@@ -50,3 +52,19 @@ def bench_loader(res: Results, workdir: Path, repeats: int, quick: bool) -> None
     t = time_it(one_pass, repeats, warmup=0)
     res.add("loader.cpu.samples_per_s", n / t.median, **t.detail(), samples=n, image_size=cfg.image_size,
             what="cached epoch: float16 .npy from disk -> float32, text pre-encoded, batch 4, num_workers=0")
+
+    # as alifuse-train --workers W loads on a GPU host: worker processes started per epoch, pinned memory with
+    # CUDA; each cached case is read several times so that the epoch outweighs the workers' start
+    workers = min(8, os.cpu_count() or 1)
+    laps = 2 if quick else 8
+    pin = torch.cuda.is_available()
+
+    def one_pass_workers() -> None:
+        for _ in DataLoader(Subset(ds, list(range(n)) * laps), batch_size=4, shuffle=False, num_workers=workers,
+                            pin_memory=pin):
+            pass
+
+    t = time_it(one_pass_workers, repeats, warmup=0 if quick else 1)
+    res.add("loader.cpu.workers_samples_per_s", n * laps / t.median, **t.detail(), samples=n * laps,
+            workers=workers, pin_memory=pin, image_size=cfg.image_size,
+            what=f"cached epoch with {workers} worker processes (alifuse-train --workers {workers}), batch 4")

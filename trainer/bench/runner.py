@@ -24,7 +24,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "demo": ("demo.cpu.predict_s", "demo.cpu.explain_s"),
     "paper": ("paper.cpu.predict_s", "paper.cuda.predict_s", "paper.cuda.explain_s", "paper.cuda.predict_explain_s"),
     "train": ("paper.cuda.train_samples_per_s", "paper.cuda.mfu"),
-    "loader": ("loader.cpu.samples_per_s", "loader.cpu.cold_samples_per_s"),
+    "loader": ("loader.cpu.samples_per_s", "loader.cpu.cold_samples_per_s", "loader.cpu.workers_samples_per_s"),
     "viewer": ("viewer.first_image_s", "viewer.model_ready_s", "viewer.first_prediction_s", "viewer.screenshot_s"),
 }
 #: groups --quick leaves out (each takes a minute or more on two cores)
