@@ -21,6 +21,7 @@ from engine.imageio import Volume, load_volume
 from engine.minilm import load_tokenizer
 from engine.model import AlifuseModel
 from engine.preprocess import GridMapping, preprocess
+from engine.preprocess_torch import preprocess_on
 from engine.resources import DEMO_CHECKPOINT
 
 UNTRAINED_WARNING = ("the model is UNTRAINED (random weights): its prediction means nothing; "
@@ -36,6 +37,8 @@ class CaseInputs:
     mapping: GridMapping
     text: TextEncoding
     ehr: dict[str, Any]
+    #: the image already on the model's GPU, when it was preprocessed there (saves one upload)
+    device_image: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -83,15 +86,23 @@ class Predictor:
     def prepare(self, image: str | Path | Volume, ehr: dict[str, Any]) -> CaseInputs:
         """Read + preprocess the image and encode the (already validated) record."""
         vol = image if isinstance(image, Volume) else load_volume(image)
-        arr, mapping = preprocess(vol, self.cfg.image_size)
+        on_device = None
+        if self.device.type == "cuda":  # milliseconds there, against ~0.2 s for scipy on the CPU (same numbers)
+            on_device, mapping = preprocess_on(vol, self.cfg.image_size, self.device)
+            arr = on_device.cpu().numpy()
+        else:
+            arr, mapping = preprocess(vol, self.cfg.image_size)
         # a model trained without some EHR parts (ablation) must read the text it was trained on
         exclude = tuple(self.info.provenance.get("without_ehr") or ())
         enc = encode_ehr(ehr, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, exclude)
-        return CaseInputs(vol, arr, mapping, enc, ehr)
+        return CaseInputs(vol, arr, mapping, enc, ehr, on_device)
 
     def tensors(self, case: CaseInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """image (1, S, S, S), ids (1, L), mask (1, L) on the model's device."""
-        img = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(self.device)
+        if case.device_image is not None and case.device_image.device == self.device:
+            img = case.device_image[None]
+        else:
+            img = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(self.device)
         return img, case.text.input_ids[None].to(self.device), case.text.attention_mask[None].to(self.device)
 
     @torch.no_grad()

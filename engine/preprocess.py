@@ -33,6 +33,9 @@ __all__ = [
 #: Robust intensity window: percentiles of the nonzero voxels.
 LOW_PERCENTILE = 0.5
 HIGH_PERCENTILE = 99.5
+#: Anti-aliasing before downsampling: applied when some axis needs sigma above this; kernels cut at 3 sigma.
+ANTIALIAS_MIN_SIGMA = 0.05
+ANTIALIAS_TRUNCATE = 3.0
 
 
 @dataclass
@@ -137,19 +140,35 @@ def preprocess(vol: Volume, image_size: int) -> tuple[np.ndarray, GridMapping]:
     data = np.asarray(vol.data, dtype=np.float32)
     lo, hi = _intensity_window(data)
     scaled = np.clip((data - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0).astype(np.float32)
-    extent_mm = np.asarray(data.shape) * _voxel_sizes(vol.affine)
-    mapping = GridMapping(
+    mapping = grid_mapping(vol, image_size, lo, hi)
+    out = _resample_onto_model(scaled, mapping.canonical_affine, mapping, order=1, antialias=True)
+    return np.clip(out, 0.0, 1.0, out=out), mapping
+
+
+def grid_mapping(vol: Volume, image_size: int, low: float, high: float) -> GridMapping:
+    """The model grid of ``vol`` at ``image_size``: the smallest centred cube that holds its longest side."""
+    extent_mm = np.asarray(vol.data.shape) * _voxel_sizes(vol.affine)
+    return GridMapping(
         image_size=int(image_size),
         voxel_size_mm=float(extent_mm.max()) / int(image_size),
-        canonical_shape=tuple(int(n) for n in data.shape),  # type: ignore[arg-type]
+        canonical_shape=tuple(int(n) for n in vol.data.shape),  # type: ignore[arg-type]
         canonical_affine=np.asarray(vol.affine, dtype=np.float64).copy(),
         original_shape=tuple(int(n) for n in vol.original_shape),  # type: ignore[arg-type]
         original_affine=np.asarray(vol.original_affine, dtype=np.float64).copy(),
-        intensity_low=lo,
-        intensity_high=hi,
+        intensity_low=low,
+        intensity_high=high,
     )
-    out = _resample_onto_model(scaled, mapping.canonical_affine, mapping, order=1, antialias=True)
-    return np.clip(out, 0.0, 1.0, out=out), mapping
+
+
+def antialias_sigma(src_affine: np.ndarray, mapping: GridMapping) -> np.ndarray:
+    """Per-axis Gaussian sigma in source voxels: (f - 1) / 2, f = model voxel / source voxel (0 when upsampling)."""
+    factor = mapping.voxel_size_mm / _voxel_sizes(src_affine)
+    return np.maximum(0.0, (factor - 1.0) / 2.0)
+
+
+def model_to_source(src_affine: np.ndarray, mapping: GridMapping) -> np.ndarray:
+    """(4, 4): model voxel index -> source voxel index (through world millimetres)."""
+    return np.linalg.inv(src_affine) @ model_grid_affine(mapping)
 
 
 def to_model_grid(orig: np.ndarray, mapping: GridMapping, order: int = 1) -> np.ndarray:
@@ -195,12 +214,10 @@ def _resample_onto_model(
     """
     S = mapping.image_size
     if antialias:
-        factor = mapping.voxel_size_mm / _voxel_sizes(src_affine)
-        sigma = np.maximum(0.0, (factor - 1.0) / 2.0)
-        if np.any(sigma > 0.05):
-            src = ndimage.gaussian_filter(src, sigma=sigma, mode="constant", cval=0.0, truncate=3.0)
-    # model voxel -> world -> source voxel
-    t = np.linalg.inv(src_affine) @ model_grid_affine(mapping)
+        sigma = antialias_sigma(src_affine, mapping)
+        if np.any(sigma > ANTIALIAS_MIN_SIGMA):
+            src = ndimage.gaussian_filter(src, sigma=sigma, mode="constant", cval=0.0, truncate=ANTIALIAS_TRUNCATE)
+    t = model_to_source(src_affine, mapping)
     out = ndimage.affine_transform(
         src, _matrix(t), offset=t[:3, 3], output_shape=(S, S, S),
         order=order, mode="grid-constant", cval=0.0, prefilter=order > 1,

@@ -2,7 +2,8 @@
 # Every GPU figure of issue 6 in one run on a lent H100/H200, as the device tool runs it (repo root, $OUT for what
 # comes back). Prepare the kit here first: bash scripts/gpu_kit.sh; then
 #   run(command="bash scripts/gpu_bench.sh", carry=[".gpu"], timeout_s=600)
-# About 6-9 minutes: the paper model's figures, its training with and without torch.compile, the loader.
+# About 6-9 minutes: the GPU preprocessing's equivalence tests, the paper model's figures, its training with
+# and without torch.compile, the loader.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/alifuse-gpu-out}
@@ -33,6 +34,9 @@ for name, why in sorted(report.get("skipped", {}).items()):
     print(f"  {name} skipped: {why}")
 EOF
 }
+
+echo "== the GPU preprocessing gives the CPU path's numbers (tests/engine/test_preprocess_torch.py on cuda)"
+timeout 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_preprocess_torch.py 2>&1 | tee "$OUT/preprocess_cuda_tests.txt" | tail -3
 
 bench plain 280 --repeats 3 --only flops paper train loader
 bench compiled 280 --repeats 3 --only train --compile
