@@ -31,7 +31,7 @@ def preprocess_on(vol: Volume, image_size: int, device: torch.device | str) -> t
     """Volume -> ((S, S, S) float32 in [0, 1] on ``device``, its ``GridMapping``), as ``preprocess`` computes them."""
     if int(image_size) < 1:
         raise AlifuseInputError(f"image_size: {image_size} must be a positive integer")
-    data = torch.as_tensor(np.asarray(vol.data, dtype=np.float32)).to(device)
+    data = torch.as_tensor(np.ascontiguousarray(vol.data, dtype=np.float32)).to(device)
     lo, hi = intensity_window(data)
     scaled = ((data - lo) / (hi - lo)).clamp_(0.0, 1.0)
     mapping = grid_mapping(vol, image_size, lo, hi)

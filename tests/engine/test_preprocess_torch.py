@@ -42,7 +42,8 @@ def _volume(tmp_path, shape, zooms, oblique: bool = False):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("image_size", [32, 64])
 @pytest.mark.parametrize("zooms, oblique", [((1.0, 1.0, 1.0), False), ((1.0, 1.2, 3.0), False),
-                                            ((0.9, 0.9, 1.4), True)])
+                                            ((-1.0, -1.2, 2.0), False), ((0.9, 0.9, 1.4), True)],
+                         ids=["iso", "aniso", "LPS-stored", "oblique"])
 def test_same_model_input_and_mapping_as_the_scipy_path(tmp_path, device, image_size, zooms, oblique):
     vol = _volume(tmp_path, (70, 80, 40), zooms, oblique=oblique)
     want, want_map = preprocess(vol, image_size)
