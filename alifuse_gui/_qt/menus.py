@@ -130,13 +130,17 @@ def _ask_checkpoint(session: "AlifuseSession") -> None:
 
 
 def current_info(session: "AlifuseSession"):
-    """The CheckpointInfo of the model in use (loading the model if needed)."""
+    """The CheckpointInfo of the model in use: read from the file's metadata while the model is not loaded (the
+    window does not wait for the background load); only the untrained stand-in for a missing demo model is built."""
+    from engine.checkpoint_info import read_info
+    from engine.resources import DEMO_CHECKPOINT
+
     if session.predictor is not None:
         return session.predictor.info
     if session.checkpoint is not None:
-        from engine.checkpoint import read_info
-
         return read_info(session.checkpoint)
+    if DEMO_CHECKPOINT.is_file():
+        return read_info(DEMO_CHECKPOINT)
     return session._get_predictor().info
 
 

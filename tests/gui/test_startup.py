@@ -145,6 +145,20 @@ def test_choosing_a_model_while_the_warm_up_loads_does_not_wait_for_it(make_napa
     assert session.predictor.info.path == str(tiny_checkpoint)
 
 
+def test_the_model_card_reads_the_demo_model_without_waiting_for_the_warm_up(make_napari_viewer):
+    from alifuse_gui._qt.menus import current_info
+    from alifuse_gui._qt.session import AlifuseSession
+    from engine.resources import DEMO_CHECKPOINT
+
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip("the demo model is not installed")
+    session = AlifuseSession(make_napari_viewer(), None)
+    with session._model_lock:  # as while the warm-up loads the demo model (waiting here would never end)
+        info = current_info(session)
+    assert info.path == str(DEMO_CHECKPOINT) and info.checkpoint_id
+    assert session.predictor is None  # read from the file's metadata, nothing loaded
+
+
 def test_background_model_load_never_replaces_a_newer_choice(make_napari_viewer, tiny_checkpoint, tmp_path):
     import weakref
 
