@@ -50,10 +50,10 @@ def minilm_version() -> str:
 
 @lru_cache(maxsize=4)
 def load_tokenizer(folder: str | None = None):
-    """A fast WordPiece tokenizer from a local folder (MiniLM's by default); never touches the network."""
-    from transformers import BertTokenizerFast
+    """MiniLM's WordPiece tokenizer (or the one in ``folder``), from local files; never touches the network."""
+    from engine.wordpiece import WordPieceTokenizer
 
-    return BertTokenizerFast.from_pretrained(str(folder or tokenizer_dir()), local_files_only=True)
+    return WordPieceTokenizer(folder or tokenizer_dir())
 
 
 @lru_cache(maxsize=4)

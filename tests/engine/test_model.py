@@ -226,10 +226,11 @@ def test_minilm_weights_reproduce_hugging_face_bert():
     cfg = preset("demo")
     model = AlifuseModel(cfg).eval()
     hf = BertModel.from_pretrained(str(minilm_dir()), local_files_only=True, add_pooling_layer=False).eval()
-    enc = load_tokenizer()(["The MMSE score is 29. The CDR score is 0.5."], return_tensors="pt")
+    enc = load_tokenizer()("The MMSE score is 29. The CDR score is 0.5.")
+    ids, mask = torch.tensor([enc["input_ids"]]), torch.tensor([enc["attention_mask"]])
     with torch.no_grad():
-        ours = model.text_encoder(enc["input_ids"], enc["attention_mask"])
-        ref = hf(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+        ours = model.text_encoder(ids, mask)
+        ref = hf(input_ids=ids, attention_mask=mask).last_hidden_state
     assert torch.allclose(ours, ref, atol=1e-4)
     assert "MiniLM" in model.text_init
     # the demo preset trains only the top text block; the rest comes from the package
