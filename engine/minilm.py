@@ -25,7 +25,7 @@ def minilm_dir() -> Path:
     return path
 
 
-#: A folder with MiniLM's tokenizer files only (vocab.txt, tokenizer.json, ...), for a machine where the package
+#: A folder with MiniLM's tokenizer files only (tokenizer.json, tokenizer_config.json, ...), for a machine where the package
 #: cannot be installed (the lent GPU machines reach no index, and its weights are too large to carry there). Models
 #: that do not use MiniLM's weights (the ``paper`` and ``tiny`` presets) then run; ``scripts/gpu_kit.sh`` makes it.
 TOKENIZER_DIR_ENV = "ALIFUSE_TOKENIZER_DIR"
@@ -37,8 +37,8 @@ def tokenizer_dir() -> Path:
     if not override:
         return minilm_dir()
     path = Path(override)
-    if not (path / "vocab.txt").is_file():
-        raise AlifuseInputError(f"{TOKENIZER_DIR_ENV}={override}: no vocab.txt in that folder")
+    if not (path / "tokenizer.json").is_file():
+        raise AlifuseInputError(f"{TOKENIZER_DIR_ENV}={override}: no tokenizer.json in that folder")
     return path
 
 

@@ -65,6 +65,8 @@ class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: torch.device | str = "cpu") -> None:
         t0 = time.perf_counter()
         self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)  # "auto" too
+        if self.device.type == "cuda" and self.device.index is None:  # "cuda" != "cuda:0" for tensor.device checks
+            self.device = torch.device("cuda", torch.cuda.current_device())
         path = Path(checkpoint) if checkpoint else DEMO_CHECKPOINT
         if checkpoint is None and not path.is_file():
             # No trained demo model has been shipped yet: say so plainly rather than pretend.

@@ -48,7 +48,7 @@ def intensity_window(data: torch.Tensor) -> tuple[float, float]:
     nonzero = data[data != 0]
     if nonzero.numel() == 0:
         return float(data.min()), float(data.max())
-    ordered = nonzero.double().sort().values
+    ordered = nonzero.sort().values  # float32, as stored: the ranks' values are exact, the blend is done in float64
     lo, hi = (_percentile(ordered, q) for q in (LOW_PERCENTILE, HIGH_PERCENTILE))
     if hi <= lo:  # few distinct values (e.g. a binary image): fall back to the full range
         lo, hi = min(float(data.min()), 0.0), float(data.max())
@@ -80,7 +80,8 @@ def gaussian_blur(x: torch.Tensor, sigma: np.ndarray) -> torch.Tensor:
         kernel = (kernel / kernel.sum()).to(x)
         moved = x.movedim(axis, -1)
         shape = moved.shape
-        out = F.conv1d(moved.reshape(-1, 1, shape[-1]), kernel.view(1, 1, -1), padding=radius)
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # TF32 would round to ~1e-3 on a GPU
+            out = F.conv1d(moved.reshape(-1, 1, shape[-1]), kernel.view(1, 1, -1), padding=radius)
         x = out.reshape(shape).movedim(-1, axis)
     return x.contiguous()
 
@@ -96,8 +97,9 @@ def affine_resample(src: torch.Tensor, t: np.ndarray, shape: tuple[int, int, int
     m = torch.as_tensor(np.asarray(t, dtype=np.float64), device=dev)
     src_idx = out_idx @ m[:3, :3].T + m[:3, 3]                                         # source (i, j, k)
     size = torch.tensor(src.shape, dtype=torch.float64, device=dev)
-    # grid_sample, align_corners=True: -1 and 1 are the first and last voxel centres; the grid lists (W, H, D)
-    norm = 2.0 * src_idx / (size - 1).clamp(min=1) - 1.0
+    # grid_sample, align_corners=False: -1 and 1 are the outer faces of the first and last voxels, so an axis of
+    # one voxel still has an outside (zero); the grid lists (W, H, D)
+    norm = (2.0 * src_idx + 1.0) / size - 1.0
     grid = norm.flip(-1).to(torch.float32)[None]
-    out = F.grid_sample(src[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(src[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out[0, 0]

@@ -7,6 +7,7 @@ same ids, offsets and masks (tested against transformers on generated text).
 """
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ class WordPieceTokenizer:
         tok.no_truncation()
         self._tok = tok
         self._lock = threading.Lock()  # padding and truncation are set on the shared object for each call
+        config = Path(folder) / "tokenizer_config.json"
+        try:  # what transformers cuts and pads to when a call gives no max_length
+            self.model_max_length = int(json.loads(config.read_text(encoding="utf-8")).get("model_max_length", 512))
+        except (OSError, ValueError, TypeError):
+            self.model_max_length = 512
         self.pad_token_id = self._id("[PAD]")
         self.cls_token_id, self.sep_token_id = self._id("[CLS]"), self._id("[SEP]")
         self.mask_token_id, self.unk_token_id = self._id("[MASK]"), self._id("[UNK]")
@@ -42,6 +48,13 @@ class WordPieceTokenizer:
         if i is None:
             raise AlifuseInputError(f"tokenizer: no {token} token in its vocabulary")
         return i
+
+    def __getstate__(self) -> dict[str, Any]:  # a lock cannot be pickled (spawned workers, deepcopy)
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         """[CLS] and [SEP] for one text."""
@@ -55,17 +68,24 @@ class WordPieceTokenizer:
                  return_special_tokens_mask: bool = False, verbose: bool = True) -> dict[str, Any]:
         """input_ids, token_type_ids, attention_mask (and offset_mapping, special_tokens_mask) of one text.
 
-        ``truncation`` cuts to ``max_length`` tokens (special ones included); ``padding="max_length"`` pads to it.
+        ``truncation`` cuts to ``max_length`` tokens (special ones included); ``padding="max_length"`` pads to it;
+        without ``max_length`` both use the tokenizer's ``model_max_length`` (512), as transformers does.
         """
         if not isinstance(text, str):
             raise TypeError("WordPieceTokenizer encodes one text (a str) per call")
+        cut = {True: True, False: False, "longest_first": True, "do_not_truncate": False}.get(truncation)
+        # one text: padding to the longest of the batch is no padding
+        pad = {True: False, False: False, "longest": False, "do_not_pad": False, "max_length": True}.get(padding)
+        if cut is None or pad is None:
+            raise ValueError(f"WordPieceTokenizer: truncation={truncation!r}, padding={padding!r} are not supported")
+        length = self.model_max_length if max_length is None else int(max_length)
         tok = self._tok
         with self._lock:
             try:
-                if truncation and max_length is not None:
-                    tok.enable_truncation(max_length)
-                if padding == "max_length" and max_length is not None:
-                    tok.enable_padding(length=max_length, pad_id=self.pad_token_id, pad_token="[PAD]")
+                if cut:
+                    tok.enable_truncation(length)
+                if pad:
+                    tok.enable_padding(length=length, pad_id=self.pad_token_id, pad_token="[PAD]")
                 enc = tok.encode(text, add_special_tokens=add_special_tokens)
             finally:
                 tok.no_padding()

@@ -62,10 +62,18 @@ def subject_hashes(records: Iterable[CaseRecord], scheme: str = SUBJECT_KEY_SCHE
 
 
 def environment() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
-    import transformers
+
+    def installed(name: str) -> str:  # read from the package's metadata: no import (transformers' takes a second)
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "none"
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "numpy": numpy.__version__,
+            "tokenizers": installed("tokenizers"), "transformers": installed("transformers"),
+            "numpy": numpy.__version__,
             "cuda": torch.version.cuda or "none",
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}

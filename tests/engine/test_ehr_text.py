@@ -246,9 +246,9 @@ def test_a_tokenizer_folder_stands_in_for_the_package(tmp_path, monkeypatch):
     load_tokenizer.cache_clear()
     try:
         assert load_tokenizer()(text)["input_ids"] == packaged
-        (tmp_path / "vocab.txt").unlink()
+        (tmp_path / "tokenizer.json").unlink()
         load_tokenizer.cache_clear()
-        with pytest.raises(AlifuseInputError, match=f"{TOKENIZER_DIR_ENV}=.*no vocab.txt"):
+        with pytest.raises(AlifuseInputError, match=f"{TOKENIZER_DIR_ENV}=.*no tokenizer.json"):
             load_tokenizer()
     finally:
         load_tokenizer.cache_clear()

@@ -91,3 +91,15 @@ def test_blur_and_oblique_resampling_match_scipy():
     got = affine_resample(torch.from_numpy(src), t, (20, 21, 22)).numpy()
     np.testing.assert_allclose(got, want, **TOL)
     assert (want == 0).any() and (want > 0.1).any()
+
+
+@pytest.mark.parametrize("shape", [(1, 20, 20), (20, 20, 1), (1, 1, 1), (2, 3, 4)])
+def test_thin_volumes_resample_like_scipy(shape):
+    """An axis of one voxel still has an outside: samples beyond it are zero, as in scipy's grid-constant mode."""
+    src = np.random.default_rng(0).random(shape).astype(np.float32)
+    t = np.eye(4)
+    t[:3, :3] = np.diag([0.7, 1.2, 0.9])
+    t[:3, 3] = [-0.3, 0.4, -0.6]
+    want = ndimage.affine_transform(src, np.diag(t[:3, :3]), offset=t[:3, 3], output_shape=(5, 6, 7), order=1,
+                                    mode="grid-constant", cval=0.0)
+    np.testing.assert_allclose(affine_resample(torch.from_numpy(src), t, (5, 6, 7)).numpy(), want, **TOL)

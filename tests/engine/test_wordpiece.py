@@ -75,3 +75,23 @@ def test_a_folder_without_a_tokenizer_is_named(tmp_path):
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(AlifuseInputError, match="tokenizer.json: not a readable tokenizer"):
         WordPieceTokenizer(tmp_path)
+
+
+def test_options_without_a_length_use_the_model_maximum_and_odd_options_are_refused(reference):
+    ours, long_text = load_tokenizer(), "memory " * 700
+    for kwargs in ({"truncation": True}, {"padding": "max_length"}, {"truncation": "do_not_truncate"},
+                   {"truncation": "longest_first", "max_length": 9}, {"padding": "longest"}):
+        assert ours(long_text if "truncation" in kwargs else "memory", **kwargs)["input_ids"] == \
+            reference(long_text if "truncation" in kwargs else "memory", verbose=False, **kwargs)["input_ids"], kwargs
+    with pytest.raises(ValueError, match="not supported"):
+        ours("memory", padding="to_the_moon")
+
+
+def test_it_survives_pickling_for_spawned_workers():
+    import pickle
+
+    ours = load_tokenizer()
+    copy = pickle.loads(pickle.dumps(ours))
+    text = "The CDR score is 0.5; she repeats questions."
+    assert copy(text, max_length=12, truncation=True, padding="max_length") == \
+        ours(text, max_length=12, truncation=True, padding="max_length")

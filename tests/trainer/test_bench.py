@@ -130,6 +130,7 @@ def test_quick_loader_figures_with_and_without_workers(capsys):
     assert figures["loader.cpu.workers_samples_per_s"] > 0
     workers = details["loader.cpu.workers_samples_per_s"]
     assert workers["workers"] == min(8, os.cpu_count() or 1) and workers["samples"] == 8  # 4 cases, 2 laps
+    assert workers["startup_s"] > 0  # the workers' start is measured apart from the rate
     assert "loader.cpu.workers_samples_per_s" not in report["skipped"]
 
 
