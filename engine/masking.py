@@ -29,17 +29,14 @@ def draw_mask_noise(cfg: AlifuseConfig, batch: int, text_len: int, device: torch
     return MaskNoise(image, text)
 
 
-def random_patch_mask(batch: int, n: int, ratio: float, device: torch.device | str = "cpu",
-                      generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+def random_patch_mask(batch: int, n: int, ratio: float, noise: torch.Tensor,
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """MAE-style per-sample shuffle. Returns ids_keep (B, K), ids_restore (B, N), mask (B, N) with 1 = masked.
 
-    K = round(N * (1 - ratio)), at least 1. ``noise`` (B, N): the shuffle's random numbers, else drawn here.
+    K = round(N * (1 - ratio)), at least 1. ``noise`` (B, N): the shuffle's random numbers (``draw_mask_noise``).
     """
     keep = max(1, int(round(n * (1 - ratio))))
-    if noise is None:
-        noise = torch.rand(batch, n, device=device, generator=generator)
-    elif tuple(noise.shape) != (batch, n):  # a (1, N) noise would broadcast: one mask for the whole batch
+    if tuple(noise.shape) != (batch, n):  # a (1, N) noise would broadcast: one mask for the whole batch
         raise ValueError(f"patch-mask noise has shape {tuple(noise.shape)}, expected {(batch, n)}")
     ids_shuffle = noise.argsort(dim=1)
     ids_restore = ids_shuffle.argsort(dim=1)
@@ -49,19 +46,17 @@ def random_patch_mask(batch: int, n: int, ratio: float, device: torch.device | s
 
 
 def random_token_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor, special: torch.Tensor, ratio: float,
-                      mask_id: int, generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+                      mask_id: int, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace a ``ratio`` of each sample's real, non-special tokens with [MASK].
 
     input_ids, attention_mask, special: (B, L) (special: bool, True for [CLS]/[SEP]/[PAD]); ``noise`` (B, L):
-    the random scores, else drawn here. Returns masked ids (B, L) and the mask (B, L) bool, True = masked (at
-    least one per sample that has a word).
+    the random scores (``draw_mask_noise``). Returns masked ids (B, L) and the mask (B, L) bool, True = masked
+    (at least one per sample that has a word).
     """
     candidates = attention_mask.bool() & ~special
-    if noise is not None and noise.shape != input_ids.shape:
+    if noise.shape != input_ids.shape:
         raise ValueError(f"token-mask noise has shape {tuple(noise.shape)}, expected {tuple(input_ids.shape)}")
-    score = noise if noise is not None else torch.rand(input_ids.shape, device=input_ids.device, generator=generator)
-    score = score.masked_fill(~candidates, 2.0)  # never pick non-candidates
+    score = noise.masked_fill(~candidates, 2.0)  # never pick non-candidates
     counts = candidates.sum(dim=1)
     k = (counts.float() * ratio).round().long().clamp(min=1)
     k = torch.minimum(k, counts)

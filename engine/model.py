@@ -166,8 +166,7 @@ class AlifuseModel(nn.Module):
                               noise: torch.Tensor) -> torch.Tensor:
         """Text-grounded MAE: encode the visible half with cross-attention to z_T, decode all patches."""
         b = image.shape[0]
-        ids_keep, ids_restore, pmask = random_patch_mask(b, self.cfg.num_patches, self.cfg.mask_ratio,
-                                                         image.device, noise=noise)
+        ids_keep, ids_restore, pmask = random_patch_mask(b, self.cfg.num_patches, self.cfg.mask_ratio, noise)
         z = self.image_encoder(image, ids_keep, enc.txt, None if enc.txt is None else txt_mask.bool())
         pred = self.image_decoder(z, ids_restore)
         return masked_patch_mse(pred, patchify(image, self.cfg.patch_size), pmask)
@@ -177,7 +176,7 @@ class AlifuseModel(nn.Module):
         """Image-grounded masked language modelling: BERT with cross-attention to z_I, then the text decoder."""
         cfg = self.cfg
         special = (ids == cfg.pad_token_id) | (ids == cfg.cls_token_id) | (ids == cfg.sep_token_id)
-        masked_ids, tmask = random_token_mask(ids, mask, special, cfg.mask_ratio, cfg.mask_token_id, noise=noise)
+        masked_ids, tmask = random_token_mask(ids, mask, special, cfg.mask_ratio, cfg.mask_token_id, noise)
         z = self.text_encoder(masked_ids, mask, enc.img, None)
         logits = self.text_decoder(z, mask, tmask)  # (M, V): only the masked positions
         return masked_token_ce(logits, ids[tmask])

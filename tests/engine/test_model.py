@@ -68,7 +68,8 @@ def test_grounded_encoders_add_only_cross_attention(tiny_cfg):
 
 
 def test_patch_masking_ratio():
-    keep, restore, mask = random_patch_mask(3, 512, 0.5, generator=torch.Generator().manual_seed(1))
+    noise = torch.rand(3, 512, generator=torch.Generator().manual_seed(1))
+    keep, restore, mask = random_patch_mask(3, 512, 0.5, noise)
     assert keep.shape == (3, 256) and mask.shape == (3, 512)
     assert torch.all(mask.sum(dim=1) == 256)
     # kept ids are exactly the unmasked positions
@@ -80,7 +81,8 @@ def test_patch_masking_ratio():
 def test_token_masking_ratio_spares_special_and_padding(tiny_cfg):
     _, ids, mask, _ = make_batch(tiny_cfg, b=4)
     special = (ids == 0) | (ids == 101) | (ids == 102)
-    masked, m = random_token_mask(ids, mask, special, 0.5, 103, torch.Generator().manual_seed(0))
+    masked, m = random_token_mask(ids, mask, special, 0.5, 103,
+                                  torch.rand(ids.shape, generator=torch.Generator().manual_seed(0)))
     for b in range(4):
         words = int((mask[b].bool() & ~special[b]).sum())
         assert int(m[b].sum()) == round(words * 0.5)
