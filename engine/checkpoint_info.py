@@ -34,7 +34,7 @@ class CheckpointInfo:
         return bool(self.provenance.get("trained", False))
 
 
-def refuse_non_safetensors(path: Path) -> None:
+def _refuse_non_safetensors(path: Path) -> None:
     """A safetensors file starts with a little-endian u64 header length and then '{'; anything else is refused."""
     with open(path, "rb") as fh:
         head = fh.read(16)
@@ -55,7 +55,7 @@ def read_info(path: str | Path) -> CheckpointInfo:
     path = Path(path)
     if not path.is_file():
         raise AlifuseInputError(f"{path}: checkpoint not found")
-    refuse_non_safetensors(path)
+    _refuse_non_safetensors(path)
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}

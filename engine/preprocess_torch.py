@@ -73,7 +73,7 @@ def gaussian_blur(x: torch.Tensor, sigma: np.ndarray) -> torch.Tensor:
     """
     for axis, s in enumerate(float(v) for v in sigma):
         radius = int(ANTIALIAS_TRUNCATE * s + 0.5)
-        if s <= 1e-15 or radius == 0:
+        if radius == 0:  # a one-tap kernel (sigma < 1/6, 0 included) leaves the axis as it is
             continue
         taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
         kernel = torch.exp(-0.5 * (taps / s) ** 2)

@@ -16,10 +16,13 @@ from pathlib import Path
 from trainer.bench.machine import load_average
 from trainer.bench.results import Results
 
+#: the keys of the viewer's timing line (ALIFUSE_GUI_EXIT_AFTER=first-prediction), each a figure viewer.<key>
+LAUNCH_KEYS = ("first_image_s", "model_ready_s", "first_prediction_s")
+
+
 def bench_viewer(res: Results, workdir: Path, repeats: int, timeout_s: float = 300.0) -> None:
     if not os.environ.get("DISPLAY"):
-        for name in ("viewer.first_image_s", "viewer.model_ready_s", "viewer.first_prediction_s",
-                     "viewer.screenshot_s"):
+        for name in (*(f"viewer.{k}" for k in LAUNCH_KEYS), "viewer.screenshot_s"):
             res.skip(name, "no DISPLAY: run under an X server (e.g. xvfb-run -a alifuse-bench)")
         return
     _bench_first_image(res, repeats, timeout_s)
@@ -61,12 +64,12 @@ def _bench_first_image(res: Results, repeats: int, timeout_s: float) -> None:
         lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
         if proc.returncode != 0 or not lines:
             last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            for name in ("viewer.first_image_s", "viewer.model_ready_s", "viewer.first_prediction_s"):
-                res.skip(name, f"alifuse-gui failed (exit {proc.returncode}): {last}")
+            for key in LAUNCH_KEYS:
+                res.skip(f"viewer.{key}", f"alifuse-gui failed (exit {proc.returncode}): {last}")
             return
         runs.append(json.loads(lines[-1]))
     loads.append(load_average())
-    for key in ("first_image_s", "model_ready_s", "first_prediction_s"):
+    for key in LAUNCH_KEYS:
         values = sorted(r[key] for r in runs)
         res.add(f"viewer.{key}", values[len(values) // 2], repeats=len(values), all_s=values,
                 load_average_before_after=loads, what=f"seconds from process start to the {key[:-2].replace('_', ' ')}")
