@@ -1,8 +1,8 @@
 """``--explain METHOD --out DIR`` for ``alifuse-predict``: explain the prediction and write the maps.
 
 The predict command adds the options with :func:`add_explain_args` and, after predicting, calls
-:func:`run_explain`, which writes relevance.nii.gz (on the input file's grid, with its affine), words.json
-and fields.json into ``--out`` and returns a JSON-ready digest for the command's output.
+:func:`run_explain`, which writes relevance.nii.gz (on the input file's grid, with its affine), words.json,
+fields.json and reliance.json into ``--out`` and returns a JSON-ready digest for the command's output.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def add_explain_args(parser: argparse.ArgumentParser) -> None:
              "occlusion: slower model-agnostic checks; attention: raw last-layer attention)")
     try:
         parser.add_argument("--out", metavar="DIR",
-                            help="folder for the explanation files (relevance.nii.gz, words.json, fields.json)")
+                            help="folder for the explanation files (relevance.nii.gz, words.json, fields.json, "
+                                 "reliance.json)")
     except argparse.ArgumentError:
         pass  # the command already has --out; the explanation files go there too
 
@@ -45,7 +46,8 @@ def check_explain_args(args: argparse.Namespace) -> None:
 def run_explain(args: argparse.Namespace, predictor, case, pred) -> dict[str, Any]:
     """Explain ``pred``'s class for ``case`` with ``args.explain``; write the files into ``args.out``.
 
-    Returns {method, target_class, target_name, top_words, fields, seconds, files}; {} without --explain.
+    Returns {method, target_class, target_name, top_words, fields, seconds, reliance, files}; {} without --explain.
+    ``reliance``: how far the prediction moves with the MRI or the record hidden (``engine.explain.reliance``).
     """
     if getattr(args, "explain", None) is None:
         return {}
@@ -53,6 +55,7 @@ def run_explain(args: argparse.Namespace, predictor, case, pred) -> dict[str, An
     from engine.explain import explain, save_explanation  # captum loads only when an explanation is asked for
 
     names = list(predictor.class_names)
-    expl = explain(predictor.model, case, args.explain, target=names.index(pred.label), class_names=names)
+    expl = explain(predictor.model, case, args.explain, target=names.index(pred.label), class_names=names,
+                   reliance=True)
     files = save_explanation(expl, case, args.out)
     return {**expl.summary(), "files": [str(p) for p in files]}

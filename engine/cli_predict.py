@@ -29,10 +29,14 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def _summary(pred) -> str:
+def _summary(pred, explanation: dict | None = None) -> str:
     lines = [f"Prediction: {pred.label}"]
     for name, p in pred.probabilities.items():
         lines.append(f"  {name:<9} {p:6.1%}  {'#' * round(p * 40)}")
+    if explanation:
+        lines.append(f"Explanation ({explanation['method']}) of {explanation['target_name']}: "
+                     f"{', '.join(explanation['files'])}")
+        lines += [f"  {ln}" for ln in explanation.get("reliance", {}).get("lines", [])]
     lines.append(f"Model: {pred.checkpoint} (id {pred.checkpoint_id}) on {pred.device}")
     lines.append(f"Text read by the model: {pred.text}")
     lines += [f"Note: {n}" for n in pred.notes]
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(result, sys.stdout)
             sys.stdout.write("\n")
         else:
-            print(_summary(pred))
+            print(_summary(pred, explanation))
         return 0
 
     return run_cli(go)

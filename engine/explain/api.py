@@ -27,6 +27,7 @@ from engine.explain.base import CancelFn, ExplanationCancelled, ModelInputs, Pro
 from engine.explain.gradients import explain_integrated_gradients
 from engine.explain.occlusion import explain_occlusion
 from engine.explain.relevance import explain_relevance
+from engine.explain.reliance import ModalityReliance, modality_reliance
 from engine.preprocess import to_original_grid
 
 __all__ = ["METHODS", "Explanation", "ExplanationCancelled", "explain", "save_explanation"]
@@ -47,6 +48,8 @@ class Explanation:
     words: list[str]
     word_field: list[str]
     seconds: float
+    #: how much the prediction moves with the MRI or the record hidden (``explain(..., reliance=True)``)
+    reliance: ModalityReliance | None = None
 
     def summary(self, top: int = 5) -> dict[str, Any]:
         """Plain-JSON digest: method, class, the ``top`` words, the fields, time."""
@@ -57,6 +60,7 @@ class Explanation:
                            "field": self.word_field[i]} for i in order],
             "fields": {k: round(float(v), 4) for k, v in self.field_relevance.items()},
             "seconds": round(self.seconds, 3),
+            **({"reliance": self.reliance.to_dict()} if self.reliance is not None else {}),
         }
 
 
@@ -133,12 +137,15 @@ def _clear_attention(model: nn.Module) -> None:
 
 def explain(model: nn.Module, case, method: str = "relevance", target: int | None = None,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None, *,
-            class_names: Sequence[str] | None = None, n_steps: int = 16, batch_size: int = 8) -> Explanation:
+            class_names: Sequence[str] | None = None, n_steps: int = 16, batch_size: int = 8,
+            reliance: bool = False) -> Explanation:
     """Explain ``model``'s output for ``case`` (a :class:`engine.predict.CaseInputs`) and class ``target``.
 
     ``target`` None explains the predicted class. ``progress(fraction, message)`` is called with a
     non-decreasing fraction that ends at 1.0; ``cancel()`` returning True stops the work with
     :class:`ExplanationCancelled`. ``n_steps``: IG steps; ``batch_size``: inputs per model call (IG, occlusion).
+    ``reliance``: also measure how much the prediction moves with each modality hidden (one more batched forward
+    of up to three cases; :mod:`engine.explain.reliance`) - what a user needs to read the maps honestly.
     """
     if method not in METHODS:
         raise AlifuseInputError(f"method: unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
@@ -169,6 +176,7 @@ def explain(model: nn.Module, case, method: str = "relevance", target: int | Non
         image_model = _image_map(raw.image, model.cfg.image_size)
         image_original = np.clip(to_original_grid(image_model, case.mapping), 0.0, 1.0).astype(np.float32)
         tokens, words, fields = _text_scores(raw, x.text)
+        rel = modality_reliance(model, x.img, x.ids, x.mask, raw.target, names) if reliance else None
     finally:
         _clear_attention(model)
         model.train(was_training)
@@ -179,12 +187,13 @@ def explain(model: nn.Module, case, method: str = "relevance", target: int | Non
         image_model=image_model, image_original=image_original,
         token_relevance=tokens, word_relevance=words, field_relevance=fields,
         words=list(enc.words) if enc is not None else [], word_field=list(enc.word_field) if enc is not None else [],
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, reliance=rel,
     )
 
 
 def save_explanation(expl: Explanation, case, out_dir: str | Path) -> list[Path]:
-    """Write relevance.nii.gz (the input file's grid and affine), words.json and fields.json; returns the paths."""
+    """Write relevance.nii.gz (the input file's grid and affine), words.json and fields.json, and reliance.json
+    when the explanation measured it; returns the paths."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise AlifuseInputError(f"--out {out}: exists and is not a folder")
@@ -205,4 +214,7 @@ def save_explanation(expl: Explanation, case, out_dir: str | Path) -> list[Path]
              for w, r, f in zip(expl.words, expl.word_relevance, expl.word_field)]
     paths[1].write_text(json.dumps({**head, "words": words}, indent=2), encoding="utf-8")
     paths[2].write_text(json.dumps({**head, "fields": expl.field_relevance}, indent=2), encoding="utf-8")
+    if expl.reliance is not None:
+        paths.append(out / "reliance.json")
+        paths[3].write_text(json.dumps(expl.reliance.to_dict(), indent=2), encoding="utf-8")
     return paths

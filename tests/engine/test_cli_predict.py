@@ -187,6 +187,26 @@ def test_explain_writes_a_map_on_the_input_grid(case, capsys, tmp_path):
     assert code == 2 and "--out" in err and err.count("\n") == 1
 
 
+def test_explain_says_how_much_the_prediction_rests_on_each_modality(case, capsys, tmp_path):
+    """The printed summary names the files and gives the two hide-one-modality sentences; reliance.json holds the
+    same figures as the --json output."""
+    out = tmp_path / "expl"
+    argv = [case / "t1.nii.gz", "--ehr", case / "ehr.json", "--checkpoint", case / "tiny.safetensors",
+            "--explain", "occlusion", "--out", out]
+    code, stdout, err = run(argv, capsys)
+    assert code == 0, err
+    reliance = json.loads((out / "reliance.json").read_text())
+    label = stdout.splitlines()[0].removeprefix("Prediction: ")
+    assert reliance["target_name"] == label
+    assert f"Explanation (occlusion) of {label}: {out / 'relevance.nii.gz'}, " in stdout
+    printed = [ln.strip() for ln in stdout.splitlines() if ln.startswith("  Without the ")]
+    assert printed == [ln for ln in reliance["lines"] if ln.startswith("Without the ")]
+    assert [ln[:len("Without the MRI")] for ln in printed] == ["Without the MRI", "Without the rec"]
+    code, stdout, err = run([*argv, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["explanation"]["reliance"] == reliance
+
+
 def test_a_model_trained_without_an_ehr_part_reads_the_same_text(case, capsys, tmp_path):
     from engine.config import preset
     from engine.model import AlifuseModel

@@ -93,7 +93,10 @@ def test_run_writes_the_maps_for_the_predicted_class(tmp_path):
     args = _parser(True).parse_args(["--explain", "relevance", "--out", str(tmp_path / "maps")])
     res = run_explain(args, predictor, case, pred)
     assert res["method"] == "relevance" and res["target_name"] == pred.label
-    assert res["files"] == [str(tmp_path / "maps" / n) for n in ("relevance.nii.gz", "words.json", "fields.json")]
+    assert res["files"] == [str(tmp_path / "maps" / n)
+                            for n in ("relevance.nii.gz", "words.json", "fields.json", "reliance.json")]
+    assert res["reliance"]["target_name"] == pred.label
+    assert res["reliance"]["probabilities"][pred.label] == pytest.approx(pred.probabilities[pred.label], abs=1e-5)
     img = nib.load(res["files"][0])
     assert img.shape == data.shape
     np.testing.assert_allclose(img.affine, AFFINE, atol=1e-5)

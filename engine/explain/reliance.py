@@ -1,0 +1,138 @@
+"""How much does one prediction rest on the MRI, and how much on the record?
+
+A heat map always shows *something*, even over a modality the model does not use: a model that decides from
+the record alone still spreads relevance over the MRI. So each explanation comes with the plain test of hiding
+one modality at a time and watching the probabilities move:
+
+- MRI hidden: every voxel set to 0, the background value after preprocessing (the occlusion baseline);
+- record hidden: every word-piece of the record becomes [MASK] ([CLS], [SEP] and padding stay), the token the
+  model saw for hidden text in training.
+
+The shift is the total-variation distance between the class probabilities with and without the modality:
+half the sum of |p - q|, from 0 (the modality changes nothing) to 1 (it decides everything).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+#: below this shift (2 percentage points) a modality counts as not used by this prediction
+WEAK_SHIFT = 0.02
+
+#: modality name -> how a sentence names it
+MODALITIES = {"image": "the MRI", "record": "the record"}
+
+
+@dataclass(frozen=True)
+class ModalityReliance:
+    """Class probabilities (C,) for the whole case and with each modality hidden (None: the model does not
+    read that modality, or the record has no word to hide)."""
+
+    class_names: tuple[str, ...]
+    target_class: int
+    probabilities: tuple[float, ...]
+    without_image: tuple[float, ...] | None
+    without_record: tuple[float, ...] | None
+
+    def without(self, modality: str) -> tuple[float, ...] | None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality {modality!r}: choose one of {', '.join(MODALITIES)}")
+        return self.without_image if modality == "image" else self.without_record
+
+    def shift(self, modality: str) -> float | None:
+        """Total-variation distance in [0, 1] between the probabilities with and without ``modality``."""
+        q = self.without(modality)
+        if q is None:
+            return None
+        return float(0.5 * np.abs(np.asarray(self.probabilities) - np.asarray(q)).sum())
+
+    def weak(self, modality: str) -> bool:
+        """True when hiding ``modality`` moves the prediction by less than :data:`WEAK_SHIFT`."""
+        s = self.shift(modality)
+        return s is not None and s < WEAK_SHIFT
+
+    def lines(self) -> list[str]:
+        """One sentence per modality the model reads, then a warning for each it barely uses."""
+        name = self.class_names[self.target_class]
+        p = self.probabilities[self.target_class]
+        out = []
+        for modality, words in MODALITIES.items():
+            q = self.without(modality)
+            if q is None:
+                continue
+            label = self.class_names[int(np.argmax(q))]
+            change = "unchanged" if label == name else f"{label} instead"
+            out.append(f"Without {words}: {name} {p:.1%} → {q[self.target_class]:.1%} ({change}); "
+                       f"the prediction moves by {self.shift(modality):.1%}.")
+        for modality, words in MODALITIES.items():
+            if self.weak(modality):
+                out.append(f"This prediction hardly depends on {words}: its map shows where the model looked, "
+                           "not what it decided from.")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: the probabilities as {class: p}, the shift and weakness per modality, and :meth:`lines`."""
+        d: dict[str, Any] = {"target_class": self.target_class, "target_name": self.class_names[self.target_class],
+                             "weak_below": WEAK_SHIFT}
+        as_map = lambda ps: None if ps is None else {c: round(float(v), 6) for c, v in zip(self.class_names, ps)}  # noqa: E731
+        d["probabilities"] = as_map(self.probabilities)
+        for modality in MODALITIES:
+            s = self.shift(modality)
+            d[f"without_{modality}"] = {"probabilities": as_map(self.without(modality)),
+                                        "shift": None if s is None else round(s, 6), "weak": self.weak(modality)}
+        d["lines"] = self.lines()
+        return d
+
+
+def hidden_record(ids: torch.Tensor, mask: torch.Tensor, cfg) -> torch.Tensor | None:  # noqa: ANN001
+    """ids (1, L) with every real word-piece [MASK]ed -> (1, L); None when there is none to hide."""
+    special = torch.tensor([cfg.cls_token_id, cfg.sep_token_id, cfg.pad_token_id], device=ids.device)
+    words = mask.bool() & ~torch.isin(ids, special)
+    if not bool(words.any()):
+        return None
+    return ids.masked_fill(words, cfg.mask_token_id)
+
+
+@torch.no_grad()
+def modality_reliance(model: nn.Module, image: torch.Tensor | None, ids: torch.Tensor | None,
+                      mask: torch.Tensor | None, target: int | None = None,
+                      class_names: Sequence[str] | None = None) -> ModalityReliance:
+    """Probabilities for the case and with each modality hidden, in one batch of at most three.
+
+    image (1, S, S, S) or None; ids, mask (1, L) or None, on the model's device. ``target`` None = the
+    predicted class. The model is put in eval mode for the call and handed back in the mode it came in.
+    """
+    if model.image_encoder is None:
+        image = None
+    if model.text_encoder is None:
+        ids = mask = None
+    has_image = image is not None
+    hidden = hidden_record(ids, mask, model.cfg) if ids is not None else None
+    images, texts = [image], [ids]
+    if has_image:
+        images.append(torch.zeros_like(image))
+        texts.append(ids)
+    if hidden is not None:
+        images.append(image)
+        texts.append(hidden)
+    n = len(images)
+    batch_img = torch.cat(images) if image is not None else None
+    batch_ids = torch.cat(texts) if ids is not None else None
+    batch_mask = mask.expand(n, -1) if mask is not None else None
+    was_training = model.training
+    model.eval()
+    try:
+        probs = torch.softmax(model(batch_img, batch_ids, batch_mask).double(), dim=-1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    names = tuple(class_names) if class_names is not None else tuple(f"class {k}" for k in range(probs.shape[1]))
+    if len(names) != probs.shape[1]:
+        raise ValueError(f"{len(names)} class names for a model with {probs.shape[1]} classes")
+    rows = [tuple(float(v) for v in r) for r in probs]
+    t = int(np.argmax(rows[0])) if target is None else int(target)
+    return ModalityReliance(names, t, rows[0], rows[1] if has_image else None, rows[-1] if hidden is not None else None)
+
