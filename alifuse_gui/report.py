@@ -36,7 +36,8 @@ def report_pages(volume: Volume, ehr: dict[str, Any], prediction: "Prediction",
     """The report's pages as A4 figures (for the PDF, or a PNG preview); ``stamp`` is the date line."""
     method = getattr(explanation, "method", None) if explanation is not None else None
     fig1 = new_page("Alifuse case report", 1, PAGES, stamp)
-    page_record(fig1, volume, ehr, prediction, info, method, stamp)
+    reliance = getattr(explanation, "reliance", None) if explanation is not None else None
+    page_record(fig1, volume, ehr, prediction, info, method, stamp, reliance)
     fig2 = new_page("MRI and relevance", 2, PAGES, stamp)
     page_slices(fig2, volume, explanation)
     fig3 = new_page("Clinical text and relevance", 3, PAGES, stamp)

@@ -64,8 +64,8 @@ class _Cursor:
 
 
 def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: Any, info: CheckpointInfo,
-                method: str | None, stamp: str) -> None:
-    """Page 1: the case, the prediction and the model that made it."""
+                method: str | None, stamp: str, reliance: Any | None = None) -> None:
+    """Page 1: the case, the prediction, what it rests on (``reliance``, when explained) and the model."""
     c = _Cursor(fig, 0.915)
     c.line(f"Image: {volume.path}", 9, color="0.25")
     c.line(f"Report created {stamp}", 9, color="0.25")
@@ -108,6 +108,15 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
         ax.text(min(v, 0.86) + 0.01, i, f"{v:.1%}", va="center", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     c.y -= bar_h + 0.035
+
+    if reliance is not None:
+        c.line("What the prediction rests on", 12, weight="bold")
+        for sentence in reliance.lines():
+            warn = sentence.startswith("This prediction hardly depends")
+            for i, ln in enumerate(textwrap.wrap(sentence, 100)):
+                c.line(("• " if i == 0 else "  ") + ln, 8.5, color=RED if warn else "black",
+                       weight="bold" if warn else "normal")
+        c.gap()
 
     c.line("Model", 12, weight="bold")
     c.pair("Checkpoint ID", str(getattr(prediction, "checkpoint_id", "") or info.checkpoint_id or "n/a"))

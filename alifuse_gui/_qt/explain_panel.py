@@ -54,6 +54,10 @@ class ExplainPanel(JobControls, QWidget):
         self.threshold.setRange(0, 95)
         self.threshold.setValue(50)  # show the upper half of the map: a diffuse map should not tint the whole brain
         self.threshold.valueChanged.connect(self._style_overlay)
+        #: how far the prediction moves with the MRI or the record hidden; amber when one is hardly used
+        self.reliance = QLabel("")
+        self.reliance.setWordWrap(True)
+        self.reliance.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.words = WordView()
         self.words.setMaximumHeight(90)
         # The field chart is matplotlib (~0.5 s to import): made on first use (the session's start-up does it).
@@ -71,6 +75,7 @@ class ExplainPanel(JobControls, QWidget):
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.reliance)
         layout.addLayout(sliders)
         layout.addWidget(QLabel("Words (blue = relevant; hover for the value):"))
         layout.addWidget(self.words)
@@ -119,9 +124,29 @@ class ExplainPanel(JobControls, QWidget):
         self._finish(f"Explained the prediction with {self.method.currentText()}.")
 
     def show_explanation(self, explanation) -> None:
+        self.show_reliance(getattr(explanation, "reliance", None))
         self.words.set_words(list(explanation.words), list(explanation.word_relevance),
                              list(getattr(explanation, "word_field", []) or []))
         self.chart.set_values(dict(explanation.field_relevance))
+
+    def clear(self, message: str | None = None) -> None:
+        """No explanation shown: empty words, fields and reliance; ``message`` (if any) in the status line."""
+        self.words.set_words([], [], [])
+        if self._chart is not None:  # not built yet: nothing drawn to clear
+            self._chart.set_values({})
+        self.show_reliance(None)
+        if message:
+            self.status.setText(message)
+
+    def show_reliance(self, reliance) -> None:
+        """The hide-one-modality sentences; amber and bold when the prediction hardly uses a modality."""
+        if reliance is None:
+            self.reliance.setText("")
+            self.reliance.setStyleSheet("")
+            return
+        self.reliance.setText("\n".join(reliance.lines()))
+        weak = any(reliance.weak(m) for m in ("image", "record"))
+        self.reliance.setStyleSheet("color: #e0a000; font-weight: bold;" if weak else "")
 
     def _style_overlay(self) -> None:
         viewer = self.session.viewer

@@ -14,7 +14,7 @@ from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
 from alifuse_gui._qt.linked_views import on_next_draw, set_overlay_text
 from alifuse_gui.display import convention_text, original_to_canonical
-from alifuse_gui.layers import MRI_LAYER, show_relevance, show_volume
+from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER, show_relevance, show_volume
 
 _SESSIONS: "weakref.WeakKeyDictionary[Any, AlifuseSession]" = weakref.WeakKeyDictionary()
 
@@ -175,7 +175,8 @@ class AlifuseSession(QObject):
 
     def show_case(self, volume: Volume) -> None:
         self.volume = volume
-        self.last_case = self.explanation = None
+        self.last_case = None
+        self.forget_explanation("A new case: predict, then explain.")
         layer = show_volume(self.viewer, volume)
         self.views.apply_orders()
         obl = layer.metadata["obliquity_deg"]
@@ -213,7 +214,8 @@ class AlifuseSession(QObject):
             return False
         with self._swap_lock:  # a warm-up still loading the old model will not put it in (see _adopt)
             self.predictor, self.checkpoint = predictor, p
-        self.last_case = self.explanation = None
+        self.last_case = None
+        self.forget_explanation("Another model: predict, then explain its prediction.")
         self.model_changed.emit(predictor.info)
         self.status(f"Model {predictor.info.checkpoint_id} loaded from {p.name}")
         return True
@@ -258,8 +260,17 @@ class AlifuseSession(QObject):
     def accept_prediction(self, result):
         pred, case = result
         self.last_prediction, self.last_case = pred, case
-        self.explanation = None
+        self.forget_explanation("A new prediction: explain it to see its map.")
         return pred, case
+
+    def forget_explanation(self, message: str) -> None:
+        """The shown explanation no longer explains what is on screen: hide its map, clear its words, fields and
+        reliance, and say so (``message``)."""
+        had = self.explanation is not None
+        self.explanation = None
+        if RELEVANCE_LAYER in self.viewer.layers:
+            self.viewer.layers[RELEVANCE_LAYER].visible = False
+        self.explain_panel.clear(message if had else None)
 
     def explanation_job(self, method: str) -> Callable:
         if self.last_case is None or self.predictor is None:
@@ -269,7 +280,9 @@ class AlifuseSession(QObject):
         model, case = self.predictor.model, self.last_case
 
         def work(report, cancelled):
-            return explain(model, case, method=method, target=None, progress=report, cancel=cancelled)
+            # reliance: the maps of a modality the prediction hardly uses must be read with that in mind
+            return explain(model, case, method=method, target=None, progress=report, cancel=cancelled,
+                           class_names=self.predictor.class_names, reliance=True)
 
         return work
 

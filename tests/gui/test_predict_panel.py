@@ -118,6 +118,34 @@ def test_explain_in_a_worker_adds_an_aligned_overlay(session, qtbot):
     panel.threshold.setValue(70)
     panel.opacity.setValue(35)
     assert tuple(rel.contrast_limits) == (0.7, 1.0) and rel.opacity == pytest.approx(0.35)
+    # what the prediction rests on: the model's own figures, for the class the map explains
+    reliance = session.explanation.reliance
+    assert reliance.target_class == session.explanation.target_class
+    assert reliance.class_names == tuple(session.predictor.class_names)
+    assert reliance.probabilities[reliance.target_class] == pytest.approx(
+        session.last_prediction.probabilities[session.explanation.target_name], abs=1e-5)
+    assert panel.reliance.text() == "\n".join(reliance.lines())
+    assert panel.reliance.text().startswith("Without the MRI: ") and "Without the record: " in panel.reliance.text()
+    weak = reliance.weak("image") or reliance.weak("record")
+    assert ("hardly depends on" in panel.reliance.text()) == weak
+    assert ("font-weight: bold" in panel.reliance.styleSheet()) == weak
+
+
+def test_a_new_prediction_retires_the_shown_explanation(session, qtbot):
+    """What-if: after the record changes and Predict runs again, the old map, words and reliance explained the old
+    prediction; they are hidden and cleared, and the panel says to explain again."""
+    pytest.importorskip("engine.explain")
+    session.predict_now()
+    session.explain_now("relevance")
+    panel = session.explain_panel
+    assert session.viewer.layers[RELEVANCE_LAYER].visible and panel.words.words and panel.reliance.text()
+    session.record_form.set_record({**RECORD, "mmse": 12})
+    assert run(qtbot, session.predict_panel.start) == "ok"
+    assert session.explanation is None and not session.viewer.layers[RELEVANCE_LAYER].visible
+    assert panel.words.words == [] and panel.chart.values == {} and panel.reliance.text() == ""
+    assert panel.status.text() == "A new prediction: explain it to see its map."
+    session.explain_now("relevance")
+    assert session.viewer.layers[RELEVANCE_LAYER].visible and panel.reliance.text()
 
 
 def test_explain_cancel_keeps_no_overlay(session, qtbot):

@@ -16,6 +16,7 @@ from engine.checkpoint import CheckpointInfo
 from engine.config import preset
 from engine.errors import AlifuseInputError
 from engine.explain.api import Explanation
+from engine.explain.reliance import ModalityReliance
 from engine.imageio import load_volume
 from engine.predict import Prediction
 
@@ -103,7 +104,9 @@ def case(tmp_path_factory):
                        image_model=np.zeros((16,) * 3, np.float32), image_original=heat, token_relevance=[],
                        word_relevance=rel, field_relevance={"age": 0.1, "sex": 0.05, "mmse": 0.5, "cdr": 0.15,
                                                             "summary": 0.2},
-                       words=words, word_field=word_field, seconds=1.0)
+                       words=words, word_field=word_field, seconds=1.0,
+                       reliance=ModalityReliance(("NC", "MCI", "AD"), 1, (0.2, 0.65, 0.15), (0.2, 0.649, 0.151),
+                                                 (0.5, 0.3, 0.2)))
     info = CheckpointInfo(preset("tiny"), ["NC", "MCI", "AD"], "1", {"trained": True}, "abc123def456",
                           "/models/best.safetensors")
     return {"dir": d, "vol": vol, "ehr": ehr, "pred": pred, "expl": expl, "info": info, "heat": heat}
@@ -127,6 +130,11 @@ def test_report_with_explanation_has_three_pages_of_searchable_text(case):
     assert "forgetting" in text                        # a shaded word on page 3
     assert "Relevance per record field" in text and "MMSE" in text
     assert "no explanation computed" not in text
+    assert "What the prediction rests on" in text      # page 1: the hide-one-modality figures
+    assert "Without the MRI: MCI 65.0%" in text and "the prediction moves by 0.1%" in text
+    assert "Without the record: MCI 65.0%" in text and "(NC instead)" in text
+    assert "This prediction hardly depends on the MRI" in text
+    assert "hardly depends on the record" not in text
 
 
 def test_report_without_explanation_says_so(case, tmp_path):
@@ -139,6 +147,7 @@ def test_report_without_explanation_says_so(case, tmp_path):
     assert text.count("no explanation computed") >= 3  # model identity, heatmap page and text page
     assert "UNTRAINED MODEL" in text and "NO (random weights)" in text
     assert DISCLAIMER in text
+    assert "What the prediction rests on" not in text  # measured with an explanation only
 
 
 def test_heatmap_is_put_on_the_canonical_grid_and_slices_go_through_its_maximum(case):
