@@ -59,14 +59,20 @@ class Prediction:
         return asdict(self)
 
 
+def indexed(device: torch.device) -> torch.device:
+    """``cuda`` -> ``cuda:N``, the current GPU: a tensor's device is always indexed, and ``cuda`` != ``cuda:0``
+    in the checks that reuse an image already on the GPU. Other devices are returned as they are."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 class Predictor:
     """Holds one model on one device. ``checkpoint=None`` uses the bundled demo checkpoint."""
 
     def __init__(self, checkpoint: str | Path | None = None, device: torch.device | str = "cpu") -> None:
         t0 = time.perf_counter()
-        self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)  # "auto" too
-        if self.device.type == "cuda" and self.device.index is None:  # "cuda" != "cuda:0" for tensor.device checks
-            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.device = indexed(resolve_device(device) if isinstance(device, str) else torch.device(device))
         path = Path(checkpoint) if checkpoint else DEMO_CHECKPOINT
         if checkpoint is None and not path.is_file():
             # No trained demo model has been shipped yet: say so plainly rather than pretend.

@@ -159,3 +159,25 @@ def test_bad_options_exit_2_with_one_line(capsys, argv, needle):
     err = capsys.readouterr().err
     assert exc.value.code == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("alifuse: error:") and needle in err
+
+
+def test_timing_runs_the_warm_up_untimed_and_reports_it():
+    """The compiled training figure's compilation lands in the warm-up: it is left out of the median but reported."""
+    from trainer.bench.timing import time_it
+
+    calls: list[int] = []
+    t = time_it(lambda: calls.append(1), repeats=4, warmup=2)
+    assert len(calls) == 6 and len(t.seconds) == 4
+    detail = t.detail()
+    assert detail["repeats"] == 4 and detail["warmup_s"] >= 0.0
+    assert "warmup_s" not in time_it(lambda: None, repeats=1, warmup=0).detail()
+
+
+def test_the_demo_explain_figure_times_what_the_user_runs(capsys):
+    """explain with the reliance, as the viewer and alifuse-predict --explain run it; the CPU-side mapping back to
+    the scan's grid is reported beside it (on a GPU it is most of the 250 ms target)."""
+    assert main(["--json", "--only", "demo", "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    detail = report["details"]["demo.cpu.explain_s"]
+    assert "reliance=True" in detail["what"]
+    assert 0.0 < detail["to_original_grid_cpu_s"] < report["figures"]["demo.cpu.explain_s"]

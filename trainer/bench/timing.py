@@ -17,6 +17,8 @@ class Timing:
 
     seconds: list[float] = field(default_factory=list)
     load: list[float | None] = field(default_factory=list)
+    #: the untimed warm-up runs together (torch.compile's compilation lands there)
+    warmup_s: float | None = None
 
     @property
     def median(self) -> float:
@@ -25,7 +27,8 @@ class Timing:
     def detail(self) -> dict:
         return {"repeats": len(self.seconds), "median_s": round(self.median, 6),
                 "min_s": round(min(self.seconds), 6), "max_s": round(max(self.seconds), 6),
-                "load_1m_before_after": self.load}
+                "load_1m_before_after": self.load,
+                **({"warmup_s": round(self.warmup_s, 3)} if self.warmup_s is not None else {})}
 
 
 def _sync(device: torch.device | str | None) -> None:
@@ -36,11 +39,13 @@ def _sync(device: torch.device | str | None) -> None:
 def time_it(fn: Callable[[], object], repeats: int, warmup: int = 1,
             device: torch.device | str | None = None) -> Timing:
     """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times timed (CUDA synchronised on both ends)."""
+    t0 = time.perf_counter()
     for _ in range(warmup):
         fn()
     _sync(device)
+    warm = time.perf_counter() - t0 if warmup else None
     la = load_average()
-    t = Timing(load=[la[0] if la else None])
+    t = Timing(load=[la[0] if la else None], warmup_s=warm)
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         fn()
