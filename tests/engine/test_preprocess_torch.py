@@ -13,8 +13,9 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from engine.imageio import load_volume
-from engine.preprocess import preprocess
-from engine.preprocess_torch import affine_resample, gaussian_blur, intensity_window, preprocess_on
+from engine.preprocess import preprocess, to_original_grid
+from engine.preprocess_torch import (affine_resample, gaussian_blur, intensity_window, preprocess_on,
+                                     to_original_grid_on)
 from engine.resources import DEMO_IMAGE
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -103,3 +104,22 @@ def test_thin_volumes_resample_like_scipy(shape):
     want = ndimage.affine_transform(src, np.diag(t[:3, :3]), offset=t[:3, 3], output_shape=(5, 6, 7), order=1,
                                     mode="grid-constant", cval=0.0)
     np.testing.assert_allclose(affine_resample(torch.from_numpy(src), t, (5, 6, 7)).numpy(), want, **TOL)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("zooms, oblique", [((1.0, 1.2, 3.0), False), ((-1.0, -1.2, 2.0), False),
+                                            ((0.9, 0.9, 1.4), True)], ids=["aniso", "LPS-stored", "oblique"])
+def test_a_map_goes_back_to_the_scans_grid_as_scipy_puts_it(tmp_path, device, zooms, oblique):
+    """The explanation's way back (model grid -> the file's own voxels), edges held as scipy's "nearest" holds
+    them: a smooth map with its maximum off-centre, so that position errors and edge handling both show."""
+    vol = _volume(tmp_path, (70, 80, 40), zooms, oblique=oblique)
+    _, mapping = preprocess(vol, 32)
+    i, j, k = np.meshgrid(*[np.linspace(0, 1, 32)] * 3, indexing="ij")
+    model_map = (np.exp(-((i - 0.3) ** 2 + (j - 0.7) ** 2 + (k - 0.2) ** 2) * 6) + 0.3 * i).astype(np.float32)
+    want = to_original_grid(model_map, mapping)
+    got = to_original_grid_on(torch.from_numpy(model_map).to(device), mapping)
+    assert got.device.type == device and tuple(got.shape) == (70, 80, 40) and got.dtype == torch.float32
+    np.testing.assert_allclose(got.cpu().numpy(), want, **TOL)
+    assert want.std() > 0.05 and want.min() >= 0.0
+    with pytest.raises(ValueError, match=r"model map of shape \(16, 16, 16\) is not \(32, 32, 32\)"):
+        to_original_grid_on(torch.zeros(16, 16, 16), mapping)
