@@ -92,7 +92,7 @@ def _image_map(raw: torch.Tensor | None, size: int) -> np.ndarray:
     return unit_range(r.cpu().numpy()).astype(np.float32)
 
 
-def _on_original_grid(image_model: np.ndarray, mapping, device: torch.device) -> np.ndarray:
+def on_original_grid(image_model: np.ndarray, mapping, device: torch.device) -> np.ndarray:
     """(S, S, S) map -> float32 in [0, 1] on the scan's own grid; on the model's GPU when it has one (scipy takes
     ~0.2 s of CPU for it, most of the GPU's 250 ms predict + explain budget)."""
     if device.type == "cuda":
@@ -184,7 +184,7 @@ def explain(model: nn.Module, case, method: str = "relevance", target: int | Non
         rep.scale = 1.0
         rep(0.95, "mapping onto the original image")
         image_model = _image_map(raw.image, model.cfg.image_size)
-        image_original = _on_original_grid(image_model, case.mapping, next(model.parameters()).device)
+        image_original = on_original_grid(image_model, case.mapping, next(model.parameters()).device)
         tokens, words, fields = _text_scores(raw, x.text)
         rel = modality_reliance(model, x.img, x.ids, x.mask, raw.target, names) if reliance else None
     finally:

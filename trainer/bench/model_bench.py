@@ -10,11 +10,11 @@ from engine.checkpoint import CheckpointInfo
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
 from engine.ehr import validate_ehr
 from engine.explain import explain
+from engine.explain.api import on_original_grid
 from engine.imageio import Volume, load_volume
 from engine.minilm import load_tokenizer
 from engine.model import AlifuseModel
 from engine.predict import Predictor, indexed
-from engine.preprocess import to_original_grid
 from engine.resources import DEMO_CHECKPOINT, DEMO_IMAGE
 from trainer.bench.flops import training_flops
 from trainer.bench.machine import bf16_peak
@@ -67,10 +67,10 @@ def _predict_and_explain(res: Results, prefix: str, pred: Predictor, vol: Volume
         shown["map"] = explain(pred.model, case, "relevance", class_names=pred.class_names, reliance=True).image_model
 
     t = time_it(explain_as_the_user_does, repeats, device=device)
-    # the map goes back to the scan's own grid with scipy on the CPU, whatever the model's device: say how much
-    back = time_it(lambda: to_original_grid(shown["map"], case.mapping), repeats)
+    # the map's way back to the scan's own grid, as explain takes it (scipy on CPU, grid_sample on a GPU)
+    back = time_it(lambda: on_original_grid(shown["map"], case.mapping, device), repeats, device=device)
     res.add(f"{prefix}.explain_s", t, what="explain(method='relevance', reliance=True) on a prepared case",
-            to_original_grid_cpu_s=round(back.median, 6))
+            to_original_grid_s=round(back.median, 6))
     if device.type == "cuda":
         t = time_it(lambda: (pred.probabilities(case), explain_as_the_user_does()), repeats, device=device)
         res.add(f"{prefix}.predict_explain_s", t,
