@@ -19,6 +19,10 @@ class PatchEmbed3D(nn.Module):
     def __init__(self, patch: int, dim: int) -> None:
         super().__init__()
         self.proj = nn.Conv3d(1, dim, kernel_size=patch, stride=patch)
+        # MAE's initialisation: Xavier on the projection as the linear map it is (torch's Conv3d default is ~2x
+        # smaller), so patch content is not drowned by the fixed sine-cosine positions it is added to
+        nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
+        nn.init.zeros_(self.proj.bias)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.proj(img.unsqueeze(1)).flatten(2).transpose(1, 2)
@@ -91,6 +95,7 @@ class ImageEncoder(nn.Module):
     def __init__(self, cfg: AlifuseConfig, context_dim: int | None) -> None:
         super().__init__()
         self.patch_embed = make_patch_embed(cfg)
+        self.image_mean, self.image_std = float(cfg.image_mean), float(cfg.image_std)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.img_dim))
         self.register_buffer("pos_embed", sincos_3d(cfg.img_dim, cfg.grid)[None], persistent=False)
         self.blocks = nn.ModuleList(
@@ -100,7 +105,9 @@ class ImageEncoder(nn.Module):
         nn.init.normal_(self.cls_token, std=0.02)
 
     def embed(self, img: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Patch tokens + position, kept subset only, [CLS] prepended -> (B, 1+K, D)."""
+        """Patch tokens + position, kept subset only, [CLS] prepended -> (B, 1+K, D). ``img`` in [0, 1]."""
+        if self.image_mean != 0.0 or self.image_std != 1.0:
+            img = (img - self.image_mean) / self.image_std
         x = self.patch_embed(img) + self.pos_embed[:, 1:]
         if ids_keep is not None:
             x = torch.gather(x, 1, ids_keep[..., None].expand(-1, -1, x.shape[-1]))

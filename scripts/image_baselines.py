@@ -81,7 +81,7 @@ class ViT(nn.Module):
     """
 
     def __init__(self, size: int, conv: bool | str, dim: int = 192, depth: int = 4, patch: int = 8,
-                 pool: str = "cls", pos: str = "learned") -> None:
+                 pool: str = "cls", pos: str = "learned", xavier_patch: bool = False) -> None:
         super().__init__()
         self.pool = pool
         if conv == "cnn":  # the CNN's first three stages (stride 8 in all), then a 1x1 projection to tokens
@@ -92,6 +92,9 @@ class ViT(nn.Module):
                                        nn.Conv3d(32, dim, patch // 4, patch // 4))
         else:
             self.embed = nn.Conv3d(1, dim, patch, patch)
+            if xavier_patch:  # MAE's initialisation: the projection as the linear map it is (~2x torch's default)
+                nn.init.xavier_uniform_(self.embed.weight.view(dim, -1))
+                nn.init.zeros_(self.embed.bias)
         if pos == "sincos":  # fixed, as in the Alifuse image encoder
             self.register_buffer("pos", sincos_3d(dim, size // patch)[None])
         else:
@@ -164,10 +167,17 @@ def main() -> None:
                    help="ViT position embeddings: learned, or fixed 3-D sine-cosine as in the Alifuse encoder")
     p.add_argument("--vit-lr", type=float, default=3e-4, help="peak learning rate of the ViT probes")
     p.add_argument("--augment", action="store_true", help="random left-right flips and shifts of up to 2 voxels")
+    p.add_argument("--standardise", action="store_true",
+                   help="neural probes: intensities minus the training volumes' mean, over their sd (as MAE's inputs)")
+    p.add_argument("--xavier-patch", action="store_true",
+                   help="ViT: MAE's Xavier initialisation of the linear patch projection instead of torch's default")
     args = p.parse_args()
     x, y, idx = load(args.cohort, args.cache)
     print(f"{len(x)} volumes; train/val/test {len(idx['train'])}/{len(idx['val'])}/{len(idx['test'])}")
     small = F.avg_pool3d(x[:, None], 2)[:, 0]  # 32^3: the probes run in minutes on 2 cores
+    if args.standardise:  # [0, 1] volumes, mostly background: content is small beside fixed sine-cosine positions
+        train = small[idx["train"]]
+        small = (small - train.mean()) / train.std()
     for name in args.models:
         if name == "lr":
             logistic(x, y, idx)
@@ -175,8 +185,8 @@ def main() -> None:
             fit(name, CNN, small, y, idx, args.epochs, 1e-3, args.augment)
         else:
             conv = {"vit": False, "vit-conv": True, "vit-cnn": "cnn"}[name]
-            fit(name, lambda: ViT(small.shape[-1], conv=conv, pool=args.pool, pos=args.pos), small, y, idx, args.epochs, args.vit_lr,
-                args.augment)
+            fit(name, lambda: ViT(small.shape[-1], conv=conv, pool=args.pool, pos=args.pos,
+                                  xavier_patch=args.xavier_patch), small, y, idx, args.epochs, args.vit_lr, args.augment)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ CONFIG_LABELS: dict[str, str] = {
     "modalities": "Modalities",
     "image_size": "Image size (voxels per side)",
     "patch_size": "Patch size",
+    "image_mean": "Image centred by (mean)",
+    "image_std": "Image scaled by (sd)",
     "img_dim": "Image encoder width",
     "img_depth": "Image encoder layers",
     "img_heads": "Image encoder heads",

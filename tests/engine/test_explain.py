@@ -117,9 +117,10 @@ def test_occlusion_word_and_field_scores_are_drops_of_log_probability(setup):
             hidden = ids.clone()
             hidden[0, [i for i, f in enumerate(case.text.token_field) if f == name]] = cfg.mask_token_id
             field_drops.append(float(base - torch.log_softmax(model(img, hidden, mask).double(), -1)[0, 2]))
-    np.testing.assert_allclose(e.word_relevance, unit_max(np.array(drops)), atol=1e-5)
+    # float32 forwards in batches of 4 against one at a time, then divided by the largest drop: ~1e-5 apart
+    np.testing.assert_allclose(e.word_relevance, unit_max(np.array(drops)), atol=5e-5)
     positive = np.clip(field_drops, 0, None)  # whole fields hidden at once: shares of the positive drops
-    np.testing.assert_allclose(list(e.field_relevance.values()), positive / positive.sum(), atol=1e-5)
+    np.testing.assert_allclose(list(e.field_relevance.values()), positive / positive.sum(), atol=5e-5)
 
 
 def test_frozen_pretrained_text_still_gets_relevance(tmp_path, setup):

@@ -240,3 +240,54 @@ def test_minilm_weights_reproduce_hugging_face_bert():
     assert "text_encoder.blocks.0.attn.qkv.weight" in frozen
     assert "text_encoder.blocks.5.attn.qkv.weight" not in frozen
     assert "text_encoder.blocks.0.cross_attn.q.weight" not in frozen
+
+
+# -- the image encoder's input scale --
+
+def test_the_encoder_reads_the_image_centred_and_scaled(tiny_cfg):
+    """image_mean/image_std: a model with them on x is the same model without them on (x - mean) / sd."""
+    from engine.config import IMAGE_MEAN, IMAGE_STD
+
+    torch.manual_seed(0)
+    scaled = AlifuseModel(tiny_cfg.replace(image_mean=IMAGE_MEAN, image_std=IMAGE_STD)).eval()
+    plain = AlifuseModel(tiny_cfg).eval()
+    plain.load_state_dict(scaled.state_dict())
+    x = torch.rand(2, *(tiny_cfg.image_size,) * 3)
+    with torch.no_grad():
+        torch.testing.assert_close(scaled.image_encoder(x), plain.image_encoder((x - IMAGE_MEAN) / IMAGE_STD))
+        assert not torch.allclose(scaled.image_encoder(x), plain.image_encoder(x), atol=1e-3)
+
+
+def test_presets_scale_the_image_and_older_configs_read_it_unchanged():
+    from engine.checkpoint import read_info
+    from engine.config import IMAGE_MEAN, IMAGE_STD, AlifuseConfig
+    from engine.resources import DEMO_CHECKPOINT
+
+    for name in ("demo", "paper"):
+        cfg = preset(name)
+        assert (cfg.image_mean, cfg.image_std) == (IMAGE_MEAN, IMAGE_STD)
+    older = {k: v for k, v in preset("demo").to_dict().items() if k not in ("image_mean", "image_std")}
+    cfg = AlifuseConfig.from_dict(older)
+    assert (cfg.image_mean, cfg.image_std) == (0.0, 1.0)
+    if DEMO_CHECKPOINT.is_file():  # the shipped model was trained on [0, 1] inputs: it must keep reading them so
+        shipped = read_info(DEMO_CHECKPOINT).config
+        assert (shipped.image_mean, shipped.image_std) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("field, value", [("image_std", 0.0), ("image_std", -1.0), ("image_std", float("nan")),
+                                          ("image_mean", float("inf"))])
+def test_a_bad_image_scale_is_named(field, value):
+    from engine.errors import AlifuseInputError
+
+    with pytest.raises(AlifuseInputError, match=f"config field '{field}'"):
+        preset("tiny", **{field: value})
+
+
+def test_the_linear_patch_projection_starts_as_maes(tiny_cfg):
+    """Xavier on the (D, p^3) matrix, zero bias: its spread is that of Xavier's uniform bound."""
+    torch.manual_seed(0)
+    proj = AlifuseModel(preset("demo", modalities=("image",))).image_encoder.patch_embed.proj
+    fan_in, fan_out = proj.weight[0].numel(), proj.weight.shape[0]
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    assert proj.weight.abs().max() <= bound and proj.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.02)
+    assert not proj.bias.any()
