@@ -47,6 +47,29 @@ def embed_and_predict(model: AlifuseModel, ds: CaseDataset, device: torch.device
     return (np.concatenate(probs), np.concatenate(fi) if fi else None, np.concatenate(ft) if ft else None)
 
 
+@torch.no_grad()
+def mean_reliance(model: AlifuseModel, ds: CaseDataset, device: torch.device, batch: int = 8) -> dict[str, float]:
+    """How far the predictions move, on average over the cases, with the MRI set to 0 and with every word-piece of
+    the record [MASK]ed: mean total-variation distance in [0, 1] per modality (``engine.explain.reliance``, the
+    figure the viewer shows for one case). NaN for a modality the model does not read, or with only one."""
+    from engine.explain.reliance import hidden_record
+
+    if not (model.cfg.use_image and model.cfg.use_text):
+        return {"image": math.nan, "record": math.nan}
+    model.eval()
+    shifts: dict[str, list[np.ndarray]] = {"image": [], "record": []}
+    for b in DataLoader(ds, batch_size=batch):
+        img, ids, mask = b["image"].to(device), b["ids"].to(device), b["mask"].to(device)
+        hidden = hidden_record(ids, mask, model.cfg)
+        variants = {"image": (torch.zeros_like(img), ids), "record": (img, hidden if hidden is not None else ids)}
+        with _autocast(device):
+            p = torch.softmax(model(img, ids, mask).float(), -1)
+            for name, (i, t) in variants.items():
+                q = torch.softmax(model(i, t, mask).float(), -1)
+                shifts[name].append((0.5 * (p - q).abs().sum(-1)).cpu().numpy())
+    return {name: float(np.concatenate(v).mean()) for name, v in shifts.items()}
+
+
 def modality_gap(img_emb: np.ndarray | None, txt_emb: np.ndarray | None) -> float:
     """‖Δ‖ = ‖mean(image embeddings) − mean(text embeddings)‖ (paper, Sec. III-F)."""
     if img_emb is None or txt_emb is None:
@@ -69,6 +92,7 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
     res = scores(y, probs, classes)
     res["ci95"] = bootstrap_ci(y, probs, n=n_boot) if n_boot else {}
     res["modality_gap"] = modality_gap(fi, ft)
+    res["reliance"] = mean_reliance(model, ds, device)
     res["dataset"] = name
     if out_dir is not None:
         res["roc_png"] = str(plot_roc(y, probs, classes, Path(out_dir) / f"roc_{_safe(name)}.png", name))
@@ -111,10 +135,15 @@ def markdown_table(results: Sequence[dict]) -> str:
         c = r.get("ci95", {}).get(m)
         return f" [{f(c[0])}, {f(c[1])}]" if c else ""
 
-    lines = ["| data set | n | ACC % [95% CI] | AUC % [95% CI] | balanced ACC % | modality gap ‖Δ‖ |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    def num(v: float | None) -> str:
+        return "–" if v is None or math.isnan(v) else f"{v:.3f}"
+
+    lines = ["| data set | n | ACC % [95% CI] | AUC % [95% CI] | balanced ACC % | modality gap ‖Δ‖ "
+             "| moved without the MRI | moved without the record |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
-        gap = r.get("modality_gap")
+        rel = r.get("reliance") or {}
         lines.append(f"| {r['dataset']} | {r['n']} | {f(r['acc'])}{ci(r, 'acc')} | {f(r['auc'])}{ci(r, 'auc')} | "
-                     f"{f(r['balanced_acc'])} | {'–' if gap is None or math.isnan(gap) else f'{gap:.3f}'} |")
+                     f"{f(r['balanced_acc'])} | {num(r.get('modality_gap'))} | {num(rel.get('image'))} | "
+                     f"{num(rel.get('record'))} |")
     return "\n".join(lines) + "\n"

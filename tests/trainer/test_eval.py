@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from trainer.cli_eval import main as eval_main
 from trainer.cli_train import main as train_main
@@ -60,6 +61,8 @@ def test_eval_refuses_training_subjects_and_scores_held_out(toy_cohort, tmp_path
     assert res[0]["n"] == 9 and 0 <= res[0]["acc"] <= 1 and len(res[0]["confusion"]) == 3
     assert res[0]["ci95"]["acc"][0] <= res[0]["acc"] <= res[0]["ci95"]["acc"][1]
     assert res[0]["modality_gap"] > 0
+    assert 0.0 <= res[0]["reliance"]["image"] <= 1.0 and 0.0 <= res[0]["reliance"]["record"] <= 1.0
+    assert "| moved without the MRI | moved without the record |" in (tmp_path / "ev" / "results.md").read_text()
     assert (tmp_path / "ev" / "roc_zeroshot.png").stat().st_size > 1000
     assert "| zeroshot | 9 |" in (tmp_path / "ev" / "results.md").read_text()
     code, io = _run(eval_main, ["--checkpoint", ckpt, "--data", toy_cohort, "--split", "test", "--json",
@@ -67,3 +70,34 @@ def test_eval_refuses_training_subjects_and_scores_held_out(toy_cohort, tmp_path
     assert code == 0, io.err
     res = json.loads(io.out)
     assert res[0]["n"] == 3  # the test split: 20% of 12 subjects, none of them trained on
+
+
+def test_mean_reliance_is_the_viewers_per_case_figure_averaged(toy_cohort, tmp_path):
+    """alifuse-eval's "moved without the MRI / the record": the mean over the cases of what the viewer shows for one."""
+    from engine.config import preset
+    from engine.explain.reliance import modality_reliance
+    from engine.model import AlifuseModel
+    from trainer.cache import PreprocessCache
+    from trainer.dataset import CaseDataset
+    from trainer.evaluate import mean_reliance
+    from trainer.records import read_manifest
+
+    torch.manual_seed(0)
+    cfg, cpu = preset("tiny"), torch.device("cpu")
+    model = AlifuseModel(cfg).eval()
+    ds = CaseDataset(read_manifest(toy_cohort / "manifest.csv").records, cfg, ["NC", "MCI", "AD"],
+                     PreprocessCache(tmp_path / "cache"))
+    got = mean_reliance(model, ds, cpu, batch=5)  # batches of 5, 5 and 2: the batching must not matter
+    per_case = []
+    for i in range(len(ds)):
+        item = ds[i]
+        r = modality_reliance(model, item["image"][None], item["ids"][None], item["mask"][None])
+        per_case.append((r.shift("image"), r.shift("record")))
+    want = np.mean(per_case, axis=0)
+    assert got["image"] == pytest.approx(want[0], abs=1e-5) and got["record"] == pytest.approx(want[1], abs=1e-5)
+    assert got["record"] > 0.0
+    with torch.no_grad():  # a fusion head that does not read the image
+        model.fusion[0].weight[:, :cfg.img_dim].zero_()
+    assert mean_reliance(model, ds, cpu)["image"] == pytest.approx(0.0, abs=1e-7)
+    text_only = mean_reliance(AlifuseModel(preset("tiny", modalities=("text",))), ds, cpu)
+    assert math.isnan(text_only["image"]) and math.isnan(text_only["record"])
