@@ -98,6 +98,10 @@ def gaussian_blur(x: torch.Tensor, sigma: np.ndarray) -> torch.Tensor:
     return x.contiguous()
 
 
+#: output voxels resampled at once (their float64 source indices take 24 bytes each)
+SLAB_VOXELS = 1 << 22
+
+
 def affine_resample(src: torch.Tensor, t: np.ndarray, shape: tuple[int, int, int],
                     padding: str = "zeros") -> torch.Tensor:
     """scipy.ndimage.affine_transform(src, t, order=1, mode="grid-constant"): trilinear, zero beyond the edges.
@@ -106,15 +110,21 @@ def affine_resample(src: torch.Tensor, t: np.ndarray, shape: tuple[int, int, int
     src: (X, Y, Z); t: (4, 4) output voxel index -> source voxel index; returns ``shape`` float32.
     """
     dev = src.device
-    axes = [torch.arange(n, dtype=torch.float64, device=dev) for n in shape]
-    out_idx = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)               # (X', Y', Z', 3)
     m = torch.as_tensor(np.asarray(t, dtype=np.float64), device=dev)
-    src_idx = out_idx @ m[:3, :3].T + m[:3, 3]                                         # source (i, j, k)
     size = torch.tensor(src.shape, dtype=torch.float64, device=dev)
-    # grid_sample, align_corners=False: -1 and 1 are the outer faces of the first and last voxels, so an axis of
-    # one voxel still has an outside (zero); the grid lists (W, H, D)
-    norm = (2.0 * src_idx + 1.0) / size - 1.0
-    grid = norm.flip(-1).to(torch.float32)[None]
-    # "border" clamps the source index to [0, n - 1] voxel centres, as scipy's "nearest" does
-    out = F.grid_sample(src[None, None], grid, mode="bilinear", padding_mode=padding, align_corners=False)
-    return out[0, 0]
+    # slabs of output slices: the float64 index grid of a 256^3 scan alone would take ~1.2 GB of GPU memory
+    step = max(1, SLAB_VOXELS // max(1, shape[1] * shape[2]))
+    slabs = []
+    for x0 in range(0, shape[0], step):
+        axes = [torch.arange(x0, min(shape[0], x0 + step), dtype=torch.float64, device=dev)]
+        axes += [torch.arange(n, dtype=torch.float64, device=dev) for n in shape[1:]]
+        out_idx = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)           # (x', Y', Z', 3)
+        src_idx = out_idx @ m[:3, :3].T + m[:3, 3]                                     # source (i, j, k)
+        # grid_sample, align_corners=False: -1 and 1 are the outer faces of the first and last voxels, so an axis
+        # of one voxel still has an outside (zero); the grid lists (W, H, D)
+        norm = (2.0 * src_idx + 1.0) / size - 1.0
+        grid = norm.flip(-1).to(torch.float32)[None]
+        # "border" clamps the source index to [0, n - 1] voxel centres, as scipy's "nearest" does
+        out = F.grid_sample(src[None, None], grid, mode="bilinear", padding_mode=padding, align_corners=False)
+        slabs.append(out[0, 0])
+    return torch.cat(slabs, dim=0)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from engine.cli_common import ArgumentParser, resolve_device, run_cli
-from engine.config import PRESETS, preset
+from engine.config import PRESETS, AlifuseConfig, preset
 from engine.errors import AlifuseInputError
 
 LOSS_SETS = {"cls": (0.0, 0.0, 1.0), "cls+cl": (1.0, 0.0, 1.0), "cls+cl+res": (1.0, 1.0, 1.0)}
@@ -53,6 +53,20 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def _resumed_config(path: Path, built: AlifuseConfig, warn) -> AlifuseConfig:  # noqa: ANN001
+    """The run's own config: its weights were trained with it. A preset that has changed since the run started
+    (e.g. the image scaling added later) must not change what a resumed run reads; say which fields differ."""
+    try:
+        saved = AlifuseConfig.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AlifuseInputError(f"--resume: cannot read {path} ({exc})") from None
+    differ = sorted(k for k, v in built.to_dict().items() if saved.to_dict().get(k) != v)
+    if differ:
+        warn(f"--resume: continuing with the run's own config ({path}); these fields differ from what the "
+             f"command would build now: {', '.join(differ)}")
+    return saved
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_cli(lambda: _run(args, argv))
@@ -95,6 +109,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
     records, skipped = load_records(args.data, need_images="image" in overrides["modalities"], warn=stderr_warn)
     classes = class_names_for(records)
     cfg = preset(args.preset, num_classes=len(classes), **overrides)
+    if args.resume and (out / "config.json").is_file():
+        cfg = _resumed_config(out / "config.json", cfg, stderr_warn)
     if args.fold is not None and args.folds is None:
         raise AlifuseInputError("--fold: needs --folds")
     splits = run_splits(records, args.seed, args.folds, args.fold)

@@ -60,14 +60,17 @@ def mean_reliance(model: AlifuseModel, ds: CaseDataset, device: torch.device, ba
     shifts: dict[str, list[np.ndarray]] = {"image": [], "record": []}
     for b in DataLoader(ds, batch_size=batch):
         img, ids, mask = b["image"].to(device), b["ids"].to(device), b["mask"].to(device)
+        # float32, no autocast: bf16 logits would add a noise floor of a few tenths of a percent to every shift
+        p = torch.softmax(model(img, ids, mask).float(), -1)
+        q = torch.softmax(model(torch.zeros_like(img), ids, mask).float(), -1)
+        shifts["image"].append((0.5 * (p - q).abs().sum(-1)).cpu().numpy())
         hidden = hidden_record(ids, mask, model.cfg)
-        variants = {"image": (torch.zeros_like(img), ids), "record": (img, hidden if hidden is not None else ids)}
-        with _autocast(device):
-            p = torch.softmax(model(img, ids, mask).float(), -1)
-            for name, (i, t) in variants.items():
-                q = torch.softmax(model(i, t, mask).float(), -1)
-                shifts[name].append((0.5 * (p - q).abs().sum(-1)).cpu().numpy())
-    return {name: float(np.concatenate(v).mean()) for name, v in shifts.items()}
+        if hidden is not None:
+            has_words = (hidden != ids).any(-1)  # a record with no word-piece to hide has no figure (as in the viewer)
+            q = torch.softmax(model(img, hidden, mask).float(), -1)
+            shifts["record"].append((0.5 * (p - q).abs().sum(-1))[has_words].cpu().numpy())
+    return {name: float(np.concatenate(v).mean()) if v and sum(map(len, v)) else math.nan
+            for name, v in shifts.items()}
 
 
 def modality_gap(img_emb: np.ndarray | None, txt_emb: np.ndarray | None) -> float:
@@ -84,7 +87,9 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
     labels = {r.label for r in records}
     two_class = labels <= {"NC", "impaired"} and list(info.class_names) == ["NC", "MCI", "AD"]
     classes = ["NC", "impaired"] if two_class else list(info.class_names)
-    ds = CaseDataset(records, model.cfg, classes if not two_class else ["NC", "impaired"], cache)
+    # a model trained without some EHR parts (ablation) is scored on the text it was trained on, as Predictor does
+    exclude = tuple(info.provenance.get("without_ehr") or ())
+    ds = CaseDataset(records, model.cfg, classes if not two_class else ["NC", "impaired"], cache, exclude)
     probs, fi, ft = embed_and_predict(model, ds, device)
     if two_class:
         probs, _ = to_two_class(probs)

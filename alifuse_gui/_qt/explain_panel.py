@@ -31,6 +31,7 @@ class ExplainPanel(JobControls, QWidget):
         super().__init__(parent)
         self.session = session
         self.job: Job | None = None
+        self._job_case = None
         self.method = QComboBox()
         methods = available_methods()
         self.method.addItems(methods)
@@ -100,11 +101,12 @@ class ExplainPanel(JobControls, QWidget):
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
+        self._job_case = self.session.last_case  # what this job explains: a result for another case is dropped
         self.job = Job(fn, self)
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_result)
         self.job.failed.connect(lambda msg: self._finish(f"Explanation failed: {msg}"))
-        self.job.cancelled.connect(lambda: self._finish("Cancelled; the overlay shown is unchanged."))
+        self.job.cancelled.connect(lambda: self._finish("Cancelled; the map shown (if any) is unchanged."))
         self.explain_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
@@ -118,6 +120,10 @@ class ExplainPanel(JobControls, QWidget):
         self.status.setText(message)
 
     def _on_result(self, explanation) -> None:
+        if self._job_case is not self.session.last_case:  # a new prediction, case or model came in meanwhile
+            self.progress.setValue(0)
+            self._finish("The prediction changed while this explanation ran: explain the new one.")
+            return
         self.session.accept_explanation(explanation, self.opacity.value() / 100, self.threshold.value() / 100)
         self.show_explanation(explanation)
         self.progress.setValue(100)

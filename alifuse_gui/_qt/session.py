@@ -7,6 +7,8 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QMessageBox
 
@@ -268,8 +270,10 @@ class AlifuseSession(QObject):
         reliance, and say so (``message``)."""
         had = self.explanation is not None
         self.explanation = None
-        if RELEVANCE_LAYER in self.viewer.layers:
-            self.viewer.layers[RELEVANCE_LAYER].visible = False
+        if RELEVANCE_LAYER in self.viewer.layers:  # emptied too: ticking the layer back on must not show it
+            layer = self.viewer.layers[RELEVANCE_LAYER]
+            layer.visible = False
+            layer.data = np.zeros_like(layer.data)
         self.explain_panel.clear(message if had else None)
 
     def explanation_job(self, method: str) -> Callable:

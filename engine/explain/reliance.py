@@ -5,8 +5,10 @@ the record alone still spreads relevance over the MRI. So each explanation comes
 one modality at a time and watching the probabilities move:
 
 - MRI hidden: every voxel set to 0, the background value after preprocessing (the occlusion baseline);
-- record hidden: every word-piece of the record becomes [MASK] ([CLS], [SEP] and padding stay), the token the
-  model saw for hidden text in training.
+- record hidden: every word-piece of the record becomes [MASK] ([CLS], [SEP] and padding stay). The model meets
+  [MASK] in training only in its masked-token reconstruction (lambda_res > 0), never in the classification path,
+  so "without the record" is a probe off the training distribution, like a zeroed MRI: read it as "how much the
+  prediction depends on the record's content", not as "what the model would say with no record".
 
 The shift is the total-variation distance between the class probabilities with and without the modality:
 half the sum of |p - q|, from 0 (the modality changes nothing) to 1 (it decides everything).
@@ -89,7 +91,7 @@ class ModalityReliance:
 
 
 def hidden_record(ids: torch.Tensor, mask: torch.Tensor, cfg) -> torch.Tensor | None:  # noqa: ANN001
-    """ids (1, L) with every real word-piece [MASK]ed -> (1, L); None when there is none to hide."""
+    """ids (B, L) with every real word-piece [MASK]ed -> (B, L); None when no row has one to hide."""
     special = torch.tensor([cfg.cls_token_id, cfg.sep_token_id, cfg.pad_token_id], device=ids.device)
     words = mask.bool() & ~torch.isin(ids, special)
     if not bool(words.any()):

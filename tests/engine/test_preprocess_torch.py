@@ -123,3 +123,17 @@ def test_a_map_goes_back_to_the_scans_grid_as_scipy_puts_it(tmp_path, device, zo
     assert want.std() > 0.05 and want.min() >= 0.0
     with pytest.raises(ValueError, match=r"model map of shape \(16, 16, 16\) is not \(32, 32, 32\)"):
         to_original_grid_on(torch.zeros(16, 16, 16), mapping)
+
+
+def test_resampling_in_slabs_gives_the_same_voxels(tmp_path, monkeypatch):
+    """Large scans are resampled a few slices at a time (bounded GPU memory): the slabs join without a seam."""
+    import engine.preprocess_torch as pt
+
+    vol = _volume(tmp_path, (70, 80, 40), (0.9, 0.9, 1.4), oblique=True)
+    _, mapping = preprocess(vol, 32)
+    model_map = torch.from_numpy(np.random.default_rng(3).random((32, 32, 32), dtype=np.float32))
+    whole = to_original_grid_on(model_map, mapping)
+    monkeypatch.setattr(pt, "SLAB_VOXELS", 3 * 80 * 40 + 17)  # slabs of 3 slices, the last one shorter (70 = 23*3+1)
+    sliced = to_original_grid_on(model_map, mapping)
+    assert tuple(sliced.shape) == (70, 80, 40)
+    torch.testing.assert_close(sliced, whole, rtol=0, atol=0)

@@ -142,6 +142,7 @@ def test_a_new_prediction_retires_the_shown_explanation(session, qtbot):
     session.record_form.set_record({**RECORD, "mmse": 12})
     assert run(qtbot, session.predict_panel.start) == "ok"
     assert session.explanation is None and not session.viewer.layers[RELEVANCE_LAYER].visible
+    assert not session.viewer.layers[RELEVANCE_LAYER].data.any(), "ticking the layer on must not bring it back"
     assert panel.words.words == [] and panel.chart.values == {} and panel.reliance.text() == ""
     assert panel.status.text() == "A new prediction: explain it to see its map."
     session.explain_now("relevance")
@@ -175,3 +176,32 @@ def test_export_report_from_the_file_menu_after_predict_and_explain(session, qtb
     assert data.startswith(b"%PDF") and pdf_pages(data) == 3
     text = pdf_text(data)
     assert pred.label in text and "not a medical device" in text
+
+
+def test_an_explanation_that_finishes_after_a_new_prediction_is_dropped(session, qtbot):
+    """The docks run their jobs independently: an explanation of the old prediction that arrives after the new one
+    must not put the old map, words and reliance back beside the new result."""
+    import threading
+
+    pytest.importorskip("engine.explain")
+    session.predict_now()
+    panel = session.explain_panel
+    go_on = threading.Event()
+    make_job = session.explanation_job
+
+    def held_job(method):  # the explanation finishes only once the new prediction is in
+        work = make_job(method)
+        return lambda report, cancelled: (go_on.wait(60), work(report, cancelled))[1]
+
+    session.explanation_job = held_job
+    job = panel.start()
+    session.record_form.set_record({**RECORD, "mmse": 12})
+    session.predict_now()
+    go_on.set()
+    with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
+        pass
+    assert blocker.args == ["ok"]
+    qtbot.waitUntil(lambda: panel.explain_button.isEnabled(), timeout=10_000)
+    assert session.explanation is None and panel.reliance.text() == "" and panel.words.words == []
+    assert RELEVANCE_LAYER not in session.viewer.layers or not session.viewer.layers[RELEVANCE_LAYER].visible
+    assert panel.status.text() == "The prediction changed while this explanation ran: explain the new one."

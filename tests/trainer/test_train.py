@@ -194,3 +194,21 @@ def test_best_epoch_breaks_auc_ties_by_balanced_accuracy_then_loss():
     assert selection_key(same_but_lower_loss) > selection_key(perfect_rank_good_threshold)
     one_class_only = {"auc": float("nan"), "acc": 0.7, "balanced_acc": 0.7, "loss": 0.5}
     assert selection_key(one_class_only)[0] == 0.7
+
+
+def test_resume_keeps_the_runs_own_config_when_the_preset_has_changed(toy_cohort, tmp_path, capsys):
+    """A run started under other defaults (here: another image scaling) resumes with the config its weights were
+    trained with, and says which fields the preset would now set otherwise."""
+    out = tmp_path / "run"
+    common = ["--data", str(toy_cohort), "--out", str(out), *ARGS, "--cache", str(tmp_path / "cache")]
+    assert main([*common, "--epochs", "1"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    saved.update(image_mean=0.5, image_std=2.0)  # as if the preset had said so when the run began
+    (out / "config.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main([*common, "--epochs", "2", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "--resume: continuing with the run's own config" in err and "image_mean, image_std" in err
+    cfg = read_info(out / "last.safetensors").config
+    assert (cfg.image_mean, cfg.image_std) == (0.5, 2.0)
+    assert json.loads((out / "config.json").read_text())["image_mean"] == 0.5
