@@ -111,8 +111,9 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
 
     if reliance is not None:
         c.line("What the prediction rests on", 12, weight="bold")
+        warnings = set(reliance.warnings())
         for sentence in reliance.lines():
-            warn = sentence.startswith("This prediction hardly depends")
+            warn = sentence in warnings
             for i, ln in enumerate(textwrap.wrap(sentence, 100)):
                 c.line(("• " if i == 0 else "  ") + ln, 8.5, color=RED if warn else "black",
                        weight="bold" if warn else "normal")

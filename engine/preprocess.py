@@ -171,6 +171,11 @@ def model_to_source(src_affine: np.ndarray, mapping: GridMapping) -> np.ndarray:
     return np.linalg.inv(src_affine) @ model_grid_affine(mapping)
 
 
+def original_to_model(mapping: GridMapping) -> np.ndarray:
+    """(4, 4): original file's voxel index -> model voxel index (through world millimetres)."""
+    return np.linalg.inv(model_grid_affine(mapping)) @ mapping.original_affine
+
+
 def to_model_grid(orig: np.ndarray, mapping: GridMapping, order: int = 1) -> np.ndarray:
     """(original X, Y, Z) array aligned with ``original_affine`` -> (S, S, S) float32 on the model grid.
 
@@ -193,8 +198,7 @@ def to_original_grid(model_map: np.ndarray, mapping: GridMapping, order: int = 1
     S = mapping.image_size
     if model_map.shape != (S, S, S):
         raise ValueError(f"model map of shape {model_map.shape} is not ({S}, {S}, {S})")
-    # original voxel -> world -> model voxel
-    t = np.linalg.inv(model_grid_affine(mapping)) @ mapping.original_affine
+    t = original_to_model(mapping)
     # Every original voxel centre lies inside the cube, at most half a model voxel beyond the
     # outermost model voxel centre: 'nearest' holds the edge value there instead of fading to 0.
     out = ndimage.affine_transform(

@@ -23,8 +23,8 @@ from engine.preprocess import (
     GridMapping,
     antialias_sigma,
     grid_mapping,
-    model_grid_affine,
     model_to_source,
+    original_to_model,
 )
 
 
@@ -51,8 +51,8 @@ def to_original_grid_on(model_map: torch.Tensor, mapping: GridMapping) -> torch.
     S = mapping.image_size
     if tuple(model_map.shape) != (S, S, S):
         raise ValueError(f"model map of shape {tuple(model_map.shape)} is not ({S}, {S}, {S})")
-    t = np.linalg.inv(model_grid_affine(mapping)) @ mapping.original_affine  # original voxel -> model voxel
-    return affine_resample(model_map.float(), t, tuple(int(n) for n in mapping.original_shape), padding="border")
+    return affine_resample(model_map.float(), original_to_model(mapping),
+                           tuple(int(n) for n in mapping.original_shape), padding="border")
 
 
 def intensity_window(data: torch.Tensor) -> tuple[float, float]:

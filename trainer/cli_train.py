@@ -60,7 +60,8 @@ def _resumed_config(path: Path, built: AlifuseConfig, warn) -> AlifuseConfig:  #
         saved = AlifuseConfig.from_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise AlifuseInputError(f"--resume: cannot read {path} ({exc})") from None
-    differ = sorted(k for k, v in built.to_dict().items() if saved.to_dict().get(k) != v)
+    kept = saved.to_dict()
+    differ = sorted(k for k, v in built.to_dict().items() if kept.get(k) != v)
     if differ:
         warn(f"--resume: continuing with the run's own config ({path}); these fields differ from what the "
              f"command would build now: {', '.join(differ)}")

@@ -52,23 +52,17 @@ def mean_reliance(model: AlifuseModel, ds: CaseDataset, device: torch.device, ba
     """How far the predictions move, on average over the cases, with the MRI set to 0 and with every word-piece of
     the record [MASK]ed: mean total-variation distance in [0, 1] per modality (``engine.explain.reliance``, the
     figure the viewer shows for one case). NaN for a modality the model does not read, or with only one."""
-    from engine.explain.reliance import hidden_record
+    from engine.explain.reliance import hide_each_modality, total_variation
 
     if not (model.cfg.use_image and model.cfg.use_text):
         return {"image": math.nan, "record": math.nan}
-    model.eval()
     shifts: dict[str, list[np.ndarray]] = {"image": [], "record": []}
     for b in DataLoader(ds, batch_size=batch):
-        img, ids, mask = b["image"].to(device), b["ids"].to(device), b["mask"].to(device)
-        # float32, no autocast: bf16 logits would add a noise floor of a few tenths of a percent to every shift
-        p = torch.softmax(model(img, ids, mask).float(), -1)
-        q = torch.softmax(model(torch.zeros_like(img), ids, mask).float(), -1)
-        shifts["image"].append((0.5 * (p - q).abs().sum(-1)).cpu().numpy())
-        hidden = hidden_record(ids, mask, model.cfg)
-        if hidden is not None:
-            has_words = (hidden != ids).any(-1)  # a record with no word-piece to hide has no figure (as in the viewer)
-            q = torch.softmax(model(img, hidden, mask).float(), -1)
-            shifts["record"].append((0.5 * (p - q).abs().sum(-1))[has_words].cpu().numpy())
+        # float32 and above, no autocast: bf16 logits would add a noise floor of a few tenths of a percent
+        hp = hide_each_modality(model, b["image"].to(device), b["ids"].to(device), b["mask"].to(device))
+        shifts["image"].append(total_variation(hp.whole, hp.without_image).cpu().numpy())
+        if hp.without_record is not None:  # a record with no word-piece to hide has no figure (as in the viewer)
+            shifts["record"].append(total_variation(hp.whole, hp.without_record)[hp.has_words].cpu().numpy())
     return {name: float(np.concatenate(v).mean()) if v and sum(map(len, v)) else math.nan
             for name, v in shifts.items()}
 

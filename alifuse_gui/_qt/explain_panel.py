@@ -151,8 +151,7 @@ class ExplainPanel(JobControls, QWidget):
             self.reliance.setStyleSheet("")
             return
         self.reliance.setText("\n".join(reliance.lines()))
-        weak = any(reliance.weak(m) for m in ("image", "record"))
-        self.reliance.setStyleSheet("color: #e0a000; font-weight: bold;" if weak else "")
+        self.reliance.setStyleSheet("color: #e0a000; font-weight: bold;" if reliance.warnings() else "")
 
     def _style_overlay(self) -> None:
         viewer = self.session.viewer

@@ -50,7 +50,7 @@ class ModalityReliance:
         q = self.without(modality)
         if q is None:
             return None
-        return float(0.5 * np.abs(np.asarray(self.probabilities) - np.asarray(q)).sum())
+        return float(total_variation(np.asarray(self.probabilities), np.asarray(q)))
 
     def weak(self, modality: str) -> bool:
         """True when hiding ``modality`` moves the prediction by less than :data:`WEAK_SHIFT`."""
@@ -58,7 +58,11 @@ class ModalityReliance:
         return s is not None and s < WEAK_SHIFT
 
     def lines(self) -> list[str]:
-        """One sentence per modality the model reads, then a warning for each it barely uses."""
+        """One sentence per modality the model reads (:meth:`figures`), then :meth:`warnings`."""
+        return self.figures() + self.warnings()
+
+    def figures(self) -> list[str]:
+        """Per modality the model reads: the target's probability without it, and how far the prediction moves."""
         name = self.class_names[self.target_class]
         p = self.probabilities[self.target_class]
         out = []
@@ -70,11 +74,12 @@ class ModalityReliance:
             change = "unchanged" if label == name else f"{label} instead"
             out.append(f"Without {words}: {name} {p:.1%} → {q[self.target_class]:.1%} ({change}); "
                        f"the prediction moves by {self.shift(modality):.1%}.")
-        for modality, words in MODALITIES.items():
-            if self.weak(modality):
-                out.append(f"This prediction hardly depends on {words}: its map shows where the model looked, "
-                           "not what it decided from.")
         return out
+
+    def warnings(self) -> list[str]:
+        """A sentence for each modality the prediction hardly depends on (:meth:`weak`); [] when none."""
+        return [f"This prediction hardly depends on {words}: its map shows where the model looked, "
+                "not what it decided from." for modality, words in MODALITIES.items() if self.weak(modality)]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: the probabilities as {class: p}, the shift and weakness per modality, and :meth:`lines`."""
@@ -99,23 +104,39 @@ def hidden_record(ids: torch.Tensor, mask: torch.Tensor, cfg) -> torch.Tensor | 
     return ids.masked_fill(words, cfg.mask_token_id)
 
 
-@torch.no_grad()
-def modality_reliance(model: nn.Module, image: torch.Tensor | None, ids: torch.Tensor | None,
-                      mask: torch.Tensor | None, target: int | None = None,
-                      class_names: Sequence[str] | None = None) -> ModalityReliance:
-    """Probabilities for the case and with each modality hidden, in one batch of at most three.
+def total_variation(p, q):  # noqa: ANN001, ANN201 - numpy arrays or tensors alike
+    """Half the summed absolute difference over the last axis (classes): 0 = the same, 1 = disjoint."""
+    return 0.5 * abs(p - q).sum(-1)
 
-    image (1, S, S, S) or None; ids, mask (1, L) or None, on the model's device. ``target`` None = the
-    predicted class. The model is put in eval mode for the call and handed back in the mode it came in.
+
+@dataclass
+class HiddenProbabilities:
+    """Class probabilities (B, C), float64, of a batch of cases as they are and with each modality hidden.
+
+    ``without_image`` / ``without_record`` are None when the model does not read that modality (or, for the
+    record, when no case has a word to hide); ``has_words`` (B,) marks the cases whose record had one.
+    """
+
+    whole: torch.Tensor
+    without_image: torch.Tensor | None
+    without_record: torch.Tensor | None
+    has_words: torch.Tensor | None
+
+
+@torch.no_grad()
+def hide_each_modality(model: nn.Module, image: torch.Tensor | None, ids: torch.Tensor | None,
+                       mask: torch.Tensor | None) -> HiddenProbabilities:
+    """One forward of up to 3B cases: image (B, S, S, S) | None, ids and mask (B, L) | None on the model's device.
+
+    The model is put in eval mode for the call and handed back in the mode it came in.
     """
     if model.image_encoder is None:
         image = None
     if model.text_encoder is None:
         ids = mask = None
-    has_image = image is not None
     hidden = hidden_record(ids, mask, model.cfg) if ids is not None else None
     images, texts = [image], [ids]
-    if has_image:
+    if image is not None:
         images.append(torch.zeros_like(image))
         texts.append(ids)
     if hidden is not None:
@@ -124,17 +145,35 @@ def modality_reliance(model: nn.Module, image: torch.Tensor | None, ids: torch.T
     n = len(images)
     batch_img = torch.cat(images) if image is not None else None
     batch_ids = torch.cat(texts) if ids is not None else None
-    batch_mask = mask.expand(n, -1) if mask is not None else None
+    batch_mask = mask.repeat(n, 1) if mask is not None else None
     was_training = model.training
     model.eval()
     try:
-        probs = torch.softmax(model(batch_img, batch_ids, batch_mask).double(), dim=-1).cpu().numpy()
+        probs = torch.softmax(model(batch_img, batch_ids, batch_mask).double(), dim=-1).chunk(n)
     finally:
         model.train(was_training)
-    names = tuple(class_names) if class_names is not None else tuple(f"class {k}" for k in range(probs.shape[1]))
-    if len(names) != probs.shape[1]:
-        raise ValueError(f"{len(names)} class names for a model with {probs.shape[1]} classes")
-    rows = [tuple(float(v) for v in r) for r in probs]
-    t = int(np.argmax(rows[0])) if target is None else int(target)
-    return ModalityReliance(names, t, rows[0], rows[1] if has_image else None, rows[-1] if hidden is not None else None)
+    return HiddenProbabilities(probs[0], probs[1] if image is not None else None,
+                               probs[-1] if hidden is not None else None,
+                               (hidden != ids).any(-1) if hidden is not None else None)
 
+
+def modality_reliance(model: nn.Module, image: torch.Tensor | None, ids: torch.Tensor | None,
+                      mask: torch.Tensor | None, target: int | None = None,
+                      class_names: Sequence[str] | None = None) -> ModalityReliance:
+    """Probabilities for one case and with each modality hidden (:func:`hide_each_modality`).
+
+    image (1, S, S, S) or None; ids, mask (1, L) or None, on the model's device. ``target`` None = the
+    predicted class.
+    """
+    hp = hide_each_modality(model, image, ids, mask)
+    n_classes = hp.whole.shape[-1]
+    names = tuple(class_names) if class_names is not None else tuple(f"class {k}" for k in range(n_classes))
+    if len(names) != n_classes:
+        raise ValueError(f"{len(names)} class names for a model with {n_classes} classes")
+
+    def row(p: torch.Tensor | None) -> tuple[float, ...] | None:
+        return None if p is None else tuple(float(v) for v in p[0].cpu())
+
+    whole = row(hp.whole)
+    t = int(np.argmax(whole)) if target is None else int(target)
+    return ModalityReliance(names, t, whole, row(hp.without_image), row(hp.without_record))
