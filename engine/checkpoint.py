@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from engine.atomic import publish
+from engine.calibration import Calibration
 from engine.checkpoint_info import FORMAT, CheckpointInfo, read_info  # noqa: F401 - re-exported
 from engine.config import PREPROCESSING_VERSION
 from engine.errors import AlifuseInputError
@@ -33,8 +34,15 @@ def _packaged_hash(model: AlifuseModel) -> str:
 
 
 def save_checkpoint(model: AlifuseModel, path: str | Path, class_names: list[str],
-                    provenance: dict[str, Any] | None = None) -> str:
-    """Write atomically (temp file + rename, so a crash never leaves half a checkpoint). Returns the id."""
+                    provenance: dict[str, Any] | None = None, calibration: Calibration | None = None) -> str:
+    """Write atomically (temp file + rename, so a crash never leaves half a checkpoint). Returns the id.
+
+    The weights are stored raw; ``calibration`` (its temperature) is applied when the file is loaded. A model
+    loaded with its calibration applied is refused: saving it would apply the temperature twice.
+    """
+    if getattr(model, "applied_temperature", None) is not None:
+        raise ValueError("this model was loaded with its calibration applied; load it with calibrated=False "
+                         "to save it")
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
                if k not in model.packaged_keys}
@@ -48,6 +56,8 @@ def save_checkpoint(model: AlifuseModel, path: str | Path, class_names: list[str
         "packaged_weights": json.dumps({"keys": sorted(model.packaged_keys), "sha256": _packaged_hash(model)}),
         "checkpoint_id": ckpt_id,
     }
+    if calibration is not None:
+        meta["calibration"] = calibration.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -69,8 +79,14 @@ def _tensor_id(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:12]
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[AlifuseModel, CheckpointInfo]:
-    """Build the model from the file's config and load its tensors; refuse anything that does not fit."""
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
+                    calibrated: bool = True) -> tuple[AlifuseModel, CheckpointInfo]:
+    """Build the model from the file's config and load its tensors; refuse anything that does not fit.
+
+    With ``calibrated`` (the default) and a calibrated checkpoint, the temperature is applied in the model
+    itself (:func:`apply_temperature`), so every probability computed from it (predict, explain, reliance,
+    eval) is calibrated. ``calibrated=False`` gives the raw logits (for fitting a calibration).
+    """
     path = Path(path)
     info = read_info(path)
     if info.preprocessing_version != PREPROCESSING_VERSION:
@@ -97,5 +113,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
             raise AlifuseInputError(f"{path}: tensor {k} has shape {tuple(v.shape)}, "
                                     f"the config needs {tuple(expected[k].shape)}")
     model.load_state_dict(tensors, strict=False)
+    if calibrated and info.calibration is not None:
+        apply_temperature(model, info.calibration.temperature)
     model.to(device).eval()
     return model, info
+
+
+@torch.no_grad()
+def apply_temperature(model: AlifuseModel, temperature: float) -> None:
+    """logits -> logits / T, in the fusion head's last Linear layer (weight and bias / T): one place that every
+    forward path goes through; the argmax is unchanged. Marks the model (``applied_temperature``)."""
+    last = model.fusion[-1]
+    assert isinstance(last, torch.nn.Linear), "the fusion head must end in a Linear layer"
+    last.weight.div_(temperature)
+    last.bias.div_(temperature)
+    model.applied_temperature = float(temperature)

@@ -1,6 +1,7 @@
 """What a checkpoint says about itself, read without torch (the viewer checks ``--checkpoint`` before its window).
 
-Only the safetensors header is read: the metadata (format, config, class names, provenance). Building the
+Only the safetensors header is read: the metadata (format, config, class names, provenance and, when the
+checkpoint has been calibrated, its calibration). Building the
 model and loading the tensors is ``engine.checkpoint.load_checkpoint``.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
+from engine.calibration import Calibration
 from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
 
@@ -28,6 +30,8 @@ class CheckpointInfo:
     provenance: dict[str, Any] = field(default_factory=dict)   # trained?, data, command, seed, metrics, time, ...
     checkpoint_id: str = ""                                     # short content hash of the stored tensors
     path: str = ""
+    #: temperature and "uncertain" threshold fitted on the validation split; None: not calibrated (older files)
+    calibration: Calibration | None = None
 
     @property
     def trained(self) -> bool:
@@ -73,5 +77,11 @@ def read_info(path: str | Path) -> CheckpointInfo:
         raise AlifuseInputError(f"{path}: {exc}") from None
     if len(classes) != cfg.num_classes:
         raise AlifuseInputError(f"{path}: {len(classes)} class names for a {cfg.num_classes}-class model")
+    calibration = None
+    if "calibration" in meta:  # optional: checkpoints written before calibration existed have none
+        try:
+            calibration = Calibration.from_json(meta["calibration"])
+        except AlifuseInputError as exc:
+            raise AlifuseInputError(f"{path}: damaged checkpoint metadata: {exc}") from None
     return CheckpointInfo(cfg, classes, meta.get("preprocessing_version", "?"), prov,
-                          meta.get("checkpoint_id", ""), str(path))
+                          meta.get("checkpoint_id", ""), str(path), calibration)

@@ -30,9 +30,12 @@ def build_parser() -> ArgumentParser:
 
 
 def _summary(pred, explanation: dict | None = None) -> str:
-    lines = [f"Prediction: {pred.label}"]
+    lines = [f"Prediction: {pred.label}" if pred.verdict != "uncertain"
+             else f"Prediction: uncertain (most likely {pred.label})"]
     for name, p in pred.probabilities.items():
         lines.append(f"  {name:<9} {p:6.1%}  {'#' * round(p * 40)}")
+    if pred.certainty:
+        lines.append(pred.certainty)
     if explanation:
         lines.append(f"Explanation ({explanation['method']}) of {explanation['target_name']}: "
                      f"{', '.join(explanation['files'])}")

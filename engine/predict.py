@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.calibration import certainty_sentence, verdict
 from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
@@ -54,6 +55,22 @@ class Prediction:
     device: str
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    #: ``label``, or "uncertain" where the calibrated top probability is below ``uncertain_below``
+    verdict: str = ""
+    #: the top (calibrated, when ``calibrated``) probability
+    confidence: float = 0.0
+    #: the checkpoint carries a calibration (temperature + threshold fitted on its validation split)
+    calibrated: bool = False
+    uncertain_below: float | None = None
+    temperature: float | None = None
+    #: one line for a person: how sure, and on what that rests (engine.calibration.certainty_sentence)
+    certainty: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            self.verdict = self.label
+        if not self.confidence and self.probabilities:
+            self.confidence = float(max(self.probabilities.values()))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,18 +145,23 @@ class Predictor:
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         notes = list(case.volume.notes)
+        cal = self.info.calibration
+        probabilities = {c: float(p) for c, p in zip(self.class_names, probs)}
+        said = verdict(probs, self.class_names, cal)
         if not self.info.trained:
             notes.insert(0, UNTRAINED_WARNING)
         if case.text.truncated:
             notes.append(f"the record's text was cut to the model's {self.cfg.max_tokens}-token budget")
         pred = Prediction(
             label=self.class_names[int(probs.argmax())],
-            probabilities={c: float(p) for c, p in zip(self.class_names, probs)},
+            probabilities=probabilities,
             text=case.text.text, tokens=list(case.text.tokens), text_truncated=case.text.truncated,
             checkpoint_id=self.info.checkpoint_id, checkpoint=self.info.path, trained=self.info.trained,
             device=str(self.device),
             timings={"load_model_s": round(self.load_s, 4), "preprocess_s": round(t1 - t0, 4),
                      "model_s": round(t2 - t1, 4)},
-            notes=notes,
+            notes=notes, verdict=said, confidence=float(probs.max()), calibrated=cal is not None,
+            uncertain_below=cal.uncertain_below if cal else None, temperature=cal.temperature if cal else None,
+            certainty=certainty_sentence(probabilities, said, cal),
         )
         return pred, case

@@ -82,6 +82,8 @@ def test_default_checkpoint_is_the_bundled_demo_and_says_if_untrained(case, caps
     if DEMO_CHECKPOINT.is_file():
         assert res["checkpoint"] == str(DEMO_CHECKPOINT)
         assert res["trained"] == (not any("UNTRAINED" in n for n in res["notes"]))
+        # written before calibration existed: still loads, and says it is not calibrated
+        assert res["calibrated"] is False and res["certainty"].startswith("Not calibrated")
     else:
         assert res["trained"] is False and any("UNTRAINED" in n for n in res["notes"])
 
