@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, one_line
 
 if TYPE_CHECKING:
     import torch
@@ -19,8 +19,26 @@ class ArgumentParser(argparse.ArgumentParser):
         fail(message)
 
 
+#: the longest error line a command prints (the what and where; a user's own text is quoted shorter still)
+MAX_ERROR_LINE = 600
+
+
+def error_line(message: str) -> str:
+    """``alifuse: error: <message>`` as one printable line: control characters escaped (a file name with a
+    newline or an ANSI escape cannot break or colour the terminal), cut at ``MAX_ERROR_LINE`` characters, and
+    spelled so that the terminal's encoding (ASCII too) can print it."""
+    line = f"alifuse: error: {one_line(message)}"
+    if len(line) > MAX_ERROR_LINE:
+        line = line[:MAX_ERROR_LINE - 1] + "…"
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    try:
+        return line.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return line.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    print(f"alifuse: error: {message}", file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
     raise SystemExit(code)
 
 

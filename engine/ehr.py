@@ -20,9 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, quote, quote_path
+from engine.safe_files import MAX_RECORD_BYTES, read_regular
 
 __all__ = ["FieldSpec", "FIELD_SPECS", "EHR_PARTS", "EHR_FIELD_ORDER", "validate_ehr", "load_ehr"]
+
+#: the longest free text a record may hold (a narrative is a few KB; the model reads its first words only)
+MAX_TEXT_CHARS = 100_000
+#: the longest word of a free text: a longer "word" is a paste error or an attack, and would become one unknown
+#: token without a word said (and a slow one: WordPiece is quadratic in a word's length)
+MAX_WORD_CHARS = 100
+#: the longest identifier
+MAX_ID_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,12 @@ def _type_name(v: object) -> str:
     if isinstance(v, bool):
         return f"the boolean {str(v).lower()}"
     if isinstance(v, str):
-        return f"the string {v!r}"
+        return f"the string '{quote(v)}'"
     if isinstance(v, list):
         return "a list"
     if isinstance(v, dict):
         return "an object"
-    return f"{type(v).__name__} {v!r}"
+    return f"{type(v).__name__} {quote(v)}"
 
 
 def _check_number(spec: FieldSpec, v: object) -> int | float:
@@ -152,7 +161,7 @@ def _check_choice(spec: FieldSpec, v: object) -> str:
     key = dict(spec.aliases).get(key, key)
     if key not in spec.choices:
         shorthand = f" (or {', '.join(a.upper() for a, _ in spec.aliases)})" if spec.aliases else ""
-        raise ValueError(f"{v!r} is not {spec.range_text()}{shorthand}")
+        raise ValueError(f"'{quote(v)}' is not {spec.range_text()}{shorthand}")
     return key
 
 
@@ -167,6 +176,8 @@ def _check_value(spec: FieldSpec, v: object) -> object:
             return str(v)
         if not isinstance(v, str):
             raise ValueError(f"expected a string, got {_type_name(v)}")
+        if len(v) > MAX_ID_CHARS:
+            raise ValueError(f"an identifier of {len(v):,} characters; at most {MAX_ID_CHARS} are allowed")
         return v.strip()
     if not isinstance(v, str):
         raise ValueError(f"expected text, got {_type_name(v)}")
@@ -174,7 +185,14 @@ def _check_value(spec: FieldSpec, v: object) -> object:
         v.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") is not text any tokenizer can read
         raise ValueError("contains a character that is not valid Unicode text") from None
-    return " ".join(v.split())  # one line: newlines and tabs of a pasted note become spaces
+    if len(v) > MAX_TEXT_CHARS:
+        raise ValueError(f"{len(v):,} characters of text; at most {MAX_TEXT_CHARS:,} are allowed")
+    words = v.split()
+    longest = max(words, key=len, default="")
+    if len(longest) > MAX_WORD_CHARS:
+        raise ValueError(f"a word of {len(longest):,} characters ('{quote(longest, 24)}'); words longer than "
+                         f"{MAX_WORD_CHARS} characters are refused (a paste error?)")
+    return " ".join(words)  # one line: newlines and tabs of a pasted note become spaces
 
 
 def validate_ehr(obj: object, source: str = "EHR") -> dict[str, object]:
@@ -185,8 +203,8 @@ def validate_ehr(obj: object, source: str = "EHR") -> dict[str, object]:
     """
     if not isinstance(obj, dict):
         raise AlifuseInputError(f"{source}: expected an object of EHR fields, got {_type_name(obj)}")
-    # repr-style escaping keeps a name with a newline on the error's one line
-    unknown = [str(k).encode("unicode_escape").decode("ascii") for k in obj if k not in FIELD_SPECS]
+    # quoted short and escaped: a name with a newline, or of 200 KB, keeps the error one short line
+    unknown = [quote(str(k)) for k in obj if k not in FIELD_SPECS]
     if unknown:
         raise AlifuseInputError(f"{source}: {_unknown_message(unknown)}")
     out: dict[str, object] = {}
@@ -204,7 +222,8 @@ def validate_ehr(obj: object, source: str = "EHR") -> dict[str, object]:
 def _unknown_message(unknown: list[str]) -> str:
     known = ", ".join(FIELD_SPECS)
     if len(unknown) > 1:
-        return f"unknown fields {', '.join(repr(u) for u in unknown)} (known fields: {known})"
+        shown = ", ".join(f"'{u}'" for u in unknown[:5]) + (f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else "")
+        return f"unknown fields {shown} (known fields: {known})"
     name = unknown[0]
     close = difflib.get_close_matches(name.lower(), list(FIELD_SPECS), n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
@@ -216,23 +235,18 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for k, v in pairs:
         if k in seen:
             # json would silently keep the last one; a clinician who typed two MMSEs should hear of it
-            raise ValueError(f"field '{k}': given twice")
+            raise ValueError(f"field '{quote(k)}': given twice")
         seen[k] = v
     return seen
 
 
 def load_ehr(path: str | Path) -> dict[str, object]:
     """Read and validate one EHR JSON file; every error message starts with the path."""
-    p = Path(path)
-    where = str(path)
-    if not p.exists():
-        raise AlifuseInputError(f"{where}: EHR file not found")
-    if p.is_dir():
+    where = quote_path(path)
+    if Path(path).is_dir():
         raise AlifuseInputError(f"{where}: is a folder, expected an EHR JSON file")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise AlifuseInputError(f"{where}: cannot read EHR file ({exc.strerror})") from None
+    # a regular file of at most 1 MB, opened without blocking: a FIFO or /dev/zero is refused, never waited on
+    raw = read_regular(path, MAX_RECORD_BYTES, "EHR file")
     try:
         text = raw.decode("utf-8-sig")  # Windows editors prepend a BOM
     except UnicodeDecodeError as exc:

@@ -102,17 +102,23 @@ def test_load_ehr_on_json_text_encoded_and_truncated(scratch, obj, encoding, cut
 
 
 def test_big_inputs_finish_quickly(scratch):
-    """No hang: a 5 MB summary, 20 000 unknown fields and a 1 MB field name each take well under a few seconds."""
+    """No hang: a 5 MB summary, 20 000 unknown fields and a 1 MB field name are refused in well under a few
+    seconds, each as one short line; a record file over 1 MB is refused before it is parsed."""
     t0 = time.perf_counter()
-    rec = validate_ehr({"summary": "word " * 1_000_000, "age": 70})
+    rec = validate_ehr({"summary": "word " * 10_000, "age": 70})
     assert rec["summary"].startswith("word word") and rec["age"] == 70
-    with pytest.raises(AlifuseInputError, match="unknown fields"):
+    with pytest.raises(AlifuseInputError, match="field 'summary': 5,000,000 characters"):
+        validate_ehr({"summary": "word " * 1_000_000, "age": 70})
+    with pytest.raises(AlifuseInputError, match="unknown fields") as many:
         validate_ehr({f"k{i}": i for i in range(20_000)})
-    with pytest.raises(AlifuseInputError, match="unknown field"):
+    assert "and 19,995 more" in str(many.value) and len(str(many.value)) < 400
+    with pytest.raises(AlifuseInputError, match="unknown field") as long_name:
         validate_ehr({"x" * 1_000_000: 1})
+    assert len(str(long_name.value)) < 400
     path = scratch / "big.json"
     path.write_text(json.dumps({"summary": "é " * 2_000_000}), encoding="utf-8")
-    assert load_ehr(path)["summary"].startswith("é é")
+    with pytest.raises(AlifuseInputError, match=r"EHR file is 13.4 MB, more than the 1 MB"):
+        load_ehr(path)
     assert time.perf_counter() - t0 < 20
 
 
@@ -156,3 +162,50 @@ def test_lone_surrogate_in_summary_is_rejected_or_encodable():
         assert "summary" in str(exc)
         return
     encode_ehr(rec, load_tokenizer(), 48, 40)
+
+
+# -- hostile records (issue 14): long words, long values, control characters, files that are not files --
+
+@settings(max_examples=40, deadline=None)
+@given(word=st.text(st.characters(blacklist_categories=("Zs", "Cc", "Zl", "Zp", "Cs")), min_size=101, max_size=4000),
+       before=st.lists(st.sampled_from(["memory", "loss", "since", "2019"]), max_size=5))
+def test_a_word_longer_than_100_characters_is_refused_naming_summary(word, before):
+    """A 3,600-character "word" must not become one unknown token without a word said."""
+    with pytest.raises(AlifuseInputError, match=r"field 'summary': a word of [\d,]+ characters") as exc:
+        validate_ehr({"summary": " ".join([*before, word]), "mmse": 20})
+    assert len(str(exc.value)) < 300
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.text(min_size=1, max_size=3000), value=st.text(max_size=3000),
+       field=st.sampled_from(["sex", "handedness", "mmse", "age"]))
+def test_error_lines_quote_user_text_short_and_escaped(key, value, field):
+    """Whatever key or value a record holds, the error is one line without control characters, and it quotes
+    at most a few dozen characters of the user's text."""
+    for obj in ({key: 1} if key not in FIELD_SPECS else {}, {field: value}):
+        try:
+            validate_ehr(obj, "case.json")
+        except AlifuseInputError as exc:
+            msg = str(exc)
+            assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in msg), repr(msg)
+            assert len(msg) < 400, len(msg)
+            assert key[:80] not in msg or len(key) <= 40
+
+
+def test_ansi_escape_and_bel_in_a_value_are_escaped():
+    with pytest.raises(AlifuseInputError) as exc:
+        validate_ehr({"sex": "\x1b[31mred\x07"})
+    assert "\x1b" not in str(exc.value) and "\\x1b" in str(exc.value) and "\x07" not in str(exc.value)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+def test_a_fifo_or_a_device_as_the_record_is_refused_at_once(scratch):
+    import os
+
+    fifo = scratch / "record.json"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    for path, kind in ((fifo, "named pipe"), (Path("/dev/zero"), "character device")):
+        with pytest.raises(AlifuseInputError, match=f"EHR file is a {kind}"):
+            load_ehr(path)
+    assert time.perf_counter() - t0 < 5
