@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import AlifuseInputError
+from engine.config_limits import check_ranges, check_size, check_types
+from engine.errors import AlifuseInputError, quote
 
 #: Bumped whenever preprocessing changes numerically; stored in checkpoints and cache keys.
 PREPROCESSING_VERSION = "1"
@@ -76,8 +77,9 @@ class AlifuseConfig:
     layer_norm_eps: float = 1e-12  # BERT's
 
     def __post_init__(self) -> None:
+        check_types(self)  # before any conversion: int("16") or int(16.7) would hide a wrong type
         self.modalities = tuple(self.modalities)
-        self.stem_widths = tuple(int(w) for w in self.stem_widths)
+        self.stem_widths = tuple(self.stem_widths)
         self.validate()
 
     # -- derived --
@@ -103,38 +105,14 @@ class AlifuseConfig:
         return "text" in self.modalities
 
     def validate(self) -> None:
-        """Raise :class:`AlifuseInputError` naming the first inconsistent field."""
-        def bad(name: str, why: str) -> None:
-            raise AlifuseInputError(f"config field '{name}': {why}")
+        """Raise :class:`AlifuseInputError` naming the first field of a wrong type, out of range or inconsistent.
 
-        if self.image_size % self.patch_size:
-            bad("patch_size", f"{self.patch_size} does not divide image_size {self.image_size}")
-        for name, dim, heads in (("img_dim", self.img_dim, self.img_heads), ("dec_dim", self.dec_dim, self.dec_heads),
-                                 ("text_dim", self.text_dim, self.text_heads)):
-            if dim % heads:
-                bad(name, f"{dim} is not divisible by its {heads} heads")
-        if self.patch_stem not in ("linear", "conv", "cnn"):
-            bad("patch_stem", f"{self.patch_stem!r}: use 'linear', 'conv' or 'cnn'")
-        if self.image_pool not in ("cls", "mean"):
-            bad("image_pool", f"{self.image_pool!r}: use 'cls' or 'mean'")
-        if self.patch_stem != "linear" and (not self.stem_widths or self.patch_size % 2 ** len(self.stem_widths)
-                                          or min(self.stem_widths) < 1):
-            bad("stem_widths", f"{list(self.stem_widths)}: need 1 to log2(patch_size) positive widths whose "
-                               f"halvings divide patch_size {self.patch_size}")
-        if not (math.isfinite(self.image_mean) and math.isfinite(self.image_std) and self.image_std > 0):
-            bad("image_std" if math.isfinite(self.image_mean) else "image_mean",
-                f"mean {self.image_mean}, sd {self.image_std}: need a finite mean and a finite sd > 0")
-        if not 0.0 < self.mask_ratio < 1.0:
-            bad("mask_ratio", f"{self.mask_ratio} is not in (0, 1)")
-        if not self.modalities or set(self.modalities) - {"image", "text"}:
-            bad("modalities", f"{self.modalities!r}: use 'image', 'text' or both")
-        if self.text_backbone not in ("bert", "minilm"):
-            bad("text_backbone", f"{self.text_backbone!r}: use 'bert' or 'minilm'")
-        if self.max_tokens < 8:
-            bad("max_tokens", f"{self.max_tokens} is too small")
-        for name in ("lambda_cl", "lambda_res", "lambda_cls"):
-            if getattr(self, name) < 0:
-                bad(name, "must be >= 0")
+        A checkpoint's config is untrusted input: every field is checked here, before anything is built, and
+        the model it describes must fit in memory (:func:`model_size`).
+        """
+        check_types(self)
+        check_ranges(self)
+        check_size(self)
 
     # -- serialisation --
     def to_dict(self) -> dict[str, Any]:
@@ -149,17 +127,19 @@ class AlifuseConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AlifuseConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - known, key=str)
         if unknown:
-            raise AlifuseInputError(f"config: unknown field(s) {', '.join(unknown)}")
+            shown = ", ".join(f"'{quote(k)}'" for k in unknown[:5]) + (f" and {len(unknown) - 5} more"
+                                                                      if len(unknown) > 5 else "")
+            raise AlifuseInputError(f"config: unknown field(s) {shown}")
         return cls(**d)
 
     @classmethod
     def from_json(cls, text: str) -> "AlifuseConfig":
         try:
             d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AlifuseInputError(f"config: not valid JSON ({exc})") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise AlifuseInputError(f"config: not valid JSON ({quote(exc, 80)})") from None
         if not isinstance(d, dict):
             raise AlifuseInputError("config: expected a JSON object")
         return cls.from_dict(d)
