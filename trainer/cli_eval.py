@@ -1,4 +1,5 @@
-"""``alifuse-eval``: ACC/AUC (with CIs), sensitivity/specificity, confusion matrix, ROC curves per data set."""
+"""``alifuse-eval``: ACC/AUC (with CIs), sensitivity/specificity, confusion matrix, ROC curves per data set, and
+calibration: ECE, a reliability diagram and, for a calibrated checkpoint, its "uncertain" fraction."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--split", choices=["test", "val", "all"], default="all",
                    help="score only this split of the checkpoint's own subject-wise split (same seed), or all cases "
                         "(default: all, for held-out and zero-shot data sets)")
-    p.add_argument("--out", metavar="DIR", help="write results.json, results.md and ROC curves here")
+    p.add_argument("--out", metavar="DIR", help="write results.json, results.md, ROC curves and reliability "
+                   "diagrams here")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (0 = none)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

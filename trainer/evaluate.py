@@ -1,4 +1,6 @@
-"""Evaluation of a checkpoint on one data set: scores, bootstrap CIs, ROC curves, the modality gap."""
+"""Evaluation of a checkpoint on one data set: scores, bootstrap CIs, ROC curves, the modality gap, calibration
+(ECE and a reliability diagram; with a calibrated checkpoint, how often it says "uncertain" and how right it is
+on the rest)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from engine.calibration import Calibration, expected_calibration_error, reliability_bins
 from engine.checkpoint import CheckpointInfo
 from engine.model import AlifuseModel
 from trainer.dataset import CaseDataset
@@ -85,17 +88,37 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
     exclude = tuple(info.provenance.get("without_ehr") or ())
     ds = CaseDataset(records, model.cfg, classes if not two_class else ["NC", "impaired"], cache, exclude)
     probs, fi, ft = embed_and_predict(model, ds, device)
+    confidence = probs.max(axis=1)  # the model's own top probability: what its "uncertain" verdict reads
     if two_class:
         probs, _ = to_two_class(probs)
     y = np.asarray(ds.labels)
     res = scores(y, probs, classes)
+    res.update(certainty(y, probs, confidence, info.calibration))
     res["ci95"] = bootstrap_ci(y, probs, n=n_boot) if n_boot else {}
     res["modality_gap"] = modality_gap(fi, ft)
     res["reliance"] = mean_reliance(model, ds, device)
     res["dataset"] = name
     if out_dir is not None:
         res["roc_png"] = str(plot_roc(y, probs, classes, Path(out_dir) / f"roc_{_safe(name)}.png", name))
+        res["reliability_png"] = str(plot_reliability(y, probs, Path(out_dir) / f"reliability_{_safe(name)}.png",
+                                                      name, info.calibration is not None))
     return res
+
+
+def certainty(y: np.ndarray, probs: np.ndarray, confidence: np.ndarray, calibration: Calibration | None) -> dict:
+    """Top-label ECE of ``probs``; with a calibration, the fraction of cases the model calls "uncertain" (its top
+    probability ``confidence`` below the threshold), the fraction it answers and its accuracy on those."""
+    out: dict = {"ece": expected_calibration_error(probs, y) if len(y) else math.nan,
+                 "calibrated": calibration is not None}
+    if calibration is None:
+        return out
+    answered = confidence >= calibration.uncertain_below
+    right = probs.argmax(axis=1) == y
+    out.update(uncertain_below=calibration.uncertain_below, temperature=calibration.temperature,
+               uncertain_fraction=float(1 - answered.mean()) if len(y) else math.nan,
+               coverage=float(answered.mean()) if len(y) else math.nan,
+               selective_accuracy=float(right[answered].mean()) if answered.any() else math.nan)
+    return out
 
 
 def _safe(name: str) -> str:
@@ -126,6 +149,36 @@ def plot_roc(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], path: Pat
     return path
 
 
+def plot_reliability(y: np.ndarray, probs: np.ndarray, path: Path, title: str, calibrated: bool) -> Path:
+    """Reliability diagram: accuracy against mean confidence per equal-width confidence bin, with the case count
+    per bin below; the diagonal is perfect calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b = reliability_bins(probs, y)
+    mids, width = (b["edges"][:-1] + b["edges"][1:]) / 2, b["edges"][1] - b["edges"][0]
+    full = b["count"] > 0
+    ece = expected_calibration_error(probs, y)
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.5, 5.5), dpi=100, sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax.bar(mids[full], b["accuracy"][full], width=width * 0.9, color="#1f4fd8", alpha=0.8, label="accuracy")
+    ax.plot(b["confidence"][full], b["accuracy"][full], "o", color="k", ms=3, label="bin: mean confidence vs accuracy")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
+           title=f"Reliability: {title} ({'calibrated' if calibrated else 'not calibrated'}), ECE {ece:.1%}")
+    ax.title.set_fontsize(9)
+    ax.legend(loc="upper left", fontsize=8)
+    hist.bar(mids, b["count"], width=width * 0.9, color="0.5")
+    hist.set(xlabel="confidence (top probability)", ylabel="cases")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def markdown_table(results: Sequence[dict]) -> str:
     def f(v: float) -> str:
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
@@ -138,11 +191,12 @@ def markdown_table(results: Sequence[dict]) -> str:
         return "–" if v is None or math.isnan(v) else f"{v:.3f}"
 
     lines = ["| data set | n | ACC % [95% CI] | AUC % [95% CI] | balanced ACC % | modality gap ‖Δ‖ "
-             "| moved without the MRI | moved without the record |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| moved without the MRI | moved without the record | ECE % | uncertain % | ACC when answered % |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         rel = r.get("reliance") or {}
         lines.append(f"| {r['dataset']} | {r['n']} | {f(r['acc'])}{ci(r, 'acc')} | {f(r['auc'])}{ci(r, 'auc')} | "
                      f"{f(r['balanced_acc'])} | {num(r.get('modality_gap'))} | {num(rel.get('image'))} | "
-                     f"{num(rel.get('record'))} |")
+                     f"{num(rel.get('record'))} | {f(r.get('ece'))} | {f(r.get('uncertain_fraction'))} | "
+                     f"{f(r.get('selective_accuracy'))} |")
     return "\n".join(lines) + "\n"

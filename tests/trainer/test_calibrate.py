@@ -1,0 +1,116 @@
+"""alifuse-calibrate on a checkpoint's own validation split, and what alifuse-eval reports of calibration."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.calibration import softmax
+from engine.checkpoint import read_info, save_checkpoint
+from engine.config import preset
+from engine.model import AlifuseModel
+from tests.trainer.conftest import write_toy_cohort
+from trainer.calibrate import fit_calibration
+from trainer.calibrate import main as calibrate_main
+from trainer.cli_eval import main as eval_main
+from trainer.records import read_manifest
+from trainer.run_files import SUBJECT_KEY_SCHEME, subject_hashes
+from trainer.splits import run_splits
+
+
+def _run(fn, argv, capsys):
+    try:
+        code = fn([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("calib")
+    manifest = write_toy_cohort(d / "cohort", 30, seed=3)
+    records = read_manifest(manifest).records
+    splits = run_splits(records, 4)
+    torch.manual_seed(0)
+    model = AlifuseModel(preset("tiny"))
+    prov = {"trained": True, "seed": 4, "train_subjects_sha256": subject_hashes(splits["train"]),
+            "train_subjects_scheme": SUBJECT_KEY_SCHEME,
+            "val": {"n": len(splits["val"])}}
+    save_checkpoint(model, d / "run.safetensors", ["NC", "MCI", "AD"], prov)
+    # a checkpoint whose "training" subjects are the validation ones: calibrating on them must be refused
+    leaky = dict(prov, train_subjects_sha256=subject_hashes(splits["val"]))
+    save_checkpoint(model, d / "leaky.safetensors", ["NC", "MCI", "AD"], leaky)
+    return d, manifest.parent, splits
+
+
+def test_fit_calibration_on_overconfident_logits():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, (3000, 3))
+    u = rng.random(3000)[:, None]
+    labels = (u > np.cumsum(softmax(logits, 1.0), axis=1)).sum(axis=1).clip(0, 2)
+    cal = fit_calibration(3 * logits, labels, 0.8)  # shown three times too sure
+    assert cal.temperature == pytest.approx(3.0, rel=0.1)
+    assert cal.val_ece_after < 0.03 < 0.1 < cal.val_ece_before
+    assert cal.val_selective_accuracy >= 0.8 and 0 < cal.val_coverage < 1 and cal.n_val == 3000
+    conf = softmax(logits * 3, cal.temperature).max(axis=1)
+    assert (conf >= cal.uncertain_below).mean() == pytest.approx(cal.val_coverage)
+
+
+def test_calibrate_writes_the_same_model_with_its_calibration(setup, capsys, tmp_path):
+    d, cohort, splits = setup
+    out = tmp_path / "cal.safetensors"
+    code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", cohort, "--out", out,
+                                     "--device", "cpu", "--cache", tmp_path / "c", "--target-accuracy", "0.5"], capsys)
+    assert code == 0, io.err
+    assert f"Wrote {out}" in io.out and "validation cases" in io.out
+    before, after = read_info(d / "run.safetensors"), read_info(out)
+    assert before.calibration is None and after.calibration is not None
+    assert after.checkpoint_id == before.checkpoint_id and after.provenance == before.provenance
+    cal = after.calibration
+    assert cal.n_val == len(splits["val"]) and cal.target_accuracy == 0.5 and cal.data == str(cohort)
+    assert cal.temperature > 0 and 0 <= cal.uncertain_below <= 1
+
+
+def test_calibrate_bad_input_one_line_exit_2(setup, capsys, tmp_path):
+    d, cohort, _ = setup
+    base = ["--checkpoint", d / "run.safetensors", "--data", cohort, "--device", "cpu", "--cache", tmp_path / "c"]
+    for extra, needle in [(["--target-accuracy", "1.5"], "--target-accuracy"),
+                          (["--out", tmp_path], "--out"),
+                          (["--out", tmp_path / "x.pt"], "--out")]:
+        code, io = _run(calibrate_main, base + extra, capsys)
+        assert code == 2 and io.err.count("\n") == 1 and io.err.startswith("alifuse: error: ") and needle in io.err
+    code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", tmp_path / "nope"], capsys)
+    assert code == 2 and "--data" in io.err and io.err.count("\n") == 1
+    code, io = _run(calibrate_main, ["--checkpoint", d / "leaky.safetensors", "--data", cohort, "--device", "cpu",
+                                     "--cache", tmp_path / "c"], capsys)
+    assert code == 2 and "training split" in io.err and io.err.count("\n") == 1
+    other = write_toy_cohort(tmp_path / "other", 45, seed=1).parent  # another cohort: another validation split
+    code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", other, "--device", "cpu",
+                                     "--cache", tmp_path / "c"], capsys)
+    assert code == 2 and "not the data" in io.err and io.err.count("\n") == 1
+
+
+def test_eval_reports_ece_reliability_and_the_uncertain_fraction(setup, capsys, tmp_path):
+    d, cohort, splits = setup
+    cal_path = tmp_path / "cal.safetensors"
+    code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", cohort, "--out", cal_path,
+                                     "--device", "cpu", "--cache", tmp_path / "c", "--json"], capsys)
+    assert code == 0, io.err
+    assert json.loads(io.out)["checkpoint"] == str(cal_path)
+    for ckpt, calibrated in ((d / "run.safetensors", False), (cal_path, True)):
+        out = tmp_path / f"ev-{calibrated}"
+        code, io = _run(eval_main, ["--checkpoint", ckpt, "--data", cohort, "--split", "test", "--out", out,
+                                    "--bootstrap", "0", "--device", "cpu"], capsys)
+        assert code == 0, io.err
+        res = json.loads((out / "results.json").read_text())[0]
+        assert res["n"] == len(splits["test"]) and 0 <= res["ece"] <= 1 and res["calibrated"] is calibrated
+        assert (out / f"reliability_{cohort.name}.png").stat().st_size > 1000
+        assert "| ECE % | uncertain % | ACC when answered % |" in (out / "results.md").read_text()
+        if calibrated:
+            assert res["coverage"] + res["uncertain_fraction"] == pytest.approx(1.0)
+            assert res["uncertain_below"] == read_info(cal_path).calibration.uncertain_below
+        else:
+            assert "uncertain_fraction" not in res

@@ -1,0 +1,137 @@
+"""``alifuse-calibrate --checkpoint IN --data PATH [--out OUT]``: calibrate a trained checkpoint on its validation split.
+
+The validation split is the training run's own: ``trainer.splits.run_splits`` with the seed (and folds) from the
+checkpoint's provenance, so the subjects are the ones the run selected its epoch on, never its training subjects
+(refused, as alifuse-eval refuses them). On them it fits one temperature (NLL of softmax(logits / T)) and chooses
+the confidence below which the model says "uncertain" (``engine.calibration.choose_threshold``), then writes the
+checkpoint again, the same tensors and provenance, with the calibration in its metadata.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engine.calibration import (DEFAULT_TARGET_ACCURACY, Calibration, choose_threshold, describe_calibration,
+                                expected_calibration_error, fit_temperature, softmax)
+from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.errors import AlifuseInputError
+
+#: below this many validation cases the threshold rests on very few cases: said, not refused
+FEW_VAL_CASES = 30
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="alifuse-calibrate",
+                       description="Calibrate an Alifuse checkpoint on its training run's validation split: fit a "
+                                   "temperature for its probabilities and the confidence below which it says "
+                                   "'uncertain', and write them into the checkpoint's metadata.")
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="the trained .safetensors checkpoint")
+    p.add_argument("--data", required=True, metavar="PATH",
+                   help="the data it was trained on (cohort folder, manifest CSV or KIND:TABLE[:IMAGE_ROOT]); its "
+                        "validation split is rebuilt from the seed in the checkpoint's provenance")
+    p.add_argument("--out", metavar="FILE", help="where to write the calibrated checkpoint (default: "
+                   "IN.calibrated.safetensors beside the input; the input's own path replaces it)")
+    p.add_argument("--target-accuracy", type=float, default=DEFAULT_TARGET_ACCURACY, metavar="A",
+                   help="the accuracy the answered (not 'uncertain') validation cases must reach (default: 0.9)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--cache", metavar="DIR", help="preprocessed-image cache (default: ~/.cache/alifuse/preprocessed)")
+    p.add_argument("--json", action="store_true", help="print the calibration as JSON")
+    return p
+
+
+def validation_logits(model, info, records, device, cache=None) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Raw logits (N, C) in float32 (as Predictor computes them) and labels (N,) of ``records``."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from trainer.dataset import CaseDataset
+
+    exclude = tuple(info.provenance.get("without_ehr") or ())
+    ds = CaseDataset(records, model.cfg, info.class_names, cache, exclude)
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for b in DataLoader(ds, batch_size=8):
+            logits = model(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
+                           b["mask"].to(device))
+            out.append(logits.float().cpu().numpy())
+    return np.concatenate(out), np.asarray(ds.labels)
+
+
+def fit_calibration(logits: np.ndarray, labels: np.ndarray, target_accuracy: float = DEFAULT_TARGET_ACCURACY,
+                    data: str = "") -> Calibration:
+    """Temperature, then the threshold on the calibrated probabilities, and the validation figures of both."""
+    t = fit_temperature(logits, labels)
+    before, after = softmax(logits, 1.0), softmax(logits, t)
+    thr = choose_threshold(after, labels, target_accuracy)
+    return Calibration(temperature=t, uncertain_below=thr.threshold, target_accuracy=float(target_accuracy),
+                       n_val=int(len(labels)), val_ece_before=expected_calibration_error(before, labels),
+                       val_ece_after=expected_calibration_error(after, labels), val_coverage=thr.coverage,
+                       val_selective_accuracy=thr.selective_accuracy, data=data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> int:  # noqa: ANN001
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+    from trainer.cache import PreprocessCache
+    from trainer.data_source import load_records, stderr_warn
+    from trainer.evaluate import check_no_leakage
+    from trainer.splits import DataLeakageError, run_splits
+
+    if not (math.isfinite(args.target_accuracy) and 0 < args.target_accuracy <= 1):
+        raise AlifuseInputError(f"--target-accuracy {args.target_accuracy}: must be above 0 and at most 1")
+    src = Path(args.checkpoint)
+    out = Path(args.out) if args.out else src.with_name(src.name.removesuffix(".safetensors")
+                                                        + ".calibrated.safetensors")
+    if out.is_dir():
+        raise AlifuseInputError(f"--out {out}: is a folder; give the checkpoint file to write")
+    if out.suffix != ".safetensors":
+        raise AlifuseInputError(f"--out {out}: must end in .safetensors")
+    device = resolve_device(args.device)
+    model, info = load_checkpoint(src, device, calibrated=False)  # raw logits: T is fitted on them
+    if not info.trained:
+        stderr_warn(f"{src}: the checkpoint is UNTRAINED (random weights); its calibration means nothing")
+    records, _ = load_records(args.data, need_images=model.cfg.use_image, warn=stderr_warn)
+    prov = info.provenance
+    val = run_splits(records, int(prov.get("seed", 0)), prov.get("folds"), prov.get("fold"))["val"]
+    if not val:
+        raise AlifuseInputError(f"--data {args.data}: the checkpoint's validation split is empty")
+    n_run = (prov.get("val") or {}).get("n")
+    if n_run is not None and int(n_run) != len(val):
+        raise AlifuseInputError(f"--data {args.data}: its validation split has {len(val)} cases, the checkpoint's "
+                                f"run validated on {n_run}: not the data (or seed) it was trained with")
+    try:
+        check_no_leakage(val, info, "validation split")
+    except DataLeakageError as exc:
+        raise DataLeakageError(f"--data {args.data}: {str(exc).split(': ', 1)[1].split(';')[0]}: not the data "
+                               f"(or seed) it was trained with; calibrating on them would flatter it") from None
+    if len(val) < FEW_VAL_CASES:
+        stderr_warn(f"only {len(val)} validation cases: the temperature and the threshold rest on few cases")
+    logits, labels = validation_logits(model, info, val, device,
+                                       PreprocessCache(Path(args.cache) if args.cache else None))
+    cal = fit_calibration(logits, labels, args.target_accuracy, str(args.data))
+    try:
+        save_checkpoint(model, out, info.class_names, dict(prov), calibration=cal)
+    except OSError as exc:
+        raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    if args.json:
+        print(json.dumps({"checkpoint": str(out), "calibration": cal.to_dict()}))
+    else:
+        print(f"Calibrated on {cal.n_val} validation cases: {describe_calibration(cal)}")
+        if cal.val_selective_accuracy < cal.target_accuracy:
+            print(f"Note: no threshold reached {cal.target_accuracy:.0%} accuracy on validation; the one chosen "
+                  f"answers at least a fifth of the cases with the best accuracy it could")
+        print(f"Wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
