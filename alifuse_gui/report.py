@@ -70,6 +70,8 @@ def write_report(path: str | Path, volume: Volume, ehr: dict[str, Any], predicti
     now = datetime.now().astimezone()
     stamp = now.strftime("%Y-%m-%d %H:%M %Z").strip()
     label = getattr(prediction, "label", "?")
+    if getattr(prediction, "verdict", "") == "uncertain":
+        label = f"uncertain (most likely {label})"
     meta = {"Title": f"Alifuse case report: {label}", "Author": "Alifuse Viewer",
             "Subject": DISCLAIMER, "Keywords": f"Alifuse; {info.checkpoint_id}", "CreationDate": now}
 

@@ -1,6 +1,7 @@
 """The three pages of the case report, each drawn onto an A4 matplotlib ``Figure`` (Qt-free).
 
-1. the record, the prediction with probability bars, the model identity, the date, the disclaimer;
+1. the record, the verdict (a class, or "uncertain") with how sure it is, probability bars, the model identity,
+   the date, the disclaimer;
 2. three orthogonal MRI slices with the relevance heatmap;
 3. the clinical text with words shaded by relevance, and relevance per EHR field.
 """
@@ -14,6 +15,7 @@ from matplotlib.figure import Figure
 
 from alifuse_gui.report_maps import (TEXT_BLUE, heatmap_on_canonical, intensity_window, jet_transparent,
                                      orthogonal_slices, slice_point, world_mm)
+from engine.calibration import UNCERTAIN, Calibration
 from engine.checkpoint import CheckpointInfo
 from engine.ehr import FIELD_SPECS
 from engine.imageio import Volume
@@ -22,6 +24,7 @@ A4 = (8.27, 11.69)
 DISCLAIMER = "Research tool, not a medical device."
 NO_EXPLANATION = "no explanation computed"
 RED = "#c0392b"
+AMBER = "#b26a00"
 _MARGIN = 0.07
 
 
@@ -93,8 +96,15 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
     probs = dict(getattr(prediction, "probabilities", {}) or {})
     label = str(getattr(prediction, "label", "?"))
     p = probs.get(label)
-    c.line(f"{label}" + (f"  ({p:.1%})" if p is not None else ""), 20, weight="bold",
-           color="black" if trained else RED)
+    uncertain = str(getattr(prediction, "verdict", "") or label) == UNCERTAIN
+    best = f"{label}" + (f"  ({p:.1%})" if p is not None else "")
+    c.line(f"Uncertain  (most likely {best.replace('  ', ' ')})" if uncertain else best, 20, weight="bold",
+           color=RED if not trained else AMBER if uncertain else "black")
+    certainty = str(getattr(prediction, "certainty", "") or "")
+    for i, ln in enumerate(textwrap.wrap(certainty, 100)[:3]):
+        c.line(ln, 8.5, color=AMBER if uncertain else "0.25", weight="bold" if uncertain else "normal")
+    if certainty:
+        c.gap(0.006)
     bar_h = 0.028 * max(len(probs), 1)
     ax = fig.add_axes((_MARGIN + 0.12, c.y - bar_h, 0.55, bar_h))
     names = list(probs)
@@ -126,6 +136,7 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
            weight="normal" if trained else "bold")
     c.pair("Preset", str(info.config.preset))
     c.pair("Classes", ", ".join(info.class_names))
+    c.pair("Calibration", calibration_text(info.calibration), size=8.5)
     c.pair("Device", str(getattr(prediction, "device", "n/a")))
     c.pair("Explanation", method or NO_EXPLANATION)
     notes = [str(n) for n in getattr(prediction, "notes", []) or []]
@@ -136,6 +147,14 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
             for i, ln in enumerate(textwrap.wrap(n, 100)[:3]):
                 c.line(("• " if i == 0 else "  ") + ln, 8.5)
     fig.text(0.5, 0.06, DISCLAIMER, fontsize=12, weight="bold", color=RED, ha="center")
+
+
+def calibration_text(calibration: Calibration | None) -> str:
+    """The model section's one line on the calibration."""
+    if calibration is None:
+        return "not calibrated (never says 'uncertain')"
+    return (f"temperature {calibration.temperature:.3g}; 'uncertain' below {calibration.uncertain_below:.0%} "
+            f"({calibration.n_val} validation cases)")
 
 
 def _short(text: str, n: int) -> str:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFormLayout, QGroupBo
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
 
+from engine.calibration import describe_calibration
 from engine.checkpoint import CheckpointInfo
 
 UNTRAINED_TEXT = ("UNTRAINED: this checkpoint holds random weights. Its predictions mean nothing; "
@@ -118,6 +119,7 @@ class ModelCardDialog(QDialog):
             "File": info.path or "n/a",
             "Classes": ", ".join(info.class_names),
             "Preprocessing version": info.preprocessing_version,
+            "Calibration": describe_calibration(info.calibration),
         }
         for k, v in self.identity.items():
             lab = QLabel(v)

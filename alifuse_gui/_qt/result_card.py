@@ -1,4 +1,5 @@
-"""One prediction shown as a card: label, a bar per class, the model and the device."""
+"""One prediction shown as a card: the verdict (a class, or "uncertain"), how sure it is, a bar per class, the model
+and the device."""
 from __future__ import annotations
 
 from qtpy.QtWidgets import QFormLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
@@ -12,6 +13,10 @@ class ResultCard(QGroupBox):
         self.label = QLabel("—")
         self.label.setObjectName("result_label")
         self.label.setStyleSheet("font-size: 13pt; font-weight: bold;")
+        #: how sure the model is, and on what that rests (the checkpoint's calibration, or "not calibrated")
+        self.certainty = QLabel()
+        self.certainty.setObjectName("result_certainty")
+        self.certainty.setWordWrap(True)
         self.bars: dict[str, QProgressBar] = {}
         self._bar_form = QFormLayout()
         self.model_line = QLabel()
@@ -21,6 +26,7 @@ class ResultCard(QGroupBox):
         self.notes.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
+        layout.addWidget(self.certainty)
         layout.addLayout(self._bar_form)
         layout.addWidget(self.model_line)
         layout.addWidget(self.device_line)
@@ -29,7 +35,14 @@ class ResultCard(QGroupBox):
 
     def show_prediction(self, pred) -> None:
         """``pred``: an ``engine.predict.Prediction``."""
-        self.label.setText(pred.label)
+        uncertain = getattr(pred, "verdict", pred.label) == "uncertain"
+        self.label.setText(f"Uncertain (most likely {pred.label})" if uncertain else pred.label)
+        self.label.setStyleSheet("font-size: 13pt; font-weight: bold;" + (" color: #b26a00;" if uncertain else ""))
+        certainty = getattr(pred, "certainty", "")
+        self.certainty.setText(certainty)
+        self.certainty.setVisible(bool(certainty))
+        self.certainty.setStyleSheet("color: #b26a00; font-weight: bold;" if uncertain
+                                     else "" if getattr(pred, "calibrated", False) else "color: #666;")
         self.probabilities = dict(pred.probabilities)
         for name, p in pred.probabilities.items():
             bar = self.bars.get(name)
