@@ -207,6 +207,16 @@ def verdict(probs: Sequence[float], class_names: Sequence[str], calibration: Cal
     return str(class_names[best])
 
 
+def _percent_pair(p: float, threshold: float) -> tuple[str, str]:
+    """p and the threshold as percentages with the fewest decimals (0-2) that keep them on the right side of each
+    other: 89.9% below 90%, not "90% below 90%"."""
+    for d in (0, 1, 2):
+        a, b = round(100 * p, d), round(100 * threshold, d)
+        if (a < b) == (p < threshold) and (a != b or p == threshold):
+            break
+    return f"{100 * p:.{d}f}%", f"{100 * threshold:.{d}f}%"
+
+
 def certainty_sentence(probabilities: Mapping[str, float], verdict_: str, calibration: Calibration | None) -> str:
     """One line for a person: how sure the model is about this case, and on what that rests."""
     ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
@@ -214,11 +224,11 @@ def certainty_sentence(probabilities: Mapping[str, float], verdict_: str, calibr
     if calibration is None:
         return (f"Not calibrated: this checkpoint carries no calibration, so {best} at {p_best:.0%} may be over- "
                 f"or under-confident and it never says 'uncertain' (calibrate it with alifuse-calibrate)")
-    rule = (f"it says 'uncertain' below {calibration.uncertain_below:.0%}, chosen on "
-            f"{calibration.n_val} validation cases")
+    shown, below = _percent_pair(p_best, calibration.uncertain_below)
+    rule = f"it says 'uncertain' below {below}, chosen on {calibration.n_val} validation cases"
     if verdict_ == UNCERTAIN:
-        return f"Uncertain: the model cannot tell {best} from {second} (best {p_best:.0%}; {rule})"
-    return (f"Calibrated: {best} at {p_best:.0%} ({rule}, where it answered {calibration.val_coverage:.0%} "
+        return f"Uncertain: the model cannot tell {best} from {second} (best {shown}; {rule})"
+    return (f"Calibrated: {best} at {shown} ({rule}, where it answered {calibration.val_coverage:.0%} "
             f"of them and was right on {calibration.val_selective_accuracy:.0%})")
 
 

@@ -105,6 +105,17 @@ def test_calibration_json_round_trip_and_bad_fields_named():
         Calibration.from_json(json.dumps(CAL).replace("2.0", "Infinity"))
 
 
+def test_certainty_sentence_never_rounds_onto_the_threshold():
+    from engine.calibration import certainty_sentence
+
+    probs = {"NC": 0.022, "MCI": 0.079, "AD": 0.899}
+    line = certainty_sentence(probs, UNCERTAIN, Calibration(**{**CAL, "uncertain_below": 0.9}))
+    assert "cannot tell AD from MCI (best 89.9%; it says 'uncertain' below 90.0%" in line
+    line = certainty_sentence(probs, "AD", Calibration(**{**CAL, "uncertain_below": 0.62}))
+    assert line.startswith("Calibrated: AD at 90% (it says 'uncertain' below 62%, chosen on 12 validation cases")
+    assert certainty_sentence(probs, "AD", None).startswith("Not calibrated: ")
+
+
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
     d = tmp_path_factory.mktemp("cal")
