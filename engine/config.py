@@ -189,6 +189,31 @@ def _tiny() -> AlifuseConfig:
 
 PRESETS = {"paper": _paper, "demo": _demo, "tiny": _tiny}
 
+_TUPLE_FIELDS = {"modalities": str, "stem_widths": int}
+
+
+def parse_field(text: str, option: str = "--set") -> tuple[str, Any]:
+    """'FIELD=VALUE' -> (field, value typed like the field's default); an unknown field or a bad value is an
+    error naming the option and the field. Tuples are comma-separated ("modalities=image,text")."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    fields = {f.name: f for f in dataclasses.fields(AlifuseConfig)}
+    if not sep or key not in fields or key == "preset":
+        raise AlifuseInputError(f"{option} {text[:60]!r}: expected FIELD=VALUE with a config field "
+                                f"(e.g. image_size=32)")
+    if key in _TUPLE_FIELDS:
+        try:
+            return key, tuple(_TUPLE_FIELDS[key](v) for v in value.split(",") if v)
+        except ValueError:
+            raise AlifuseInputError(f"{option} {key}: {value[:40]!r} is not a list of whole numbers") from None
+    default = getattr(AlifuseConfig(), key)
+    try:
+        if isinstance(default, bool):
+            raise ValueError
+        return key, type(default)(value) if not isinstance(default, str) else value
+    except ValueError:
+        raise AlifuseInputError(f"{option} {key}: {value[:40]!r} is not a {type(default).__name__}") from None
+
 
 def preset(name: str, **overrides: Any) -> AlifuseConfig:
     """Return a fresh config for preset ``name`` (paper | demo | tiny), with optional overrides."""

@@ -111,10 +111,11 @@ class AlifuseModel(nn.Module):
 
     def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, gather=None, noise: MaskNoise | None = None):
+                generator: torch.Generator | None = None, gather=None, noise: MaskNoise | None = None,
+                itc_rows: torch.Tensor | None = None):
         """Prediction path: logits (B, C). With ``labels``: :meth:`training_losses` (so DDP's wrapper sees it)."""
         if labels is not None:
-            return self.training_losses(image, ids, mask, labels, generator, gather, noise)
+            return self.training_losses(image, ids, mask, labels, generator, gather, noise, itc_rows)
         return self.classify(self.encode(image, ids, mask))
 
     def embeddings(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,11 +128,14 @@ class AlifuseModel(nn.Module):
 
     def training_losses(self, image: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
                         generator: torch.Generator | None = None, gather=None,
-                        noise: MaskNoise | None = None) -> dict[str, torch.Tensor]:
+                        noise: MaskNoise | None = None, itc_rows: torch.Tensor | None = None
+                        ) -> dict[str, torch.Tensor]:
         """All loss terms by name plus ``total`` (λ-weighted) and ``logits`` (B, C).
 
         ``gather``: optional function that all-gathers (B, E) features across processes for ITC negatives.
         ``noise``: the masks' random numbers (``engine.masking.draw_mask_noise``), else drawn from ``generator``.
+        ``itc_rows``: (B,) bool, the cases ITC aligns (those with a real MRI: a hidden MRI is the same zeros for
+        every case, no partner to tell apart); None = all.
         Terms whose λ is 0, or that need a missing modality, are absent.
         """
         cfg = self.cfg
@@ -143,9 +147,12 @@ class AlifuseModel(nn.Module):
         out: dict[str, torch.Tensor] = {}
         if both and cfg.lambda_cl > 0:
             fi, ft = self.embeddings(enc)
+            if itc_rows is not None:
+                fi, ft = fi[itc_rows], ft[itc_rows]
             if gather is not None:
                 fi, ft = gather(fi), gather(ft)
-            out["itc"] = itc_loss(fi, ft, self.temperature())
+            # fewer than two pairs leave nothing to contrast: a zero that keeps the graph's shape
+            out["itc"] = itc_loss(fi, ft, self.temperature()) if fi.shape[0] > 1 else fi.sum() * 0.0
         if cfg.lambda_res > 0:
             if cfg.use_image:
                 out["img_rec"] = self._image_reconstruction(image, enc, mask, noise.image)
@@ -160,6 +167,8 @@ class AlifuseModel(nn.Module):
         )
         out["total"] = total
         out["logits"] = logits
+        if enc.img is not None:
+            out["z_img"] = enc.img  # (B, 1+N, D): lets a trainer add terms on the same MRI without encoding it again
         return out
 
     def _image_reconstruction(self, image: torch.Tensor, enc: Encoded, txt_mask: torch.Tensor,

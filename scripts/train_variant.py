@@ -19,28 +19,16 @@ from pathlib import Path
 import torch
 
 from engine.checkpoint import load_checkpoint
-from engine.config import AlifuseConfig, preset
+from engine.config import parse_field, preset
 from trainer.cache import PreprocessCache
 from trainer.evaluate import evaluate
 from trainer.loop import TrainOptions, train
 from trainer.records import read_manifest
 from trainer.splits import run_splits
 
-TUPLES = {"modalities": str, "stem_widths": int}
-
-
-def parse_override(text: str) -> tuple[str, object]:
-    """'field=value' -> (field, value typed like the config field's default)."""
-    key, _, value = text.partition("=")
-    if key in TUPLES:
-        return key, tuple(TUPLES[key](v) for v in value.split(",") if v)
-    default = getattr(AlifuseConfig(), key)
-    return key, type(default)(value) if not isinstance(default, str) else value
-
-
 def main(argv: list[str]) -> None:
     cohort, out, epochs, lr = Path(argv[0]), Path(argv[1]), int(argv[2]), float(argv[3])
-    cfg = preset("demo", **dict(parse_override(a) for a in argv[4:]))
+    cfg = preset("demo", **dict(parse_field(a, 'FIELD=VALUE') for a in argv[4:]))
     records = read_manifest(cohort / "manifest.csv").records
     splits = run_splits(records, 0)
     folder = os.environ.get("ALIFUSE_TRAIN_CACHE")

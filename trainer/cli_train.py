@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from engine.cli_common import ArgumentParser, resolve_device, run_cli
-from engine.config import PRESETS, AlifuseConfig, preset
+from engine.config import PRESETS, AlifuseConfig, parse_field, preset
 from engine.errors import AlifuseInputError
 
 LOSS_SETS = {"cls": (0.0, 0.0, 1.0), "cls+cl": (1.0, 0.0, 1.0), "cls+cl+res": (1.0, 1.0, 1.0)}
@@ -50,6 +50,24 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the training step (needs a C++ compiler on CPU, Triton on CUDA; the first "
                         "steps are slow while it compiles). Checkpoints are the same plain files")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the preset's config (engine/config.py), e.g. --set image_size=32 "
+                        "--set patch_size=4 (repeatable)")
+    p.add_argument("--augment-records", action="store_true",
+                   help="missing data as training input: each epoch drops each field (30%%), the whole record "
+                        "(10%%) or the MRI (10%%) at random (trainer/augment.py)")
+    p.add_argument("--monotone", type=float, default=0.0, metavar="W",
+                   help="weight of a penalty on predictions that look healthier when one score is made worse "
+                        "(trainer/monotone.py; default 0 = off)")
+    p.add_argument("--record-only", type=int, default=0, metavar="N",
+                   help="add N synthetic records without a scan to the training split (their MRI reads as hidden), "
+                        "drawn by the synthetic cohort's record generator with --seed (default 0)")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start the parts named by --init-parts from this checkpoint (e.g. an image-only run)")
+    p.add_argument("--init-parts", default="image_encoder", metavar="PART[,PART]",
+                   help="top-level modules --init-from copies (default: image_encoder)")
+    p.add_argument("--freeze", action="append", default=[], metavar="PART",
+                   help="keep this top-level module as it starts (e.g. image_encoder after --init-from; repeatable)")
     return p
 
 
@@ -79,6 +97,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
     from trainer.cache import PreprocessCache
     from trainer.data_source import class_names_for, load_records, stderr_warn
     from trainer.distributed import init_distributed
+    from trainer.augment import RecordAugment
     from trainer.loop import TrainOptions, train
     from trainer.run_files import atomic_write_text, environment
     from trainer.splits import assert_disjoint, run_splits
@@ -86,6 +105,12 @@ def _run(args, argv) -> int:  # noqa: ANN001
     for name, v, lo in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):
         if v < lo:
             raise AlifuseInputError(f"{name} {v}: must be at least {lo}")
+    if not 0 <= args.monotone <= 100:
+        raise AlifuseInputError(f"--monotone {args.monotone}: must be between 0 and 100")
+    if not 0 <= args.record_only <= 200_000:
+        raise AlifuseInputError(f"--record-only {args.record_only}: must be between 0 and 200000")
+    if args.init_from and not Path(args.init_from).is_file():
+        raise AlifuseInputError(f"--init-from {args.init_from}: no such checkpoint file")
     if args.lr is not None and not 0 < args.lr < 1:
         raise AlifuseInputError(f"--lr {args.lr}: must be between 0 and 1")
     out = Path(args.out)
@@ -107,6 +132,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
         overrides["image_pool"] = args.image_pool
     if args.text_weights:
         overrides["text_pretrained_path"] = str(Path(args.text_weights).resolve())
+    overrides.update(parse_field(f) for f in args.set)
     records, skipped = load_records(args.data, need_images="image" in overrides["modalities"], warn=stderr_warn)
     classes = class_names_for(records)
     cfg = preset(args.preset, num_classes=len(classes), **overrides)
@@ -116,6 +142,10 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError("--fold: needs --folds")
     splits = run_splits(records, args.seed, args.folds, args.fold)
     assert_disjoint(splits)
+    if args.record_only:
+        from trainer.synth.records_only import record_only_cases
+
+        splits["train"] = list(splits["train"]) + record_only_cases(args.record_only, args.seed, classes)
     try:
         out.mkdir(parents=True, exist_ok=True)
         if info.main:
@@ -132,9 +162,13 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
-                        progress_json=args.progress_json, compile=args.compile)
+                        progress_json=args.progress_json, compile=args.compile,
+                        augment=RecordAugment() if args.augment_records else None, monotone=args.monotone,
+                        freeze=tuple(args.freeze), init_from=args.init_from,
+                        init_parts=tuple(p for p in args.init_parts.split(",") if p))
     prov = {"data": str(args.data), "preset": args.preset, "loss": args.loss, "modalities": args.modalities,
             "without_ehr": args.without_ehr, "folds": args.folds, "fold": args.fold, "compile": args.compile,
+            "record_only": args.record_only, "set": args.set,
             "command": "alifuse-train " + shlex.join(argv or sys.argv[1:])}
     result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov,
                    cache=PreprocessCache(Path(args.cache) if args.cache else None))

@@ -12,7 +12,9 @@ from engine.ehr import validate_ehr
 from engine.ehr_text import TextEncoding, encode_ehr
 from engine.errors import AlifuseInputError
 from engine.minilm import load_tokenizer
+from trainer.augment import RecordAugment, case_rng
 from trainer.cache import PreprocessCache
+from trainer.monotone import shifted_copy
 from trainer.records import CaseRecord
 
 #: Two-class data sets (OASIS-2, MIRIAD) call everything that is not NC "impaired".
@@ -27,20 +29,46 @@ def label_index(label: str, class_names: Sequence[str]) -> int:
 
 
 class CaseDataset(Dataset):
-    """Item i -> dict(image (S,S,S) float32 or (0,), ids (L,), mask (L,), label () int64, index () int64)."""
+    """Item i -> dict(image (S,S,S) float32 or (0,), ids (L,), mask (L,), label () int64, index () int64).
+
+    A record without an image (``CaseRecord.image`` None: a record-only case) reads an MRI of zeros, the
+    "MRI hidden" input. With ``augment`` (training), each epoch (:meth:`set_epoch`) drops fields, records and
+    images at random (:mod:`trainer.augment`); with ``monotone`` every item also carries a copy of its record
+    with one score moved (``ids_alt``, ``mask_alt``, ``alt_sign``: +1 worse, -1 better, 0 none;
+    :mod:`trainer.monotone`).
+    """
 
     def __init__(self, records: Sequence[CaseRecord], cfg: AlifuseConfig, class_names: Sequence[str],
                  cache: PreprocessCache | None = None, exclude_parts: Sequence[str] = (),
-                 with_labels: bool = True) -> None:
+                 with_labels: bool = True, augment: RecordAugment | None = None, monotone: bool = False,
+                 seed: int = 0) -> None:
         self.records, self.cfg = list(records), cfg
         self.cache = cache or PreprocessCache()
-        tok = load_tokenizer()
+        self.tok = load_tokenizer()
+        self.exclude_parts = tuple(exclude_parts)
+        self.augment, self.monotone, self.seed, self.epoch = augment, monotone, seed, 0
         # Records are validated and encoded once, up front: a bad field fails before training starts.
+        self.ehrs: list[dict] = []
         self.texts: list[TextEncoding] = []
         for r in self.records:
             ehr = {k: v for k, v in validate_ehr(r.ehr, f"record of subject {r.subject_id}").items()}
-            self.texts.append(encode_ehr(ehr, tok, cfg.max_tokens, cfg.summary_max_words, exclude_parts))
+            self.ehrs.append(ehr)
+            self.texts.append(self._encode(ehr))
         self.labels = [label_index(r.label, class_names) if with_labels else -1 for r in self.records]
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose random dropout the items show (training); 0 = none drawn yet."""
+        self.epoch = int(epoch)
+
+    def _encode(self, ehr: dict) -> TextEncoding:
+        return encode_ehr(ehr, self.tok, self.cfg.max_tokens, self.cfg.summary_max_words, self.exclude_parts)
+
+    def _hidden(self, enc: TextEncoding) -> torch.Tensor:
+        """Every word-piece of the record as [MASK]; [CLS], [SEP] and padding stay (the reliance probe)."""
+        ids = enc.input_ids.clone()
+        n = int(enc.attention_mask.sum())
+        ids[1:n - 1] = self.cfg.mask_token_id
+        return ids
 
     def __len__(self) -> int:
         return len(self.records)
@@ -48,9 +76,29 @@ class CaseDataset(Dataset):
     def image(self, i: int) -> torch.Tensor:
         if not self.cfg.use_image:
             return torch.zeros(0)
+        if self.records[i].image is None:
+            s = self.cfg.image_size
+            return torch.zeros(s, s, s)
         return torch.from_numpy(np.ascontiguousarray(self.cache.get(self.records[i].image, self.cfg.image_size)))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        t = self.texts[i]
-        return {"image": self.image(i), "ids": t.input_ids, "mask": t.attention_mask,
-                "label": torch.tensor(self.labels[i]), "index": torch.tensor(i)}
+        if self.augment is None and not self.monotone:
+            t = self.texts[i]
+            return {"image": self.image(i), "ids": t.input_ids, "mask": t.attention_mask,
+                    "label": torch.tensor(self.labels[i]), "index": torch.tensor(i)}
+        rng = case_rng(self.seed, self.epoch, i)
+        ehr, how, drop_image = self.ehrs[i], "kept", False
+        if self.augment is not None:
+            ehr, how, drop_image = self.augment.draw(ehr, rng)
+        t = self._encode(ehr)
+        ids = self._hidden(t) if how == "masked" else t.input_ids
+        image = self.image(i)
+        if drop_image:
+            image = torch.zeros_like(image)
+        item = {"image": image, "ids": ids, "mask": t.attention_mask, "label": torch.tensor(self.labels[i]),
+                "index": torch.tensor(i), "has_image": torch.tensor(self.records[i].image is not None and not drop_image)}
+        if self.monotone:
+            alt, sign = shifted_copy(ehr, rng) if how == "kept" else (ehr, 0.0)
+            ta = self._encode(alt)
+            item.update(ids_alt=ta.input_ids, mask_alt=ta.attention_mask, alt_sign=torch.tensor(sign))
+        return item

@@ -24,8 +24,10 @@ from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
 from engine.masking import draw_mask_noise
 from engine.model import LOSS_NAMES, AlifuseModel
+from trainer.augment import RecordAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
+from trainer.monotone import expected_stage, penalty
 from trainer.distributed import DistInfo, all_reduce_mean, gather_with_grad
 from trainer.metrics import scores
 from trainer.progress import Reporter, truncate_metrics
@@ -50,6 +52,11 @@ class TrainOptions:
     exclude_parts: tuple[str, ...] = ()
     progress_json: bool = False
     compile: bool = False  # torch.compile the training step (checkpoints stay plain; see trainer.compile)
+    augment: RecordAugment | None = None  # random field / record / image dropout (trainer.augment)
+    monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
+    freeze: tuple[str, ...] = ()  # top-level modules kept as they are, e.g. ("image_encoder",)
+    init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
+    init_parts: tuple[str, ...] = ("image_encoder",)
 
 
 @dataclass
@@ -115,6 +122,42 @@ def predict_dataset(model: AlifuseModel, ds: CaseDataset, device: torch.device, 
     return np.concatenate(out) if out else np.zeros((0, model.cfg.num_classes))
 
 
+def trim_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Default collation, then the text cut to the batch's longest record: padding costs the text encoder as
+    much as words do, and most records fill half of max_tokens. Attention never reads padding, so the outputs
+    are those of the padded batch (to float rounding)."""
+    batch = torch.utils.data.default_collate(items)
+    for ids, mask in (("ids", "mask"), ("ids_alt", "mask_alt")):
+        if ids in batch:
+            n = max(2, int(batch[mask].sum(-1).max()))
+            batch[ids], batch[mask] = batch[ids][:, :n].contiguous(), batch[mask][:, :n].contiguous()
+    return batch
+
+
+def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                   device: torch.device) -> torch.Tensor:
+    """Hinge on expected stages of each case and its record's shifted copy (same MRI; trainer.monotone)."""
+    from engine.model import Encoded
+
+    z_txt = model.text_encoder(batch["ids_alt"].to(device), batch["mask_alt"].to(device))
+    logits_alt = model.classify(Encoded(out.get("z_img"), z_txt))
+    return penalty(expected_stage(out["logits"]), expected_stage(logits_alt), batch["alt_sign"].to(device).float())
+
+
+def _init_parts(model: AlifuseModel, path: str, parts: Sequence[str]) -> list[str]:
+    """Copy the tensors of ``parts`` (top-level modules) from a checkpoint; returns the names copied."""
+    from engine.checkpoint import load_checkpoint
+
+    source, _ = load_checkpoint(path)
+    theirs = source.state_dict()
+    mine = model.state_dict()
+    copied = [k for k in mine if k.split(".")[0] in parts and k in theirs and theirs[k].shape == mine[k].shape]
+    if not copied:
+        raise AlifuseInputError(f"--init-from {path}: holds no tensors of {', '.join(parts)} that fit this model")
+    model.load_state_dict({**mine, **{k: theirs[k] for k in copied}})
+    return copied
+
+
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -124,11 +167,12 @@ def _autocast(device: torch.device):
 def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, torch.Tensor], cfg: AlifuseConfig,
                optim: torch.optim.Optimizer, params: Sequence[torch.Tensor], clip: float, device: torch.device,
                generator: torch.Generator, gather: Callable | None = None,
-               autocast: torch.autocast | None = None) -> dict[str, torch.Tensor]:
+               autocast: torch.autocast | None = None, monotone: float = 0.0) -> dict[str, torch.Tensor]:
     """One optimizer step as :func:`train` runs it: forward (bf16 autocast on CUDA), backward, clip, AdamW.
 
     ``model`` may be the plain module, its DDP wrapper or a compiled one; ``autocast`` overrides the default
-    (tests use CPU bf16 to exercise the CUDA path). Returns the model's outputs (losses, logits).
+    (tests use CPU bf16 to exercise the CUDA path); ``monotone`` weighs the pairwise monotonicity penalty on
+    batches that carry shifted copies (``ids_alt``). Returns the model's outputs (losses, logits).
     """
     ids = batch["ids"].to(device)
     # the masks' random numbers are drawn here, not in the forward: a compiled forward cannot take a generator
@@ -136,7 +180,11 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
     with step_errors(model):  # --compile: a compiler failure becomes one line naming the option
         with autocast if autocast is not None else _autocast(device):
             out = model(batch["image"].to(device, non_blocking=True) if cfg.use_image else None,
-                        ids, batch["mask"].to(device), labels=batch["label"].to(device), gather=gather, noise=noise)
+                        ids, batch["mask"].to(device), labels=batch["label"].to(device), gather=gather, noise=noise,
+                        itc_rows=batch["has_image"].to(device) if "has_image" in batch else None)
+            if monotone > 0 and "ids_alt" in batch:
+                out["mono"] = _monotone_term(getattr(model, "module", model), out, batch, device)
+                out["total"] = out["total"] + monotone * out["mono"]
         optim.zero_grad(set_to_none=True)
         out["total"].backward()
     torch.nn.utils.clip_grad_norm_(params, clip)
@@ -151,14 +199,23 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     run_dir = Path(run_dir)
     last, best, state_file = run_dir / "last.safetensors", run_dir / "best.safetensors", run_dir / "train_state.pt"
     lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
-    train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts)
+    train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
+                           monotone=opts.monotone > 0, seed=opts.seed)
     val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
     if len(train_ds) < opts.batch_size * info.world:
         raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
                                 f"(per process)")
 
     torch.manual_seed(opts.seed)
-    model = AlifuseModel(cfg).to(device)
+    model = AlifuseModel(cfg)
+    if opts.init_from and not resume:
+        _init_parts(model, opts.init_from, opts.init_parts)
+    for name in opts.freeze:
+        module = getattr(model, name, None)
+        if not isinstance(module, torch.nn.Module):
+            raise AlifuseInputError(f"--freeze {name}: the model has no such part")
+        module.requires_grad_(False)
+    model = model.to(device)
     start_epoch, best_key, best_val = 1, (-math.inf,), {}
     steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
     total = steps_per_epoch * opts.epochs
@@ -202,7 +259,9 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     stop = _StopFlag()
     prov = dict(provenance or {})
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
-                train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr,
+                train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
+                augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
+                init_from=opts.init_from,
                 batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
     reporter.event(event="start", epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),
                    start_epoch=start_epoch, n_train=len(train_ds), n_val=len(val_ds), device=str(device))
@@ -215,12 +274,15 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             gen = torch.Generator(device=device).manual_seed(es + 1)  # masks
             order = _order(len(train_ds), opts.seed, epoch, info, opts.batch_size)
             loader = DataLoader(torch.utils.data.Subset(train_ds, order), batch_size=opts.batch_size, shuffle=False,
-                                num_workers=opts.num_workers, pin_memory=device.type == "cuda", drop_last=True)
+                                num_workers=opts.num_workers, pin_memory=device.type == "cuda", drop_last=True,
+                                collate_fn=trim_collate)
+            train_ds.set_epoch(epoch)
             model.train()
-            sums = {k: 0.0 for k in (*LOSS_NAMES, "total")}
+            sums = {k: 0.0 for k in (*LOSS_NAMES, "mono", "total")}
             n_steps = 0
             for step, b in enumerate(loader, 1):
-                out = train_step(step_model, b, cfg, optim, params, opts.clip, device, gen, gather)
+                out = train_step(step_model, b, cfg, optim, params, opts.clip, device, gen, gather,
+                                 monotone=opts.monotone)
                 sched.step()
                 n_steps += 1
                 for k in sums:

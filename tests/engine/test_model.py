@@ -21,14 +21,16 @@ def test_training_forward_shapes_and_losses(name):
     model = AlifuseModel(cfg)
     img, ids, mask, labels = make_batch(cfg, b=2)
     out = model.training_losses(img, ids, mask, labels)
-    assert set(out) == {"itc", "img_rec", "txt_rec", "cls", "total", "logits"}
+    assert set(out) == {"itc", "img_rec", "txt_rec", "cls", "total", "logits", "z_img"}
     assert out["logits"].shape == (2, 3)
+    assert out["z_img"].shape == (2, 1 + cfg.num_patches, cfg.img_dim)
     for k in ("itc", "img_rec", "txt_rec", "cls"):
         assert out[k].ndim == 0 and torch.isfinite(out[k]) and out[k] > 0
     expected = out["itc"] + out["img_rec"] + out["txt_rec"] + out["cls"]  # all lambdas are 1
     assert torch.allclose(out["total"], expected)
     z = model.encode(img, ids, mask)
     assert z.img.shape == (2, 1 + cfg.num_patches, cfg.img_dim)
+    torch.testing.assert_close(out["z_img"], z.img)
     assert z.txt.shape == (2, cfg.max_tokens, cfg.text_dim)
 
 

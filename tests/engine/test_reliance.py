@@ -17,6 +17,10 @@ from engine.predict import Predictor
 from tests.engine.test_explain import AFFINE, EHR, _brain, _make_predictor
 
 NAMES = ["NC", "MCI", "AD"]
+#: "No shift" in float32: the whole case and the hidden copies go through one batched forward, and a GEMM may
+#: round rows of one batch differently (other kernel paths for other rows; 1.8e-08 seen on an Intel Xeon), so
+#: equal rows agree to float32 rounding (~1e-7 relative), not bit for bit. Far below WEAK_SHIFT (0.02).
+FLOAT32_ZERO = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +82,7 @@ def test_a_model_that_ignores_the_mri_is_called_out(setup):
     and nothing of the kind about the record, which does move it."""
     predictor, case = setup
     r = modality_reliance(_fusion_without(predictor, "image"), *predictor.tensors(case), class_names=NAMES)
-    assert r.shift("image") == pytest.approx(0.0, abs=1e-9) and r.weak("image")
+    assert r.shift("image") == pytest.approx(0.0, abs=FLOAT32_ZERO) and r.weak("image")
     assert r.shift("record") > WEAK_SHIFT and not r.weak("record")
     lines = r.lines()
     name, p = NAMES[r.target_class], r.probabilities[r.target_class]
@@ -92,7 +96,7 @@ def test_a_model_that_ignores_the_mri_is_called_out(setup):
 def test_a_model_that_ignores_the_record_is_called_out(setup):
     predictor, case = setup
     r = modality_reliance(_fusion_without(predictor, "record"), *predictor.tensors(case), class_names=NAMES)
-    assert r.shift("record") == pytest.approx(0.0, abs=1e-9) and r.weak("record")
+    assert r.shift("record") == pytest.approx(0.0, abs=FLOAT32_ZERO) and r.weak("record")
     assert r.lines()[-1] == ("This prediction hardly depends on the record: its map shows where the model looked, "
                              "not what it decided from.")
 

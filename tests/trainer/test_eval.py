@@ -98,6 +98,7 @@ def test_mean_reliance_is_the_viewers_per_case_figure_averaged(toy_cohort, tmp_p
     assert got["record"] > 0.0
     with torch.no_grad():  # a fusion head that does not read the image
         model.fusion[0].weight[:, :cfg.img_dim].zero_()
-    assert mean_reliance(model, ds, cpu)["image"] == pytest.approx(0.0, abs=1e-7)
+    # one batched forward: rows agree to float32 rounding, not bit for bit (see tests/engine/test_reliance.py)
+    assert mean_reliance(model, ds, cpu)["image"] == pytest.approx(0.0, abs=1e-6)
     text_only = mean_reliance(AlifuseModel(preset("tiny", modalities=("text",))), ds, cpu)
     assert math.isnan(text_only["image"]) and math.isnan(text_only["record"])

@@ -55,27 +55,29 @@ def ageing_factor(age: float) -> float:
     return float(np.clip((age - 55.0) / 30.0, 0.0, 1.5))
 
 
-def backward_map(pts: np.ndarray, severity: float, age: float) -> tuple[np.ndarray, np.ndarray]:
+def backward_map(pts: np.ndarray, severity: float, age: float, ventricle_scale: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Subject points (3, N) -> (template points (3, N), Jacobian determinant of the disease part (N,)).
 
     Each structure's field is radial about its centre, x -> c + (x - c)(1 + a w(x)) with Gaussian w;
     |a| < 1 keeps it one-to-one. Its Jacobian determinant is (1 + a w)^2 (1 + a w (1 - q)) with
     q = sum(((x - c) / sigma)^2); the blobs barely overlap, so the total is close to their product.
     Determinant < 1: the subject's tissue there is larger than the template's (ventricles), > 1: smaller.
+    ``ventricle_scale`` is the healthy subject's own ventricle size (trainer.synth.variety), outside the Jacobian.
     """
     af = ageing_factor(age)
     pts = np.asarray(pts, np.float32)
     shift = np.zeros_like(pts)
     jac = np.ones(pts.shape[1], np.float32)
-    for blobs, a_dis, a_age in ((VENTRICLE_BLOBS, VENTRICLE_DISEASE, VENTRICLE_AGEING),
-                                (HIPPOCAMPUS_BLOBS, HIPPOCAMPUS_DISEASE, HIPPOCAMPUS_AGEING)):
+    for blobs, a_dis, a_own in ((VENTRICLE_BLOBS, VENTRICLE_DISEASE, VENTRICLE_AGEING * af + ventricle_scale),
+                                (HIPPOCAMPUS_BLOBS, HIPPOCAMPUS_DISEASE, HIPPOCAMPUS_AGEING * af)):
         for blob in blobs:
             rel = pts - np.asarray(blob.centre, np.float32)[:, None]
             q = np.sum((rel / np.asarray(blob.sigma, np.float32)[:, None]) ** 2, axis=0)
             w = np.exp(-0.5 * q)
             aw = np.float32(a_dis * severity) * w
             jac *= (1 + aw) ** 2 * (1 + aw * (1 - q))
-            shift += rel * (aw + np.float32(a_age * af) * w)
+            shift += rel * (aw + np.float32(a_own) * w)
     return pts + shift, jac
 
 
@@ -105,7 +107,12 @@ def gm_loss_maps(template: Template) -> tuple[np.ndarray, np.ndarray]:
 
 
 def atrophied_t1(base: np.ndarray, template: Template, loss_disease: np.ndarray, loss_ageing: np.ndarray,
-                 severity: float, age: float) -> np.ndarray:
-    """Template-space T1 (X, Y, Z) where lost grey matter turns into CSF (its T1 moves to CSF's)."""
-    lost = np.minimum(severity * loss_disease + ageing_factor(age) * loss_ageing, template.gm)
+                 severity: float, age: float, sulcal_loss: float = 0.0) -> np.ndarray:
+    """Template-space T1 (X, Y, Z) where lost grey matter turns into CSF (its T1 moves to CSF's).
+
+    ``sulcal_loss``: the healthy subject's own wider sulci, a fraction of the cortex (trainer.synth.variety)."""
+    lost = severity * loss_disease + ageing_factor(age) * loss_ageing
+    if sulcal_loss:
+        lost = lost + np.float32(sulcal_loss) * template.cortex
+    lost = np.minimum(lost, template.gm)
     return base - lost * np.float32(template.i_gm - template.i_csf)

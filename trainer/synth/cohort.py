@@ -22,6 +22,7 @@ from trainer.synth.acquisition import Acquisition, sample_acquisition
 from trainer.synth.ehr_gen import CLASSES, Latents, sample_ehr, sample_latents
 from trainer.synth.render import Rendered, render
 from trainer.synth.tables import sample_extras, write_tables
+from trainer.synth.variety import TEMPLATE_ANATOMY, Anatomy, sample_anatomy
 
 DATASET = "synthetic"
 
@@ -30,7 +31,7 @@ def dataset_name(seed: int, acquisition: str = "standard") -> str:
     """Each cohort is its own data set: subject ids repeat across cohorts (sub-0001 ...), the people do not."""
     return f"{DATASET}-seed{int(seed)}" + ("" if acquisition == "standard" else f"-{acquisition}")
 DEFAULT_BALANCE: tuple[float, float, float] = (0.35, 0.40, 0.25)  # NC, MCI, AD, about ADNI's baseline mix
-_STREAM_EHR, _STREAM_SCAN = 0, 1
+_STREAM_EHR, _STREAM_SCAN, _STREAM_ANATOMY = 0, 1, 2  # a stream of its own: adding anatomy changed no other draw
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class SubjectSpec:
     acquisition: Acquisition
     extras: dict[str, Any] = field(default_factory=dict)  # table-only facts (site, eTIV, ...)
     dataset: str = DATASET     # the cohort's name, see dataset_name()
+    anatomy: Anatomy = TEMPLATE_ANATOMY  # the subject's own healthy brain (trainer.synth.variety)
 
     @property
     def subject_id(self) -> str:
@@ -97,8 +99,9 @@ def plan_cohort(n_subjects: int, seed: int = 0, acquisition: str = "standard",
         scan_rng = _rng(seed, index, _STREAM_SCAN)
         acq = sample_acquisition(scan_rng, acquisition, size)
         extras = sample_extras(scan_rng, lat.severity, lat.age, acq.head_scale)
+        anatomy = sample_anatomy(_rng(seed, index, _STREAM_ANATOMY))
         specs.append(SubjectSpec(index=index, latents=lat, ehr=ehr, acquisition=acq, extras=extras,
-                                 dataset=dataset_name(seed, acquisition)))
+                                 dataset=dataset_name(seed, acquisition), anatomy=anatomy))
     return specs
 
 
@@ -118,7 +121,7 @@ def make_subject(out_dir: Path, spec: SubjectSpec) -> CaseRecord:
     out_dir = Path(out_dir)
     for sub in ("images", "masks", "ehr"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    rendered = render(spec.acquisition, spec.latents.severity, spec.latents.age)
+    rendered = render(spec.acquisition, spec.latents.severity, spec.latents.age, anatomy=spec.anatomy)
     image, mask = out_dir / spec.image_name, out_dir / spec.mask_name
     nib.save(_nifti(rendered.data, rendered, rendered.slope), image)
     nib.save(_nifti(rendered.mask, rendered, None), mask)
@@ -149,7 +152,7 @@ def cohort_summary(specs: list[SubjectSpec], seed: int, acquisition: str, class_
                    size: str) -> dict[str, Any]:
     """cohort.json: the parameters and each subject's hidden truth (severity, acquisition)."""
     return {
-        "generator": "alifuse-synth", "format_version": 1, "dataset": dataset_name(seed, acquisition),
+        "generator": "alifuse-synth", "format_version": 2, "dataset": dataset_name(seed, acquisition),
         "seed": int(seed),
         "n_subjects": len(specs), "acquisition": acquisition, "preset_size": size,
         "class_balance": dict(zip(CLASSES, (float(b) for b in class_balance))),
@@ -163,7 +166,7 @@ def cohort_summary(specs: list[SubjectSpec], seed: int, acquisition: str, class_
         "subjects": [{
             "subject_id": s.subject_id, "label": s.latents.label, "severity": s.latents.severity,
             "age": s.latents.age, "sex": s.latents.sex, "image": s.image_name, "mask": s.mask_name,
-            "acquisition": s.acquisition.to_json(), "extras": s.extras,
+            "acquisition": s.acquisition.to_json(), "anatomy": s.anatomy.to_json(), "extras": s.extras,
         } for s in specs],
     }
 

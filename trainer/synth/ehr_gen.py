@@ -98,3 +98,39 @@ def sample_ehr(rng: np.random.Generator, lat: Latents, subject_id: str) -> dict[
         if rng.random() < rate:
             ehr.pop(name)
     return ehr
+
+
+def _widen(rng: np.random.Generator, ehr: dict[str, Any], label: str) -> None:
+    """Reach the ends of each scale that the imaged cohort seldom shows (its scores follow a Beta severity).
+
+    A text model meets score values only in context; values it never saw in a field (MMSE 4, a delayed recall of
+    25, a 30-year-old) it would read at random. Published anchors: MMSE 0-9 severe, 10-18 moderate dementia
+    (Folstein 1975; Perneczky et al. 2006), CDR 2-3 with CDR-SB 9.5-18 in moderate-severe dementia (O'Bryant et al.
+    2008); healthy adults recall 10-25 story units after a delay (WMS-R Logical Memory II norms)."""
+    u = rng.random(4)
+    if label == "AD" and u[0] < 0.35:  # moderate to severe dementia
+        cdr = float(rng.choice([1.0, 2.0, 3.0], p=[0.3, 0.4, 0.3]))
+        ehr["cdr"] = cdr
+        lo, hi = {1.0: (4.5, 9.0), 2.0: (9.5, 15.5), 3.0: (16.0, 18.0)}[cdr]
+        ehr["cdr_sb"] = float(rng.integers(int(lo * 2), int(hi * 2) + 1)) / 2.0
+        ehr["mmse"] = int(rng.integers(0, {1.0: 21, 2.0: 16, 3.0: 11}[cdr]))
+        ehr["logical_memory_delayed"] = int(rng.integers(0, 4))
+    if label == "NC" and u[1] < 0.3:  # sharp healthy adults
+        ehr["mmse"] = int(rng.integers(28, 31))
+        ehr["logical_memory_delayed"] = int(rng.integers(10, 26))
+        ehr["cdr"], ehr["cdr_sb"] = 0.0, 0.0
+    if label == "NC" and u[2] < 0.15:  # younger healthy adults, whom the imaged cohort (55+) never shows
+        ehr["age"] = int(rng.integers(20, 56))
+        ehr.pop("summary", None)  # it names the drawn age ("76-year-old woman ...")
+
+
+def sample_record_only(rng: np.random.Generator, label: str, subject_id: str) -> dict[str, Any]:
+    """A record without a scan, for training the record's reading: the cohort's draw, with the scales' ends
+    reached more often (:func:`_widen`) and the usual missing fields."""
+    lat = sample_latents(rng, label)
+    ehr = sample_ehr(rng, Latents(lat.label, lat.severity, lat.age, lat.sex), subject_id)
+    present = set(ehr)
+    _widen(rng, ehr, label)
+    for name in set(ehr) - present:  # a field the draw had left out stays out: missing is missing
+        ehr.pop(name)
+    return ehr

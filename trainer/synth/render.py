@@ -10,6 +10,7 @@ from scipy import ndimage as ndi
 from trainer.synth import atrophy
 from trainer.synth.acquisition import Acquisition, bias_field, head_to_world, output_affine, rician
 from trainer.synth.anatomy import Template, load_template
+from trainer.synth.variety import TEMPLATE_ANATOMY, Anatomy, warp
 
 #: Stored int16 values reach about this much for white matter (scl_slope carries the scanner units).
 _STORED_WM = 100.0
@@ -33,25 +34,31 @@ def _loss_maps() -> tuple[np.ndarray, np.ndarray]:
     return atrophy.gm_loss_maps(load_template())
 
 
-def template_coords(acq: Acquisition, severity: float, age: float, template: Template
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """For every output voxel: template voxel coordinates (3, I*J*K), disease Jacobian determinant (I*J*K,)."""
+def template_coords(acq: Acquisition, severity: float, age: float, template: Template,
+                    anatomy: Anatomy = TEMPLATE_ANATOMY) -> tuple[np.ndarray, np.ndarray]:
+    """For every output voxel: template voxel coordinates (3, I*J*K), disease Jacobian determinant (I*J*K,).
+
+    Scanner voxel -> subject mm -> (disease and ageing) -> the subject's healthy brain -> (its own shape and
+    folding, :func:`trainer.synth.variety.warp`) -> template mm -> template voxel."""
     vox_to_head = np.linalg.inv(head_to_world(acq)) @ output_affine(acq)
     ijk = np.indices(acq.matrix, dtype=np.float32).reshape(3, -1)
     pts = vox_to_head[:3, :3].astype(np.float32) @ ijk + vox_to_head[:3, 3:].astype(np.float32)
-    src, jac = atrophy.backward_map(pts, severity, age)
+    src, jac = atrophy.backward_map(pts, severity, age, anatomy.ventricle_scale)
+    src = warp(src, anatomy)
     mni_to_vox = np.linalg.inv(template.affine)
     src = mni_to_vox[:3, :3].astype(np.float32) @ src + mni_to_vox[:3, 3:].astype(np.float32)
     return src, jac
 
 
-def render(acq: Acquisition, severity: float, age: float, template: Template | None = None) -> Rendered:
-    """Deform the template, resample it onto the scan grid, then add contrast, bias and noise."""
+def render(acq: Acquisition, severity: float, age: float, template: Template | None = None,
+           anatomy: Anatomy = TEMPLATE_ANATOMY) -> Rendered:
+    """Deform the template (the subject's anatomy, then disease and ageing), resample it onto the scan grid,
+    then add contrast, bias and noise."""
     template = template or load_template()
     loss_disease, loss_ageing = _loss_maps()
     base = template.head if acq.skull else template.t1
-    t1 = atrophy.atrophied_t1(base, template, loss_disease, loss_ageing, severity, age)
-    coords, jac = template_coords(acq, severity, age, template)
+    t1 = atrophy.atrophied_t1(base, template, loss_disease, loss_ageing, severity, age, anatomy.sulcal_loss)
+    coords, jac = template_coords(acq, severity, age, template, anatomy)
     shape = tuple(acq.matrix)
     img = ndi.map_coordinates(t1, coords, order=1, mode="constant", cval=0.0).reshape(shape)
     lost = ndi.map_coordinates(loss_disease, coords, order=1, mode="constant", cval=0.0).reshape(shape)

@@ -1,0 +1,160 @@
+"""Training for missing data and monotone reading: field / record / image dropout, record-only cases, the
+pairwise monotonicity penalty, the padding trim, and starting a run from another run's image encoder."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint
+from engine.config import parse_field, preset
+from engine.errors import AlifuseInputError
+from trainer.augment import RecordAugment, case_rng
+from trainer.cli_train import main as train_main
+from trainer.dataset import CaseDataset
+from trainer.loop import trim_collate
+from trainer.monotone import SCORES, expected_stage, penalty, shifted_copy
+from trainer.records import read_manifest
+from trainer.synth.records_only import record_only_cases
+
+FULL = {"subject_id": "s1", "age": 74, "sex": "female", "education_years": 12, "mmse": 24, "cdr": 0.5,
+        "cdr_sb": 2.5, "logical_memory_delayed": 6, "summary": "She forgets appointments."}
+
+
+def test_field_dropout_is_per_field_reproducible_and_never_invents_a_value():
+    aug = RecordAugment(field_drop=0.5, record_empty=0.0, record_masked=0.0, image_drop=0.0)
+    seen = set()
+    for i in range(200):
+        kept, how, drop_image = aug.draw(FULL, case_rng(3, 1, i))
+        assert how == "kept" and not drop_image
+        assert kept["subject_id"] == "s1" and all(FULL[k] == v for k, v in kept.items())
+        seen.add(frozenset(kept))
+        assert aug.draw(FULL, case_rng(3, 1, i)) == (kept, how, drop_image), "same seed, epoch, case: same draw"
+    assert len(seen) > 50, "fields drop independently, not as one block"
+    rate = np.mean([len(aug.draw(FULL, case_rng(3, 2, i))[0]) - 1 for i in range(400)]) / (len(FULL) - 1)
+    assert 0.4 < rate < 0.6
+
+
+def test_record_and_image_dropout_rates_and_bad_probabilities():
+    aug = RecordAugment(field_drop=0.0, record_empty=0.2, record_masked=0.1, image_drop=0.3)
+    draws = [aug.draw(FULL, case_rng(0, 5, i)) for i in range(2000)]
+    assert np.mean([h == "empty" for _, h, _ in draws]) == pytest.approx(0.2, abs=0.03)
+    assert np.mean([h == "masked" for _, h, _ in draws]) == pytest.approx(0.1, abs=0.03)
+    assert np.mean([d for _, _, d in draws]) == pytest.approx(0.3, abs=0.03)
+    assert all(k == {} for k, h, _ in draws if h == "empty")
+    with pytest.raises(AlifuseInputError, match="'image_drop'"):
+        RecordAugment(image_drop=1.5)
+
+
+def test_a_shifted_copy_moves_one_score_and_says_which_way():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        alt, sign = shifted_copy(FULL, rng)
+        moved = [k for k in FULL if alt[k] != FULL[k]]
+        assert len(moved) == 1 and moved[0] in SCORES
+        f = moved[0]
+        higher_worse = SCORES[f][3]
+        assert sign == (1.0 if (alt[f] > FULL[f]) == higher_worse else -1.0)
+        assert alt["cdr"] in (0.0, 0.5, 1.0, 2.0, 3.0)
+    assert shifted_copy({"age": 70}, rng)[1] == 0.0, "no score, no copy"
+
+
+def test_the_penalty_is_zero_for_the_right_direction_and_positive_for_the_wrong_one():
+    healthy = torch.tensor([[4.0, 0.0, -4.0]])
+    ill = torch.tensor([[-4.0, 0.0, 4.0]])
+    s_h, s_i = expected_stage(healthy), expected_stage(ill)
+    assert float(s_h) < 0.1 and float(s_i) > 1.9
+    assert float(penalty(s_h, s_i, torch.tensor([1.0]))) == 0.0, "worse copy looks worse: fine"
+    assert float(penalty(s_i, s_h, torch.tensor([1.0]))) > 1.5, "worse copy looks healthier: penalised"
+    assert float(penalty(s_i, s_h, torch.tensor([-1.0]))) == 0.0
+    assert float(penalty(s_i, s_h, torch.tensor([0.0]))) == 0.0, "no copy, no penalty"
+
+
+def test_record_only_cases_reach_the_ends_of_the_scales_and_read_a_hidden_mri(toy_cohort):
+    cases = record_only_cases(600, seed=1)
+    assert {c.label for c in cases} == {"NC", "MCI", "AD"} and all(c.image is None for c in cases)
+    assert len({c.subject_id for c in cases}) == 600
+    mmse_ad = [c.ehr["mmse"] for c in cases if c.label == "AD" and "mmse" in c.ehr]
+    assert min(mmse_ad) <= 5, "severe dementia is in the records"
+    ages_nc = [c.ehr["age"] for c in cases if c.label == "NC" and "age" in c.ehr]
+    assert min(ages_nc) < 40, "younger healthy adults are in the records"
+    assert [c.ehr for c in record_only_cases(50, seed=2)] == [c.ehr for c in record_only_cases(50, seed=2)]
+    cfg = preset("tiny")
+    ds = CaseDataset(cases[:4], cfg, ["NC", "MCI", "AD"])
+    assert float(ds[0]["image"].abs().sum()) == 0.0 and ds[0]["image"].shape == (16, 16, 16)
+
+
+def test_dataset_with_dropout_and_copies_and_the_padding_trim(toy_cohort):
+    records = read_manifest(toy_cohort / "manifest.csv").records
+    cfg = preset("tiny")
+    ds = CaseDataset(records, cfg, ["NC", "MCI", "AD"], augment=RecordAugment(record_masked=0.5), monotone=True,
+                     seed=0)
+    ds.set_epoch(1)
+    items = [ds[i] for i in range(len(ds))]
+    masked = [it for it in items if (it["ids"] == cfg.mask_token_id).any()]
+    assert masked, "half the records are hidden as [MASK]"
+    for it in masked:
+        n = int(it["mask"].sum())
+        assert (it["ids"][1:n - 1] == cfg.mask_token_id).all() and it["ids"][0] == cfg.cls_token_id
+        assert float(it["alt_sign"]) == 0.0
+    assert any(float(it["alt_sign"]) != 0 for it in items)
+    ds.set_epoch(2)
+    assert any(not torch.equal(ds[i]["ids"], items[i]["ids"]) for i in range(len(ds))), "a new epoch, new draws"
+    batch = trim_collate(items[:4])
+    longest = max(int(it["mask"].sum()) for it in items[:4])
+    assert batch["ids"].shape[1] == longest and batch["mask"][:, -1].any()
+    assert batch["ids_alt"].shape[1] == max(int(it["mask_alt"].sum()) for it in items[:4])
+
+
+def test_trimmed_padding_gives_the_same_prediction():
+    from engine.model import AlifuseModel
+
+    cfg = preset("tiny")
+    torch.manual_seed(0)
+    model = AlifuseModel(cfg).eval()
+    ids = torch.full((2, cfg.max_tokens), cfg.pad_token_id)
+    ids[:, 0], ids[:, 1:6], ids[:, 6] = cfg.cls_token_id, 2000, cfg.sep_token_id
+    mask = (ids != cfg.pad_token_id).long()
+    img = torch.rand(2, 16, 16, 16)
+    with torch.no_grad():
+        full, cut = model(img, ids, mask), model(img, ids[:, :7], mask[:, :7])
+    torch.testing.assert_close(full, cut, atol=1e-5, rtol=1e-5)
+
+
+def test_parse_field_types_values_and_names_bad_ones():
+    assert parse_field("image_size=32") == ("image_size", 32)
+    assert parse_field("modalities=image,text") == ("modalities", ("image", "text"))
+    assert parse_field("lambda_res=0") == ("lambda_res", 0.0)
+    with pytest.raises(AlifuseInputError, match="--set 'nope=1'"):
+        parse_field("nope=1")
+    with pytest.raises(AlifuseInputError, match="image_size: 'big' is not an? int"):
+        parse_field("image_size=big")
+
+
+def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path, capsys):
+    first = tmp_path / "image_only"
+    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(first), "--epochs", "1",
+                       "--batch-size", "4", "--modalities", "image", "--loss", "cls"]) == 0
+    second = tmp_path / "fused"
+    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
+                       "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
+                       "--freeze", "image_encoder", "--augment-records", "--monotone", "1",
+                       "--record-only", "30"]) == 0
+    a, _ = load_checkpoint(first / "last.safetensors")
+    b, info = load_checkpoint(second / "last.safetensors")
+    enc_a, enc_b = a.image_encoder.state_dict(), b.image_encoder.state_dict()
+    shared = [k for k in enc_a if k in enc_b and enc_a[k].shape == enc_b[k].shape]
+    assert shared and all(torch.equal(enc_a[k], enc_b[k]) for k in shared), "started from and kept frozen"
+    assert info.provenance["freeze"] == ["image_encoder"] and info.provenance["monotone"] == 1.0
+    assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
+    lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
+    assert "mono" in lines[-1]["train"], "the penalty is trained and logged"
+    run = json.loads((second / "run.json").read_text())
+    assert run["n_cases"]["train"] > 30
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "x"),
+                    "--freeze", "nothing_like_this"])
+    assert exc.value.code == 2 and "--freeze nothing_like_this" in capsys.readouterr().err

@@ -1,0 +1,69 @@
+"""Monotone in the evidence: a worse score must never make a case look healthier.
+
+A clinician rejects a model whose expected stage P(MCI) + 2 P(AD) falls when the MMSE falls or the CDR rises.
+A text model reads scores as word-pieces and may learn any shape of response; so during training every case
+also gets a copy of its record with one score moved to a worse (or better) value, and a hinge penalises an
+expected stage that moves the wrong way (Sill 1998; Gupta et al. 2016 impose the same shape constraint
+by construction, here it is a soft pairwise penalty on the model's output).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+#: field -> (lowest value, highest value, step, True when a higher value is worse)
+SCORES: dict[str, tuple[float, float, float, bool]] = {
+    "mmse": (0.0, 30.0, 1.0, False),
+    "cdr": (0.0, 3.0, 0.5, True),     # 0, 0.5, 1, 2, 3 (1.5 and 2.5 are not CDR values)
+    "cdr_sb": (0.0, 18.0, 0.5, True),
+    "logical_memory_delayed": (0.0, 25.0, 1.0, False),
+}
+_CDR_VALUES = (0.0, 0.5, 1.0, 2.0, 3.0)
+
+
+def _values(field: str) -> list[float]:
+    if field == "cdr":
+        return list(_CDR_VALUES)
+    lo, hi, step, _ = SCORES[field]
+    return [lo + i * step for i in range(int(round((hi - lo) / step)) + 1)]
+
+
+def _typed(field: str, v: float) -> float | int:
+    return float(v) if field in ("cdr", "cdr_sb") else int(v)
+
+
+def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, Any], float]:
+    """(a copy of ``ehr`` with one score moved, +1 if the copy is worse / -1 if it is better).
+
+    The score is one of the record's own, moved to another value of its scale; a record without scores gets no
+    copy (sign 0): "a worse score than none" is no rule a clinician holds."""
+    present = [f for f in SCORES if f in ehr]
+    u = rng.random(3)
+    if not present:
+        return dict(ehr), 0.0
+    field = present[int(u[0] * len(present))]
+    values = _values(field)
+    cur = float(ehr[field])
+    others = [v for v in values if v != cur]
+    new = others[int(u[1] * len(others))]
+    higher_worse = SCORES[field][3]
+    worse = (new > cur) == higher_worse
+    alt = dict(ehr)
+    alt[field] = _typed(field, new)
+    return alt, 1.0 if worse else -1.0
+
+
+def expected_stage(logits: torch.Tensor) -> torch.Tensor:
+    """(B, C) logits -> (B,) expected class index: P(MCI) + 2 P(AD) for NC / MCI / AD."""
+    p = torch.softmax(logits.float(), dim=-1)
+    return p @ torch.arange(p.shape[-1], device=p.device, dtype=p.dtype)
+
+
+def penalty(stage: torch.Tensor, stage_alt: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """Mean hinge over the pairs with a copy: sign * (stage - stage_alt) > 0 is the wrong way round."""
+    has = sign != 0
+    if not bool(has.any()):
+        return stage.sum() * 0.0
+    return torch.relu(sign[has] * (stage[has] - stage_alt[has])).mean()
