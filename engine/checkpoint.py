@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from engine.atomic import publish
 from engine.calibration import Calibration
 from engine.checkpoint_info import FORMAT, CheckpointInfo, read_info  # noqa: F401 - re-exported
 from engine.config import PREPROCESSING_VERSION
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, quote
 from engine.model import AlifuseModel
 
 
@@ -92,11 +92,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     if info.preprocessing_version != PREPROCESSING_VERSION:
         raise AlifuseInputError(f"{path}: made with preprocessing version {info.preprocessing_version}, "
                                 f"this build uses {PREPROCESSING_VERSION}")
-    model = AlifuseModel(info.config)
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    packaged = json.loads(meta.get("packaged_weights", '{"keys": [], "sha256": ""}'))
+    # a BERT-backbone checkpoint stores all its text weights: never read a folder its (untrusted) config names
+    model = AlifuseModel(info.config, load_pretrained=info.config.text_backbone == "minilm")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        packaged = json.loads(meta.get("packaged_weights", '{"keys": [], "sha256": ""}'))
+        packaged = {"keys": list(packaged["keys"]), "sha256": str(packaged["sha256"])}
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise AlifuseInputError(f"{path}: unreadable or damaged checkpoint ({quote(str(exc), 80)})") from None
     if set(packaged["keys"]) != model.packaged_keys:
         raise AlifuseInputError(f"{path}: its packaged-weight list does not match the model built from its config")
     if packaged["keys"] and packaged["sha256"] != _packaged_hash(model):
@@ -106,17 +111,31 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
-        raise AlifuseInputError(f"{path}: tensors do not match its config (missing {missing[:3]}, "
-                                f"unexpected {extra[:3]})")
+        raise AlifuseInputError(f"{path}: tensors do not match its config (missing {[quote(k) for k in missing[:3]]}, "
+                                f"unexpected {[quote(k) for k in extra[:3]]})")
     for k, v in tensors.items():
         if v.shape != expected[k].shape:
             raise AlifuseInputError(f"{path}: tensor {k} has shape {tuple(v.shape)}, "
                                     f"the config needs {tuple(expected[k].shape)}")
+    _check_tensors(path, tensors, info)
     model.load_state_dict(tensors, strict=False)
     if calibrated and info.calibration is not None:
         apply_temperature(model, info.calibration.temperature)
     model.to(device).eval()
     return model, info
+
+
+def _check_tensors(path: Path, tensors: dict[str, torch.Tensor], info: CheckpointInfo) -> None:
+    """The id is a digest of what is loaded: tensors changed after saving are refused (an id read from the metadata
+    would still name the original model). Non-finite weights are refused too: they give NaN predictions."""
+    digest = _tensor_id(tensors)
+    if info.checkpoint_id and info.checkpoint_id != digest:
+        raise AlifuseInputError(f"{path}: its tensors were changed after saving (their digest is {digest}, the "
+                                f"file says {quote(info.checkpoint_id, 20)}): refused")
+    info.checkpoint_id = digest  # files without an id get the digest of what was loaded
+    for k, v in tensors.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise AlifuseInputError(f"{path}: tensor {quote(k)} holds NaN or infinite weights")
 
 
 @torch.no_grad()

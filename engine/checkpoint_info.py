@@ -15,7 +15,8 @@ from safetensors import SafetensorError, safe_open
 
 from engine.calibration import Calibration
 from engine.config import AlifuseConfig
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, quote, quote_path
+from engine.safe_files import MAX_CHECKPOINT_BYTES, check_regular, open_regular
 
 FORMAT = "alifuse-checkpoint-1"
 
@@ -40,7 +41,7 @@ class CheckpointInfo:
 
 def _refuse_non_safetensors(path: Path) -> None:
     """A safetensors file starts with a little-endian u64 header length and then '{'; anything else is refused."""
-    with open(path, "rb") as fh:
+    with open_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint") as fh:  # no FIFO, device or 50 GB file
         head = fh.read(16)
         size = path.stat().st_size
     if not head:
@@ -54,29 +55,72 @@ def _refuse_non_safetensors(path: Path) -> None:
     raise AlifuseInputError(f"{path}: not a .safetensors checkpoint")
 
 
+def _check_class_names(classes: Any, num_classes: int) -> None:
+    """A JSON list of distinct, non-empty, printable names, one per output of the model's head."""
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise AlifuseInputError(f"metadata 'class_names': expected a JSON list of names, got "
+                                f"{'a list with a non-string' if isinstance(classes, list) else type(classes).__name__}")
+    if len(classes) != num_classes:
+        raise AlifuseInputError(f"metadata 'class_names': {len(classes)} class names for a {num_classes}-class model")
+    seen: set[str] = set()
+    for c in classes:
+        key = c.strip().casefold()
+        if not key or len(c) > 64 or not c.isprintable():
+            raise AlifuseInputError(f"metadata 'class_names': '{quote(c)}' is not a class name (1 to 64 printable "
+                                    f"characters)")
+        if key in seen:
+            raise AlifuseInputError(f"metadata 'class_names': '{quote(c)}' is given twice")
+        seen.add(key)
+
+
+#: provenance keys that the tools read, and what each must hold
+_PROVENANCE_TYPES: dict[str, tuple[type, ...]] = {
+    "trained": (bool,), "seed": (int,), "folds": (int, type(None)), "fold": (int, type(None)),
+    "without_ehr": (list, type(None)), "train_subjects_sha256": (list,), "train_subjects_scheme": (str,),
+    "val": (dict, type(None)),
+}
+
+
+def _check_provenance(prov: Any) -> None:
+    """A JSON object whose keys that the tools read have the types they expect."""
+    if not isinstance(prov, dict):
+        raise AlifuseInputError(f"metadata 'provenance': expected a JSON object, got {type(prov).__name__}")
+    for key, types in _PROVENANCE_TYPES.items():
+        v = prov.get(key)
+        if key in prov and (not isinstance(v, types) or (isinstance(v, bool) and bool not in types)):
+            raise AlifuseInputError(f"metadata 'provenance': '{key}' holds {type(v).__name__} {quote(v)}")
+        if isinstance(v, list) and not all(isinstance(x, str) for x in v):
+            raise AlifuseInputError(f"metadata 'provenance': '{key}' must be a list of strings")
+    from engine.ehr import EHR_PARTS
+
+    unknown = set(prov.get("without_ehr") or ()) - set(EHR_PARTS)
+    if unknown:
+        raise AlifuseInputError(f"metadata 'provenance': 'without_ehr' names unknown EHR parts "
+                                f"{', '.join(quote(u, 20) for u in sorted(unknown)[:3])}")
+
+
 def read_info(path: str | Path) -> CheckpointInfo:
     """The metadata of a checkpoint, without building the model."""
     path = Path(path)
-    if not path.is_file():
-        raise AlifuseInputError(f"{path}: checkpoint not found")
+    check_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint")
     _refuse_non_safetensors(path)
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise AlifuseInputError(f"{path}: unreadable .safetensors file ({exc})") from None
+        raise AlifuseInputError(f"{quote_path(path)}: unreadable .safetensors file ({quote(str(exc), 80)})") from None
     if meta.get("format") != FORMAT:
-        raise AlifuseInputError(f"{path}: not an Alifuse checkpoint (metadata 'format' is {meta.get('format')!r})")
+        raise AlifuseInputError(f"{path}: not an Alifuse checkpoint (metadata 'format' is '{quote(meta.get('format'))}')")
     try:
         cfg = AlifuseConfig.from_json(meta["config"])
         classes = json.loads(meta["class_names"])
         prov = json.loads(meta.get("provenance", "{}"))
-    except (KeyError, json.JSONDecodeError, TypeError) as exc:
-        raise AlifuseInputError(f"{path}: damaged checkpoint metadata ({exc})") from None
+        _check_class_names(classes, cfg.num_classes)
+        _check_provenance(prov)
+    except (KeyError, json.JSONDecodeError, TypeError, RecursionError) as exc:
+        raise AlifuseInputError(f"{quote_path(path)}: damaged checkpoint metadata ({quote(str(exc), 80)})") from None
     except AlifuseInputError as exc:
-        raise AlifuseInputError(f"{path}: {exc}") from None
-    if len(classes) != cfg.num_classes:
-        raise AlifuseInputError(f"{path}: {len(classes)} class names for a {cfg.num_classes}-class model")
+        raise AlifuseInputError(f"{quote_path(path)}: {exc}") from None
     calibration = None
     if "calibration" in meta:  # optional: checkpoints written before calibration existed have none
         try:
