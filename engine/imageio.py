@@ -16,10 +16,17 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, quote_path
+from engine.safe_files import MAX_IMAGE_BYTES, check_regular
 
 #: A garbled header can claim an absurd shape; refuse before allocating (≈ 1024 x 1024 x 512).
 MAX_SPATIAL_VOXELS = 1 << 29
+#: The most memory one volume may take once decoded, as its header declares it (voxels x bytes per voxel, and
+#: voxels x 4 for the float32 copy): checked before a byte is decompressed, so a 3 KB .nii.bz2 that claims a
+#: 12 GB volume is refused from its header. A 512^3 float32 volume is 0.5 GiB.
+MAX_DECODED_BYTES = 1 << 30
+#: compression suffixes nibabel opens transparently
+_COMPRESSED = (".gz", ".bz2", ".zst")
 
 
 @dataclass
@@ -57,8 +64,9 @@ def load_volume(path: str | Path) -> Volume:
 
 def _read_with_nibabel(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read image data (first volume of a 4-D file) and its affine; shape (X, Y, Z) or fewer dims."""
-    if p.stat().st_size == 0:
-        raise AlifuseInputError(f"{p}: the file is empty")
+    for part in _image_files(p):  # regular files only: a FIFO (the .img of an Analyze pair too) would block
+        if check_regular(part, MAX_IMAGE_BYTES, "the image file") == 0:
+            raise AlifuseInputError(f"{quote_path(part)}: the file is empty")
     # Garbled headers make numpy warn inside nibabel; the checks below report what matters.
     with _header_messages_into(notes), np.errstate(all="ignore"):
         return _read_image(p, notes)
@@ -81,6 +89,7 @@ def _read_image(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     _check_shape(p, shape)
+    _check_declared_data(p, img, shape)
     try:
         if len(shape) == 4:
             notes.append(f"4-D file: used volume 1 of {shape[3]}")
@@ -97,6 +106,41 @@ def _read_image(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     except Exception as exc:  # truncated gzip, short file, bad scaling, unknown dtype ...
         raise AlifuseInputError(f"{p}: the image data cannot be read (file truncated or corrupt?): {_why(exc, p)}") from exc
     return data, affine
+
+
+def _image_files(p: Path) -> list[Path]:
+    """The files an image is read from: the file itself and, for Analyze/NIfTI pairs, the other half."""
+    name = p.name
+    comp = next((c for c in _COMPRESSED if name.lower().endswith(c)), "")
+    base = name[:-len(comp)] if comp else name
+    stem, _, ext = base.rpartition(".")
+    other = {"hdr": "img", "img": "hdr", "HDR": "IMG", "IMG": "HDR"}.get(ext)
+    files = [p]
+    if other:
+        for c in dict.fromkeys((comp, "", *_COMPRESSED)):
+            q = p.with_name(f"{stem}.{other}{c}")
+            if q.exists() or q.is_symlink():
+                files.append(q)
+                break
+    return files
+
+
+def _check_declared_data(p: Path, img: object, shape: tuple[int, ...]) -> None:
+    """Refuse from the header, before any data is read or decompressed: types that are not scalar intensities
+    (complex, RGB, structured) and volumes whose declared size exceeds ``MAX_DECODED_BYTES``."""
+    try:
+        dtype = np.dtype(img.get_data_dtype())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - an image class without a header dtype: the checks after reading apply
+        return
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        what = "complex" if dtype.kind == "c" else "RGB or structured" if dtype.fields is not None else dtype.kind
+        raise AlifuseInputError(f"{p}: data type {dtype} ({what}) is not a scalar intensity image")
+    voxels = int(np.prod(shape[:3], dtype=np.int64))
+    need = voxels * max(int(dtype.itemsize), 4)
+    if need > MAX_DECODED_BYTES:
+        raise AlifuseInputError(f"{p}: the header declares a {'x'.join(map(str, shape[:3]))} volume of {dtype} "
+                                f"({need / (1 << 30):.3g} GiB once read; at most {MAX_DECODED_BYTES / (1 << 30):.3g} "
+                                f"GiB): refused before decompressing")
 
 
 @contextlib.contextmanager
