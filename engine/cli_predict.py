@@ -1,10 +1,10 @@
 """``alifuse-predict IMAGE --ehr FILE``: one case from the command line."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from engine import strict_json
 from engine.cli_common import ArgumentParser, prefer_sleeping_threads, resolve_device, run_cli
 from engine.cli_explain import add_explain_args, check_explain_args, run_explain
 from engine.ehr import load_ehr
@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             result["explanation"] = explanation
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "prediction.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+            (out / "prediction.json").write_text(strict_json.dumps(result, indent=2), encoding="utf-8")
         if args.json:
-            json.dump(result, sys.stdout)
+            strict_json.dump(result, sys.stdout)
             sys.stdout.write("\n")
         else:
             print(_summary(pred, explanation))

@@ -84,6 +84,14 @@ def indexed(device: torch.device) -> torch.device:
     return device
 
 
+def finite_probabilities(probs: np.ndarray) -> np.ndarray:
+    """``probs`` if every one is finite; otherwise an error (exit 2): a prediction is finite or it is an error,
+    never a label (NaN weights, a NaN epsilon or intensities near the float32 limit give NaN)."""
+    if not np.isfinite(probs).all():
+        raise AlifuseInputError("the model produced non-finite probabilities (NaN) for this input")
+    return probs
+
+
 class Predictor:
     """Holds one model on one device. ``checkpoint=None`` uses the bundled demo checkpoint."""
 
@@ -134,13 +142,13 @@ class Predictor:
     def probabilities(self, case: CaseInputs) -> np.ndarray:
         """Softmax over classes, (C,)."""
         img, ids, mask = self.tensors(case)
-        return torch.softmax(self.model(img, ids, mask).float(), dim=-1)[0].cpu().numpy()
+        return finite_probabilities(torch.softmax(self.model(img, ids, mask).float(), dim=-1)[0].cpu().numpy())
 
     def predict(self, image: str | Path | Volume, ehr: dict[str, Any]) -> tuple[Prediction, CaseInputs]:
         t0 = time.perf_counter()
         case = self.prepare(image, ehr)
         t1 = time.perf_counter()
-        probs = self.probabilities(case)
+        probs = finite_probabilities(self.probabilities(case))
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()

@@ -2,10 +2,10 @@
 calibration: ECE, a reliability diagram and, for a calibrated checkpoint, its "uncertain" fraction."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from engine import strict_json
 from engine.cli_common import ArgumentParser, resolve_device, run_cli
 from engine.errors import AlifuseInputError
 
@@ -55,9 +55,9 @@ def _run(args) -> int:  # noqa: ANN001
     table = markdown_table(results)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        (out / "results.json").write_text(strict_json.dumps(results, indent=2), encoding="utf-8")
         (out / "results.md").write_text(table, encoding="utf-8")
-    print(json.dumps(results) if args.json else table, end="" if not args.json else "\n")
+    print(strict_json.dumps(results) if args.json else table, end="" if not args.json else "\n")
     return 0
 
 

@@ -6,7 +6,6 @@ unless nothing is relevant). Special tokens ([CLS], [SEP]) get 0: they are not t
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import strict_json
 from engine.config import CLASS_NAMES_3WAY
 from engine.ehr_text import field_relevance, word_relevance
 from engine.errors import AlifuseInputError
@@ -222,9 +222,9 @@ def save_explanation(expl: Explanation, case, out_dir: str | Path) -> list[Path]
     head = {"method": expl.method, "target_class": expl.target_class, "target_name": expl.target_name}
     words = [{"word": w, "relevance": float(r), "field": f}
              for w, r, f in zip(expl.words, expl.word_relevance, expl.word_field)]
-    paths[1].write_text(json.dumps({**head, "words": words}, indent=2), encoding="utf-8")
-    paths[2].write_text(json.dumps({**head, "fields": expl.field_relevance}, indent=2), encoding="utf-8")
+    paths[1].write_text(strict_json.dumps({**head, "words": words}, indent=2), encoding="utf-8")
+    paths[2].write_text(strict_json.dumps({**head, "fields": expl.field_relevance}, indent=2), encoding="utf-8")
     if expl.reliance is not None:
         paths.append(out / "reliance.json")
-        paths[3].write_text(json.dumps(expl.reliance.to_dict(), indent=2), encoding="utf-8")
+        paths[3].write_text(strict_json.dumps(expl.reliance.to_dict(), indent=2), encoding="utf-8")
     return paths
