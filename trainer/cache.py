@@ -15,6 +15,7 @@ import numpy as np
 from engine.config import PREPROCESSING_VERSION
 from engine.imageio import load_volume
 from engine.preprocess import preprocess
+from engine.safe_files import MAX_IMAGE_BYTES, open_regular
 
 
 def default_cache_dir() -> Path:
@@ -27,7 +28,7 @@ def content_hash(path: Path) -> str:
     h = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for f in files:
-        with open(f, "rb") as fh:
+        with open_regular(f, MAX_IMAGE_BYTES, "image file") as fh:  # a FIFO or /dev/zero: refused, not hashed forever
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()

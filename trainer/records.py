@@ -12,7 +12,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, quote, quote_path
+from engine.safe_files import MAX_IMAGE_BYTES, MAX_MANIFEST_BYTES, check_regular, open_regular
 
 #: EHR fields in DESIGN.md order; a manifest carries them as columns, empty = missing.
 EHR_FIELDS: tuple[str, ...] = (
@@ -45,7 +46,7 @@ class ReadReport:
     """What a reader kept and what it skipped, with a reason for every skipped row."""
 
     records: list[CaseRecord]
-    skipped: list[str] = field(default_factory=list)   # "row 12 (subject 002_S_0295, bl): image not found: ..."
+    skipped: list[str] = field(default_factory=list)   # "manifest.csv line 12 (visit bl): image not found"
 
 
 def _is_missing(v: Any) -> bool:
@@ -79,26 +80,28 @@ def _rel(p: Path, base: Path) -> str:
 def read_manifest(path: Path, check_images: bool = True) -> ReadReport:
     """Read a generic manifest. Rows whose image is missing are reported in ``skipped``, never dropped silently."""
     path = Path(path)
-    if not path.is_file():
-        raise AlifuseInputError(f"{path}: manifest not found")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise AlifuseInputError(f"{path}: not a readable CSV manifest ({exc})") from None
+    try:  # a regular file of bounded size: a FIFO or /dev/zero is one line, never a hang
+        with open_regular(path, MAX_MANIFEST_BYTES, "manifest") as fh:
+            df = pd.read_csv(fh, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
+        if isinstance(exc, AlifuseInputError):
+            raise
+        raise AlifuseInputError(f"{quote_path(path)}: not a readable CSV manifest ({quote(str(exc), 80)})") from None
     required = ("subject_id", "image", "label")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise AlifuseInputError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
     unknown = sorted(set(df.columns) - set(MANIFEST_COLUMNS))
     if unknown:
-        raise AlifuseInputError(f"{path}: unknown manifest column(s) {', '.join(unknown)}")
+        raise AlifuseInputError(f"{path}: unknown manifest column(s) {', '.join(quote(u) for u in unknown[:5])}")
     report = ReadReport(records=[])
     for i, row in df.iterrows():
         line = i + 2  # header is line 1
         sid, visit = row["subject_id"].strip(), row.get("visit", "").strip() or "bl"
         image = _resolve(row["image"], path.parent)
-        if check_images and not image.exists():
-            report.skipped.append(f"{path.name} line {line} (subject {sid}, {visit}): image not found: {image}")
+        problem = image_problem(image) if check_images else None
+        if problem:  # the warning never names the subject (nor the image's path, which often holds its id)
+            report.skipped.append(skip_line(path.name, line, visit, problem))
             continue
         ehr: dict[str, Any] = {"subject_id": sid}
         for f in EHR_FIELDS[1:]:
@@ -112,6 +115,25 @@ def read_manifest(path: Path, check_images: bool = True) -> ReadReport:
             mask=_resolve(mask, path.parent) if mask else None,
         ))
     return report
+
+
+def skip_line(table: str, line: int, visit: str, reason: str) -> str:
+    """One skipped row, for logs: the table, the line and the visit, never a patient identifier."""
+    return f"{table} line {line} (visit {quote(visit, 16)}): {reason}"
+
+
+def image_problem(image: Path) -> str | None:
+    """Why a row's image cannot be read (missing; a FIFO, device or over-large file), or None. A DICOM series
+    is a folder. Checked before any byte is read: hashing a FIFO or /dev/zero would never end."""
+    if image.is_dir():
+        return None
+    if not image.exists():
+        return "image not found"
+    try:
+        check_regular(image, MAX_IMAGE_BYTES, "the image")
+    except AlifuseInputError as exc:
+        return str(exc).rpartition(": ")[2]
+    return None
 
 
 def _resolve(p: str, base: Path) -> Path:

@@ -115,7 +115,7 @@ def test_manifest_images_relative_to_image_root_and_missing_reported(tmp_path):
     (tmp_path / "img" / "s1.nii.gz").write_bytes(b"")
     rep = read_dataset("manifest", path, tmp_path)
     assert [(r.subject_id, r.image) for r in rep.records] == [("s1", tmp_path / "img" / "s1.nii.gz")]
-    assert rep.skipped == [f"manifest.csv line 3 (subject s2, bl): image not found: {tmp_path / 'img' / 's2.nii.gz'}"]
+    assert rep.skipped == ["manifest.csv line 3 (visit bl): image not found"]  # no subject id in logs
     with pytest.raises(AlifuseInputError, match=r"a manifest names each image itself"):
         read_dataset("manifest", path, tmp_path, "{subject}.nii")
 

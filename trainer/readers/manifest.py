@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.errors import AlifuseInputError
-from trainer.records import ReadReport, read_manifest
+from trainer.records import ReadReport, image_problem, read_manifest, skip_line
 
 CLASSES: tuple[str, ...] = ()  # a manifest carries its own class names
 
@@ -38,9 +38,9 @@ def read_manifest_table(table: Path, image_root: Path | None, image_pattern: str
     for i, (r, image, mask) in enumerate(zip(report.records, raw["image"], masks)):
         r.image = _under(root, image)
         r.mask = _under(root, mask) if mask.strip() else None
-        if not r.image.exists():
-            kept.skipped.append(f"{table.name} line {i + 2} (subject {r.subject_id}, {r.visit}): "
-                                f"image not found: {r.image}")
+        problem = image_problem(r.image)
+        if problem:  # never the subject's id, nor the image's path (which often holds it)
+            kept.skipped.append(skip_line(table.name, i + 2, r.visit, problem))
             continue
         kept.records.append(r)
     return kept
