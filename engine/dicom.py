@@ -15,11 +15,31 @@ from engine.errors import AlifuseInputError
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def read_dicom_series(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def patient_identity(ds) -> dict[str, str]:
+    """``{"patient_id": ..., "patient_name": ...}`` of a DICOM dataset, each present only when the tag holds text.
+
+    The name's DICOM components (``FAMILY^GIVEN^MIDDLE``) are joined by spaces; control characters are dropped
+    (a tag is text from someone else's scanner), and each value is cut at 64 characters (the tag's own limit).
+    """
+    out: dict[str, str] = {}
+    for key, tag in (("patient_id", "PatientID"), ("patient_name", "PatientName")):
+        raw = ds.get(tag, None)
+        if raw is None:
+            continue
+        text = " ".join(part.strip() for part in str(raw).split("^") if part.strip())
+        text = "".join(ch for ch in text if ch.isprintable())[:64].strip()
+        if text:
+            out[key] = text
+    return out
+
+
+def read_dicom_series(folder: str | Path, identity: dict[str, str] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read the largest series in ``folder``.
 
     Returns ``(data, affine, notes)``: float32 (columns, rows, slices) with RescaleSlope/Intercept
-    applied, the (4, 4) voxel -> RAS world (mm) affine, and human-readable notes.
+    applied, the (4, 4) voxel -> RAS world (mm) affine, and human-readable notes. ``identity``, when given,
+    receives the series' :func:`patient_identity` (the patient ID and name the viewer shows with the case).
     """
     import pydicom
 
@@ -41,6 +61,8 @@ def read_dicom_series(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[
     if not series:
         raise AlifuseInputError(f"{folder}: no DICOM images (with position and orientation) in this folder")
     uid, slices = max(series.items(), key=lambda kv: len(kv[1]))
+    if identity is not None:
+        identity.update(patient_identity(slices[0][1]))
     if len(series) > 1:
         notes.append(f"DICOM folder holds {len(series)} series: used {uid or 'unnamed'} ({len(slices)} images)")
     try:

@@ -35,7 +35,8 @@ class Volume:
 
     ``data`` is float32 (X, Y, Z) in RAS+ canonical voxel order and ``affine`` maps its voxel
     indices to world millimetres. ``original_affine``/``original_shape`` describe the voxel grid of
-    the file as stored, so maps can be written back onto it.
+    the file as stored, so maps can be written back onto it. ``metadata`` holds what the file says about
+    the patient: ``patient_id`` and ``patient_name`` of a DICOM series (absent when the file does not say).
     """
 
     data: np.ndarray
@@ -44,22 +45,26 @@ class Volume:
     original_shape: tuple[int, int, int]
     path: str
     notes: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def load_volume(path: str | Path) -> Volume:
     """Load an image file (or a DICOM series folder) as a canonical (RAS+) float32 ``Volume``."""
     p = Path(path)
     notes: list[str] = []
+    identity: dict[str, str] = {}
     if not p.exists():
         raise AlifuseInputError(f"{p}: no such file or folder")
     if p.is_dir():
         from engine.dicom import read_dicom_series
 
-        data, affine, dicom_notes = read_dicom_series(p)
+        data, affine, dicom_notes = read_dicom_series(p, identity)
         notes.extend(dicom_notes)
     else:
         data, affine = _read_with_nibabel(p, notes)
-    return _to_volume(p, data, affine, notes)
+    volume = _to_volume(p, data, affine, notes)
+    volume.metadata.update(identity)
+    return volume
 
 
 def _read_with_nibabel(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,8 @@ def _ds(x: float) -> str:
 
 
 def write_series(folder: Path, stored: np.ndarray, affine_ras: np.ndarray, series_uid: str | None = None,
-                 shuffle: bool = True, slope: float = SLOPE, intercept: float = INTERCEPT) -> None:
+                 shuffle: bool = True, slope: float = SLOPE, intercept: float = INTERCEPT,
+                 patient_id: str = "TEST", patient_name: str | None = None) -> None:
     """Write int16 ``stored`` (X=columns, Y=rows, Z=slices) as one MR image per file.
 
     ``affine_ras`` maps (column, row, slice) indices to RAS mm, as a NIfTI affine would.
@@ -52,7 +53,9 @@ def write_series(folder: Path, stored: np.ndarray, affine_ras: np.ndarray, serie
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
         ds.Modality = "MR"
-        ds.PatientID = "TEST"
+        ds.PatientID = patient_id
+        if patient_name is not None:
+            ds.PatientName = patient_name
         ds.InstanceNumber = n + 1
         ds.ImageOrientationPatient = [_ds(v) for v in (*row_dir, *col_dir)]
         ds.ImagePositionPatient = [_ds(v) for v in (lps @ [0, 0, k, 1])[:3]]
@@ -179,3 +182,19 @@ def test_folder_without_dicom_is_a_user_error(tmp_path):
     with pytest.raises(AlifuseInputError, match="no DICOM images") as info:
         load_volume(folder)
     assert str(folder) in str(info.value)
+
+
+def test_the_series_patient_id_and_name_reach_the_volume(tmp_path):
+    """The viewer shows whose scan it is and flags a record of another subject: the IDs travel with the volume."""
+    write_series(tmp_path / "s", _stored(), _affine("axial"), patient_id="ADNI-002_S_0413",
+                 patient_name="DOE^JANE^Q\x07")
+    vol = load_volume(tmp_path / "s")
+    assert vol.metadata == {"patient_id": "ADNI-002_S_0413", "patient_name": "DOE JANE Q"}
+    identity: dict = {}
+    read_dicom_series(tmp_path / "s", identity)
+    assert identity == vol.metadata
+    write_series(tmp_path / "anon", _stored(), _affine("axial"), patient_id="")
+    assert load_volume(tmp_path / "anon").metadata == {}           # empty tags are left out, never ""
+    nii = tmp_path / "ref.nii.gz"
+    nib.save(nib.Nifti1Image(_stored().astype(np.float32), np.eye(4)), str(nii))
+    assert load_volume(nii).metadata == {}
