@@ -103,12 +103,12 @@ def launch(plan: LaunchPlan, viewer=None):
     if viewer is None:
         viewer = napari.Viewer(title="Alifuse Viewer", show=True)
     session = AlifuseSession(viewer, plan.checkpoint, plan.device, plan.radiological, deferred_startup=True)
-    if plan.ehr is not None:
-        session.record_form.set_record(plan.ehr)
     if plan.volume is not None:
-        session.show_case(plan.volume)
+        session.show_case(plan.volume)  # a new case: the record given with it goes in after
     else:
         viewer.status = "The demo case is not installed: open an MRI with File → Open MRI image…"
+    if plan.ehr is not None:
+        session.record_form.set_record(plan.ehr)
     session.finish_startup_after_first_draw()
     return session
 

@@ -19,7 +19,7 @@ def is_image_path(path: Path) -> bool:
 
 
 class DropHandler(QObject):
-    """Event filter: MRI files/folders open as the case, .json files load as the record; others go to napari."""
+    """Event filter: MRI files/folders open as a new case, .json files load as its record; others go to napari."""
 
     def __init__(self, session: "AlifuseSession", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,11 +49,14 @@ class DropHandler(QObject):
         return False
 
     def open_paths(self, paths: list[Path]) -> None:
+        """An image dropped starts a new case (the previous patient's record goes); records dropped with it, or
+        on their own, fill the form after it. Several images dropped at once are one patient's."""
+        images = [p for p in paths if p.suffix.lower() != ".json"]
+        for i, p in enumerate(images):
+            self.session.open_image(p, same_patient=i > 0)
         for p in paths:
             if p.suffix.lower() == ".json":
                 self.session.open_record(p)
-            else:
-                self.session.open_image(p)
 
 
 def install_drop_handler(session: "AlifuseSession") -> DropHandler:

@@ -124,6 +124,10 @@ class ExplainPanel(JobControls, QWidget):
             self.progress.setValue(0)
             self._finish("The prediction changed while this explanation ran: explain the new one.")
             return
+        if self.session.stale_reasons():  # the record changed meanwhile: the map would explain other inputs
+            self.progress.setValue(0)
+            self._finish("The inputs changed while this explanation ran: predict, then explain again.")
+            return
         self.session.accept_explanation(explanation, self.opacity.value() / 100, self.threshold.value() / 100)
         self.show_explanation(explanation)
         self.progress.setValue(100)

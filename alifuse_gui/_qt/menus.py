@@ -72,8 +72,11 @@ def install_menus(session: "AlifuseSession") -> AlifuseMenus:
         return a
 
     file_actions = [
-        act("open_image", "Open MRI image…", lambda: _ask_image(session), qwin),
-        act("open_dicom", "Open DICOM folder…", lambda: _ask_dicom(session), qwin),
+        act("new_case", "New case", session.close_image, qwin),
+        act("open_image", "Open MRI image (new case)…", lambda: _ask_image(session), qwin),
+        act("open_dicom", "Open DICOM folder (new case)…", lambda: _ask_dicom(session), qwin),
+        act("open_same_patient", "Open image for this patient…", lambda: _ask_image(session, same_patient=True),
+            qwin),
         act("load_record", "Load record…", session.record_form._ask_load, qwin),
         act("save_record", "Save record…", session.record_form._ask_save, qwin),
         act("export_report", "Export report…", lambda: export_report(session), qwin),
@@ -81,6 +84,9 @@ def install_menus(session: "AlifuseSession") -> AlifuseMenus:
     if not feature_available("alifuse_gui.report", "write_report"):
         out.actions["export_report"].setText("Export report… (not available)")
         out.actions["export_report"].setEnabled(False)
+    out.actions["new_case"].setToolTip("Forget the open patient: image, record, results, maps and what-if history")
+    out.actions["open_same_patient"].setToolTip("Another scan of the patient whose record is in the form: the "
+                                                "record and the what-if history are kept")
     _pin(win.file_menu, file_actions)
 
     radio = act("radiological", "Radiological convention (left-right flipped)",
@@ -110,10 +116,11 @@ def install_menus(session: "AlifuseSession") -> AlifuseMenus:
     return out
 
 
-def _ask_image(session: "AlifuseSession") -> None:
-    path, _ = QFileDialog.getOpenFileName(session._parent_widget(), "Open MRI image", "", IMAGE_FILTER)
+def _ask_image(session: "AlifuseSession", same_patient: bool = False) -> None:
+    title = "Open another image of this patient" if same_patient else "Open MRI image (a new case)"
+    path, _ = QFileDialog.getOpenFileName(session._parent_widget(), title, "", IMAGE_FILTER)
     if path:
-        session.open_image(path)
+        session.open_image(path, same_patient=same_patient)
 
 
 def _ask_dicom(session: "AlifuseSession") -> None:
@@ -171,6 +178,12 @@ def open_training(session: "AlifuseSession") -> None:
 
 def export_report(session: "AlifuseSession", path: str | Path | None = None) -> Path | None:
     """Write the report of the last prediction (and explanation) to ``path`` (asked for when None)."""
+    reasons = session.stale_reasons()
+    if reasons:  # the report is the screen on paper: never the old values and the old map
+        from alifuse_gui.case_state import report_refusal
+
+        session.warn("Export report", report_refusal(reasons))
+        return None
     if session.last_prediction is None or session.last_case is None:
         session.warn("Export report", "Predict first: the report describes the last prediction.")
         return None

@@ -1,6 +1,7 @@
 """Predict dock: runs the model in a worker thread; shows the current result beside the previous one."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget)
@@ -8,20 +9,33 @@ from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBo
 from alifuse_gui._qt.job_controls import JobControls
 from alifuse_gui._qt.jobs import Job
 from alifuse_gui._qt.result_card import ResultCard
-from alifuse_gui.whatif import Run, changed_fields
+from alifuse_gui.case_state import stale_message
+from alifuse_gui.whatif import Run, changes_text
 
 if TYPE_CHECKING:
     from alifuse_gui._qt.session import AlifuseSession
 
 
 class PredictPanel(JobControls, QWidget):
-    """Predict / Cancel, a progress bar, and previous vs current results with the changed fields."""
+    """The case line (whose scan, whose record), Predict / Cancel, a progress bar, and previous vs current results
+    with what changed; the current card is marked out of date while the session says so."""
 
     def __init__(self, session: "AlifuseSession", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.job: Job | None = None
         self.runs: list[Run] = []
+        self._last_pred = None
+        #: the scan and the record of the open case; the subject check below it, red when they disagree
+        self.case_line = QLabel()
+        self.case_line.setObjectName("case_line")
+        self.case_line.setWordWrap(True)
+        self.case_line.setStyleSheet("font-weight: bold;")
+        self.subject_warning = QLabel()
+        self.subject_warning.setObjectName("subject_warning")
+        self.subject_warning.setWordWrap(True)
+        self.subject_warning.setStyleSheet("color: #d32f2f; font-weight: bold;")
+        self.subject_warning.setVisible(False)
         self.predict_button = QPushButton("Predict")
         self.predict_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel")
@@ -44,12 +58,38 @@ class PredictPanel(JobControls, QWidget):
         cards.addWidget(self.previous)
         cards.addWidget(self.current)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.case_line)
+        layout.addWidget(self.subject_warning)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addLayout(cards)
         layout.addWidget(self.changes)
         layout.addStretch(1)
+        session.case_reset.connect(self.reset)
+        session.state_changed.connect(self.refresh_state)
+        self.refresh_state()
+
+    def reset(self) -> None:
+        """A new case: nothing of the previous patient stays — no result, no previous result, no what-if line."""
+        self.runs.clear()  # a prediction still running for the previous case is dropped when it ends
+        self._last_pred = None
+        self.current.clear()
+        self.previous.clear()
+        self.previous.setVisible(False)
+        self.changes.setText("")
+        self.progress.setValue(0)
+        self.status.setStyleSheet("")
+        self.status.setText("A new case: fill in its record and press Predict.")
+
+    def refresh_state(self) -> None:
+        """The case line, the subject check, and whether the current card still describes the screen."""
+        self.case_line.setText(self.session.case_text())
+        mismatch = self.session.subject_mismatch()
+        self.subject_warning.setText(f"⚠ {mismatch}" if mismatch else "")
+        self.subject_warning.setVisible(bool(mismatch))
+        if self._last_pred is not None:
+            self.current.set_stale(stale_message(self.session.stale_reasons()))
 
     def start(self) -> Job | None:
         """Start a prediction of the open case with the form's record; None (and a status line) if it cannot."""
@@ -59,6 +99,11 @@ class PredictPanel(JobControls, QWidget):
             fn = self.session.prediction_job()
         except ValueError as exc:  # no case open, invalid record fields
             self.status.setText(str(exc))
+            return None
+        mismatch = self.session.subject_mismatch()
+        if mismatch and not self.session.confirm("Another patient?", f"{mismatch}\n\nPredict with this record and "
+                                                                    "this scan anyway?"):
+            self.status.setText(f"Not predicted: {mismatch}")
             return None
         self.job = Job(fn, self)
         self.job.progress.connect(self._on_progress)
@@ -78,27 +123,29 @@ class PredictPanel(JobControls, QWidget):
             self.progress.setValue(0)
 
     def _on_result(self, result) -> None:
-        pred, case = self.session.accept_prediction(result)
+        accepted = self.session.accept_prediction(result)
         self._busy(False)
+        if accepted is None:
+            self.progress.setValue(0)
+            self.status.setText("Another case was opened while predicting: that result is dropped.")
+            return
+        pred, case = accepted
         self.progress.setValue(100)
         self.status.setText("Done.")
         self.show_result(pred, case.ehr, case.volume.path)
 
     def show_result(self, pred, ehr: dict, image_path: str) -> None:
         """Current becomes previous (what-if), the new prediction becomes current."""
-        run = Run(dict(ehr), pred.label, dict(pred.probabilities), image_path)
-        if self.runs:
-            last_pred = self._last_pred
-            self.previous.show_prediction(last_pred)
+        run = Run(dict(ehr), pred.label, dict(pred.probabilities), str(image_path), pred.checkpoint_id,
+                  Path(pred.checkpoint).name if pred.checkpoint else "", self.session.case_serial)
+        if self.runs and self._last_pred is not None:
+            self.previous.show_prediction(self._last_pred)
             self.previous.setVisible(True)
-            before = self.runs[-1]
-            lines = changed_fields(before.ehr, run.ehr)
-            if before.image_path != run.image_path:
-                lines.insert(0, "Image: another file")
-            self.changes.setText("Changed since the previous prediction: " + ("; ".join(lines) if lines else "nothing"))
+            self.changes.setText(changes_text(self.runs[-1], run))
         self.current.show_prediction(pred)
         self._last_pred = pred
         self.runs.append(run)
+        self.refresh_state()
 
     def _on_failed(self, message: str) -> None:
         self._busy(False)

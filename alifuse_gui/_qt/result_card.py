@@ -24,7 +24,14 @@ class ResultCard(QGroupBox):
         self.device_line = QLabel()
         self.notes = QLabel()
         self.notes.setWordWrap(True)
+        #: shown while the inputs on screen are no longer those of this prediction (see alifuse_gui.case_state)
+        self.stale = QLabel()
+        self.stale.setObjectName("result_stale")
+        self.stale.setWordWrap(True)
+        self.stale.setStyleSheet("color: #d32f2f; font-weight: bold;")
+        self.stale.setVisible(False)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.stale)
         layout.addWidget(self.label)
         layout.addWidget(self.certainty)
         layout.addLayout(self._bar_form)
@@ -33,8 +40,35 @@ class ResultCard(QGroupBox):
         layout.addWidget(self.notes)
         self.probabilities: dict[str, float] = {}
 
+    @property
+    def is_stale(self) -> bool:
+        return not self.stale.isHidden()
+
+    def set_stale(self, message: str) -> None:
+        """Mark the card out of date with ``message`` (the result greyed), or current again with ''."""
+        self.stale.setText(message)
+        self.stale.setVisible(bool(message))
+        for widget in (self.label, self.certainty, *self.bars.values()):
+            widget.setEnabled(not message)
+
+    def clear(self) -> None:
+        """Empty, as before the first prediction (a new case)."""
+        self.set_stale("")
+        self.label.setText("—")
+        self.label.setStyleSheet("font-size: 13pt; font-weight: bold;")
+        self.certainty.setText("")
+        self.certainty.setVisible(False)
+        for bar in self.bars.values():
+            bar.setValue(0)
+            bar.setFormat("")
+        for line in (self.model_line, self.device_line, self.notes):
+            line.setText("")
+            line.setToolTip("")
+        self.probabilities = {}
+
     def show_prediction(self, pred) -> None:
         """``pred``: an ``engine.predict.Prediction``."""
+        self.set_stale("")
         uncertain = getattr(pred, "verdict", pred.label) == "uncertain"
         self.label.setText(f"Uncertain (most likely {pred.label})" if uncertain else pred.label)
         self.label.setStyleSheet("font-size: 13pt; font-weight: bold;" + (" color: #b26a00;" if uncertain else ""))

@@ -14,6 +14,7 @@ from qtpy.QtWidgets import QMessageBox
 
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
+from alifuse_gui import case_state
 from alifuse_gui._qt.linked_views import on_next_draw, set_overlay_text
 from alifuse_gui.display import convention_text, original_to_canonical
 from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER, show_relevance, show_volume
@@ -60,10 +61,19 @@ def _fit_window(window, width: int = 1500, height: int = 950) -> None:
 
 
 class AlifuseSession(QObject):
-    """Owns the case (``volume``), the model (``predictor``), the last prediction and explanation."""
+    """Owns the case (``volume``), the model (``predictor``), the last prediction and explanation.
+
+    One patient at a time: opening an image starts a new case (record, results, maps and what-if history
+    cleared) unless the caller says it is the same patient; the last prediction is marked out of date as soon as
+    the image, the record or the model on screen is no longer the one it was made from (``stale_reasons``).
+    """
 
     case_opened = Signal(str)
     model_changed = Signal(object)
+    #: a new case began: everything shown of the previous patient is to be cleared
+    case_reset = Signal()
+    #: the case line, the subject check or the freshness of the last prediction may have changed
+    state_changed = Signal()
 
     def __init__(self, viewer, checkpoint: str | Path | None = None, device: str = "cpu",
                  radiological: bool = False, dock: bool = True, deferred_startup: bool = False) -> None:
@@ -88,8 +98,13 @@ class AlifuseSession(QObject):
         self.volume: Volume | None = None
         self.last_prediction = None
         self.last_case = None
+        #: what the last prediction was made from (case_state.Inputs)
+        self.last_inputs: case_state.Inputs | None = None
         self.explanation = None
+        self.case_serial = 0    # one more per opened image: the same file opened again is another case
+        self.model_serial = 0   # one more per model loaded by the user
         self.record_form = RecordForm()
+        self.record_form.changed.connect(self._inputs_changed)
         self.predict_panel = PredictPanel(self)
         self.explain_panel = ExplainPanel(self)
         self.views = LinkedViews(viewer, radiological, dock=dock, build=False)
@@ -161,24 +176,60 @@ class AlifuseSession(QObject):
         except AttributeError:
             return None
 
+    def confirm(self, title: str, question: str) -> bool:
+        """A Yes/No question over the window (tests monkeypatch ``QMessageBox.question``)."""
+        answer = QMessageBox.question(self._parent_widget(), title, question,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def status(self, text: str) -> None:
         self.viewer.status = text
 
     # -- case --
-    def open_image(self, path: str | Path) -> bool:
-        """Load and show an MRI; on a bad file say why and keep the case that is open."""
+    def open_image(self, path: str | Path, same_patient: bool = False) -> bool:
+        """Load and show an MRI as a new case (the previous patient's record, results, maps and what-if history
+        cleared), or, with ``same_patient``, as another image of the open case. On a bad file say why and keep the
+        case that is open."""
         try:
             volume = load_volume(path)
         except AlifuseInputError as exc:
             self.warn("Cannot open the image", str(exc))
             return False
-        self.show_case(volume)
+        self.show_case(volume, same_patient=same_patient)
         return True
 
-    def show_case(self, volume: Volume) -> None:
+    def new_case(self, message: str = "A new case: open its MRI, fill in its record, then predict.") -> None:
+        """Forget the open patient: record, prediction, explanation, what-if history; the image stays until the
+        next one is opened unless this is File → New case (``close_image``)."""
+        self.last_prediction = self.last_case = self.last_inputs = None
+        self.forget_explanation(message, always=True)
+        self.record_form.clear()
+        self.case_reset.emit()
+        self.state_changed.emit()
+
+    def close_image(self) -> None:
+        """File → New case: no image, no record, no result — an empty case."""
+        self.new_case()
+        self.volume = None
+        self.case_serial += 1
+        for name in (RELEVANCE_LAYER, MRI_LAYER):
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+        self.viewer.title = "Alifuse Viewer"
+        set_overlay_text(self.viewer, "")
+        self.state_changed.emit()
+
+    def show_case(self, volume: Volume, same_patient: bool = False) -> None:
+        """Show ``volume``: a new case, or (``same_patient``) another image of the open one (record and what-if
+        history kept; the last result is then out of date: it was made from the other image)."""
+        if not same_patient:
+            self.new_case("A new case: fill in its record, predict, then explain.")
         self.volume = volume
+        self.case_serial += 1
         self.last_case = None
-        self.forget_explanation("A new case: predict, then explain.")
+        if same_patient:
+            self.forget_explanation("Another image of this patient: predict, then explain.")
         layer = show_volume(self.viewer, volume)
         self.views.apply_orders()
         obl = layer.metadata["obliquity_deg"]
@@ -188,6 +239,48 @@ class AlifuseSession(QObject):
         for note in volume.notes:
             self.status(f"{Path(volume.path).name}: {note}")
         self.case_opened.emit(volume.path)
+        self.state_changed.emit()
+
+    # -- what is on screen, and whether the last result still describes it --
+    def current_inputs(self) -> case_state.Inputs | None:
+        """The image, record and model on screen now (None with no image open)."""
+        if self.volume is None:
+            return None
+        model = self.record_form.model
+        return case_state.Inputs(self.case_serial, str(self.volume.path), model.valid_dict(),
+                                 not model.errors(), self.model_serial)
+
+    def stale_reasons(self) -> list[str]:
+        """Why the last prediction (and its map, words and report) no longer describe the screen; [] if current."""
+        if self.last_prediction is None:
+            return []
+        return case_state.stale_reasons(self.last_inputs, self.current_inputs())
+
+    def is_current(self) -> bool:
+        return self.last_prediction is not None and not self.stale_reasons()
+
+    def record_subject(self) -> str | None:
+        subject = self.record_form.model.valid_dict().get("subject_id")
+        return str(subject) if subject is not None else None
+
+    def subject_mismatch(self) -> str | None:
+        """A warning when the record's subject is not the DICOM patient of the scan (None when they agree or
+        either is unknown)."""
+        if self.volume is None:
+            return None
+        return case_state.subject_mismatch(self.record_subject(), self.volume.metadata)
+
+    def case_text(self) -> str:
+        vol = self.volume
+        return case_state.case_text(vol.path if vol is not None else None, vol.metadata if vol is not None else {},
+                                    self.record_subject())
+
+    def _inputs_changed(self, _ehr: dict | None = None) -> None:
+        """The record (or image, or model) changed: a shown explanation of the old inputs goes; the card is marked."""
+        if self.explanation is not None and self.stale_reasons():
+            self.forget_explanation("The inputs changed since the prediction: the map and the words explained the "
+                                    "old ones. Predict, then explain again.")
+        self.state_changed.emit()
 
     def open_record(self, path: str | Path) -> bool:
         return self.record_form.load(path)
@@ -216,10 +309,12 @@ class AlifuseSession(QObject):
             return False
         with self._swap_lock:  # a warm-up still loading the old model will not put it in (see _adopt)
             self.predictor, self.checkpoint = predictor, p
+            self.model_serial += 1
         self.last_case = None
         self.forget_explanation("Another model: predict, then explain its prediction.")
         self.model_changed.emit(predictor.info)
         self.status(f"Model {predictor.info.checkpoint_id} loaded from {p.name}")
+        self.state_changed.emit()
         return True
 
     def _get_predictor(self):
@@ -248,6 +343,7 @@ class AlifuseSession(QObject):
         if errors:
             raise ValueError("Fix the marked record fields first: " + "; ".join(errors.values()))
         volume, ehr = self.volume, self.record_form.model.to_dict()
+        inputs = self.current_inputs()
 
         def work(report, cancelled):
             report(0.05, "Loading the model…")
@@ -255,20 +351,24 @@ class AlifuseSession(QObject):
             report(0.4, "Preprocessing the image and the record…")
             pred, case = predictor.predict(volume, ehr)
             report(1.0, "Done.")
-            return pred, case
+            return pred, case, inputs
 
         return work
 
     def accept_prediction(self, result):
-        pred, case = result
-        self.last_prediction, self.last_case = pred, case
+        """Make a finished prediction the last one; None (nothing kept) if it is of a case no longer open."""
+        pred, case, inputs = result if len(result) == 3 else (*result, self.current_inputs())
+        if inputs is None or inputs.case_serial != self.case_serial:
+            return None  # another image (another patient) was opened while it ran
+        self.last_prediction, self.last_case, self.last_inputs = pred, case, inputs
         self.forget_explanation("A new prediction: explain it to see its map.")
+        self.state_changed.emit()
         return pred, case
 
-    def forget_explanation(self, message: str) -> None:
+    def forget_explanation(self, message: str, always: bool = False) -> None:
         """The shown explanation no longer explains what is on screen: hide its map, clear its words, fields and
-        reliance, and say so (``message``)."""
-        had = self.explanation is not None
+        reliance, and say so (``message``; ``always``: even when no explanation was shown)."""
+        had = self.explanation is not None or always
         self.explanation = None
         if RELEVANCE_LAYER in self.viewer.layers:  # emptied too: ticking the layer back on must not show it
             layer = self.viewer.layers[RELEVANCE_LAYER]
@@ -279,6 +379,8 @@ class AlifuseSession(QObject):
     def explanation_job(self, method: str) -> Callable:
         if self.last_case is None or self.predictor is None:
             raise ValueError("Predict first: an explanation explains the last prediction.")
+        if (reasons := self.stale_reasons()):
+            raise ValueError(f"Predict again first: {case_state.join_reasons(reasons)} since the prediction.")
         from engine.explain import explain
 
         model, case = self.predictor.model, self.last_case

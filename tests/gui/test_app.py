@@ -77,7 +77,8 @@ def test_menus_are_in_napari_window(make_napari_viewer, tiny_checkpoint):
     viewer = make_napari_viewer()
     session = AlifuseSession(viewer, tiny_checkpoint)
     file_texts = [a.text() for a in viewer.window.file_menu.actions()]
-    assert file_texts[:3] == ["Open MRI image…", "Open DICOM folder…", "Load record…"]
+    assert file_texts[:5] == ["New case", "Open MRI image (new case)…", "Open DICOM folder (new case)…",
+                              "Open image for this patient…", "Load record…"]
     assert any(t.startswith("Export report…") for t in file_texts)
     bar = [a.text() for a in viewer.window.main_menu.actions()]
     assert "&Model" in bar and "&Training" in bar
