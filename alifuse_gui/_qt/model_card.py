@@ -1,6 +1,8 @@
-"""The model card of a checkpoint: what the model is, what it was trained on, and whether it is trained at all.
+"""The model card of a checkpoint: the truth first — trained or not, validated on how many cases with what scores,
+trained on what data (a synthetic cohort?) — then what the model is.
 
-Everything shown comes from the checkpoint's own metadata (:class:`engine.checkpoint.CheckpointInfo`).
+Everything shown comes from the checkpoint's own metadata (:class:`engine.checkpoint.CheckpointInfo`); the verdict
+is :func:`alifuse_gui.model_verdict.verdict`.
 """
 from __future__ import annotations
 
@@ -14,10 +16,9 @@ from PySide6.QtCore import Qt
 
 from engine.calibration import describe_calibration
 from engine.checkpoint import CheckpointInfo
+from alifuse_gui.model_verdict import UNTRAINED_TEXT, verdict
 
-UNTRAINED_TEXT = ("UNTRAINED: this checkpoint holds random weights. Its predictions mean nothing; "
-                  "train a model (alifuse-train, or Train a model… in the viewer) before reading any result.")
-TRAINED_TEXT = "Trained model."
+__all__ = ["UNTRAINED_TEXT", "ModelCardDialog", "format_value"]
 
 #: Config fields a reader looks for first, with their labels; the rest follow under their own names.
 CONFIG_LABELS: dict[str, str] = {
@@ -108,10 +109,17 @@ class ModelCardDialog(QDialog):
         self.info = info
         self.setWindowTitle(f"Model card — {info.checkpoint_id or 'unnamed checkpoint'}")
 
-        self.status_label = QLabel(TRAINED_TEXT if info.trained else UNTRAINED_TEXT)
+        self.verdict = verdict(info.trained, dict(info.provenance), len(info.class_names))
+        self.status_label = QLabel(self.verdict.headline)
+        self.status_label.setObjectName("model_verdict")
         self.status_label.setWordWrap(True)
-        self.status_label.setStyleSheet("color: #1e8449; font-weight: bold;" if info.trained
-                                        else "color: #c0392b; font-weight: bold; font-size: 14px;")
+        self.status_label.setStyleSheet(f"color: {self.verdict.colour}; font-weight: bold;"
+                                        + ("" if self.verdict.level == "validated" else " font-size: 14px;"))
+        #: validation scores and cases, training data and its provenance: before any hyper-parameter
+        self.facts_label = QLabel("\n".join(self.verdict.facts))
+        self.facts_label.setObjectName("model_facts")
+        self.facts_label.setWordWrap(True)
+        self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         ident = QFormLayout()
         self.identity = {
@@ -150,6 +158,7 @@ class ModelCardDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.facts_label)
         layout.addLayout(ident)
         layout.addLayout(tables, 1)
         layout.addLayout(buttons)
@@ -176,7 +185,7 @@ class ModelCardDialog(QDialog):
 
     def as_text(self) -> str:
         """The whole card as plain text (for a lab notebook or an e-mail)."""
-        lines = [self.status_label.text(), ""]
+        lines = [self.status_label.text(), *self.verdict.facts, ""]
         lines += [f"{k}: {v}" for k, v in self.identity.items()]
         lines += ["", "Model configuration"] + [f"  {k}: {v}" for k, v in self.config_rows]
         lines += ["", "Training data and provenance"] + [f"  {k}: {v}" for k, v in self.provenance_rows]

@@ -44,8 +44,13 @@ def test_trained_card_shows_identity_config_and_provenance(qtbot):
     assert prov["Validation metrics"] == "acc 0.812, auc 0.9"
     assert prov["Learning rate"] == "2e-05"
     assert prov["custom_note"] == "site A only"          # unknown keys are shown too
-    assert dlg.status_label.text() == "Trained model."
-    assert "c0392b" not in dlg.status_label.styleSheet()
+    # scores without their number of cases are not a verdict; the data is not on this machine: said so
+    assert dlg.status_label.text().startswith("Trained; its validation scores do not say on how many cases")
+    assert "#1e8449" not in dlg.status_label.styleSheet()
+    assert dlg.facts_label.text().splitlines() == [
+        "Validation: ACC 0.812, AUC 0.900 (number of cases not recorded)",
+        "Training data: cohort folder /data/adni (its manifest.csv) (not on this machine: cannot tell whether it "
+        "is synthetic)"]
     assert "Checkpoint ID: a1b2c3d4e5f6" in dlg.as_text()
 
 
@@ -66,3 +71,80 @@ def test_format_value():
     assert format_value([]) == "none"
     assert format_value({"acc": 0.5}) == "acc 0.5"
     assert format_value([f"h{i}" for i in range(1000)]) == "h0, h1, h2, … (1000 in all)"
+
+
+def _card(qtbot, prov: dict) -> ModelCardDialog:
+    dlg = ModelCardDialog(CheckpointInfo(preset("tiny"), ["NC", "MCI", "AD"], "1", prov, "abc", "/m.safetensors"))
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def _synthetic_cohort(folder, n=300):
+    import json
+
+    folder.mkdir()
+    (folder / "manifest.csv").write_text("subject_id,image,label\n")
+    (folder / "cohort.json").write_text(json.dumps({"generator": "alifuse-synth", "dataset": "synthetic-seed23",
+                                                    "n_subjects": n}))
+    return folder
+
+
+def test_a_run_validated_on_one_subject_is_not_shown_as_a_good_model(qtbot, tmp_path):
+    """Issue 13: a 4-epoch tiny run validated on one subject showed a green "Trained model."."""
+    cohort = _synthetic_cohort(tmp_path / "synth8")
+    dlg = _card(qtbot, {"trained": True, "data": str(cohort), "preset": "tiny", "epochs": 4, "epoch": 4,
+                        "val": {"acc": 1.0, "auc": float("nan"), "balanced_acc": 1.0, "loss": 0.4, "n": 1}})
+    assert dlg.verdict.level == "poor"
+    assert dlg.status_label.text().startswith("NOT ENOUGH VALIDATION: scored on only 1 validation case ")
+    assert "#1e8449" not in dlg.status_label.styleSheet() and "#c0392b" in dlg.status_label.styleSheet()
+    facts = dlg.facts_label.text().splitlines()
+    assert facts[0] == "Validation: ACC 1.000 (95% CI 0.21-1.00), balanced accuracy 1.000 on 1 case"
+    assert facts[1] == (f"Training data: SYNTHETIC cohort (alifuse-synth, synthetic-seed23, 300 subjects), "
+                        f"cohort folder {cohort} (its manifest.csv)")
+    # the truth comes first: verdict, validation, data, then the identity and the hyper-parameters
+    text = dlg.as_text().splitlines()
+    assert text[:3] == [dlg.status_label.text(), *facts]
+    assert text.index(facts[0]) < text.index("Model configuration")
+    layout = dlg.layout()
+    order = [layout.itemAt(i).widget() for i in range(layout.count())]
+    assert order[:2] == [dlg.status_label, dlg.facts_label]
+
+
+def test_the_verdict_follows_the_validation_metrics_and_the_data(qtbot, tmp_path):
+    cohort = _synthetic_cohort(tmp_path / "synth300")
+    real = tmp_path / "adni"
+    real.mkdir()
+    (real / "ADNIMERGE.csv").write_text("RID\n")
+    good = {"acc": 0.82, "auc": 0.93, "balanced_acc": 0.8, "n": 120}
+    cases = [
+        ({"trained": True}, "caution", "Trained, but NOT VALIDATED"),
+        ({"trained": True, "data": str(cohort), "val": {}}, "caution", "Trained, but NOT VALIDATED"),
+        ({"trained": True, "data": str(cohort), "val": {"acc": 0.36, "balanced_acc": 0.34, "n": 60}}, "poor",
+         "NO BETTER THAN CHANCE on 60 validation cases"),
+        ({"trained": True, "data": str(cohort), "val": good}, "caution",
+         "Validated on 120 cases of a SYNTHETIC cohort only"),
+        ({"trained": True, "data": f"adni:{real / 'ADNIMERGE.csv'}", "val": good}, "validated",
+         "Trained and validated on 120 held-out cases."),
+        ({"trained": True, "data": f"adni:{cohort / 'ADNIMERGE.csv'}", "val": good}, "caution",
+         "Validated on 120 cases of a SYNTHETIC cohort only"),
+    ]
+    for prov, level, start in cases:
+        dlg = _card(qtbot, prov)
+        assert (dlg.verdict.level, dlg.status_label.text()[:len(start)]) == (level, start), prov
+        assert ("#1e8449" in dlg.status_label.styleSheet()) == (level == "validated")
+    dlg = _card(qtbot, {"trained": True, "data": f"adni:{real / 'ADNIMERGE.csv'}", "val": good})
+    assert dlg.facts_label.text().splitlines()[1] == (f"Training data: ADNI table {real / 'ADNIMERGE.csv'} "
+                                                      "(not an alifuse-synth cohort)")
+    dlg = _card(qtbot, {"trained": True, "data": "/gone/synth300", "record_only": 50, "val": good})
+    assert dlg.verdict.level == "caution" and "looks like a SYNTHETIC cohort" in dlg.status_label.text()
+    assert dlg.facts_label.text().splitlines()[1] == (
+        "Training data: cohort folder /gone/synth300 (its manifest.csv); plus 50 synthetic record-only cases "
+        "(not on this machine: cannot tell whether it is synthetic; its name suggests a synthetic cohort)")
+
+
+def test_wilson_interval():
+    from alifuse_gui.model_verdict import wilson_interval
+
+    lo, hi = wilson_interval(0.7, 30)
+    assert (round(lo, 2), round(hi, 2)) == (0.52, 0.83)
+    assert wilson_interval(1.0, 1)[0] < 0.25 and wilson_interval(0.5, 0) == (0.0, 1.0)
