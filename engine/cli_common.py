@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from engine.errors import AlifuseInputError, one_line
@@ -57,6 +59,45 @@ def run_cli(main: Callable[[], int | None]) -> int:
         if os.environ.get("ALIFUSE_DEBUG"):
             raise
         fail(f"internal error: {type(exc).__name__}: {exc} (set ALIFUSE_DEBUG=1 for the traceback)", 1)
+
+
+def prepare_out_dir(out: str | os.PathLike, option: str = "--out") -> Path:
+    """Make sure ``out`` is a folder this process can write into (created if missing), before any work is done.
+
+    A path under a file (``/dev/null/x``), in a pseudo file system (``/proc/x``, ``/sys/x``), a read-only folder or
+    a full disk is bad input: one ``AlifuseInputError`` naming the option and the folder, never a traceback after a
+    minute of computing. The check writes and removes one empty probe file.
+    """
+    path = Path(out)
+    what = f"{option} {path}"
+    try:
+        if path.exists() and not path.is_dir():
+            raise AlifuseInputError(f"{what}: exists and is not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+    except AlifuseInputError:
+        raise
+    except OSError as exc:
+        raise AlifuseInputError(f"{what}: the folder cannot be created ({_why_not(exc)})") from None
+    if not path.is_dir():  # mkdir "succeeded" on something that is not a folder
+        raise AlifuseInputError(f"{what}: is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".alifuse-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise AlifuseInputError(f"{what}: the folder is not writable ({_why_not(exc)})") from None
+    return path
+
+
+def _why_not(exc: OSError) -> str:
+    """The reason of an OSError in words; the errno's text, else the message."""
+    import errno
+
+    if exc.errno == errno.ENOENT:
+        return "a parent folder does not exist or cannot hold folders"
+    if exc.errno == errno.ENOTDIR:
+        return "a part of the path is a file, not a folder"
+    return exc.strerror or type(exc).__name__
 
 
 #: OpenMP's wait policy for the interactive commands (viewer, predict, bench), unless the user set one

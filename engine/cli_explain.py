@@ -7,9 +7,9 @@ fields.json and reliance.json into ``--out`` and returns a JSON-ready digest for
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from engine.cli_common import prepare_out_dir
 from engine.errors import AlifuseInputError
 from engine.explain import METHODS
 
@@ -39,8 +39,7 @@ def check_explain_args(args: argparse.Namespace) -> None:
     if not out:
         raise AlifuseInputError(f"--explain {args.explain}: also give --out DIR, the folder the relevance map "
                                 "(NIfTI) and the word/field relevances are written to")
-    if Path(out).exists() and not Path(out).is_dir():
-        raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+    prepare_out_dir(out)
 
 
 def run_explain(args: argparse.Namespace, predictor, case, pred) -> dict[str, Any]:
@@ -57,5 +56,9 @@ def run_explain(args: argparse.Namespace, predictor, case, pred) -> dict[str, An
     names = list(predictor.class_names)
     expl = explain(predictor.model, case, args.explain, target=names.index(pred.label), class_names=names,
                    reliance=True)
-    files = save_explanation(expl, case, args.out)
+    try:
+        files = save_explanation(expl, case, args.out)
+    except OSError as exc:
+        raise AlifuseInputError(f"--out {args.out}: cannot write the explanation "
+                                f"({exc.strerror or type(exc).__name__})") from None
     return {**expl.summary(), "files": [str(p) for p in files]}

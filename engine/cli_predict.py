@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from engine import strict_json
-from engine.cli_common import ArgumentParser, prefer_sleeping_threads, resolve_device, run_cli
+from engine.cli_common import ArgumentParser, prefer_sleeping_threads, prepare_out_dir, resolve_device, run_cli
 from engine.cli_explain import add_explain_args, check_explain_args, run_explain
 from engine.ehr import load_ehr
 from engine.errors import AlifuseInputError
@@ -56,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         ehr = load_ehr(args.ehr)
         if not Path(args.image).exists():
             raise AlifuseInputError(f"{args.image}: image not found")
-        out = Path(args.out) if args.out else None
-        if out is not None and out.exists() and not out.is_dir():
-            raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+        out = prepare_out_dir(args.out) if args.out else None  # before the model loads: fail in a second
         check_explain_args(args)
         from engine.predict import Predictor  # heavy imports after the cheap checks
 
@@ -69,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         if explanation:
             result["explanation"] = explanation
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "prediction.json").write_text(strict_json.dumps(result, indent=2), encoding="utf-8")
+            target = out / "prediction.json"
+            try:
+                target.write_text(strict_json.dumps(result, indent=2), encoding="utf-8")
+            except OSError as exc:
+                raise AlifuseInputError(f"--out {out}: cannot write {target.name} "
+                                        f"({exc.strerror or type(exc).__name__})") from None
         if args.json:
             strict_json.dump(result, sys.stdout)
             sys.stdout.write("\n")

@@ -242,3 +242,46 @@ def test_interactive_commands_let_idle_threads_sleep(case, monkeypatch):
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert "torch" in sys.modules and prefer_sleeping_threads() is False and "OMP_WAIT_POLICY" not in os.environ
+
+
+@pytest.mark.parametrize("where", ["/proc/x", "/proc/self/new/out", "/dev/null/x", "/sys/alifuse-out", "file",
+                                   "read-only"])
+def test_an_out_folder_that_cannot_be_written_is_one_line_exit_2(case, capsys, tmp_path, where, monkeypatch):
+    """Issue 13, item 15: ``--out /proc/x`` printed "internal error: FileNotFoundError" and exited 1, after the model
+    had loaded and predicted. Now: exit 2, one line naming the folder, before any model is loaded."""
+    import os
+
+    if where == "file":
+        (tmp_path / "a_file").write_text("x")
+        where = str(tmp_path / "a_file")
+    elif where == "read-only":
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        if os.access(ro, os.W_OK):  # root writes anywhere: stand in for the kernel's refusal
+            import tempfile
+
+            def refuse(*a, **k):
+                raise PermissionError(13, "Permission denied")
+            monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        where = str(ro)
+    import engine.predict
+
+    loaded = []
+    monkeypatch.setattr(engine.predict.Predictor, "__init__", lambda *a, **k: loaded.append(1) or 1 / 0)
+    for extra in ([], ["--explain", "relevance"]):
+        code, out, err = run([case / "t1.nii.gz", "--ehr", case / "ehr.json", "--checkpoint",
+                              case / "tiny.safetensors", "--out", where, *extra], capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith(f"alifuse: error: --out {where}: ") and "internal error" not in err
+        assert "Traceback" not in err
+    assert loaded == []  # refused before the model loaded
+    assert not os.path.exists(os.path.join(where, "prediction.json"))
+
+
+def test_out_folder_check_creates_and_keeps_nothing_but_the_folder(tmp_path):
+    from engine.cli_common import prepare_out_dir
+
+    out = prepare_out_dir(tmp_path / "new" / "deeper")
+    assert out.is_dir() and list(out.iterdir()) == []
+    assert prepare_out_dir(out) == out  # an existing, writable folder is fine
