@@ -56,3 +56,32 @@ class RecordAugment:
 def case_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The random stream of one case in one epoch."""
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(epoch), int(index))))
+
+
+@dataclass(frozen=True)
+class ImageAugment:
+    """Random left-right flips and small shifts of the preprocessed MRI (S, S, S), per case and epoch.
+
+    With a few hundred to a few thousand volumes a ViT memorises each subject's position-specific detail before
+    it finds the anatomy (docs/RESULTS.md): flips (the atrophy is bilateral) and shifts of a voxel or two (heads
+    never sit in the same place) take that shortcut away."""
+
+    flip: float = 0.5   # probability of a left-right flip (axis 0: preprocessed volumes are RAS)
+    shift: int = 2      # largest shift in voxels along each axis, zero-filled
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.flip <= 1.0) or isinstance(self.shift, bool) or not 0 <= self.shift <= 8:
+            raise AlifuseInputError(f"image augmentation: flip {self.flip!r} must be in [0, 1] and shift "
+                                    f"{self.shift!r} a whole number of voxels in 0..8")
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        u = rng.random()
+        d = rng.integers(-self.shift, self.shift + 1, 3)
+        out = image[::-1] if u < self.flip else image
+        for axis, k in enumerate(int(x) for x in d):
+            if k:
+                out = np.roll(out, k, axis=axis)
+                idx = [slice(None)] * 3
+                idx[axis] = slice(0, k) if k > 0 else slice(k, None)
+                out[tuple(idx)] = 0.0
+        return np.ascontiguousarray(out)

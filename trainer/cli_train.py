@@ -56,6 +56,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--augment-records", action="store_true",
                    help="missing data as training input: each epoch drops each field (30%%), the whole record "
                         "(10%%) or the MRI (10%%) at random (trainer/augment.py)")
+    p.add_argument("--augment-images", action="store_true",
+                   help="flip the MRI left-right (50%%) and shift it by up to 2 voxels at random each epoch")
     p.add_argument("--monotone", type=float, default=0.0, metavar="W",
                    help="weight of a penalty on predictions that look healthier when one score is made worse "
                         "(trainer/monotone.py; default 0 = off)")
@@ -97,7 +99,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
     from trainer.cache import PreprocessCache
     from trainer.data_source import class_names_for, load_records, stderr_warn
     from trainer.distributed import init_distributed
-    from trainer.augment import RecordAugment
+    from trainer.augment import ImageAugment, RecordAugment
     from trainer.loop import TrainOptions, train
     from trainer.run_files import atomic_write_text, environment
     from trainer.splits import assert_disjoint, run_splits
@@ -164,11 +166,12 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
                         progress_json=args.progress_json, compile=args.compile,
                         augment=RecordAugment() if args.augment_records else None, monotone=args.monotone,
+                        image_augment=ImageAugment() if args.augment_images else None,
                         freeze=tuple(args.freeze), init_from=args.init_from,
                         init_parts=tuple(p for p in args.init_parts.split(",") if p))
     prov = {"data": str(args.data), "preset": args.preset, "loss": args.loss, "modalities": args.modalities,
             "without_ehr": args.without_ehr, "folds": args.folds, "fold": args.fold, "compile": args.compile,
-            "record_only": args.record_only, "set": args.set,
+            "record_only": args.record_only, "set": args.set, "augment_images": args.augment_images,
             "command": "alifuse-train " + shlex.join(argv or sys.argv[1:])}
     result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov,
                    cache=PreprocessCache(Path(args.cache) if args.cache else None))

@@ -12,7 +12,7 @@ from engine.ehr import validate_ehr
 from engine.ehr_text import TextEncoding, encode_ehr
 from engine.errors import AlifuseInputError
 from engine.minilm import load_tokenizer
-from trainer.augment import RecordAugment, case_rng
+from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.cache import PreprocessCache
 from trainer.monotone import shifted_copy
 from trainer.records import CaseRecord
@@ -35,18 +35,19 @@ class CaseDataset(Dataset):
     "MRI hidden" input. With ``augment`` (training), each epoch (:meth:`set_epoch`) drops fields, records and
     images at random (:mod:`trainer.augment`); with ``monotone`` every item also carries a copy of its record
     with one score moved (``ids_alt``, ``mask_alt``, ``alt_sign``: +1 worse, -1 better, 0 none;
-    :mod:`trainer.monotone`).
+    :mod:`trainer.monotone`); with ``image_augment`` each epoch flips and shifts the MRIs at random.
     """
 
     def __init__(self, records: Sequence[CaseRecord], cfg: AlifuseConfig, class_names: Sequence[str],
                  cache: PreprocessCache | None = None, exclude_parts: Sequence[str] = (),
                  with_labels: bool = True, augment: RecordAugment | None = None, monotone: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, image_augment: ImageAugment | None = None) -> None:
         self.records, self.cfg = list(records), cfg
         self.cache = cache or PreprocessCache()
         self.tok = load_tokenizer()
         self.exclude_parts = tuple(exclude_parts)
         self.augment, self.monotone, self.seed, self.epoch = augment, monotone, seed, 0
+        self.image_augment = image_augment
         # Records are validated and encoded once, up front: a bad field fails before training starts.
         self.ehrs: list[dict] = []
         self.texts: list[TextEncoding] = []
@@ -82,17 +83,20 @@ class CaseDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(self.cache.get(self.records[i].image, self.cfg.image_size)))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if self.augment is None and not self.monotone:
+        if self.augment is None and not self.monotone and self.image_augment is None:
             t = self.texts[i]
             return {"image": self.image(i), "ids": t.input_ids, "mask": t.attention_mask,
                     "label": torch.tensor(self.labels[i]), "index": torch.tensor(i)}
         rng = case_rng(self.seed, self.epoch, i)
+        image_rng = case_rng(self.seed + 7_919, self.epoch, i)  # its own stream: records draw the same either way
         ehr, how, drop_image = self.ehrs[i], "kept", False
         if self.augment is not None:
             ehr, how, drop_image = self.augment.draw(ehr, rng)
         t = self._encode(ehr)
         ids = self._hidden(t) if how == "masked" else t.input_ids
         image = self.image(i)
+        if self.image_augment is not None and self.records[i].image is not None and self.cfg.use_image:
+            image = torch.from_numpy(self.image_augment.apply(image.numpy(), image_rng))
         if drop_image:
             image = torch.zeros_like(image)
         item = {"image": image, "ids": ids, "mask": t.attention_mask, "label": torch.tensor(self.labels[i]),

@@ -24,7 +24,7 @@ from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
 from engine.masking import draw_mask_noise
 from engine.model import LOSS_NAMES, AlifuseModel
-from trainer.augment import RecordAugment
+from trainer.augment import ImageAugment, RecordAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
 from trainer.monotone import expected_stage, penalty
@@ -53,6 +53,7 @@ class TrainOptions:
     progress_json: bool = False
     compile: bool = False  # torch.compile the training step (checkpoints stay plain; see trainer.compile)
     augment: RecordAugment | None = None  # random field / record / image dropout (trainer.augment)
+    image_augment: ImageAugment | None = None  # random flips and shifts of the MRI (trainer.augment)
     monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
     freeze: tuple[str, ...] = ()  # top-level modules kept as they are, e.g. ("image_encoder",)
     init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
@@ -200,7 +201,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     last, best, state_file = run_dir / "last.safetensors", run_dir / "best.safetensors", run_dir / "train_state.pt"
     lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
     train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
-                           monotone=opts.monotone > 0, seed=opts.seed)
+                           monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment)
     val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
     if len(train_ds) < opts.batch_size * info.world:
         raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
@@ -261,6 +262,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
+                image_augment=asdict(opts.image_augment) if opts.image_augment else None,
                 init_from=opts.init_from,
                 batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
     reporter.event(event="start", epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),

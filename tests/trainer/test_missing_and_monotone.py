@@ -158,3 +158,22 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "x"),
                     "--freeze", "nothing_like_this"])
     assert exc.value.code == 2 and "--freeze nothing_like_this" in capsys.readouterr().err
+
+
+def test_image_augmentation_flips_and_shifts_without_inventing_intensity():
+    from trainer.augment import ImageAugment
+
+    img = np.zeros((12, 12, 12), np.float32)
+    img[2, 5, 6] = 1.0
+    aug = ImageAugment(flip=1.0, shift=0)
+    out = aug.apply(img, case_rng(0, 1, 0))
+    assert out[9, 5, 6] == 1.0 and out.sum() == 1.0, "left-right flip along the RAS x axis"
+    moved = [np.argwhere(ImageAugment(flip=0.0, shift=2).apply(img, case_rng(0, 1, i)))[0] for i in range(40)]
+    offsets = {tuple(m - np.array([2, 5, 6])) for m in moved}
+    assert len(offsets) > 5 and all(max(abs(o) for o in off) <= 2 for off in offsets)
+    edge = np.zeros_like(img)
+    edge[0] = 1.0
+    shifted = [ImageAugment(flip=0.0, shift=2).apply(edge, case_rng(1, 1, i)) for i in range(20)]
+    assert all(s.sum() <= edge.sum() for s in shifted), "what leaves the cube is dropped, never wrapped around"
+    with pytest.raises(AlifuseInputError, match="shift"):
+        ImageAugment(shift=20)
