@@ -77,6 +77,7 @@ def _check_class_names(classes: Any, num_classes: int) -> None:
 _PROVENANCE_TYPES: dict[str, tuple[type, ...]] = {
     "trained": (bool,), "seed": (int,), "folds": (int, type(None)), "fold": (int, type(None)),
     "without_ehr": (list, type(None)), "train_subjects_sha256": (list,), "train_subjects_scheme": (str,),
+    "train_subject_ids_sha256": (list,), "train_images_sha256": (list,), "train_data_sha256": (str,),
     "val": (dict, type(None)),
 }
 

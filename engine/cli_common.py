@@ -39,6 +39,22 @@ def error_line(message: str) -> str:
         return line.encode("ascii", "backslashreplace").decode("ascii")
 
 
+#: the largest --seed: numpy, torch and the per-epoch seeds derived from it (seed * 100003 + epoch) all fit
+MAX_SEED = 2**32 - 1
+
+
+def seed_type(text: str) -> int:
+    """argparse ``type`` of every ``--seed``: a whole number from 0 to ``MAX_SEED`` (-1 or 2**70 is one line)."""
+    try:
+        v = int(text.strip(), 10) if text.strip().lstrip("+").isdigit() else None
+    except ValueError:
+        v = None
+    if v is None or not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"'{one_line(text)[:40]}' is not a seed: use a whole number from 0 to "
+                                         f"{MAX_SEED}")
+    return v
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     print(error_line(message), file=sys.stderr)
     raise SystemExit(code)

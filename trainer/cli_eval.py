@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from engine import strict_json
-from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.cli_common import ArgumentParser, prepare_out_dir, resolve_device, run_cli
 from engine.errors import AlifuseInputError
 
 
@@ -42,8 +42,8 @@ def _run(args) -> int:  # noqa: ANN001
     if args.bootstrap < 0:
         raise AlifuseInputError(f"--bootstrap {args.bootstrap}: must be >= 0")
     device = resolve_device(args.device)
+    out = prepare_out_dir(args.out) if args.out else None  # before the model loads: /dev/null/x is one line
     model, info = load_checkpoint(args.checkpoint, device)
-    out = Path(args.out) if args.out else None
     results = []
     for spec in args.data:
         name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
@@ -51,12 +51,15 @@ def _run(args) -> int:  # noqa: ANN001
         if args.split != "all":
             prov = info.provenance
             records = run_splits(records, int(prov.get("seed", 0)), prov.get("folds"), prov.get("fold"))[args.split]
-        results.append(evaluate(model, info, records, name or Path(path).name, device, out, args.bootstrap))
+        results.append(evaluate(model, info, records, name or Path(path).name, device, out, args.bootstrap,
+                                data_spec=path))
     table = markdown_table(results)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(strict_json.dumps(results, indent=2), encoding="utf-8")
-        (out / "results.md").write_text(table, encoding="utf-8")
+        try:
+            (out / "results.json").write_text(strict_json.dumps(results, indent=2), encoding="utf-8")
+            (out / "results.md").write_text(table, encoding="utf-8")
+        except OSError as exc:
+            raise AlifuseInputError(f"--out {out}: cannot write the results ({exc.strerror or exc})") from None
     print(strict_json.dumps(results) if args.json else table, end="" if not args.json else "\n")
     return 0
 

@@ -2,28 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Sequence
 
-from engine.errors import AlifuseInputError
+from engine.cli_common import ArgumentParser, prepare_out_dir, run_cli, seed_type
+from engine.errors import AlifuseInputError, quote_path
 from trainer.synth.acquisition import ACQUISITIONS, SIZES
-from trainer.synth.cohort import DEFAULT_BALANCE, make_cohort
+from trainer.synth.cohort import DEFAULT_BALANCE, _check, make_cohort
 
 _PROG = "alifuse-synth"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are the house's one line: ``alifuse: error: ...``, exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        _fail(message)
-
-
-def _fail(message: str) -> NoReturn:
-    print(f"alifuse: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+#: the most subjects one call writes (each is a few MB and about a second): a typo of 1000000000 is one line
+MAX_SUBJECTS = 100_000
 
 
 def _balance(text: str) -> tuple[float, float, float]:
@@ -38,7 +30,7 @@ def _balance(text: str) -> tuple[float, float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog=_PROG,
         description="Write a synthetic Alzheimer's cohort: MNI152 anatomy with planted atrophy that grows with "
                     "a latent severity and age, scanner-like acquisitions, and EHRs that overlap between classes. "
@@ -48,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", metavar="OUT_DIR", type=Path,
                    help="folder to write; created if missing; must be empty or hold an earlier synthetic cohort "
                         "(whose subject files are replaced)")
-    p.add_argument("--subjects", metavar="N", type=int, required=True, help="number of subjects, >= 1")
-    p.add_argument("--seed", metavar="S", type=int, default=0, help="random seed, >= 0 (default: 0)")
+    p.add_argument("--subjects", metavar="N", type=int, required=True, help=f"number of subjects, 1 to {MAX_SUBJECTS}")
+    p.add_argument("--seed", metavar="S", type=seed_type, default=0, help="random seed, 0 to 4294967295 (default: 0)")
     p.add_argument("--class-balance", metavar="NC,MCI,AD", type=_balance, default=DEFAULT_BALANCE,
                    help="relative class weights; counts are exact, e.g. 1,1,1 for equal thirds "
                         f"(default: {','.join(str(b) for b in DEFAULT_BALANCE)})")
@@ -67,13 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> int:  # noqa: ANN001
+    if not 1 <= args.subjects <= MAX_SUBJECTS:
+        raise AlifuseInputError(f"--subjects {args.subjects}: must be from 1 to {MAX_SUBJECTS:,} (one call writes "
+                                f"at most {MAX_SUBJECTS:,} subjects)")
+    if args.workers < 1:
+        raise AlifuseInputError(f"--workers {args.workers}: must be a whole number >= 1")
+    _check(args.subjects, args.seed, args.class_balance)  # every option checked before the folder is made
+    out = prepare_out_dir(args.out_dir, "OUT_DIR")  # /dev/null/x or a read-only folder: one line, before any work
     try:
-        records = make_cohort(args.out_dir, args.subjects, seed=args.seed, acquisition=args.acquisition,
+        records = make_cohort(out, args.subjects, seed=args.seed, acquisition=args.acquisition,
                               class_balance=args.class_balance, workers=args.workers, size=args.preset_size)
-    except AlifuseInputError as exc:
-        _fail(str(exc))
     except OSError as exc:
-        _fail(f"{args.out_dir}: cannot write the cohort ({exc.strerror or exc})")
+        raise AlifuseInputError(f"OUT_DIR {quote_path(out)}: cannot write the cohort "
+                                f"({exc.strerror or type(exc).__name__})") from None
     counts = Counter(r.label for r in records)
     mix = ", ".join(f"{c} {counts.get(c, 0)}" for c in ("NC", "MCI", "AD"))
     print(f"wrote {len(records)} subjects ({mix}) to {args.out_dir}")

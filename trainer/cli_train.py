@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.cli_common import ArgumentParser, prepare_out_dir, resolve_device, run_cli, seed_type
 from engine.config import PRESETS, AlifuseConfig, parse_field, preset
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, quote, quote_path
 
 LOSS_SETS = {"cls": (0.0, 0.0, 1.0), "cls+cl": (1.0, 0.0, 1.0), "cls+cl+res": (1.0, 1.0, 1.0)}
 MODALITIES = {"both": ("image", "text"), "image": ("image",), "text": ("text",)}
@@ -27,7 +27,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
     p.add_argument("--batch-size", type=int, default=8, help="cases per step and process (default: 8)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-5 paper, 3e-4 demo, 1e-3 tiny)")
-    p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation, order and masks (default: 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="seed of split, initialisation, order and masks (default: 0)")
     p.add_argument("--folds", type=int, help="subject-wise cross-validation with this many folds (default: a 70/10/20 "
                    "split)")
     p.add_argument("--fold", type=int, help="with --folds: the fold (0-based) held out as the test set")
@@ -88,6 +88,38 @@ def _resumed_config(path: Path, built: AlifuseConfig, warn) -> AlifuseConfig:  #
     return saved
 
 
+def _resolved(spec: str) -> str:
+    """The ``--data`` argument with its path made absolute (KIND:TABLE[:ROOT] as given when it is not a path)."""
+    p = Path(spec)
+    return str(p.resolve()) if p.exists() else spec
+
+
+def _check_same_run(run_json: Path, args) -> None:  # noqa: ANN001
+    """``--resume`` continues the run in the folder: the same data, seed and folds, or the checkpoint would list
+    only the last split's subjects and mix two trainings. Names every option that differs."""
+    if not run_json.is_file():
+        return  # an older run folder, or one killed before run.json: nothing to compare with
+    from engine.safe_files import read_regular
+
+    try:
+        saved = json.loads(read_regular(run_json, 16 << 20, "run.json").decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise AlifuseInputError(f"--resume: {quote_path(run_json)} is not valid JSON; it cannot say which run this "
+                                f"is") from None
+    if not isinstance(saved, dict):
+        raise AlifuseInputError(f"--resume: {quote_path(run_json)} does not hold a JSON object")
+    differ = []
+    data_then = saved.get("data_resolved") or saved.get("data")
+    if data_then is not None and str(data_then) not in (str(args.data), _resolved(args.data)):
+        differ.append(f"--data {quote(str(args.data), 60)} (the run's: {quote(str(data_then), 60)})")
+    for opt, key in (("--seed", "seed"), ("--folds", "folds"), ("--fold", "fold")):
+        if key in saved and saved[key] != getattr(args, key):
+            differ.append(f"{opt} {getattr(args, key)} (the run's: {quote(saved[key], 24)})")
+    if differ:
+        raise AlifuseInputError(f"--resume: {quote_path(run_json.parent)} was trained with other options: "
+                                f"{'; '.join(differ)}; resume with the run's own, or start a new --out")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_cli(lambda: _run(args, argv))
@@ -101,7 +133,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
     from trainer.distributed import init_distributed
     from trainer.augment import ImageAugment, RecordAugment
     from trainer.loop import TrainOptions, train
-    from trainer.run_files import atomic_write_text, environment
+    from trainer.run_files import atomic_write_text, environment, training_keys
     from trainer.splits import assert_disjoint, run_splits
 
     for name, v, lo in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):
@@ -118,6 +150,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+    if args.resume:
+        _check_same_run(out / "run.json", args)
+    prepare_out_dir(out)  # under /dev/null or read-only: one line now, not a traceback after loading the data
     if (out / "last.safetensors").exists() and not args.resume:
         raise AlifuseInputError(f"--out {out}: already holds a run; pass --resume to continue it or choose another "
                                 f"folder (checkpoints are never overwritten by a new run)")
@@ -155,7 +190,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
             atomic_write_text(out / "splits.json", json.dumps(
                 {k: sorted({r.subject_id for r in v}) for k, v in splits.items()}, indent=1))
             run_info = {"command": "alifuse-train " + shlex.join(argv if argv is not None else sys.argv[1:]),
-                        "data": str(args.data), "seed": args.seed, "preset": args.preset, "classes": classes,
+                        "data": str(args.data), "data_resolved": _resolved(args.data), "seed": args.seed,
+                        "folds": args.folds, "fold": args.fold, "preset": args.preset, "classes": classes,
                         "n_cases": {k: len(v) for k, v in splits.items()}, "skipped_rows": len(skipped),
                         "environment": environment(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         "world_size": info.world}
@@ -173,8 +209,10 @@ def _run(args, argv) -> int:  # noqa: ANN001
             "without_ehr": args.without_ehr, "folds": args.folds, "fold": args.fold, "compile": args.compile,
             "record_only": args.record_only, "set": args.set, "augment_images": args.augment_images,
             "command": "alifuse-train " + shlex.join(argv or sys.argv[1:])}
-    result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov,
-                   cache=PreprocessCache(Path(args.cache) if args.cache else None))
+    cache = PreprocessCache(Path(args.cache) if args.cache else None)
+    # hashed ids, normalised ids, scan contents and the table: what alifuse-eval's leakage refusal reads
+    prov.update(training_keys(splits["train"], args.data, cache))
+    result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov, cache=cache)
     return 0 if not result.stopped else 143
 
 

@@ -13,23 +13,51 @@ from torch.utils.data import DataLoader
 
 from engine.calibration import Calibration, expected_calibration_error, reliability_bins
 from engine.checkpoint import CheckpointInfo
+from engine.errors import AlifuseInputError, quote
 from engine.model import AlifuseModel
 from trainer.dataset import CaseDataset
 from trainer.loop import _autocast
 from trainer.metrics import bootstrap_ci, scores, to_two_class
 from trainer.records import CaseRecord
-from trainer.run_files import subject_hashes
+from trainer.run_files import image_digest
 from trainer.splits import DataLeakageError
+from trainer.subject_ids import ID_SCHEME, LEGACY_SCHEMES, SCHEME, data_identity, normalise_id, subject_keys
 
 
-def check_no_leakage(records: Sequence[CaseRecord], info: CheckpointInfo, name: str) -> None:
-    """Refuse to score subjects the model was trained on (a ClinicaDL-style data-leakage error)."""
-    trained_on = set(info.provenance.get("train_subjects_sha256", []))
-    scheme = info.provenance.get("train_subjects_scheme", "sha256(subject_id)[:16]")  # older checkpoints
-    overlap = sorted(set(subject_hashes(records, scheme)) & trained_on)
-    if overlap:
-        raise DataLeakageError(f"data set {name}: {len(overlap)} subject(s) were in the checkpoint's training split; "
-                               f"evaluate on held-out subjects (e.g. --split test)")
+def check_no_leakage(records: Sequence[CaseRecord], info: CheckpointInfo, name: str,
+                     data_spec: str | None = None) -> None:
+    """Refuse to score subjects the model was trained on (a ClinicaDL-style data-leakage error).
+
+    The rule and its limits are :mod:`trainer.subject_ids`'s: the same normalised (data set, id) pair; the same
+    image content; or the same normalised id in the checkpoint's own training table (``data_spec``, the
+    ``--data`` argument, names it). Checkpoints written before these keys refuse exact (data set, id) pairs or
+    exact ids, as they were keyed.
+    """
+    prov = info.provenance
+    scheme = prov.get("train_subjects_scheme", LEGACY_SCHEMES[1])  # older checkpoints keyed the id alone
+    if scheme not in (SCHEME, *LEGACY_SCHEMES):
+        raise AlifuseInputError(f"checkpoint provenance: unknown train_subjects_scheme '{quote(scheme)}'")
+    trained = set(prov.get("train_subjects_sha256", []))
+    trained_ids = set(prov.get("train_subject_ids_sha256", []))
+    trained_images = set(prov.get("train_images_sha256", []))
+    own_table = bool(trained_ids) and data_spec is not None and \
+        prov.get("train_data_sha256") is not None and data_identity(data_spec) == prov["train_data_sha256"]
+    why: dict[str, set[tuple[str, str]]] = {"id": set(), "scan": set(), "table": set()}
+    for r in records:
+        who = (normalise_id(r.dataset), normalise_id(r.subject_id))
+        if subject_keys([(r.dataset, r.subject_id)], scheme)[0] in trained:
+            why["id"].add(who)
+        elif trained_images and image_digest(r.image) in trained_images:
+            why["scan"].add(who)
+        elif own_table and subject_keys([(r.dataset, r.subject_id)], ID_SCHEME)[0] in trained_ids:
+            why["table"].add(who)
+    n = len(why["id"] | why["scan"] | why["table"])
+    if n:
+        parts = [f"{len(why['scan'])} by their scans' content"] if why["scan"] else []
+        parts += [f"{len(why['table'])} by subject id in the training table"] if why["table"] else []
+        how = f" ({', '.join(parts)})" if parts else ""
+        raise DataLeakageError(f"data set {quote(name)}: {n} subject(s) were in the checkpoint's training split"
+                               f"{how}; evaluate on held-out subjects (e.g. --split test)")
 
 
 @torch.no_grad()
@@ -78,9 +106,11 @@ def modality_gap(img_emb: np.ndarray | None, txt_emb: np.ndarray | None) -> floa
 
 
 def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRecord], name: str,
-             device: torch.device, out_dir: Path | None = None, n_boot: int = 1000, cache=None) -> dict:
-    """Scores of one data set. Two-class data (NC/impaired) is scored with MCI + AD summed into impaired."""
-    check_no_leakage(records, info, name)
+             device: torch.device, out_dir: Path | None = None, n_boot: int = 1000, cache=None,
+             data_spec: str | None = None) -> dict:
+    """Scores of one data set. Two-class data (NC/impaired) is scored with MCI + AD summed into impaired.
+    ``data_spec`` (the ``--data`` argument) lets the leakage refusal recognise the checkpoint's own table."""
+    check_no_leakage(records, info, name, data_spec)
     labels = {r.label for r in records}
     two_class = labels <= {"NC", "impaired"} and list(info.class_names) == ["NC", "MCI", "AD"]
     classes = ["NC", "impaired"] if two_class else list(info.class_names)

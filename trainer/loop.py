@@ -235,9 +235,13 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
         # train_state.pt alone holds everything resume needs, written in one atomic step: a kill between
         # writing last.safetensors and the optimizer state can never pair weights and moments of two epochs.
         st = load_train_state(state_file)
-        model.load_state_dict(st["model"])
-        optim.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
+        try:  # a state of another model or optimizer (shapes, groups) is bad input, not an internal error
+            model.load_state_dict(st["model"])
+            optim.load_state_dict(st["optimizer"])
+            sched.load_state_dict(st["scheduler"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError):
+            raise AlifuseInputError(f"--resume: {state_file.name} does not fit this run's model and optimizer "
+                                    f"(another config?); start a new --out") from None
         start_epoch, best_val = st["epoch"] + 1, st["best_val"]
         # states written before the tie-breaks hold "best_auc": the AUC alone (or, briefly, the key)
         saved = st["best_key"] if "best_key" in st else st["best_auc"]

@@ -76,16 +76,38 @@ class Reporter:
             self._bar = False
 
 
+#: the largest metrics.jsonl a resume reads (a line per epoch is a few hundred bytes)
+MAX_METRICS_BYTES = 256 << 20
+
+
 def truncate_metrics(path: Path, last_epoch: int) -> None:
     """Keep only the epoch lines up to ``last_epoch`` (and drop a half-written last line): what a resumed
-    run redoes must not be counted twice."""
+    run redoes must not be counted twice. A complete line that is not a JSON object with a whole-number epoch
+    is not one this program wrote: an :class:`AlifuseInputError` naming the line, never a guess."""
     if not path.is_file():
         return
+    from engine.errors import AlifuseInputError, quote_path
+    from engine.safe_files import read_regular
+
+    raw = read_regular(path, MAX_METRICS_BYTES, "metrics.jsonl")
+    segments = raw.split(b"\n")
     keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("epoch", 0) <= last_epoch:
-                keep.append(line)
-        except json.JSONDecodeError:
+    for number, seg in enumerate(segments, 1):
+        if not seg.strip():
             continue
+        partial = number == len(segments)  # no newline after it: a line a kill cut short
+        try:
+            ev = json.loads(seg.decode("utf-8"))
+            epoch = ev.get("epoch", 0) if isinstance(ev, dict) else None
+            if isinstance(epoch, bool) or not isinstance(epoch, int):
+                raise ValueError("not a JSON object with a whole-number 'epoch'")
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            if partial:
+                continue
+            why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else (
+                "not JSON" if isinstance(exc, json.JSONDecodeError) or isinstance(exc, RecursionError) else str(exc))
+            raise AlifuseInputError(f"--resume: {quote_path(path)} line {number}: {why}; it is not a line "
+                                    f"alifuse-train wrote (mend or delete it to resume)") from None
+        if epoch <= last_epoch:
+            keep.append(seg.decode("utf-8"))
     atomic_write_text(path, "".join(x + "\n" for x in keep))

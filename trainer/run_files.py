@@ -1,7 +1,6 @@
 """Files of a run folder: atomic text writes, the optimizer state, hashed subject lists, environment."""
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import sys
@@ -13,6 +12,7 @@ import torch
 
 from engine.atomic import publish
 from trainer.records import CaseRecord
+from trainer.subject_ids import ID_SCHEME, SCHEME, data_identity, subject_keys
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -40,25 +40,86 @@ def save_train_state(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
+#: the largest train_state.pt a resume reads (weights and two AdamW moments of the largest model a config allows)
+MAX_STATE_BYTES = 16 << 30
+#: what a training state holds, and the types (the loop reads these keys)
+_STATE_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "epoch": int, "best_val": dict}
+
+
 def load_train_state(path: Path) -> dict[str, Any]:
-    # weights_only: the file holds tensors and plain numbers; nothing is unpickled beyond those.
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The optimizer/scheduler state of a run, read with ``weights_only=True`` (tensors and plain numbers only:
+    nothing else is ever unpickled). A truncated, damaged or foreign file is an :class:`AlifuseInputError`
+    naming it; the message never repeats torch's, which suggests unpickling the file."""
+    import pickle
+
+    from engine.errors import AlifuseInputError, quote_path
+    from engine.safe_files import check_regular
+
+    where = f"--resume: {quote_path(path)}"
+    check_regular(path, MAX_STATE_BYTES, "train_state.pt")
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise AlifuseInputError(f"{where}: holds objects other than tensors and numbers, which are never "
+                                f"unpickled; it is not a state alifuse-train wrote (start a new --out)") from None
+    except Exception:  # noqa: BLE001 - zip, EOF, unpickling and storage errors of a damaged file alike
+        raise AlifuseInputError(f"{where}: truncated or damaged, not a state alifuse-train wrote (restore it, or "
+                                f"start a new --out)") from None
+    bad = [k for k, t in _STATE_KEYS.items() if not isinstance(st, dict) or not isinstance(st.get(k), t)
+           or isinstance(st.get(k), bool)]
+    if not bad and not ("best_key" in st or "best_auc" in st):
+        bad = ["best_key"]
+    if bad:
+        raise AlifuseInputError(f"{where}: not a state alifuse-train wrote (no valid '{bad[0]}'; start a new --out)")
+    if st["epoch"] < 0 or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in st["model"].items()):
+        raise AlifuseInputError(f"{where}: not a state alifuse-train wrote (its epoch or weights are not valid)")
+    return st
 
 
-#: How a training subject is identified in a checkpoint's provenance: one person is (data set, subject id).
-SUBJECT_KEY_SCHEME = "sha256(dataset/subject_id)[:16]"
+#: How a training subject is identified in a checkpoint's provenance: one person is (data set, subject id), both
+#: normalised (trainer.subject_ids: NFKC, invisible characters dropped, case-folded). Older checkpoints name
+#: their own scheme (trainer.subject_ids.LEGACY_SCHEMES), read as written.
+SUBJECT_KEY_SCHEME = SCHEME
 
 
 def subject_hashes(records: Iterable[CaseRecord], scheme: str = SUBJECT_KEY_SCHEME) -> list[str]:
     """Hashed subject keys: evaluation detects leakage without the model file storing subject ids.
 
-    ``scheme`` "sha256(subject_id)[:16]" reads checkpoints written before the data set was part of the key.
+    ``scheme`` "sha256(subject_id)[:16]" reads checkpoints written before the data set was part of the key,
+    "sha256(dataset/subject_id)[:16]" those written before ids were normalised.
     """
-    if scheme == SUBJECT_KEY_SCHEME:
-        keys = {f"{r.dataset}/{r.subject_id}" for r in records}
-    else:
-        keys = {r.subject_id for r in records}
-    return sorted({hashlib.sha256(k.encode()).hexdigest()[:16] for k in keys})
+    return subject_keys(((r.dataset, r.subject_id) for r in records), scheme)
+
+
+def image_digest(path: Path | None, cache=None) -> str | None:  # noqa: ANN001
+    """The first 16 hex digits of the SHA-256 of an image's content (a DICOM folder: of its files), or None for
+    a case without a readable image. With a :class:`trainer.cache.PreprocessCache` its memo is used (and
+    filled), so training reads each file once for both."""
+    from trainer.cache import content_hash
+
+    if path is None:
+        return None
+    try:
+        if cache is not None and hasattr(cache, "key"):
+            return cache.key(Path(path), 0)[:16]
+        return content_hash(Path(path))[:16]
+    except (OSError, ValueError):  # missing, a FIFO, too large: the data set reports it when it reads the case
+        return None
+
+
+def training_keys(records: Iterable[CaseRecord], data_spec: str | None = None, cache=None) -> dict[str, Any]:  # noqa: ANN001
+    """What a checkpoint stores of its training subjects for the leakage refusal (trainer.subject_ids, rules 1-3):
+    hashed (data set, id) pairs, hashed ids alone, hashed image contents, the hashed path of the training table."""
+    records = list(records)
+    images = {image_digest(r.image, cache) for r in records if r.image is not None}
+    out: dict[str, Any] = {"train_subjects_sha256": subject_hashes(records), "train_subjects_scheme": SCHEME,
+                           "train_subject_ids_sha256": subject_keys(((r.dataset, r.subject_id) for r in records),
+                                                                    ID_SCHEME),
+                           "train_images_sha256": sorted(d for d in images if d)}
+    ident = data_identity(data_spec)
+    if ident:
+        out["train_data_sha256"] = ident
+    return out
 
 
 def environment() -> dict[str, str]:

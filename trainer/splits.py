@@ -1,7 +1,8 @@
 """Subject-wise data splits: all visits of a subject land in one split, so no subject is scored by a
 model that trained on it.
 
-A subject is the pair (dataset, subject_id). Stratification uses each subject's baseline label (the
+A subject is the pair (dataset, subject_id), both normalised (trainer.subject_ids.normalise_id: "SUB-01",
+"sub-01 " and "sub\u200b-01" are one person). Stratification uses each subject's baseline label (the
 label of its earliest visit: bl/sc first, then by the visit's number, then table order), so a
 converter counts once, by where it started. Fractions are fractions of subjects, not of visits.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from engine.errors import AlifuseInputError
 from trainer.records import CaseRecord
+from trainer.subject_ids import normalise_id
 
 SubjectKey = tuple[str, str]
 SPLIT_NAMES: dict[int, tuple[str, ...]] = {2: ("train", "test"), 3: ("train", "val", "test")}
@@ -27,7 +29,8 @@ class DataLeakageError(AlifuseInputError):
 
 
 def subject_key(record: CaseRecord) -> SubjectKey:
-    return (record.dataset, record.subject_id)
+    """(data set, subject id), normalised: spellings of one id are one subject, never one in each split."""
+    return (normalise_id(record.dataset), normalise_id(record.subject_id))
 
 
 def visit_rank(visit: str) -> float:
@@ -102,15 +105,18 @@ def kfold_subjects(records: Sequence[CaseRecord], k: int, seed: int = 0,
 def assert_disjoint(splits: Mapping[str, Iterable[CaseRecord]]) -> None:
     """Raise :class:`DataLeakageError` if any subject appears in two of ``splits``."""
     owner: dict[SubjectKey, str] = {}
+    shown: dict[SubjectKey, tuple[str, str]] = {}
     clashes: dict[SubjectKey, tuple[str, str]] = {}
     for name, recs in splits.items():
         for r in recs:
             k = subject_key(r)
             first = owner.setdefault(k, name)
+            shown.setdefault(k, (r.dataset, r.subject_id))
             if first != name and k not in clashes:
                 clashes[k] = (first, name)
     if clashes:
-        (dataset, sid), (a, b) = next(iter(clashes.items()))
+        k, (a, b) = next(iter(clashes.items()))
+        dataset, sid = shown[k]
         more = f"; {len(clashes) - 1} more subject(s) are in two splits" if len(clashes) > 1 else ""
         raise DataLeakageError(f"data leakage: subject {sid} ({dataset}) is in both '{a}' and '{b}'{more}")
 
@@ -160,13 +166,19 @@ def _shuffled_strata(records: Sequence[CaseRecord], seed: int, stratify: bool) -
     if not records:
         raise AlifuseInputError("split: there are no records to split")
     labels = baseline_labels(records)
+    # each subject sorts by its first spelling (the least (dataset, id) as written): ids that need no
+    # normalisation keep the order, and so the splits, of runs made before ids were normalised
+    spelt: dict[SubjectKey, tuple[str, str]] = {}
+    for r in records:
+        k = subject_key(r)
+        spelt[k] = min(spelt.get(k, (r.dataset, r.subject_id)), (r.dataset, r.subject_id))
     groups: dict[str, list[SubjectKey]] = defaultdict(list)
     for key, label in labels.items():
         groups[label if stratify else ""].append(key)
     rng = np.random.default_rng(seed)
     # Sorted before shuffling: the split depends on the subjects and the seed, not the record order.
     return {g: [keys[i] for i in rng.permutation(len(keys))]
-            for g, keys in ((g, sorted(groups[g])) for g in sorted(groups))}
+            for g, keys in ((g, sorted(groups[g], key=lambda k: (spelt[k], k))) for g in sorted(groups))}
 
 
 def run_splits(records: Sequence[CaseRecord], seed: int = 0, folds: int | None = None,

@@ -36,6 +36,10 @@ def test_writes_the_layout(tmp_path, capsys):
     (["--subjects", "two"], "--subjects"),
     ([], "--subjects"),
     (["--subjects", "2", "--seed", "-1"], "--seed"),
+    (["--subjects", "2", "--seed", str(2**70)], "--seed"),
+    (["--subjects", "2", "--seed", "1.5"], "--seed"),
+    (["--subjects", "1000000000"], "--subjects"),
+    (["--subjects", "100001"], "--subjects"),
     (["--subjects", "2", "--workers", "0"], "--workers"),
     (["--subjects", "2", "--class-balance", "1,2"], "--class-balance"),
     (["--subjects", "2", "--class-balance", "0,0,0"], "--class-balance"),
@@ -68,3 +72,18 @@ def test_help_documents_every_option(capsys):
         assert action.help
     for word in ("OUT_DIR", "standard", "shifted", "small", "byte-identical"):
         assert word in text
+
+
+@pytest.mark.parametrize("where", ["/dev/null/cohort", "readonly"])
+def test_out_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, where):
+    import os
+
+    if where == "readonly":
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        if os.access(ro, os.W_OK):  # root writes anywhere
+            pytest.skip("running as root")
+        where = str(ro / "c")
+    line = _fails(capsys, [where, "--subjects", "2"])
+    assert "OUT_DIR" in line and "internal error" not in line

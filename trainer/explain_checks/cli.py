@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.cli_common import ArgumentParser, resolve_device, run_cli, seed_type
 from engine.errors import AlifuseInputError
 from engine.explain import METHODS
 
@@ -36,7 +36,7 @@ def build_parser() -> ArgumentParser:
                    help="value of deleted patches: zero (background after preprocessing, default) or the image mean")
     p.add_argument("--draws", type=int, default=5, help="random deletions averaged per case (default 5)")
     p.add_argument("--ig-steps", type=int, default=8, help="integrated-gradients steps (default 8)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed_type, default=0,
                    help="seed of the random deletions (default 0); the re-randomised model uses seed + 1000")
     p.add_argument("--cascade", action="store_true",
                    help="also run cascading randomisation (fusion head, then one encoder block more at a time) for "
