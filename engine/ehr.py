@@ -51,8 +51,9 @@ class FieldSpec:
     unit: str = ""
     minimum: float | None = None
     maximum: float | None = None
-    minimum_exclusive: bool = False     # age: > 0, not >= 0
+    minimum_exclusive: bool = False     # > minimum, not >= minimum
     step: float | None = None           # numbers: allowed granularity (CDR-SB in halves)
+    decimals: int | None = None         # numbers: at most this many decimals (an age of 74.123 nobody writes)
     choices: tuple[Any, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()   # (shorthand, canonical) for choices
     help: str = ""
@@ -81,8 +82,9 @@ _DEMO, _LAB, _SUM = "demographics", "lab_results", "summary"
 FIELD_SPECS: dict[str, FieldSpec] = {s.name: s for s in (
     FieldSpec("subject_id", "Subject ID", "id",
               help="Identifier of the subject; kept with the case, never given to the model."),
-    FieldSpec("age", "Age", "number", _DEMO, "years", 0, 120, minimum_exclusive=True,
-              help="Age at the visit, in years."),
+    # at least 1 year, at most 2 decimals: 0.001 is a unit or typing error (the text would say "0 years")
+    FieldSpec("age", "Age", "number", _DEMO, "years", 1, 120, decimals=2,
+              help="Age at the visit, in years (1-120, at most 2 decimals)."),
     FieldSpec("sex", "Sex", "choice", _DEMO, choices=("female", "male"), aliases=(("f", "female"), ("m", "male")),
               help="female or male (F/M accepted)."),
     FieldSpec("education_years", "Education", "number", _DEMO, "years", 0, 30,
@@ -148,6 +150,9 @@ def _check_number(spec: FieldSpec, v: object) -> int | float:
         unit = f" {spec.unit}" if spec.unit == "years" else ""
         rng = spec.range_text()
         raise ValueError(f"{_fmt(x)} is out of range " + (f"({rng}{unit})" if spec.minimum_exclusive else rng + unit))
+    if spec.decimals is not None and round(x, spec.decimals) != x:
+        raise ValueError(f"{x!r} has more than {spec.decimals} decimals; a {spec.label.lower()} is written "
+                         f"with at most {spec.decimals}")
     if spec.step and not (x / spec.step).is_integer():
         raise ValueError(f"{_fmt(x)} is not a multiple of {_fmt(spec.step)}")
     # normalised: whole numbers as int (29.0 -> 29), others as float

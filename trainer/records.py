@@ -6,12 +6,14 @@ training, evaluation and the synthetic cohort all speak this one format.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
+from engine.ehr import validate_ehr
 from engine.errors import AlifuseInputError, quote, quote_path
 from engine.safe_files import MAX_IMAGE_BYTES, MAX_MANIFEST_BYTES, check_regular, open_regular
 
@@ -95,9 +97,13 @@ def read_manifest(path: Path, check_images: bool = True) -> ReadReport:
     if unknown:
         raise AlifuseInputError(f"{path}: unknown manifest column(s) {', '.join(quote(u) for u in unknown[:5])}")
     report = ReadReport(records=[])
+    seen: dict[tuple[str, str, str], tuple[int, str]] = {}
     for i, row in df.iterrows():
         line = i + 2  # header is line 1
         sid, visit = row["subject_id"].strip(), row.get("visit", "").strip() or "bl"
+        label = row["label"].strip()
+        dataset = row.get("dataset", "").strip() or path.stem
+        _check_one_label(seen, (dataset, sid, visit), line, label, path)  # a skipped row's label conflicts too
         image = _resolve(row["image"], path.parent)
         problem = image_problem(image) if check_images else None
         if problem:  # the warning never names the subject (nor the image's path, which often holds its id)
@@ -108,13 +114,25 @@ def read_manifest(path: Path, check_images: bool = True) -> ReadReport:
             v = row.get(f, "")
             if not _is_missing(v):
                 ehr[f] = _number_or_text(f, v)
+        ehr = validate_ehr(ehr, f"{quote_path(path)} line {line}")  # "... line 7: field 'age': ..."; no id shown
         mask = row.get("mask", "").strip()
         report.records.append(CaseRecord(
-            subject_id=sid, visit=visit, image=image, label=row["label"].strip(),
-            dataset=row.get("dataset", "").strip() or path.stem, ehr=ehr,
+            subject_id=sid, visit=visit, image=image, label=label, dataset=dataset, ehr=ehr,
             mask=_resolve(mask, path.parent) if mask else None,
         ))
     return report
+
+
+def _check_one_label(seen: dict, key: tuple[str, str, str], line: int, label: str, path: Path) -> None:
+    """One subject's visit has one diagnosis: a second row of it with another label is refused, naming both lines
+    (never the subject id). Ids and visits compare normalised (trainer.subject_ids): "SUB-1" is "sub-1"."""
+    from trainer.subject_ids import normalise_id
+
+    k = tuple(normalise_id(x) for x in key)
+    first = seen.setdefault(k, (line, label))
+    if first[1].casefold() != label.casefold():
+        raise AlifuseInputError(f"{quote_path(path)} line {line}: the subject and visit of line {first[0]} again, "
+                                f"with label '{quote(label, 16)}' where line {first[0]} has '{quote(first[1], 16)}'")
 
 
 def skip_line(table: str, line: int, visit: str, reason: str) -> str:
@@ -144,11 +162,18 @@ def _resolve(p: str, base: Path) -> Path:
 _TEXT_FIELDS = {"sex", "handedness", "summary", "subject_id"}
 
 
+#: a number as a person writes it in a table: digits, one optional point, an optional sign -- never "2_9" (which
+#: Python's int() and float() read as 29), "1e2", "0x1F", "nan", "inf" or a full-width digit
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def _number_or_text(name: str, v: str) -> Any:
+    """A cell as a number if it is a plain decimal (" 29 ", "29.0" -> 29), else its text, which EHR validation then
+    refuses with the field's name ("2_9" is not 29)."""
     if name in _TEXT_FIELDS:
         return v.strip()
-    try:
-        x = float(v)
-    except ValueError:
-        return v.strip()  # left for EHR validation to reject with the field's name
+    text = v.strip()
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        return text
+    x = float(text)
     return int(x) if x.is_integer() and name not in ("cdr", "cdr_sb") else x

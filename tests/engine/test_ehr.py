@@ -167,6 +167,6 @@ def test_empty_object_is_a_valid_empty_record(tmp_path):
 def test_field_specs_describe_ranges_for_forms():
     assert FIELD_SPECS["mmse"].kind == "integer" and FIELD_SPECS["mmse"].range_text() == "0-30"
     assert FIELD_SPECS["cdr"].range_text() == "one of 0, 0.5, 1, 2, 3"
-    assert FIELD_SPECS["age"].unit == "years" and FIELD_SPECS["age"].minimum_exclusive
+    assert FIELD_SPECS["age"].unit == "years" and FIELD_SPECS["age"].range_text() == "1-120"
     assert FIELD_SPECS["sex"].choices == ("female", "male")
     assert all(spec.label for spec in FIELD_SPECS.values())
