@@ -27,6 +27,11 @@ MAX_SPATIAL_VOXELS = 1 << 29
 MAX_DECODED_BYTES = 1 << 30
 #: compression suffixes nibabel opens transparently
 _COMPRESSED = (".gz", ".bz2", ".zst")
+#: Voxel geometry scanners produce: edges from 0.05 mm (micro-MRI) to 20 mm, at most 50 times longer one way than
+#: another. Anything else is a wrong header, and would make the anti-aliasing kernel grow without bound.
+MIN_VOXEL_MM, MAX_VOXEL_MM, MAX_VOXEL_ASPECT = 0.05, 20.0, 50.0
+#: what a gzip stream may decompress to beyond the data its header declares (NIfTI extensions, MGH tags)
+_GZIP_SLACK_BYTES = 64 << 20
 
 
 @dataclass
@@ -96,6 +101,16 @@ def _read_image(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     _check_shape(p, shape)
     _check_declared_data(p, img, shape)
     try:
+        header_affine = np.asarray(img.affine, dtype=np.float64)
+    except Exception:  # noqa: BLE001 - an unreadable affine is reported with the data below
+        header_affine = None
+    if header_affine is not None:  # from the header, before a byte of data is decompressed
+        _check_affine(p, header_affine)
+    for part in _image_files(p):  # nibabel reads a gzip member only as far as it needs: no CRC, no end checked
+        # NIfTI/Analyze hold nothing after the data; MGH keeps tags there
+        slack = 0 if isinstance(img, nib.analyze.AnalyzeImage) else _GZIP_SLACK_BYTES
+        _check_gzip_stream(part, _declared_bytes(img, shape) + slack)
+    try:
         if len(shape) == 4:
             notes.append(f"4-D file: used volume 1 of {shape[3]}")
             raw = img.dataobj[..., 0]
@@ -148,6 +163,62 @@ def _check_declared_data(p: Path, img: object, shape: tuple[int, ...]) -> None:
                                 f"GiB): refused before decompressing")
 
 
+def _declared_bytes(img: object, shape: tuple[int, ...]) -> int:
+    """Bytes the header says the file holds: its data (every volume) after the header."""
+    try:
+        itemsize = int(np.dtype(img.get_data_dtype()).itemsize)  # type: ignore[attr-defined]
+        offset = int(getattr(img.dataobj, "offset", 0) or 0)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001
+        itemsize, offset = 8, 0
+    header = 348 if offset <= 0 else 0  # an Analyze pair's .hdr, or a header whose vox_offset says nothing
+    return int(np.prod(shape, dtype=np.int64)) * itemsize + max(offset, 0) + header
+
+
+def _check_gzip_stream(part: Path, limit: int) -> None:
+    """A gzip file is read to its end once, in bounded memory: every member's CRC-32 and length must match, and
+    nothing but further members (or zero padding) may follow. Otherwise one line: a damaged file is never read
+    into a quietly wrong volume. Reading stops once it decompresses to more than ``limit`` bytes."""
+    import zlib
+
+    with open(part, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return
+        fh.seek(0)
+        where = quote_path(part)
+        d, total, pending, padding = zlib.decompressobj(31), 0, b"", False
+        while True:
+            chunk = pending or fh.read(1 << 16)
+            pending = b""
+            if not chunk:
+                if not d.eof and not padding:
+                    raise AlifuseInputError(f"{where}: the gzip stream ends early (file truncated?)") \
+                        from EOFError("compressed file ended before the end-of-stream marker was reached")
+                return
+            if padding or d.eof:
+                if not padding and len(chunk) < 2:
+                    chunk += fh.read(1 << 16)
+                if not padding and chunk[:2] == b"\x1f\x8b":  # another member: gzip allows several
+                    d = zlib.decompressobj(31)
+                elif chunk.strip(b"\0"):
+                    raise AlifuseInputError(f"{where}: data after the end of the gzip stream (trailing garbage, or "
+                                            f"two files joined); the file is damaged")
+                else:
+                    padding = True
+                    continue
+            try:
+                total += len(d.decompress(chunk))
+            except zlib.error as exc:
+                what = ("its CRC-32 check fails" if "data check" in str(exc) else
+                        "its length check fails" if "length check" in str(exc) else "its compressed data is corrupt")
+                raise AlifuseInputError(f"{where}: the gzip stream is damaged ({what}); the file cannot be "
+                                        f"trusted") from exc
+            if total > limit:
+                raise AlifuseInputError(f"{where}: decompresses to more than its header declares ({limit:,} bytes; "
+                                        f"two files joined, or trailing data); refused")
+            if d.eof:
+                pending = d.unused_data
+
+
 @contextlib.contextmanager
 def _header_messages_into(notes: list[str]) -> Iterator[None]:
     """Turn nibabel's header-fix log lines (printed to stderr by default) into notes."""
@@ -193,6 +264,20 @@ def _check_affine(p: Path, affine: np.ndarray) -> None:
         raise AlifuseInputError(
             f"{p}: the voxel-to-world affine is degenerate (voxel sizes {np.round(norms, 6).tolist()})"
         )
+    check_voxel_sizes(p, norms)
+
+
+def check_voxel_sizes(p: Path | str, sizes: np.ndarray) -> None:
+    """Refuse voxel edges no scanner produces (``MIN_VOXEL_MM``..``MAX_VOXEL_MM``, aspect <= ``MAX_VOXEL_ASPECT``):
+    a header with 1e-5 mm voxels, or 400 by 1e-6 mm, is wrong, and its anti-aliasing kernel would be unbounded."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    shown = " x ".join(f"{x:.3g}" for x in sizes)
+    if not np.all(np.isfinite(sizes)) or sizes.min() < MIN_VOXEL_MM or sizes.max() > MAX_VOXEL_MM:
+        raise AlifuseInputError(f"{quote_path(p)}: voxel size {shown} mm: no scanner makes voxels under "
+                                f"{MIN_VOXEL_MM} mm or over {MAX_VOXEL_MM:g} mm; the header's geometry is wrong")
+    if sizes.max() > MAX_VOXEL_ASPECT * sizes.min():
+        raise AlifuseInputError(f"{quote_path(p)}: voxel size {shown} mm: more than {MAX_VOXEL_ASPECT:g} times longer "
+                                f"one way than another; the header's geometry is wrong")
 
 
 def _to_volume(p: Path, data: np.ndarray, affine: np.ndarray, notes: list[str]) -> Volume:

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from engine.config import PREPROCESSING_VERSION
 from engine.errors import AlifuseInputError
-from engine.imageio import Volume, load_volume
+from engine.imageio import Volume, check_voxel_sizes, load_volume
 
 __all__ = [
     "GridMapping",
@@ -146,7 +146,9 @@ def preprocess(vol: Volume, image_size: int) -> tuple[np.ndarray, GridMapping]:
 
 
 def grid_mapping(vol: Volume, image_size: int, low: float, high: float) -> GridMapping:
-    """The model grid of ``vol`` at ``image_size``: the smallest centred cube that holds its longest side."""
+    """The model grid of ``vol`` at ``image_size``: the smallest centred cube that holds its longest side.
+    A volume with voxels no scanner makes is refused here, before any kernel is sized from them."""
+    check_voxel_sizes(vol.path, _voxel_sizes(vol.affine))
     extent_mm = np.asarray(vol.data.shape) * _voxel_sizes(vol.affine)
     return GridMapping(
         image_size=int(image_size),
