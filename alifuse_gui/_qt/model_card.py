@@ -68,6 +68,9 @@ PROVENANCE_LABELS: dict[str, str] = {
     "val": "Validation metrics",
     "metrics": "Metrics",
     "train_subjects_sha256": "Training subjects (SHA-256)",
+    "train_subject_ids_sha256": "Training subject ids (SHA-256)",
+    "train_images_sha256": "Training scans (SHA-256 of their content)",
+    "train_data_sha256": "Training table (SHA-256 of its path)",
 }
 
 
@@ -94,6 +97,23 @@ def format_value(v: Any) -> str:
     return str(v)
 
 
+def plain_label(text: str) -> QLabel:
+    """A label that shows ``text`` as it is: a checkpoint is untrusted, and HTML in a class name, a data set name
+    or a command must never render as rich text (links, images, styles)."""
+    lab = QLabel()
+    lab.setTextFormat(Qt.TextFormat.PlainText)
+    lab.setText(text)
+    return lab
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip that Qt shows as ``text`` verbatim: tooltips that look like HTML render as HTML, so the text is
+    escaped inside an explicit rich-text wrapper."""
+    import html
+
+    return f"<qt>{html.escape(text)}</qt>" if text else ""
+
+
 def _ordered(d: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, str]]:
     """(label, text) rows: known keys in ``labels`` order first, then the others alphabetically."""
     rows = [(labels[k], format_value(d[k])) for k in labels if k in d]
@@ -110,18 +130,18 @@ class ModelCardDialog(QDialog):
         self.setWindowTitle(f"Model card — {info.checkpoint_id or 'unnamed checkpoint'}")
 
         self.verdict = verdict(info.trained, dict(info.provenance), len(info.class_names))
-        self.status_label = QLabel(self.verdict.headline)
+        self.status_label = plain_label(self.verdict.headline)
         self.status_label.setObjectName("model_verdict")
         self.status_label.setWordWrap(True)
         self.status_label.setStyleSheet(f"color: {self.verdict.colour}; font-weight: bold;"
                                         + ("" if self.verdict.level == "validated" else " font-size: 14px;"))
         #: validation scores and cases, training data and its provenance: before any hyper-parameter
-        self.facts_label = QLabel("\n".join(self.verdict.facts))
+        self.facts_label = plain_label("\n".join(self.verdict.facts))
         self.facts_label.setObjectName("model_facts")
         self.facts_label.setWordWrap(True)
         self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        ident = QFormLayout()
+        ident = QFormLayout()  # row names are ours; the values come from the file
         self.identity = {
             "Checkpoint ID": info.checkpoint_id or "n/a",
             "File": info.path or "n/a",
@@ -130,7 +150,7 @@ class ModelCardDialog(QDialog):
             "Calibration": describe_calibration(info.calibration),
         }
         for k, v in self.identity.items():
-            lab = QLabel(v)
+            lab = plain_label(v)
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             lab.setWordWrap(True)
             ident.addRow(k, lab)
@@ -174,9 +194,9 @@ class ModelCardDialog(QDialog):
         t.setWordWrap(True)
         for i, (k, v) in enumerate(rows):
             key = QTableWidgetItem(k)
-            key.setToolTip(k)
-            val = QTableWidgetItem(v)
-            val.setToolTip(v)
+            key.setToolTip(plain_tooltip(k))
+            val = QTableWidgetItem(v)  # table items draw plain text; their tooltips would render HTML
+            val.setToolTip(plain_tooltip(v))
             t.setItem(i, 0, key)
             t.setItem(i, 1, val)
         t.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)

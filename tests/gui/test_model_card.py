@@ -148,3 +148,46 @@ def test_wilson_interval():
     lo, hi = wilson_interval(0.7, 30)
     assert (round(lo, 2), round(hi, 2)) == (0.52, 0.83)
     assert wilson_interval(1.0, 1)[0] < 0.25 and wilson_interval(0.5, 0) == (0.0, 1.0)
+
+
+HOSTILE = ['<b>NC</b>', '<img src="x.png">MCI', '<a href="http://example.invalid">AD</a>']
+
+
+def test_html_in_a_checkpoint_renders_as_plain_text(qtbot):
+    """A checkpoint is untrusted: HTML in its class names, data set name or command is shown as the characters it
+    is (issue 14), never as bold text, an image or a link."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    prov = dict(trained_info().provenance, data="<h1>cohort</h1>", command="<script>x</script> alifuse-train")
+    info = CheckpointInfo(preset("tiny"), HOSTILE, "1", prov, "a1b2c3d4e5f6", "/m/<i>best</i>.safetensors")
+    dlg = ModelCardDialog(info)
+    qtbot.addWidget(dlg)
+    shown = {lab.text(): lab for lab in dlg.findChildren(QLabel)}
+    classes = ", ".join(HOSTILE)
+    assert classes in shown and shown[classes].textFormat() == Qt.TextFormat.PlainText
+    for text, lab in shown.items():  # every label whose text holds markup shows it verbatim
+        if "<" in text:
+            assert lab.textFormat() == Qt.TextFormat.PlainText, text
+    # rendered: the card's label draws what a plain-text label draws, not what the HTML would
+    def drawn(label):
+        label.setWordWrap(True)
+        label.setFixedSize(700, 40)
+        img = label.grab().toImage()
+        # the ink: how many pixels the text darkens (backgrounds of a dialog and a lone label may differ)
+        return sum(1 for y in range(img.height()) for x in range(img.width()) if img.pixelColor(x, y).value() < 110)
+
+    def reference(fmt):
+        lab = QLabel()
+        lab.setTextFormat(fmt)
+        lab.setText(classes)
+        qtbot.addWidget(lab)
+        return drawn(lab)
+
+    card = drawn(shown[classes])
+    assert card == reference(Qt.TextFormat.PlainText) > 0 and card != reference(Qt.TextFormat.RichText)
+    table = dlg.provenance_table
+    tips = [table.item(i, 1).toolTip() for i in range(table.rowCount())]
+    assert "<qt>&lt;h1&gt;cohort&lt;/h1&gt;</qt>" in tips and not any("<h1>" in t for t in tips)
+    assert "<script>" not in " ".join(tips)
+    assert classes in dlg.as_text()  # the copied text is the plain text itself
