@@ -1,0 +1,148 @@
+"""The shipped model's figures for docs/RESULTS.md, on held-out cohorts, with bootstrap 95% CIs.
+
+    .venv/bin/python scripts/demo_model_report.py --checkpoint resources/alifuse-demo.safetensors \
+        --data test=COHORT_TEST --data shifted=COHORT_SHIFTED [--image-only RUN/stage1/best.safetensors] \
+        [--cache DIR] --out docs/demo_model_report.json [--figures docs/figures]
+
+For each data set (every subject of a cohort drawn with a seed no training run used):
+- fused: the full record and the MRI; "MRI only": the same model with an empty record; "record only": the same
+  model with the MRI hidden (zeros); optionally a separately trained image-only model (Table II's image row);
+- NC vs AD from the MRI with a record of age and sex only (AUC of P(AD), NC and AD subjects);
+- reliance: the mean total-variation shift of the prediction with the MRI hidden / every word-piece [MASK]ed;
+- calibration: ECE of the shipped (calibrated) probabilities, coverage and accuracy at its "uncertain" threshold,
+  and a reliability diagram.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.calibration import expected_calibration_error, reliability_bins
+from engine.checkpoint import load_checkpoint
+from trainer.cache import PreprocessCache
+from trainer.dataset import CaseDataset
+from trainer.evaluate import check_no_leakage, mean_reliance
+from trainer.loop import predict_dataset
+from trainer.metrics import auc, bootstrap_ci, scores
+from trainer.records import CaseRecord, read_manifest
+
+CLASSES = ["NC", "MCI", "AD"]
+
+
+def _scored(y: np.ndarray, probs: np.ndarray, n_boot: int) -> dict:
+    s = scores(y, probs, CLASSES)
+    ci = bootstrap_ci(y, probs, n=n_boot)
+    return {"n": s["n"], "acc": round(s["acc"], 4), "auc": round(s["auc"], 4),
+            "balanced_acc": round(s["balanced_acc"], 4),
+            "ci95": {k: [round(a, 4), round(b, 4)] for k, (a, b) in ci.items()}}
+
+
+def _binary_auc_ci(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[idx])) == 2:
+            boots.append(auc(y[idx], score[idx]))
+    return {"n": int(len(y)), "auc": round(auc(y, score), 4),
+            "ci95": [round(float(np.percentile(boots, 2.5)), 4), round(float(np.percentile(boots, 97.5)), 4)]}
+
+
+def _with_record(records: list[CaseRecord], keep: tuple[str, ...]) -> list[CaseRecord]:
+    return [CaseRecord(r.subject_id, r.visit, r.image, r.label, r.dataset,
+                       {k: v for k, v in r.ehr.items() if k in keep or k == "subject_id"}, r.mask) for r in records]
+
+
+class _HiddenImage(CaseDataset):
+    """The same cases with the MRI set to 0 (the viewer's "MRI hidden")."""
+
+    def image(self, i: int) -> torch.Tensor:
+        return torch.zeros_like(super().image(i))
+
+
+def report_one(model, info, records: list[CaseRecord], name: str, cache: PreprocessCache, n_boot: int,
+               image_only=None, figures: Path | None = None) -> dict:
+    cfg, cpu = model.cfg, torch.device("cpu")
+    check_no_leakage(records, info, name)
+    y = np.array([CLASSES.index(r.label) for r in records])
+    full = CaseDataset(records, cfg, CLASSES, cache)
+    p_fused = predict_dataset(model, full, cpu)
+    out = {"fused": _scored(y, p_fused, n_boot)}
+    p_img = predict_dataset(model, CaseDataset(_with_record(records, ()), cfg, CLASSES, cache), cpu)
+    out["mri_only_empty_record"] = _scored(y, p_img, n_boot)
+    out["record_only_mri_hidden"] = _scored(y, predict_dataset(model, _HiddenImage(records, cfg, CLASSES, cache), cpu),
+                                            n_boot)
+    if image_only is not None:
+        m2, _ = image_only
+        out["image_only_model"] = _scored(y, predict_dataset(m2, CaseDataset(records, m2.cfg, CLASSES, cache), cpu),
+                                          n_boot)
+    nc_ad = y != 1
+    p_age_sex = predict_dataset(model, CaseDataset(_with_record(records, ("age", "sex")), cfg, CLASSES, cache), cpu)
+    out["nc_vs_ad_mri_with_age_sex"] = _binary_auc_ci((y[nc_ad] == 2).astype(int), p_age_sex[nc_ad, 2], n_boot)
+    out["reliance_mean_shift"] = {k: round(v, 4) for k, v in mean_reliance(model, full, cpu).items()}
+    conf = p_fused.max(1)
+    out["calibration"] = {"ece": round(expected_calibration_error(p_fused, y), 4), "calibrated": info.calibration
+                          is not None}
+    if info.calibration is not None:
+        t = info.calibration.uncertain_below
+        kept = conf >= t
+        out["calibration"].update(uncertain_below=round(t, 4), coverage=round(float(kept.mean()), 4),
+                                  accuracy_answered=round(float((p_fused.argmax(1) == y)[kept].mean()), 4)
+                                  if kept.any() else None,
+                                  accuracy_all=round(float((p_fused.argmax(1) == y).mean()), 4))
+    if figures is not None:
+        _reliability_figure(p_fused, y, figures / f"demo_reliability_{name}.png", name)
+    return out
+
+
+def _reliability_figure(probs: np.ndarray, y: np.ndarray, path: Path, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = reliability_bins(probs, y)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfectly calibrated")
+    used = bins["count"] > 0
+    ax.plot(bins["confidence"][used], bins["accuracy"][used], "o-", label="shipped model")
+    ax.set_xlabel("confidence (top class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability, {name} (n={len(y)})")
+    ax.legend(loc="upper left", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", action="append", required=True, metavar="NAME=COHORT")
+    p.add_argument("--image-only", metavar="CKPT")
+    p.add_argument("--cache", type=Path)
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--figures", type=Path)
+    a = p.parse_args()
+    torch.set_grad_enabled(False)
+    model, info = load_checkpoint(a.checkpoint)
+    image_only = load_checkpoint(a.image_only) if a.image_only else None
+    cache = PreprocessCache(a.cache)
+    result = {"checkpoint": str(a.checkpoint), "checkpoint_id": info.checkpoint_id, "data": {}}
+    for spec in a.data:
+        name, _, folder = spec.partition("=")
+        records = read_manifest(Path(folder) / "manifest.csv").records
+        result["data"][name] = {"cohort": folder, **report_one(model, info, records, name, cache, a.bootstrap,
+                                                                image_only, a.figures)}
+        print(name, json.dumps(result["data"][name]), flush=True)
+    a.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
