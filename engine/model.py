@@ -151,8 +151,9 @@ class AlifuseModel(nn.Module):
                 fi, ft = fi[itc_rows], ft[itc_rows]
             if gather is not None:
                 fi, ft = gather(fi), gather(ft)
-            # fewer than two pairs leave nothing to contrast: a zero that keeps the graph's shape
-            out["itc"] = itc_loss(fi, ft, self.temperature()) if fi.shape[0] > 1 else fi.sum() * 0.0
+            # rows selected and fewer than two left: nothing to contrast, a zero that keeps the graph's shape
+            few = itc_rows is not None and fi.shape[0] < 2
+            out["itc"] = fi.sum() * 0.0 if few else itc_loss(fi, ft, self.temperature())
         if cfg.lambda_res > 0:
             if cfg.use_image:
                 out["img_rec"] = self._image_reconstruction(image, enc, mask, noise.image)

@@ -108,8 +108,10 @@ def _reliability_figure(probs: np.ndarray, y: np.ndarray, path: Path, name: str)
     bins = reliability_bins(probs, y)
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfectly calibrated")
-    used = bins["count"] > 0
-    ax.plot(bins["confidence"][used], bins["accuracy"][used], "o-", label="shipped model")
+    used = bins["count"] >= 5  # a bin of one or two cases is noise, not calibration
+    ax.plot(bins["confidence"][used], bins["accuracy"][used], "-", color="C0")
+    ax.scatter(bins["confidence"][used], bins["accuracy"][used], s=8 + 2 * bins["count"][used], color="C0",
+               label="shipped model (area ~ cases per bin; bins of >= 5)")
     ax.set_xlabel("confidence (top class probability)")
     ax.set_ylabel("accuracy")
     ax.set_title(f"Reliability, {name} (n={len(y)})")

@@ -1,0 +1,67 @@
+"""The shipped demo checkpoint, loaded once, and a batched way to ask it about many records and scans.
+
+These tests judge the product's answers (docs/RESULTS.md, "What a clinician expects"): they run the checkpoint
+that ships, on the bundled demo scan or on scans rendered here from the synthetic cohort's generator with seeds
+no training run used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from engine.ehr import validate_ehr
+from engine.ehr_text import encode_ehr
+from engine.predict import Predictor
+from engine.resources import DEMO_CHECKPOINT, DEMO_IMAGE
+
+#: expected stage E = P(MCI) + 2 P(AD): 0 healthy ... 2 dementia
+STAGE_WEIGHTS = np.array([0.0, 1.0, 2.0])
+
+
+@dataclass
+class DemoModel:
+    predictor: Predictor
+    demo_image: np.ndarray  # (S, S, S) the bundled scan, preprocessed
+
+    @property
+    def classes(self) -> list[str]:
+        return self.predictor.class_names
+
+    @torch.no_grad()
+    def probs(self, records: list[dict], image: np.ndarray | None = None) -> np.ndarray:
+        """(N, C) calibrated probabilities of each record with one scan (default: the demo scan; zeros = hidden)."""
+        p = self.predictor
+        img = self.demo_image if image is None else image
+        encs = [encode_ehr(validate_ehr(r), p.tokenizer, p.cfg.max_tokens, p.cfg.summary_max_words) for r in records]
+        ids = torch.stack([e.input_ids for e in encs])
+        mask = torch.stack([e.attention_mask for e in encs])
+        imgs = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None].expand(len(records), -1, -1, -1)
+        return torch.softmax(p.model(imgs, ids, mask).double(), -1).numpy()
+
+    def stage(self, records: list[dict], image: np.ndarray | None = None) -> np.ndarray:
+        return self.probs(records, image) @ STAGE_WEIGHTS
+
+    def labels(self, records: list[dict], image: np.ndarray | None = None) -> list[str]:
+        return [self.classes[i] for i in self.probs(records, image).argmax(1)]
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> DemoModel:
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.fail(f"the shipped checkpoint {DEMO_CHECKPOINT} is missing")
+    predictor = Predictor(DEMO_CHECKPOINT, "cpu")
+    case = predictor.prepare(DEMO_IMAGE, {})
+    return DemoModel(predictor, case.image)
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    """Mark the shipped checkpoint's measured failures (known_failures.py) as strict expected failures."""
+    from tests.model.known_failures import KNOWN_FAILURES
+
+    for item in items:
+        key = item.nodeid.split("tests/model/", 1)[-1]
+        if key in KNOWN_FAILURES:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[key]))

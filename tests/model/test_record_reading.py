@@ -1,0 +1,131 @@
+"""The shipped model reads the record as a clinician does (CheckList-style behavioural tests, Ribeiro et al. 2020).
+
+Cut-offs of the textbook records, from published staging:
+- MMSE (Folstein et al. 1975): 30 points; >= 28 in cognitively normal older adults; 24-27 typical of MCI;
+  <= 20 in dementia, 10-18 moderate, < 10 severe (Perneczky et al. 2006, Am J Geriatr Psychiatry).
+- CDR (Morris 1993, Neurology): 0 normal, 0.5 very mild / questionable (MCI), 1 mild, 2 moderate, 3 severe dementia.
+- CDR sum of boxes (O'Bryant et al. 2008, Arch Neurol): 0 normal, 0.5-4.0 questionable to very mild impairment,
+  4.5-9.0 mild dementia, 9.5-15.5 moderate, 16-18 severe.
+- Delayed logical memory (WMS-R Logical Memory II; ADNI's entry criteria, Petersen et al. 2010, Neurology): normal
+  >= 9 with 16+ years of education; MCI <= 8 (16+ years) or <= 4 (8-15 years); dementia far lower.
+- MCI (Petersen 2004, J Intern Med; Albert et al. 2011 NIA-AA): a memory complaint and impaired memory for age,
+  CDR 0.5, independence in daily life preserved. Dementia due to AD (McKhann et al. 2011 NIA-AA): impairment that
+  interferes with daily activities, CDR >= 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+#: (expected class, record). Several leave fields out; some carry a summary.
+TEXTBOOK: list[tuple[str, dict]] = [
+    ("NC", {"age": 70, "sex": "female", "education_years": 16, "mmse": 30, "cdr": 0, "cdr_sb": 0,
+            "logical_memory_delayed": 14}),
+    ("NC", {"age": 68, "sex": "male", "mmse": 29, "cdr": 0}),
+    ("NC", {"age": 75, "sex": "female", "education_years": 12, "mmse": 28, "cdr": 0, "cdr_sb": 0,
+            "logical_memory_delayed": 11,
+            "summary": "Annual wellness visit. No memory complaints; independent in all daily activities."}),
+    ("NC", {"mmse": 30, "cdr": 0, "cdr_sb": 0}),
+    ("NC", {"age": 72, "sex": "male", "cdr": 0, "cdr_sb": 0, "logical_memory_delayed": 16}),
+    ("NC", {"age": 66, "sex": "female", "mmse": 29, "logical_memory_delayed": 13}),
+    ("NC", {"age": 80, "sex": "male", "education_years": 18, "handedness": "right", "mmse": 29, "cdr": 0,
+            "cdr_sb": 0, "logical_memory_delayed": 12, "ses": 1}),
+    ("MCI", {"age": 74, "sex": "female", "education_years": 14, "mmse": 26, "cdr": 0.5, "cdr_sb": 1.5,
+             "logical_memory_delayed": 4}),
+    ("MCI", {"age": 71, "sex": "male", "mmse": 25, "cdr": 0.5, "cdr_sb": 2.0}),
+    ("MCI", {"age": 77, "sex": "female", "mmse": 26, "cdr": 0.5, "logical_memory_delayed": 4,
+             "summary": "Reports misplacing items and repeating questions over the past year; still manages her "
+                        "finances and drives."}),
+    ("MCI", {"mmse": 26, "cdr": 0.5, "cdr_sb": 1.0}),
+    ("MCI", {"age": 69, "sex": "male", "education_years": 16, "mmse": 26, "cdr": 0.5, "cdr_sb": 2.5,
+             "logical_memory_delayed": 6}),
+    ("MCI", {"age": 76, "sex": "female", "cdr": 0.5, "cdr_sb": 1.5, "logical_memory_delayed": 5}),
+    ("AD", {"age": 78, "sex": "female", "education_years": 12, "mmse": 18, "cdr": 1, "cdr_sb": 6,
+            "logical_memory_delayed": 1}),
+    ("AD", {"age": 81, "sex": "male", "mmse": 15, "cdr": 2, "cdr_sb": 11}),
+    ("AD", {"age": 75, "sex": "female", "mmse": 20, "cdr": 1, "cdr_sb": 5.5, "logical_memory_delayed": 2,
+            "summary": "Daughter reports that she got lost while driving and now needs help with medications "
+                       "and bills."}),
+    ("AD", {"mmse": 12, "cdr": 2, "cdr_sb": 12, "logical_memory_delayed": 0}),
+    ("AD", {"age": 84, "sex": "female", "mmse": 8, "cdr": 3, "cdr_sb": 17}),
+    ("AD", {"age": 73, "sex": "male", "cdr": 1, "cdr_sb": 7, "logical_memory_delayed": 0}),
+    ("AD", {"age": 79, "sex": "female", "education_years": 10, "mmse": 19, "cdr": 1}),
+    # the issue's own example: read as healthy by the checkpoint shipped before
+    ("AD", {"age": 77, "sex": "female", "mmse": 20, "cdr": 1, "cdr_sb": 7, "logical_memory_delayed": 0}),
+]
+
+#: field -> values from healthiest to most impaired
+SWEEPS: dict[str, list[float]] = {
+    "mmse": [30, 29, 28, 27, 26, 25, 24, 22, 20, 18, 15, 12, 9, 5, 0],
+    "cdr": [0, 0.5, 1, 2, 3],
+    "cdr_sb": [0, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 18],
+    "logical_memory_delayed": [25, 20, 16, 13, 11, 9, 7, 5, 3, 1, 0],
+}
+#: how far the expected stage may fall between two steps of a worsening score (float noise and small wiggles)
+STEP_TOLERANCE = 0.05
+UNKNOWN_CONTEXT = {"age": 74, "sex": "female"}
+FIXED_CONTEXT = {"age": 74, "sex": "female", "education_years": 14, "mmse": 26, "cdr": 0.5, "cdr_sb": 2,
+                 "logical_memory_delayed": 6}
+
+
+@pytest.mark.parametrize("expected, record", TEXTBOOK, ids=[f"{c}-{i}" for i, (c, _) in enumerate(TEXTBOOK)])
+def test_textbook_records_are_classified_as_such(demo_model, expected, record):
+    """On the demo scan and with the MRI hidden, the record's stage is the answer."""
+    for image in (None, np.zeros_like(demo_model.demo_image)):
+        label = demo_model.labels([record], image)[0]
+        assert label == expected, f"{record} -> {label}, expected {expected}"
+
+
+@pytest.mark.parametrize("field", list(SWEEPS))
+@pytest.mark.parametrize("context", ["others unknown", "others fixed"])
+def test_a_worse_score_never_looks_healthier_and_moves_the_stage(demo_model, field, context):
+    base = UNKNOWN_CONTEXT if context == "others unknown" else FIXED_CONTEXT
+    records = [{**{k: v for k, v in base.items() if k != field}, field: v} for v in SWEEPS[field]]
+    for image in (None, np.zeros_like(demo_model.demo_image)):
+        stage = demo_model.stage(records, image)
+        drops = stage[:-1] - stage[1:]
+        worst = int(np.argmax(drops))
+        assert drops.max() <= STEP_TOLERANCE, (
+            f"{field} {SWEEPS[field][worst]} -> {SWEEPS[field][worst + 1]} lowers the expected stage by "
+            f"{drops.max():.3f} ({context}): {np.round(stage, 2).tolist()}")
+        assert stage[-1] - stage[0] >= 0.5, f"{field} hardly moves the stage ({context}): {np.round(stage, 2)}"
+
+
+def test_each_value_is_read_as_a_value_of_its_own_field(demo_model):
+    """"0" is healthy for CDR and CDR-SB and the worst score for MMSE and delayed recall."""
+    hidden = np.zeros_like(demo_model.demo_image)
+    for image in (None, hidden):
+        s = dict(zip(["cdr", "cdr_sb", "mmse", "logical_memory_delayed"], demo_model.stage(
+            [{**UNKNOWN_CONTEXT, "cdr": 0}, {**UNKNOWN_CONTEXT, "cdr_sb": 0}, {**UNKNOWN_CONTEXT, "mmse": 0},
+             {**UNKNOWN_CONTEXT, "logical_memory_delayed": 0}], image)))
+        assert s["cdr"] < s["logical_memory_delayed"] - 0.5 and s["cdr_sb"] < s["mmse"] - 0.5, s
+        # the same holds for a high number: CDR-SB 18 is severe, a delayed recall of 18 is healthy
+        hi = demo_model.stage([{**UNKNOWN_CONTEXT, "cdr_sb": 18}, {**UNKNOWN_CONTEXT, "logical_memory_delayed": 18}],
+                              image)
+        assert hi[0] > hi[1] + 0.5, hi
+
+
+@pytest.mark.parametrize("i", [0, 2, 7, 13, 15])
+def test_a_summary_neither_present_nor_absent_flips_a_clear_case(demo_model, i):
+    expected, record = TEXTBOOK[i]
+    plain = {k: v for k, v in record.items() if k != "summary"}
+    neutral = {**plain, "summary": "Hypertension treated with lisinopril. Lives with spouse. Came with her son."}
+    assert demo_model.labels([plain, neutral, record]) == [expected] * 3
+
+
+def test_a_record_with_fields_missing_is_less_sure_than_the_full_record(demo_model):
+    """Missing is not a value: with fewer fields the prediction moves toward uncertainty, not toward a class."""
+    hidden = np.zeros_like(demo_model.demo_image)
+    full = [r for _, r in TEXTBOOK[:1] + TEXTBOOK[13:14]]
+    sparse = [{"age": 70, "sex": "female"}, {"age": 78, "sex": "female"}]
+    p_full, p_sparse = demo_model.probs(full, hidden), demo_model.probs(sparse, hidden)
+    assert (p_full.max(1) > p_sparse.max(1) + 0.15).all(), (p_full.round(2), p_sparse.round(2))
+    assert p_sparse.max() < 0.8, "age and sex alone are no diagnosis"
+
+
+@pytest.mark.parametrize("field, healthy, impaired", [("mmse", 30, 14), ("cdr", 0, 2), ("cdr_sb", 0, 12),
+                                                       ("logical_memory_delayed", 16, 0)])
+def test_a_record_with_one_score_follows_that_score(demo_model, field, healthy, impaired):
+    hidden = np.zeros_like(demo_model.demo_image)
+    labels = demo_model.labels([{field: healthy}, {field: impaired}], hidden)
+    assert labels[0] == "NC" and labels[1] != "NC", labels
