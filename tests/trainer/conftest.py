@@ -36,3 +36,12 @@ def write_toy_cohort(folder: Path, n: int = 12, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def toy_cohort(tmp_path_factory) -> Path:
     return write_toy_cohort(tmp_path_factory.mktemp("toy"), 12).parent
+
+
+def run_command(fn, argv, capsys):
+    """(exit code, captured output) of a CLI entry point; SystemExit (exit 2 on bad input) is a code, not a crash."""
+    try:
+        code = fn([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr()

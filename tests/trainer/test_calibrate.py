@@ -11,7 +11,7 @@ from engine.calibration import softmax
 from engine.checkpoint import read_info, save_checkpoint
 from engine.config import preset
 from engine.model import AlifuseModel
-from tests.trainer.conftest import write_toy_cohort
+from tests.trainer.conftest import run_command, write_toy_cohort
 from trainer.calibrate import fit_calibration
 from trainer.calibrate import main as calibrate_main
 from trainer.cli_eval import main as eval_main
@@ -20,12 +20,7 @@ from trainer.run_files import SUBJECT_KEY_SCHEME, subject_hashes
 from trainer.splits import run_splits
 
 
-def _run(fn, argv, capsys):
-    try:
-        code = fn([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr()
+_run = run_command
 
 
 @pytest.fixture(scope="module")

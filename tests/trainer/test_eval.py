@@ -11,15 +11,10 @@ import torch
 from trainer.cli_eval import main as eval_main
 from trainer.cli_train import main as train_main
 from trainer.metrics import auc, scores, to_two_class
-from tests.trainer.conftest import write_toy_cohort
+from tests.trainer.conftest import run_command, write_toy_cohort
 
 
-def _run(fn, argv, capsys):
-    try:
-        code = fn([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr()
+_run = run_command
 
 
 def test_scores_by_hand():

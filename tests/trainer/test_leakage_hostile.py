@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.trainer.conftest import write_toy_cohort
+from tests.trainer.conftest import run_command, write_toy_cohort
 from trainer.cli_eval import main as eval_main
 from trainer.cli_train import main as train_main
 from trainer.evaluate import check_no_leakage
@@ -24,12 +24,7 @@ from trainer.subject_ids import LEGACY_SCHEMES, normalise_id
 INVISIBLE = ["\u200b", "\ufeff", "\u200d", "\u2060", "\u00ad", "\u200e", "\ufe0f"]
 
 
-def _run(fn, argv, capsys):
-    try:
-        code = fn([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr()
+_run = run_command
 
 
 def _respell(sid: str, how: int) -> str:

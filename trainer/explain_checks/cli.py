@@ -1,13 +1,13 @@
 """Command line of the explanation checks: results.json, results.md and PNG figures into --out."""
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from engine import strict_json
 from engine.cli_common import ArgumentParser, resolve_device, run_cli, seed_type
 from engine.errors import AlifuseInputError
 from engine.explain import METHODS
@@ -117,21 +117,10 @@ def _run(args) -> int:  # noqa: ANN001
             figs.insert(0, case_figure(fig_case, settings.methods, out / "case_maps.png"))
         results["figures"] = [p.name for p in figs]
         results["seconds"] = round(time.perf_counter() - t0, 1)
-        (out / "results.json").write_text(json.dumps(_finite(results), indent=2), encoding="utf-8")
+        (out / "results.json").write_text(strict_json.dumps(results, indent=2), encoding="utf-8")
         (out / "results.md").write_text(table, encoding="utf-8")
     print(table, end="")
     return 0
-
-
-def _finite(x: Any) -> Any:
-    """NaN/inf -> None: results.json stays strict JSON that any reader accepts."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
 
 
 if __name__ == "__main__":
