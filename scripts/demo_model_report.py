@@ -111,11 +111,11 @@ def _reliability_figure(probs: np.ndarray, y: np.ndarray, path: Path, name: str)
     used = bins["count"] >= 5  # a bin of one or two cases is noise, not calibration
     ax.plot(bins["confidence"][used], bins["accuracy"][used], "-", color="C0")
     ax.scatter(bins["confidence"][used], bins["accuracy"][used], s=8 + 2 * bins["count"][used], color="C0",
-               label="shipped model (area ~ cases per bin; bins of >= 5)")
+               label="shipped model (area ~ cases; bins of >= 5)", alpha=0.8)
     ax.set_xlabel("confidence (top class probability)")
     ax.set_ylabel("accuracy")
     ax.set_title(f"Reliability, {name} (n={len(y)})")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -58,6 +58,9 @@ def build_parser() -> ArgumentParser:
                         "(10%%) or the MRI (10%%) at random (trainer/augment.py)")
     p.add_argument("--field-drop", type=float, default=0.3, metavar="P",
                    help="with --augment-records: the probability that each field is left out (default 0.3)")
+    p.add_argument("--record-drop", type=float, default=0.06, metavar="P",
+                   help="with --augment-records: the probability that the whole record is left out, so that the MRI "
+                        "alone must decide (default 0.06)")
     p.add_argument("--augment-images", action="store_true",
                    help="flip the MRI left-right (50%%) and shift it by up to 2 voxels at random each epoch")
     p.add_argument("--monotone", type=float, default=0.0, metavar="W",
@@ -203,7 +206,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
                         progress_json=args.progress_json, compile=args.compile,
-                        augment=RecordAugment(field_drop=args.field_drop) if args.augment_records else None, monotone=args.monotone,
+                        augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop)
+                                 if args.augment_records else None), monotone=args.monotone,
                         image_augment=ImageAugment() if args.augment_images else None,
                         freeze=tuple(args.freeze), init_from=args.init_from,
                         init_parts=tuple(p for p in args.init_parts.split(",") if p))
