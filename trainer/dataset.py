@@ -51,8 +51,9 @@ class CaseDataset(Dataset):
         # Records are validated and encoded once, up front: a bad field fails before training starts.
         self.ehrs: list[dict] = []
         self.texts: list[TextEncoding] = []
-        for r in self.records:
-            ehr = {k: v for k, v in validate_ehr(r.ehr, f"record of subject {r.subject_id}").items()}
+        for n, r in enumerate(self.records, 1):
+            # named by its place in the data, never by the subject id: messages and logs carry no patient identifier
+            ehr = {k: v for k, v in validate_ehr(r.ehr, f"record {n} of data set {r.dataset!r}").items()}
             self.ehrs.append(ehr)
             self.texts.append(self._encode(ehr))
         self.labels = [label_index(r.label, class_names) if with_labels else -1 for r in self.records]

@@ -177,3 +177,12 @@ def test_image_augmentation_flips_and_shifts_without_inventing_intensity():
     assert all(s.sum() <= edge.sum() for s in shifted), "what leaves the cube is dropped, never wrapped around"
     with pytest.raises(AlifuseInputError, match="shift"):
         ImageAugment(shift=20)
+
+
+def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_subject_id(toy_cohort):
+    records = read_manifest(toy_cohort / "manifest.csv").records[:3]
+    records[1].ehr = {**records[1].ehr, "mmse": 31}
+    with pytest.raises(AlifuseInputError) as exc:
+        CaseDataset(records, preset("tiny"), ["NC", "MCI", "AD"])
+    msg = str(exc.value)
+    assert "record 2 of data set 'toy'" in msg and "mmse" in msg.lower() and records[1].subject_id not in msg

@@ -20,7 +20,7 @@ def load_case(record: CaseRecord, cfg, tokenizer, exclude_parts: Sequence[str] =
     """Read, preprocess and encode one record exactly as training did (same EHR parts left out)."""
     vol = load_volume(record.image)
     image, mapping = preprocess(vol, cfg.image_size)
-    ehr = validate_ehr(record.ehr, f"record of subject {record.subject_id}")
+    ehr = validate_ehr(record.ehr, f"a record of data set {record.dataset!r}")  # no patient identifier in messages
     text = encode_ehr(ehr, tokenizer, cfg.max_tokens, cfg.summary_max_words, exclude_parts)
     return CaseInputs(vol, image, mapping, text, ehr)
 
