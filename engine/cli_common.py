@@ -29,14 +29,30 @@ def error_line(message: str) -> str:
     """``alifuse: error: <message>`` as one printable line: control characters escaped (a file name with a
     newline or an ANSI escape cannot break or colour the terminal), cut at ``MAX_ERROR_LINE`` characters, and
     spelled so that the terminal's encoding (ASCII too) can print it."""
-    line = f"alifuse: error: {one_line(message)}"
-    if len(line) > MAX_ERROR_LINE:
-        line = line[:MAX_ERROR_LINE - 1] + "…"
     encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
     try:
-        return line.encode(encoding, "backslashreplace").decode(encoding)
+        "".encode(encoding)
     except LookupError:
-        return line.encode("ascii", "backslashreplace").decode("ascii")
+        encoding = "ascii"
+
+    def spelled(text: str) -> str:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+
+    # cut after spelling: an ASCII terminal writes one character as up to ten (\U0001f600), so a line cut first
+    # could come out longer than MAX_ERROR_LINE
+    ellipsis = "…" if spelled("…") == "…" else "..."
+    line = spelled(f"alifuse: error: {one_line(message)}")
+    if len(line) <= MAX_ERROR_LINE:
+        return line
+    out: list[str] = []
+    used = 0
+    for ch in f"alifuse: error: {one_line(message)}":
+        piece = spelled(ch)
+        if used + len(piece) > MAX_ERROR_LINE - len(ellipsis):
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out) + ellipsis
 
 
 #: the largest --seed: numpy, torch and the per-epoch seeds derived from it (seed * 100003 + epoch) all fit

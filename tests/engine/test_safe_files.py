@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.cli_common import MAX_ERROR_LINE, error_line, fail
@@ -86,6 +86,7 @@ def test_quote_is_short_and_has_no_control_characters(text, limit):
 
 @settings(max_examples=80, deadline=None)
 @given(message=st.text(max_size=3000))
+@example(message="0" * 17 + "\x1f" + "\u0100" * 200)  # found by hypothesis: escapes spelled after the cut were 601
 def test_error_line_is_one_printable_line_in_any_terminal_encoding(message):
     for encoding in ("utf-8", "ascii", "latin-1"):
         fake = io.TextIOWrapper(io.BytesIO(), encoding=encoding)
