@@ -14,11 +14,11 @@ from safetensors.torch import save_file
 from engine.calibration import (UNCERTAIN, Calibration, choose_threshold, expected_calibration_error,
                                 fit_temperature, reliability_bins, softmax, verdict)
 from engine.checkpoint import load_checkpoint, read_info, save_checkpoint
-from engine.cli_predict import main as predict_main
 from engine.config import preset
 from engine.errors import AlifuseInputError
 from engine.model import AlifuseModel
 from engine.resources import DEMO_CHECKPOINT
+from tests.engine.test_cli_predict import run as run_predict
 
 CAL = dict(temperature=2.0, uncertain_below=0.99, target_accuracy=0.9, n_val=12, val_ece_before=0.2,
            val_ece_after=0.05, val_coverage=0.25, val_selective_accuracy=0.9, data="toy")
@@ -159,13 +159,7 @@ def test_loaded_model_gives_logits_over_t_and_is_not_saved_twice_scaled(case, tm
         save_checkpoint(cal, tmp_path / "again.safetensors", info.class_names)
 
 
-def _predict(argv, capsys):
-    try:
-        code = predict_main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_predict = run_predict  # (exit code, stdout, stderr) of alifuse-predict, in-process
 
 
 def _strict(text: str):

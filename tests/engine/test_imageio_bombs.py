@@ -8,7 +8,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import os
-import threading
 from pathlib import Path
 
 import nibabel as nib
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from engine.errors import AlifuseInputError
 from engine.imageio import MAX_DECODED_BYTES, load_volume
+from tests.hang_guard import finishes
 
 COMPRESS = {".nii": lambda b: b, ".nii.gz": gzip.compress, ".nii.bz2": bz2.compress}
 
@@ -33,24 +33,6 @@ def _header_only(shape, dtype, data: bytes = b"\0" * 64) -> bytes:
     return hdr.binaryblock + b"\0\0\0\0" + data
 
 
-def _finishes(fn, seconds=5.0):
-    out = {}
-
-    def target():
-        try:
-            out["v"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back
-            out["e"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still reading after {seconds} s"
-    if "e" in out:
-        raise out["e"]
-    return out["v"]
-
-
 @pytest.mark.parametrize("suffix", list(COMPRESS))
 @pytest.mark.timeout(120)  # a hang guard, not a speed test: a hang would never end
 def test_a_tiny_file_declaring_a_huge_volume_is_refused_from_its_header(tmp_path, suffix):
@@ -59,7 +41,7 @@ def test_a_tiny_file_declaring_a_huge_volume_is_refused_from_its_header(tmp_path
     path.write_bytes(COMPRESS[suffix](raw))
     assert path.stat().st_size < 4000 or suffix == ".nii"
     with pytest.raises(AlifuseInputError, match=r"bomb.*declares a 1024x1024x400 volume.*before decompressing"):
-        _finishes(lambda: load_volume(path))
+        finishes(lambda: load_volume(path))
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
@@ -67,7 +49,7 @@ def test_complex_volumes_are_refused_from_the_header(tmp_path, dtype):
     path = tmp_path / "c.nii.gz"
     path.write_bytes(gzip.compress(_header_only((400, 400, 400), dtype)))
     with pytest.raises(AlifuseInputError, match="complex.*not a scalar intensity image"):
-        _finishes(lambda: load_volume(path))
+        finishes(lambda: load_volume(path))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -82,7 +64,7 @@ def test_declared_sizes_are_bounded_before_reading(tmp_path, shape, dtype, suffi
     path.write_bytes(COMPRESS[suffix](_header_only(shape, dtype)))
     need = int(np.prod(shape, dtype=np.int64)) * max(np.dtype(dtype).itemsize, 4)
     try:
-        _finishes(lambda: load_volume(path), 10)
+        finishes(lambda: load_volume(path), 10)
     except AlifuseInputError as exc:
         msg = str(exc)
         assert str(path) in msg and "\n" not in msg
@@ -103,7 +85,7 @@ def test_an_image_that_is_a_fifo_is_refused_at_once(tmp_path, name):
     fifo = tmp_path / name
     os.mkfifo(fifo)
     with pytest.raises(AlifuseInputError, match="named pipe"):
-        _finishes(lambda: load_volume(fifo))
+        finishes(lambda: load_volume(fifo))
 
 
 @needs_fifo
@@ -115,7 +97,7 @@ def test_an_analyze_header_whose_image_file_is_a_fifo_is_refused_at_once(tmp_pat
     hdr.write_bytes((tmp_path / "real.hdr").read_bytes())
     os.mkfifo(tmp_path / img_name)
     with pytest.raises(AlifuseInputError, match=rf"{img_name}: the image file is a named pipe"):
-        _finishes(lambda: load_volume(hdr))
+        finishes(lambda: load_volume(hdr))
     assert load_volume(tmp_path / "real.hdr").data.shape == (6, 7, 5)  # a real pair still loads
 
 
@@ -124,4 +106,4 @@ def test_a_link_to_dev_zero_is_refused(tmp_path):
     link = tmp_path / "zero.nii"
     link.symlink_to("/dev/zero")
     with pytest.raises(AlifuseInputError, match="character device"):
-        _finishes(lambda: load_volume(link))
+        finishes(lambda: load_volume(link))

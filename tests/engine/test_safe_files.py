@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import threading
-import time
 
 import pytest
 from hypothesis import example, given, settings
@@ -15,27 +13,9 @@ from hypothesis import strategies as st
 from engine.cli_common import MAX_ERROR_LINE, error_line, fail
 from engine.errors import AlifuseInputError, quote, quote_path
 from engine.safe_files import check_regular, open_regular, read_regular
+from tests.hang_guard import finishes
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
-
-
-def _finishes(fn, seconds: float = 5.0):
-    """Run ``fn`` in a thread; fail the test (rather than hang the suite) if it does not return in time."""
-    out: dict = {}
-
-    def target():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            out["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"blocked for more than {seconds} s"
-    if "error" in out:
-        raise out["error"]
-    return out.get("value")
 
 
 @needs_fifo
@@ -44,7 +24,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     for fn in (check_regular, open_regular, read_regular):
         with pytest.raises(AlifuseInputError, match=r"pipe\.json: the thing is a named pipe \(FIFO\)"):
-            _finishes(lambda fn=fn: fn(fifo, 1000, "the thing"))
+            finishes(lambda fn=fn: fn(fifo, 1000, "the thing"))
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
@@ -53,7 +33,7 @@ def test_devices_and_folders_and_links_to_them_are_refused(tmp_path):
     link.symlink_to("/dev/zero")
     for path, kind in (("/dev/zero", "a character device"), (link, "a character device"), (tmp_path, "a folder")):
         with pytest.raises(AlifuseInputError, match=f"is {kind}, not a regular file"):
-            _finishes(lambda path=path: read_regular(path, 1 << 20, "the record"))
+            finishes(lambda path=path: read_regular(path, 1 << 20, "the record"))
 
 
 def test_missing_file_is_named():
