@@ -11,6 +11,7 @@ from engine.config import AlifuseConfig
 from engine.ehr import validate_ehr
 from engine.ehr_text import TextEncoding, encode_ehr
 from engine.errors import AlifuseInputError
+from engine.explain.reliance import hidden_record
 from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.cache import PreprocessCache
@@ -66,11 +67,9 @@ class CaseDataset(Dataset):
         return encode_ehr(ehr, self.tok, self.cfg.max_tokens, self.cfg.summary_max_words, self.exclude_parts)
 
     def _hidden(self, enc: TextEncoding) -> torch.Tensor:
-        """Every word-piece of the record as [MASK]; [CLS], [SEP] and padding stay (the reliance probe)."""
-        ids = enc.input_ids.clone()
-        n = int(enc.attention_mask.sum())
-        ids[1:n - 1] = self.cfg.mask_token_id
-        return ids
+        """(L,) every word-piece of the record as [MASK], exactly as the viewer's "record hidden" probe makes it."""
+        hidden = hidden_record(enc.input_ids[None], enc.attention_mask[None], self.cfg)
+        return enc.input_ids if hidden is None else hidden[0]
 
     def __len__(self) -> int:
         return len(self.records)
