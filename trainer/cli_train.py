@@ -144,6 +144,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
     for name, v, lo in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):
         if v < lo:
             raise AlifuseInputError(f"{name} {v}: must be at least {lo}")
+    for name, v in (("--field-drop", args.field_drop), ("--record-drop", args.record_drop)):
+        if not 0 <= v < 0.9:  # record_drop plus the 4 % masked records must stay below 1
+            raise AlifuseInputError(f"{name} {v}: must be a probability from 0 to below 0.9")
     if not 0 <= args.monotone <= 100:
         raise AlifuseInputError(f"--monotone {args.monotone}: must be between 0 and 100")
     if not 0 <= args.record_only <= 200_000:

@@ -186,3 +186,12 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
         CaseDataset(records, preset("tiny"), ["NC", "MCI", "AD"])
     msg = str(exc.value)
     assert "record 2 of data set 'toy'" in msg and "mmse" in msg.lower() and records[1].subject_id not in msg
+
+
+@pytest.mark.parametrize("option, value", [("--field-drop", "1.5"), ("--record-drop", "-0.1"), ("--field-drop", "nan")])
+def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as exc:
+        train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
+                    option, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(f"alifuse: error: {option} ") and not (tmp_path / "r").exists()

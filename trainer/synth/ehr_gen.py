@@ -128,7 +128,7 @@ def sample_record_only(rng: np.random.Generator, label: str, subject_id: str) ->
     """A record without a scan, for training the record's reading: the cohort's draw, with the scales' ends
     reached more often (:func:`_widen`) and the usual missing fields."""
     lat = sample_latents(rng, label)
-    ehr = sample_ehr(rng, Latents(lat.label, lat.severity, lat.age, lat.sex), subject_id)
+    ehr = sample_ehr(rng, lat, subject_id)
     present = set(ehr)
     _widen(rng, ehr, label)
     for name in set(ehr) - present:  # a field the draw had left out stays out: missing is missing
