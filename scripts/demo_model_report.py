@@ -41,15 +41,10 @@ def _scored(y: np.ndarray, probs: np.ndarray, n_boot: int) -> dict:
             "ci95": {k: [round(a, 4), round(b, 4)] for k, (a, b) in ci.items()}}
 
 
-def _binary_auc_ci(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[idx])) == 2:
-            boots.append(auc(y[idx], score[idx]))
-    return {"n": int(len(y)), "auc": round(auc(y, score), 4),
-            "ci95": [round(float(np.percentile(boots, 2.5)), 4), round(float(np.percentile(boots, 97.5)), 4)]}
+def _binary_auc_ci(y: np.ndarray, score: np.ndarray, n_boot: int) -> dict:
+    """AUC of a 1-D score with its bootstrap CI (trainer.metrics.bootstrap_ci on the two-column form)."""
+    ci = bootstrap_ci(y, np.stack([1.0 - score, score], axis=1), n=n_boot)["auc"]
+    return {"n": int(len(y)), "auc": round(auc(y, score), 4), "ci95": [round(ci[0], 4), round(ci[1], 4)]}
 
 
 def _with_record(records: list[CaseRecord], keep: tuple[str, ...]) -> list[CaseRecord]:
