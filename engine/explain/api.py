@@ -18,12 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import strict_json
+from engine.case_inputs import model_inputs
 from engine.config import CLASS_NAMES_3WAY
 from engine.ehr_text import field_relevance, word_relevance
 from engine.errors import AlifuseInputError
 from engine.explain import METHODS
 from engine.explain.attention import explain_attention
-from engine.explain.base import CancelFn, ExplanationCancelled, ModelInputs, ProgressFn, RawAttribution, Reporter
+from engine.explain.base import CancelFn, ExplanationCancelled, ProgressFn, RawAttribution, Reporter
 from engine.explain.gradients import explain_integrated_gradients
 from engine.explain.occlusion import explain_occlusion
 from engine.explain.relevance import explain_relevance
@@ -124,20 +125,6 @@ def _class_names(model: nn.Module, class_names: Sequence[str] | None) -> list[st
     return list(CLASS_NAMES_3WAY) if c == 3 else [f"class {k}" for k in range(c)]
 
 
-def _inputs(model: nn.Module, case) -> ModelInputs:
-    dev = next(model.parameters()).device
-    img = ids = mask = text = None
-    if model.image_encoder is not None:
-        s = model.cfg.image_size
-        if tuple(np.shape(case.image)) != (s, s, s):
-            raise ValueError(f"case image of shape {np.shape(case.image)} does not fit the model's {s}^3 grid")
-        img = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(dev)
-    if model.text_encoder is not None:
-        text = case.text
-        ids, mask = text.input_ids[None].to(dev), text.attention_mask[None].to(dev)
-    return ModelInputs(img, ids, mask, text)
-
-
 def _clear_attention(model: nn.Module) -> None:
     """Drop stored attention maps and gradients: they hold the autograd graph of the last explanation."""
     for m in model.modules():
@@ -149,7 +136,7 @@ def explain(model: nn.Module, case, method: str = "relevance", target: int | Non
             progress: ProgressFn | None = None, cancel: CancelFn | None = None, *,
             class_names: Sequence[str] | None = None, n_steps: int = 16, batch_size: int = 8,
             reliance: bool = False) -> Explanation:
-    """Explain ``model``'s output for ``case`` (a :class:`engine.predict.CaseInputs`) and class ``target``.
+    """Explain ``model``'s output for ``case`` (a :class:`engine.case_inputs.CaseInputs`) and class ``target``.
 
     ``target`` None explains the predicted class. ``progress(fraction, message)`` is called with a
     non-decreasing fraction that ends at 1.0; ``cancel()`` returning True stops the work with
@@ -172,7 +159,7 @@ def explain(model: nn.Module, case, method: str = "relevance", target: int | Non
     was_training = model.training
     model.eval()  # dropout off: an explanation must describe the prediction the user saw
     try:
-        x = _inputs(model, case)
+        x = model_inputs(model, case)
         if method == "relevance":
             raw = explain_relevance(model, x, target, rep)
         elif method == "attention":

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.ehr_text import TextEncoding
+from engine.case_inputs import ModelInputs
 from engine.model import Encoded
 
 ProgressFn = Callable[[float, str], None]
@@ -21,24 +21,6 @@ CancelFn = Callable[[], bool]
 
 class ExplanationCancelled(Exception):
     """Raised when the ``cancel`` callback asked an explanation to stop."""
-
-
-@dataclass
-class ModelInputs:
-    """One case as tensors on the model's device: img (1,S,S,S) | None, ids/mask (1,L) | None.
-
-    ``text`` is the case's encoding (word-pieces, words, fields); a modality the model does not read is None.
-    """
-
-    img: torch.Tensor | None
-    ids: torch.Tensor | None
-    mask: torch.Tensor | None
-    text: TextEncoding | None
-
-    @property
-    def n_tokens(self) -> int:
-        """Real tokens (n), [CLS] and [SEP] included."""
-        return 0 if self.text is None else len(self.text.tokens)
 
 
 @dataclass

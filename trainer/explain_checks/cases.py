@@ -7,22 +7,19 @@ from typing import Sequence
 import nibabel as nib
 import numpy as np
 
+from engine.case_inputs import CaseInputs, prepare_case
 from engine.ehr import validate_ehr
-from engine.ehr_text import encode_ehr
 from engine.errors import AlifuseInputError
 from engine.imageio import load_volume
-from engine.predict import CaseInputs
-from engine.preprocess import GridMapping, preprocess, to_model_grid
+from engine.preprocess import GridMapping, to_model_grid
 from trainer.records import CaseRecord
 
 
 def load_case(record: CaseRecord, cfg, tokenizer, exclude_parts: Sequence[str] = ()) -> CaseInputs:
     """Read, preprocess and encode one record exactly as training did (same EHR parts left out)."""
     vol = load_volume(record.image)
-    image, mapping = preprocess(vol, cfg.image_size)
     ehr = validate_ehr(record.ehr, f"a record of data set {record.dataset!r}")  # no patient identifier in messages
-    text = encode_ehr(ehr, tokenizer, cfg.max_tokens, cfg.summary_max_words, exclude_parts)
-    return CaseInputs(vol, image, mapping, text, ehr)
+    return prepare_case(vol, ehr, cfg, tokenizer, "cpu", exclude_parts)  # on the CPU, as the training cache
 
 
 def mask_on_model_grid(mask_path: str | Path, mapping: GridMapping) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from engine.case_inputs import case_tensors
 from engine.explain import explain
 from engine.minilm import load_tokenizer
 from engine.model import AlifuseModel
@@ -101,8 +102,7 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
     for i, rec in enumerate(records[: settings.max_cases]):
         t0 = time.perf_counter()
         case = load_case(rec, model.cfg, tok, settings.exclude_parts)
-        img_t = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None].to(dev)
-        ids, mask = case.text.input_ids[None].to(dev), case.text.attention_mask[None].to(dev)
+        img_t, ids, mask = case_tensors(case, dev)
         with torch.no_grad():
             probs = torch.softmax(model(img_t, ids, mask).double(), -1)[0].cpu().numpy()
         pred = int(probs.argmax())

@@ -1,0 +1,64 @@
+"""One way from an image and a record to the model's tensors: Predict and Explain read the same image tensor,
+and a case whose image lives only on the model's device is never copied to the host on the way."""
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from engine.case_inputs import CaseInputs, model_inputs, prepare_case
+from engine.checkpoint import save_checkpoint
+from engine.config import preset
+from engine.explain import explain
+from engine.imageio import load_volume
+from engine.model import AlifuseModel
+from engine.predict import Predictor
+
+SHAPE = (20, 24, 18)
+EHR = {"age": 74, "sex": "female", "mmse": 24, "summary": "Forgetful for two years."}
+
+
+@pytest.fixture(scope="module")
+def predictor_and_scan(tmp_path_factory):
+    d = tmp_path_factory.mktemp("case_inputs")
+    rng = np.random.default_rng(0)
+    nib.save(nib.Nifti1Image((rng.random(SHAPE) * 100).astype(np.float32), np.diag([1.2, 1.0, 1.5, 1.0])),
+             d / "t1.nii.gz")
+    torch.manual_seed(0)
+    save_checkpoint(AlifuseModel(preset("tiny")), d / "tiny.safetensors", ["NC", "MCI", "AD"], {"trained": True})
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Predictor(d / "tiny.safetensors", "cpu"), d / "t1.nii.gz"
+    torch.set_num_threads(before)
+
+
+def test_predict_and_explain_read_one_image_tensor(predictor_and_scan):
+    predictor, scan = predictor_and_scan
+    _, case = predictor.predict(scan, EHR)
+    img, ids, mask = predictor.tensors(case)
+    x = model_inputs(predictor.model, case)
+    # the same memory: the image was put on the model's device once, at prepare time
+    assert img.data_ptr() == x.img.data_ptr() == case.device_image.data_ptr()
+    assert torch.equal(ids, x.ids) and torch.equal(mask, x.mask)
+    assert case.image.shape == (predictor.cfg.image_size,) * 3  # still readable on the host (figures, checks)
+
+
+def test_a_device_only_case_is_explained_without_a_host_copy(predictor_and_scan):
+    """As a GPU case arrives from Predict: the image only as a tensor on the device. Explain reads it there, and
+    gives the same map as the case built from the host array."""
+    predictor, scan = predictor_and_scan
+    host = prepare_case(load_volume(scan), EHR, predictor.cfg, predictor.tokenizer, "cpu")
+    on_device = CaseInputs(host.volume, None, host.mapping, host.text, host.ehr, host.device_image.clone())
+    a = explain(predictor.model, on_device, "relevance", class_names=predictor.class_names)
+    assert on_device._image is None  # nothing was copied down to the host on the way
+    b = explain(predictor.model, host, "relevance", class_names=predictor.class_names)
+    np.testing.assert_allclose(a.image_original, b.image_original, atol=1e-6)
+    assert a.word_relevance == b.word_relevance
+
+
+def test_a_case_of_another_grid_is_refused_by_name(predictor_and_scan):
+    predictor, scan = predictor_and_scan
+    host = prepare_case(load_volume(scan), EHR, preset("tiny", image_size=8), predictor.tokenizer, "cpu")
+    with pytest.raises(ValueError, match="does not fit the model's"):
+        model_inputs(predictor.model, host)
