@@ -48,6 +48,11 @@ class LinkedViews:
         self._mirrors: dict[int, list[Layer]] = {}
         self._doomed: list[Layer] = []
         self._main_step = self._from_model(viewer)
+        #: each view's camera (zoom, centre) as its last fit left it: a canvas resized under a camera the user has
+        #: not moved since is fitted again (the first fit comes before the docks have their sizes)
+        self._fitted: dict[int, tuple] = {}
+        self._main_refit = self._refit_on_resize(viewer)
+        viewer.canvas.events.size.connect(self._main_refit)
         # the dock is there from the start, holding a stand-in per view, so the window is laid out as it
         # would be with the views and does not move when they arrive
         self.widget = QSplitter(Qt.Orientation.Vertical)
@@ -83,6 +88,7 @@ class LinkedViews:
             self.models[name] = model
             self.qt_viewers[name] = QtViewer(model)
             model.dims.events.current_step.connect(self._from_model(model))
+            model.canvas.events.size.connect(self._refit_on_resize(model))
             stand_in = self.widget.replaceWidget(i, self.qt_viewers[name])
             stand_in.deleteLater()
         viewer = self.viewer
@@ -116,7 +122,31 @@ class LinkedViews:
         self.set_radiological(self.radiological)
         for model in self.models.values():
             model.dims.axis_labels = AXIS_LABELS
-            model.reset_view()
+            self._fit(model)
+
+    def show_new_image(self) -> None:
+        """A new image is on screen: every view at its middle slices, every camera fitted to the whole image."""
+        self.apply_orders()
+        dims = self.viewer.dims
+        dims.current_step = tuple((n - 1) // 2 for n in dims.nsteps)  # the other views follow (see _from_model)
+        for model in (self.viewer, *self.models.values()):
+            self._fit(model)
+
+    # -- cameras --
+    @staticmethod
+    def _camera_state(model) -> tuple:
+        cam = model.scene.camera
+        return float(cam.zoom), tuple(float(c) for c in cam.center)
+
+    def _fit(self, model) -> None:
+        model.reset_view()
+        self._fitted[id(model)] = self._camera_state(model)
+
+    def _refit_on_resize(self, model):
+        def refit(_event=None) -> None:
+            if len(model.layers) and self._fitted.get(id(model)) == self._camera_state(model):
+                self._fit(model)
+        return refit
 
     # -- layers --
     def _on_inserted(self, event) -> None:
@@ -178,6 +208,8 @@ class LinkedViews:
 
     def close(self) -> None:
         """Close the extra views and let go of the main viewer's events."""
+        if not self._closed:
+            self.viewer.canvas.events.size.disconnect(self._main_refit)
         self._closed = True
         if not self._built:
             return

@@ -231,7 +231,7 @@ class AlifuseSession(QObject):
         if same_patient:
             self.forget_explanation("Another image of this patient: predict, then explain.")
         layer = show_volume(self.viewer, volume)
-        self.views.apply_orders()
+        self.views.show_new_image()
         obl = layer.metadata["obliquity_deg"]
         extra = f"  ·  {obl:.0f}° oblique, shown axis-aligned" if obl >= 1 else ""
         self._main_overlay(extra)

@@ -1,0 +1,124 @@
+"""The three linked views: each new image opens on its middle slices, fitted to each canvas once laid out."""
+from __future__ import annotations
+
+import gc
+
+import nibabel as nib
+import numpy as np
+import pytest
+from qtpy.QtWidgets import QApplication
+
+from alifuse_gui.layers import MRI_LAYER
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage():
+    yield
+    gc.collect()
+
+
+def write_image(path, shape, voxel, origin, affine=None):
+    """A bright box filling most of ``shape``, so any slice but the edges shows something."""
+    data = np.zeros(shape, np.float32)
+    lo = [s // 8 for s in shape]
+    hi = [s - s // 8 for s in shape]
+    data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 100.0
+    if affine is None:
+        affine = np.diag([*voxel, 1.0])
+        affine[:3, 3] = origin
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+    return path
+
+
+def settle(qtbot, ms: int = 200) -> None:
+    """Let Qt lay the window out and the canvases draw."""
+    for _ in range(3):
+        QApplication.processEvents()
+        qtbot.wait(ms // 3)
+
+
+def canvas_hw(session, name: str) -> tuple[int, int]:
+    """The size on screen of a view's canvas (Qt's own widget, not napari's record of it)."""
+    qtv = session.viewer.window._qt_viewer if name == "axial" else session.views.qt_viewers[name]
+    native = qtv.canvas.native
+    return native.height(), native.width()
+
+
+def models(session):
+    return [("axial", session.viewer), *session.views.models.items()]
+
+
+def assert_whole_image_visible(session) -> None:
+    """In every view, the image's extent (voxel edges, in world mm) lies within the canvas at the camera's zoom."""
+    for name, model in models(session):
+        layer = model.layers[MRI_LAYER]
+        h, w = canvas_hw(session, name)
+        assert h > 50 and w > 50, f"{name}: canvas {w}x{h} not laid out"
+        zoom = model.scene.camera.zoom
+        centre = np.asarray(model.scene.camera.center)[-2:]
+        rows, cols = model.dims.displayed
+        ext = np.asarray(layer.extent.world)
+        half_voxel = 0.5 * np.abs(np.asarray(layer.extent.step))
+        for axis, size_px, c in ((rows, h, centre[0]), (cols, w, centre[1])):
+            lo, hi = ext[0, axis] - half_voxel[axis], ext[1, axis] + half_voxel[axis]
+            half_span = size_px / zoom / 2
+            assert c - half_span <= lo + 1e-6 and hi - 1e-6 <= c + half_span, (
+                f"{name}: axis {axis} extent {lo:.1f}..{hi:.1f} mm not within {c - half_span:.1f}..{c + half_span:.1f}")
+
+
+def assert_middle_slices(session) -> None:
+    """Every view is at the middle of the image along every axis (within one voxel)."""
+    for name, model in models(session):
+        layer = model.layers[MRI_LAYER]
+        voxel = np.round(layer.world_to_data(model.dims.point)).astype(int)
+        middle = (np.asarray(layer.data.shape) - 1) / 2
+        assert np.all(np.abs(voxel - middle) <= 1), f"{name}: at voxel {voxel}, middle {middle}"
+
+
+@pytest.fixture
+def session(make_napari_viewer, tiny_checkpoint):
+    from alifuse_gui._qt.session import AlifuseSession
+
+    return AlifuseSession(make_napari_viewer(show=True), tiny_checkpoint)
+
+
+def test_each_new_image_opens_on_its_middle_slices_and_fits_every_view(session, tmp_path, qtbot):
+    a = write_image(tmp_path / "a.nii.gz", (40, 48, 36), (2.0, 2.0, 2.0), (-40.0, -50.0, -30.0))
+    b = write_image(tmp_path / "b.nii.gz", (90, 30, 60), (1.0, 3.0, 1.5), (10.0, 80.0, 20.0))
+    assert session.open_image(a)
+    settle(qtbot)
+    session.viewer.dims.current_step = (2, 3, 1)  # the user looked at a corner of A
+    assert session.open_image(b)
+    settle(qtbot)
+    assert_middle_slices(session)
+    assert_whole_image_visible(session)
+
+
+def test_the_view_is_fitted_after_the_window_is_laid_out(make_napari_viewer, tiny_checkpoint, tmp_path, qtbot):
+    """As ``alifuse-gui IMAGE`` starts: the image is shown before the docks have their sizes."""
+    from alifuse_gui.app import LaunchPlan, launch
+    from engine.imageio import load_volume
+
+    path = write_image(tmp_path / "wide.nii.gz", (120, 100, 80), (1.5, 1.5, 1.5), (-90.0, -75.0, -60.0))
+    plan = LaunchPlan(path, load_volume(path), None, tiny_checkpoint, "cpu", False, None, "relevance")
+    session = launch(plan, viewer=make_napari_viewer(show=True))
+    settle(qtbot, 600)
+    session.finish_startup()
+    settle(qtbot, 600)
+    assert_middle_slices(session)
+    assert_whole_image_visible(session)
+    window = session.viewer.window._qt_window
+    window.resize(window.width() - 200, window.height() - 150)  # the user makes the window smaller
+    settle(qtbot)
+    assert_whole_image_visible(session)
+
+
+def test_a_camera_the_user_moved_stays_where_it_is(session, tmp_path, qtbot):
+    session.open_image(write_image(tmp_path / "a.nii.gz", (40, 48, 36), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0)))
+    settle(qtbot)
+    session.viewer.scene.camera.zoom *= 3  # the user zoomed in
+    zoom = session.viewer.scene.camera.zoom
+    window = session.viewer.window._qt_window
+    window.resize(window.width() - 100, window.height() - 50)
+    settle(qtbot)
+    assert session.viewer.scene.camera.zoom == pytest.approx(zoom)
