@@ -7,6 +7,7 @@ fields.json and reliance.json into ``--out`` and returns a JSON-ready digest for
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from engine.cli_common import prepare_out_dir
@@ -31,34 +32,36 @@ def add_explain_args(parser: argparse.ArgumentParser) -> None:
         pass  # the command already has --out; the explanation files go there too
 
 
-def check_explain_args(args: argparse.Namespace) -> None:
-    """Fail fast, before any model is loaded: --explain needs --out, and --out must be a folder."""
+def check_explain_args(args: argparse.Namespace) -> Path | None:
+    """Fail fast, before any model is loaded: --explain needs --out, and --out must be a folder this process can
+    write into. Returns that folder (checked by :func:`engine.cli_common.prepare_out_dir`), None without --explain."""
     if getattr(args, "explain", None) is None:
-        return
+        return None
     out = getattr(args, "out", None)
     if not out:
         raise AlifuseInputError(f"--explain {args.explain}: also give --out DIR, the folder the relevance map "
                                 "(NIfTI) and the word/field relevances are written to")
-    prepare_out_dir(out)
+    return prepare_out_dir(out)
 
 
-def run_explain(args: argparse.Namespace, predictor, case, pred) -> dict[str, Any]:
+def run_explain(args: argparse.Namespace, predictor, case, pred, out: Path | None = None) -> dict[str, Any]:
     """Explain ``pred``'s class for ``case`` with ``args.explain``; write the files into ``args.out``.
 
+    ``out``: the folder :func:`check_explain_args` returned, when the command checked it already.
     Returns {method, target_class, target_name, top_words, fields, seconds, reliance, files}; {} without --explain.
     ``reliance``: how far the prediction moves with the MRI or the record hidden (``engine.explain.reliance``).
     """
     if getattr(args, "explain", None) is None:
         return {}
-    check_explain_args(args)
+    out = out if out is not None else check_explain_args(args)
     from engine.explain import explain, save_explanation  # captum loads only when an explanation is asked for
 
     names = list(predictor.class_names)
     expl = explain(predictor.model, case, args.explain, target=names.index(pred.label), class_names=names,
                    reliance=True)
     try:
-        files = save_explanation(expl, case, args.out)
+        files = save_explanation(expl, case, out)
     except OSError as exc:
-        raise AlifuseInputError(f"--out {args.out}: cannot write the explanation "
+        raise AlifuseInputError(f"--out {out}: cannot write the explanation "
                                 f"({exc.strerror or type(exc).__name__})") from None
     return {**expl.summary(), "files": [str(p) for p in files]}

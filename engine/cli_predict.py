@@ -56,14 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         ehr = load_ehr(args.ehr)
         if not Path(args.image).exists():
             raise AlifuseInputError(f"{args.image}: image not found")
-        out = prepare_out_dir(args.out) if args.out else None  # before the model loads: fail in a second
-        check_explain_args(args)
+        # the --out folder, checked once before the model loads: fail in a second (--explain needs one)
+        out = check_explain_args(args) or (prepare_out_dir(args.out) if args.out else None)
         from engine.predict import Predictor  # heavy imports after the cheap checks
 
         predictor = Predictor(args.checkpoint, device)
         pred, case = predictor.predict(args.image, ehr)
         result = pred.to_dict()
-        explanation = run_explain(args, predictor, case, pred)
+        explanation = run_explain(args, predictor, case, pred, out)
         if explanation:
             result["explanation"] = explanation
         if out is not None:

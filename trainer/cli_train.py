@@ -155,12 +155,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--init-from {args.init_from}: no such checkpoint file")
     if args.lr is not None and not 0 < args.lr < 1:
         raise AlifuseInputError(f"--lr {args.lr}: must be between 0 and 1")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise AlifuseInputError(f"--out {out}: exists and is not a folder")
+    out = prepare_out_dir(args.out)  # a file, /dev/null/x or read-only: one line now, not after loading the data
     if args.resume:
         _check_same_run(out / "run.json", args)
-    prepare_out_dir(out)  # under /dev/null or read-only: one line now, not a traceback after loading the data
     if (out / "last.safetensors").exists() and not args.resume:
         raise AlifuseInputError(f"--out {out}: already holds a run; pass --resume to continue it or choose another "
                                 f"folder (checkpoints are never overwritten by a new run)")

@@ -19,6 +19,7 @@ from torch import nn
 
 from engine import strict_json
 from engine.case_inputs import model_inputs
+from engine.cli_common import prepare_out_dir
 from engine.config import CLASS_NAMES_3WAY
 from engine.ehr_text import field_relevance, word_relevance
 from engine.errors import AlifuseInputError
@@ -192,14 +193,12 @@ def save_explanation(expl: Explanation, case, out_dir: str | Path) -> list[Path]
     """Write relevance.nii.gz (the input file's grid and affine), words.json and fields.json, and reliance.json
     when the explanation measured it; returns the paths."""
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise AlifuseInputError(f"--out {out}: exists and is not a folder")
     affine = np.asarray(case.volume.original_affine, dtype=np.float64)
     shape = tuple(int(n) for n in case.volume.original_shape)
     data = np.asarray(expl.image_original, dtype=np.float32)
     if data.shape != shape:
         raise ValueError(f"relevance map of shape {data.shape} does not match the input's grid {shape}")
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out)  # the commands' own check: a file, /proc/x or a read-only folder is one line naming it
     img = nib.Nifti1Image(data, affine)
     img.set_qform(affine, code=1)  # scanner coordinates, as the input: viewers then overlay it directly
     img.set_sform(affine, code=1)

@@ -167,3 +167,14 @@ def test_a_one_modality_model_is_checked_on_the_modality_it_reads(tiny_setup, tm
     assert res["deletion"]["relevance"][other]["top_drop"]["n"] == 0, "nothing to delete in an unread modality"
     assert res["sanity"]["relevance"][f"{other}_rho"]["n"] == 0
     assert res["localisation"]["relevance"]["trained"]["ratio"]["n"] == (1 if modality == "image" else 0)
+
+
+@pytest.mark.parametrize("where", ["/proc/x", "/dev/null/x"])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, where):
+    """The same --out check as alifuse-predict's: one line naming the folder, exit 2, before the checkpoint is read
+    (it used to fail with a traceback after every check had run)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--checkpoint", str(tmp_path / "x.safetensors"), "--data", str(tmp_path), "--out", where])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"alifuse: error: --out {where}: ") and len(err.splitlines()) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import strict_json
-from engine.cli_common import ArgumentParser, resolve_device, run_cli, seed_type
+from engine.cli_common import ArgumentParser, prepare_out_dir, resolve_device, run_cli, seed_type
 from engine.errors import AlifuseInputError
 from engine.explain import METHODS
 
@@ -55,8 +55,6 @@ def _check_numbers(args) -> None:  # noqa: ANN001
             raise AlifuseInputError(f"--{name.replace('_', '-')} {v}: must be >= {floor}")
     if not (math.isfinite(args.fraction) and 0 < args.fraction < 1):
         raise AlifuseInputError(f"--fraction {args.fraction}: must be between 0 and 1 (exclusive)")
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise AlifuseInputError(f"--out {args.out}: exists and is not a folder")
 
 
 def select_records(records: list, info, split: str, label: str) -> list:
@@ -80,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:  # noqa: ANN001
     _check_numbers(args)
+    out = prepare_out_dir(args.out) if args.out else None  # now: /proc/x is one line, not a traceback at the end
     from engine.checkpoint import load_checkpoint
     from trainer.data_source import load_records, stderr_warn
     from trainer.explain_checks.figures import bar_figures, case_figure
@@ -109,9 +108,7 @@ def _run(args) -> int:  # noqa: ANN001
         "label": args.label, "n_cases_available": len(records), "settings": settings_dict(settings),
         **summary, "cases": rows, "figures": [], "seconds": 0.0,
     }
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         figs = bar_figures(summary, settings.methods, out)
         if fig_case is not None:
             figs.insert(0, case_figure(fig_case, settings.methods, out / "case_maps.png"))
