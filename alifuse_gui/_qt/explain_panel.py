@@ -81,6 +81,7 @@ class ExplainPanel(JobControls, QWidget):
         layout.addWidget(QLabel("Words (blue = relevant; hover for the value):"))
         layout.addWidget(self.words)
         layout.addLayout(self._chart_box)
+        layout.addStretch(1)  # in a tall dock the rows stay together, the room goes below them
 
     @property
     def chart(self) -> "FieldChart":

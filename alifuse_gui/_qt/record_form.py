@@ -41,10 +41,12 @@ class RecordForm(QWidget):
             label.setToolTip(_tooltip(spec))
             if name == "summary":
                 self.word_count = QLabel()
+                # the narrative gets the form's whole width: beside a long label it would be a column of words
                 box = QVBoxLayout()
                 box.addWidget(editor)
                 box.addWidget(self.word_count)
-                form.addRow(label, box)
+                form.addRow(label)
+                form.addRow(box)
             else:
                 form.addRow(label, editor)
         self.preview = QPlainTextEdit(readOnly=True)
@@ -63,6 +65,7 @@ class RecordForm(QWidget):
         layout.addWidget(self.preview)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
+        layout.addStretch(1)  # in a tall dock the rows stay together, the room goes below them
         self.refresh()
 
     # -- editors --

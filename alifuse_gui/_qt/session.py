@@ -51,15 +51,6 @@ def session_for(viewer, **kwargs: Any) -> "AlifuseSession":
     return _SESSIONS[viewer]
 
 
-def _fit_window(window, width: int = 1500, height: int = 950) -> None:
-    """Room for the canvas beside the docks: at least width x height, within the screen."""
-    screen = window.screen().availableGeometry() if window.screen() is not None else None
-    w, h = max(window.width(), width), max(window.height(), height)
-    if screen is not None:
-        w, h = min(w, screen.width()), min(h, screen.height())
-    window.resize(w, h)
-
-
 class AlifuseSession(QObject):
     """Owns the case (``volume``), the model (``predictor``), the last prediction and explanation.
 
@@ -110,21 +101,28 @@ class AlifuseSession(QObject):
         self.views = LinkedViews(viewer, radiological, dock=dock, build=False)
         self.docks: dict[str, Any] = {}
         if dock:
+            from alifuse_gui._qt.window_fit import fit_window, scrolled
+
             win = viewer.window
-            self.docks["record"] = win.add_dock_widget(self.record_form, name="Record", area="right")
-            self.docks["predict"] = win.add_dock_widget(self.predict_panel, name="Predict", area="right")
-            self.docks["explain"] = win.add_dock_widget(self.explain_panel, name="Explain", area="right")
+            # each panel scrolls in its dock: a long form must not make the window taller than a laptop's screen
+            self.docks["record"] = win.add_dock_widget(scrolled(self.record_form), name="Record", area="right")
+            self.docks["predict"] = win.add_dock_widget(scrolled(self.predict_panel), name="Predict", area="right")
+            self.docks["explain"] = win.add_dock_widget(scrolled(self.explain_panel), name="Explain", area="right")
             qwin = win._qt_window
-            qwin.tabifyDockWidget(self.docks["record"], self.docks["predict"])
-            qwin.tabifyDockWidget(self.docks["predict"], self.docks["explain"])
             if self.views.dock is not None:  # views and panels side by side, not stacked
                 qwin.splitDockWidget(self.views.dock, self.docks["record"], Qt.Orientation.Horizontal)
+            # tabbed after the split: splitting a tabbed dock would take it out of its tabs
+            qwin.tabifyDockWidget(self.docks["record"], self.docks["predict"])
+            qwin.tabifyDockWidget(self.docks["predict"], self.docks["explain"])
             self.docks["predict"].raise_()
             from alifuse_gui._qt.menus import install_menus
             from alifuse_gui._qt.dropping import install_drop_handler
 
             self.menus = install_menus(self)
-            _fit_window(qwin)
+            fit_window(qwin)
+            if self.views.dock is not None:  # the panels' rows readable; the views take what is left to them
+                docks = [self.views.dock, self.docks["record"]]
+                QTimer.singleShot(0, lambda: qwin.resizeDocks(docks, [300, 420], Qt.Orientation.Horizontal))
             self.drop_handler = install_drop_handler(self)
         if not deferred_startup:
             self.finish_startup()
