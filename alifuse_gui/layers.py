@@ -7,6 +7,7 @@ from napari.utils.colormaps import Colormap
 
 from engine.imageio import Volume
 from alifuse_gui.display import AXIS_LABELS, percentile_limits, placement
+from alifuse_gui.overlay_style import relevance_rgba  # the report paints with the same table
 
 MRI_LAYER = "MRI"
 RELEVANCE_LAYER = "relevance"
@@ -17,11 +18,7 @@ def relevance_colormap(base: str = "turbo", n: int = 256, ramp: float = 0.5) -> 
 
     Transparent lows keep the anatomy visible outside relevant regions (additive jet tints it all blue).
     """
-    from matplotlib import colormaps  # here: matplotlib is not needed before the first explanation
-
-    rgba = colormaps[base](np.linspace(0.0, 1.0, n))
-    rgba[:, 3] = np.clip(np.linspace(0.0, 1.0, n) / ramp, 0.0, 1.0)
-    return Colormap(rgba, name=f"{base}_transparent_low", interpolation="linear")
+    return Colormap(relevance_rgba(base, n, ramp), name=f"{base}_transparent_low", interpolation="linear")
 
 
 def _update(layer: Image, data: np.ndarray, scale, translate) -> None:

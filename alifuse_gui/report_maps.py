@@ -1,4 +1,4 @@
-"""Image pieces of the PDF report: the heatmap on the viewer's (canonical RAS) grid, slice choice, display windows.
+"""Image pieces of the PDF report: the heatmap on the viewer's (canonical RAS) grid, slice choice, the slices as shown.
 
 Qt-free; used by :mod:`alifuse_gui.report_pages`.
 """
@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.colors import LinearSegmentedColormap, ListedColormap
+from matplotlib.colors import LinearSegmentedColormap
 from nibabel.orientations import apply_orientation, io_orientation
 from scipy import ndimage
 
+from alifuse_gui.screen_slices import VIEWS, screen_point, screen_slice, view_axes
 from engine.imageio import Volume
 
 
@@ -47,62 +48,36 @@ def world_mm(volume: Volume, ijk: tuple[int, int, int]) -> tuple[float, float, f
     return float(x), float(y), float(z)
 
 
-def intensity_window(data: np.ndarray, low: float = 1.0, high: float = 99.5) -> tuple[float, float]:
-    """Percentiles of the nonzero voxels (min/max over-saturates MRI); falls back to the full range."""
-    v = data[data != 0]
-    if v.size == 0:
-        v = data.ravel()
-    lo, hi = (float(x) for x in np.percentile(v, [low, high]))
-    return (lo, hi) if hi > lo else (float(data.min()), float(data.max()) or 1.0)
-
-
-def jet_transparent(threshold: float = 0.15, max_alpha: float = 0.75) -> ListedColormap:
-    """jet whose low end is transparent: irrelevant voxels leave the anatomy untinted."""
-    from matplotlib import colormaps
-
-    colors = colormaps["jet"](np.linspace(0, 1, 256))
-    ramp = np.clip((np.linspace(0, 1, 256) - threshold) / (0.5 - threshold), 0.0, 1.0)
-    colors[:, 3] = ramp * max_alpha
-    return ListedColormap(colors, name="jet_transparent_low")
-
-
 #: White -> blue, for words by relevance (the paper colours text relevance blue).
 TEXT_BLUE = LinearSegmentedColormap.from_list("relevance_blue", ["#ffffff", "#1f4fd8"])
 
 
 @dataclass(frozen=True)
 class SliceView:
-    """One orthogonal slice ready for ``imshow(origin='lower')``: rows go up, columns go right."""
+    """One orthogonal slice as the viewer's screen shows it: row 0 at the top, column 0 at the left."""
 
     name: str
     image: np.ndarray              # (rows, cols)
     heat: np.ndarray | None        # (rows, cols) or None
-    extent: tuple[float, float, float, float]   # mm, for equal-aspect display
-    left: str
-    right: str
-    bottom: str
-    top: str
-    cursor: tuple[float, float]    # mm position of the slice point in this view
+    size_mm: tuple[float, float]   # (width, height) of the picture
+    sides: dict[str, str]          # the anatomical letter at the 'left', 'right', 'top' and 'bottom' edge
+    cursor: tuple[float, float]    # (x right, y down) mm of the slice point's voxel centre in the picture
 
 
-def orthogonal_slices(volume: Volume, heat: np.ndarray | None, ijk: tuple[int, int, int]) -> list[SliceView]:
-    """Sagittal, coronal and axial slices through ``ijk`` of the canonical (RAS) volume.
-
-    Neurological convention: the patient's left is on the image's left in coronal and axial views.
-    """
-    d = volume.data
-    sx, sy, sz = (float(n) for n in np.linalg.norm(volume.affine[:3, :3], axis=0))
-    nx, ny, nz = d.shape
-    i, j, k = ijk
-
-    def cut(a: np.ndarray | None, index: tuple) -> np.ndarray | None:
-        return None if a is None else np.ascontiguousarray(a[index].T)
-
-    return [
-        SliceView("Sagittal", cut(d, (i, slice(None), slice(None))), cut(heat, (i, slice(None), slice(None))),
-                  (0, ny * sy, 0, nz * sz), "P", "A", "I", "S", ((j + 0.5) * sy, (k + 0.5) * sz)),
-        SliceView("Coronal", cut(d, (slice(None), j, slice(None))), cut(heat, (slice(None), j, slice(None))),
-                  (0, nx * sx, 0, nz * sz), "L", "R", "I", "S", ((i + 0.5) * sx, (k + 0.5) * sz)),
-        SliceView("Axial", cut(d, (slice(None), slice(None), k)), cut(heat, (slice(None), slice(None), k)),
-                  (0, nx * sx, 0, ny * sy), "L", "R", "P", "A", ((i + 0.5) * sx, (j + 0.5) * sy)),
-    ]
+def orthogonal_slices(volume: Volume, heat: np.ndarray | None, ijk: tuple[int, int, int],
+                      radiological: bool = False) -> list[SliceView]:
+    """Sagittal, coronal and axial slices through ``ijk`` of the canonical (RAS) volume, oriented as the viewer
+    orients them in its convention (:mod:`alifuse_gui.screen_slices`, from the viewer's own view specs)."""
+    spacing = tuple(float(n) for n in np.linalg.norm(volume.affine[:3, :3], axis=0))
+    shape = tuple(int(n) for n in volume.data.shape)
+    views = []
+    for name in VIEWS:
+        axes = view_axes(name, radiological)
+        index = ijk[axes.sliced]
+        image = screen_slice(volume.data, axes, index)
+        cut = None if heat is None else screen_slice(heat, axes, index)
+        sh, sv = spacing[axes.horizontal], spacing[axes.vertical]
+        row, col = screen_point(axes, shape, ijk)  # type: ignore[arg-type]
+        views.append(SliceView(name.capitalize(), image, cut, (image.shape[1] * sh, image.shape[0] * sv),
+                               axes.sides, ((col + 0.5) * sh, (row + 0.5) * sv)))
+    return views

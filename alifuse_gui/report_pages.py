@@ -8,13 +8,20 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
+from scipy import ndimage
 
-from alifuse_gui.report_maps import (TEXT_BLUE, heatmap_on_canonical, intensity_window, jet_transparent,
-                                     orthogonal_slices, slice_point, world_mm)
+from alifuse_gui.case_state import patient_text, subject_mismatch
+from alifuse_gui.display import convention_text, percentile_limits
+from alifuse_gui.overlay_style import OverlayStyle, default_style
+from alifuse_gui.record_model import SUMMARY_WORD_LIMIT
+from alifuse_gui.report_maps import TEXT_BLUE, heatmap_on_canonical, orthogonal_slices, slice_point, world_mm
 from engine.calibration import UNCERTAIN, Calibration
 from engine.checkpoint import CheckpointInfo
 from engine.ehr import FIELD_SPECS
@@ -23,9 +30,11 @@ from engine.imageio import Volume
 A4 = (8.27, 11.69)
 DISCLAIMER = "Research tool, not a medical device."
 NO_EXPLANATION = "no explanation computed"
+NOT_READ = "[not read by the model:]"
 RED = "#c0392b"
 AMBER = "#b26a00"
 _MARGIN = 0.07
+_FLOOR = 0.09   # page 1 writes nothing below this: the disclaimer is there
 
 
 def new_page(title: str, page: int, pages: int, stamp: str) -> Figure:
@@ -70,8 +79,15 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
                 method: str | None, stamp: str, reliance: Any | None = None) -> None:
     """Page 1: the case, the prediction, what it rests on (``reliance``, when explained) and the model."""
     c = _Cursor(fig, 0.915)
-    c.line(f"Image: {volume.path}", 9, color="0.25")
-    c.line(f"Report created {stamp}", 9, color="0.25")
+    c.pair("Scan", Path(str(volume.path)).name, size=10, weight="bold")
+    c.pair("File", _short(str(volume.path), 90), size=8, color="0.25")
+    if (who := patient_text(volume.metadata)):
+        c.pair("Patient (from the scan)", who, size=9.5)
+    for key, value in volume.metadata.items():
+        if key not in ("patient_id", "patient_name"):
+            c.pair(key.replace("_", " ").capitalize(), _short(str(value), 80), size=8.5)
+    if (clash := subject_mismatch(ehr.get("subject_id"), volume.metadata)):
+        c.line(clash, 8.5, color=RED, weight="bold")
     c.gap()
     trained = bool(getattr(prediction, "trained", info.trained))
     if not trained:
@@ -87,9 +103,22 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
         c.pair(spec.label, "not given" if missing else field_value_text(name, v),
                color="0.55" if missing else "black", style="italic" if missing else "normal")
     summary = str(ehr.get("summary") or "").strip()
+    read, unread = summary_read_words(summary)
     c.pair(FIELD_SPECS["summary"].label, "" if summary else "not given", color="0.55")
-    for ln in textwrap.wrap(summary, 95)[:8]:
+    if unread:
+        c.line(f"The model read the first {SUMMARY_WORD_LIMIT} words (black); the {len(unread)} after them "
+               f"(grey) were not read.", 8, x=_MARGIN + 0.02, color=AMBER, weight="bold")
+    for ln in textwrap.wrap(" ".join(read), 95)[:6]:
         c.line(ln, 9, x=_MARGIN + 0.02)
+    if unread:
+        lines = textwrap.wrap(f"{NOT_READ} " + " ".join(unread), 100)
+        for ln in lines[:3]:
+            c.line(ln, 8.5, x=_MARGIN + 0.02, color="0.5", style="italic")
+        if len(lines) > 3:
+            c.line("… (more not-read words)", 8, x=_MARGIN + 0.02, color="0.5", style="italic")
+    if getattr(prediction, "text_truncated", False):
+        c.line("The text was cut to the model's token budget: its last words were not read either (page 3).",
+               8, x=_MARGIN + 0.02, color=AMBER)
     c.gap()
 
     c.line("Prediction", 12, weight="bold")
@@ -100,12 +129,17 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
     best = f"{label}" + (f"  ({p:.1%})" if p is not None else "")
     c.line(f"Uncertain  (most likely {best.replace('  ', ' ')})" if uncertain else best, 20, weight="bold",
            color=RED if not trained else AMBER if uncertain else "black")
+    confidence = float(getattr(prediction, "confidence", 0.0) or (p or 0.0))
+    calibrated = bool(getattr(prediction, "calibrated", False))
+    c.pair("Confidence", f"{confidence:.1%} " + ("(calibrated)" if calibrated else "(not calibrated)")
+           + ("; verdict: uncertain" if uncertain else ""), size=9.5,
+           color=AMBER if uncertain or not calibrated else "black")
     certainty = str(getattr(prediction, "certainty", "") or "")
     for i, ln in enumerate(textwrap.wrap(certainty, 100)[:3]):
         c.line(ln, 8.5, color=AMBER if uncertain else "0.25", weight="bold" if uncertain else "normal")
     if certainty:
         c.gap(0.006)
-    bar_h = 0.028 * max(len(probs), 1)
+    bar_h = 0.022 * max(len(probs), 1)
     ax = fig.add_axes((_MARGIN + 0.12, c.y - bar_h, 0.55, bar_h))
     names = list(probs)
     vals = [float(probs[n]) for n in names]
@@ -117,7 +151,7 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
     for i, v in enumerate(vals):
         ax.text(min(v, 0.86) + 0.01, i, f"{v:.1%}", va="center", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    c.y -= bar_h + 0.035
+    c.y -= bar_h + 0.03
 
     if reliance is not None:
         c.line("What the prediction rests on", 12, weight="bold")
@@ -134,19 +168,27 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
     c.pair("Checkpoint file", _short(str(info.path or getattr(prediction, "checkpoint", "") or "n/a"), 80), size=8)
     c.pair("Trained", "yes" if trained else "NO (random weights)", color="black" if trained else RED,
            weight="normal" if trained else "bold")
-    c.pair("Preset", str(info.config.preset))
-    c.pair("Classes", ", ".join(info.class_names))
+    c.pair("Preset; classes", f"{info.config.preset}; {', '.join(info.class_names)}")
     c.pair("Calibration", calibration_text(info.calibration), size=8.5)
-    c.pair("Device", str(getattr(prediction, "device", "n/a")))
-    c.pair("Explanation", method or NO_EXPLANATION)
+    c.pair("Device; explanation", f"{getattr(prediction, 'device', 'n/a')}; {method or NO_EXPLANATION}")
     notes = [str(n) for n in getattr(prediction, "notes", []) or []]
     if notes:
         c.gap()
         c.line("Notes", 12, weight="bold")
-        for n in notes[:8]:
-            for i, ln in enumerate(textwrap.wrap(n, 100)[:3]):
-                c.line(("• " if i == 0 else "  ") + ln, 8.5)
+        lines = [("• " if i == 0 else "  ") + ln for n in notes[:8] for i, ln in enumerate(textwrap.wrap(n, 100)[:3])]
+        room = max(1, int((c.y - _FLOOR) / (8.5 * 1.55 / 72 / A4[1])))   # above the disclaimer, never over it
+        for ln in lines[:room] if len(lines) <= room else lines[:room - 1]:
+            c.line(ln, 8.5)
+        if len(lines) > room:
+            c.line(f"… {len(lines) - room + 1} more lines of notes not shown", 8.5,
+                   color="0.4")
     fig.text(0.5, 0.06, DISCLAIMER, fontsize=12, weight="bold", color=RED, ha="center")
+
+
+def summary_read_words(summary: str, limit: int = SUMMARY_WORD_LIMIT) -> tuple[list[str], list[str]]:
+    """The summary's words the model reads (the first ``limit``) and those it never sees."""
+    words = summary.split()
+    return words[:limit], words[limit:]
 
 
 def calibration_text(calibration: Calibration | None) -> str:
@@ -161,56 +203,68 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else "…" + text[-(n - 1):]
 
 
-def page_slices(fig: Figure, volume: Volume, explanation: Any | None) -> list[str]:
-    """Page 2: sagittal, coronal, axial slices (with the heatmap when explained). Returns notes."""
+def page_slices(fig: Figure, volume: Volume, explanation: Any | None, radiological: bool = False,
+                style: OverlayStyle | None = None) -> list[str]:
+    """Page 2: sagittal, coronal, axial slices as the viewer orients them in its convention (``radiological``),
+    with the heatmap painted in the Explain panel's colours, threshold and opacity (``style``). Returns notes."""
+    style = style or default_style()
     notes: list[str] = []
     heat = None
     if explanation is not None:
         heat, notes = heatmap_on_canonical(volume, explanation.image_original)
     ijk, why = slice_point(volume, heat)
     x, y, z = world_mm(volume, ijk)
-    lo, hi = intensity_window(volume.data)
-    cmap = jet_transparent()
-    sub = (f"Relevance for {getattr(explanation, 'target_name', '?')} ({explanation.method}), jet colour map"
+    lo, hi = style.mri_limits or percentile_limits(volume.data)
+    sub = (f"Relevance for {getattr(explanation, 'target_name', '?')} ({explanation.method}), {style.name} colour "
+           f"map, threshold {style.low:.0%}, opacity {style.opacity:.0%} (as in the Explain panel)"
            if explanation is not None else f"MRI only: {NO_EXPLANATION}")
     fig.text(_MARGIN, 0.915, sub, fontsize=10, va="top")
     fig.text(_MARGIN, 0.895, f"Slices {why}: voxel ({ijk[0]}, {ijk[1]}, {ijk[2]}), "
-                             f"world ({x:.1f}, {y:.1f}, {z:.1f}) mm (RAS).\nNeurological convention: "
-                             f"the patient's left is on the image's left.", fontsize=8, va="top", color="0.25",
-             linespacing=1.5)
+                             f"world ({x:.1f}, {y:.1f}, {z:.1f}) mm (RAS).\nOriented as in the viewer: "
+                             f"{convention_text(radiological)}; sagittal with anterior on the left.",
+             fontsize=8, va="top", color="0.25", linespacing=1.5)
     boxes = [(0.06, 0.47, 0.42, 0.40), (0.53, 0.47, 0.42, 0.40), (0.06, 0.05, 0.42, 0.40)]
-    im = None
-    for view, box in zip(orthogonal_slices(volume, heat, ijk), boxes):
-        ax = fig.add_axes(box)
-        ax.imshow(view.image, cmap="gray", vmin=lo, vmax=hi, origin="lower", extent=view.extent,
-                  interpolation="nearest")
+    for view, box in zip(orthogonal_slices(volume, heat, ijk, radiological), boxes):
+        ax = fig.add_axes(box, label=view.name.lower())
+        w, h = view.size_mm
+        extent = (0.0, w, h, 0.0)   # row 0 at the top, as on screen
+        ax.imshow(view.image, cmap="gray", vmin=lo, vmax=hi, origin="upper", extent=extent,
+                  interpolation="bilinear")
         if view.heat is not None:
-            im = ax.imshow(view.heat, cmap=cmap, vmin=0, vmax=1, origin="lower", extent=view.extent,
-                           interpolation="bilinear")
+            ax.imshow(style.rgba(_finer(view.heat)), origin="upper", extent=extent, interpolation="bilinear")
         ax.axhline(view.cursor[1], color="yellow", lw=0.5, alpha=0.5)
         ax.axvline(view.cursor[0], color="yellow", lw=0.5, alpha=0.5)
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
         ax.set_title(view.name, fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
-        for s, (px, py, ha, va) in {view.left: (0.01, 0.5, "left", "center"),
-                                    view.right: (0.99, 0.5, "right", "center"),
-                                    view.bottom: (0.5, 0.01, "center", "bottom"),
-                                    view.top: (0.5, 0.99, "center", "top")}.items():
-            ax.text(px, py, s, transform=ax.transAxes, ha=ha, va=va, color="white", fontsize=10, weight="bold")
+        for side, (px, py, ha, va) in {"left": (0.01, 0.5, "left", "center"),
+                                       "right": (0.99, 0.5, "right", "center"),
+                                       "bottom": (0.5, 0.01, "center", "bottom"),
+                                       "top": (0.5, 0.99, "center", "top")}.items():
+            ax.text(px, py, view.sides[side], transform=ax.transAxes, ha=ha, va=va, color="white", fontsize=10,
+                    weight="bold")
     legend = fig.add_axes((0.56, 0.05, 0.38, 0.38))
     legend.axis("off")
-    if im is not None:
-        cax = fig.add_axes((0.60, 0.30, 0.30, 0.02))
-        cb = fig.colorbar(im, cax=cax, orientation="horizontal")
+    if heat is not None:
+        cax = fig.add_axes((0.60, 0.30, 0.30, 0.02), label="colour bar")
+        cb = fig.colorbar(ScalarMappable(Normalize(style.low, style.high), ListedColormap(style.colors[:, :3])),
+                          cax=cax, orientation="horizontal")
         cb.set_label("relevance (1 = most relevant voxel)", fontsize=8)
         cb.ax.tick_params(labelsize=7)
-        legend.text(0.0, 0.45, "Low relevance is transparent, so the anatomy\nstays visible underneath.",
-                    fontsize=8, va="top")
+        legend.text(0.0, 0.45, f"Relevance below the threshold ({style.low:.0%}) is not shown;\n"
+                               "low values fade out, so the anatomy stays visible.", fontsize=8, va="top")
     else:
         legend.text(0.0, 0.7, f"Heatmap: {NO_EXPLANATION}.", fontsize=11, va="top")
     for i, n in enumerate(notes):
         legend.text(0.0, 0.25 - 0.06 * i, n, fontsize=7, va="top", color=RED, wrap=True)
     return notes
+
+
+def _finer(heat: np.ndarray, factor: int = 4) -> np.ndarray:
+    """The map interpolated (linearly, as napari draws it) before colouring: coloured voxels would show blocks."""
+    return np.clip(ndimage.zoom(heat, factor, order=1, grid_mode=True, mode="nearest"), 0.0, 1.0)
 
 
 def page_text(fig: Figure, prediction: Any, explanation: Any | None) -> None:

@@ -176,6 +176,18 @@ def open_training(session: "AlifuseSession") -> None:
     session._training_dialog = dialog  # keep it alive while it runs
 
 
+def screen_settings(session: "AlifuseSession") -> dict:
+    """What the window shows that the report must show the same way: the convention and the overlay's colours."""
+    from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER
+    from alifuse_gui.overlay_style import style_of_layers
+
+    layers = session.viewer.layers
+    shown = session.explanation is not None and RELEVANCE_LAYER in layers
+    style = style_of_layers(layers[RELEVANCE_LAYER] if shown else None,
+                            layers[MRI_LAYER] if MRI_LAYER in layers else None)
+    return {"radiological": session.views.radiological, "style": style}
+
+
 def export_report(session: "AlifuseSession", path: str | Path | None = None) -> Path | None:
     """Write the report of the last prediction (and explanation) to ``path`` (asked for when None)."""
     reasons = session.stale_reasons()
@@ -200,7 +212,7 @@ def export_report(session: "AlifuseSession", path: str | Path | None = None) -> 
     case = session.last_case
     try:
         return write_report(Path(path), case.volume, dict(case.ehr), session.last_prediction,
-                            session.explanation, session.predictor.info)
+                            session.explanation, session.predictor.info, **screen_settings(session))
     except (AlifuseInputError, OSError) as exc:
         session.warn("Export report", str(exc))
         return None

@@ -181,3 +181,114 @@ def test_png_preview_of_the_pages(case):
     rgb = __import__("matplotlib.image", fromlist=["imread"]).imread(PREVIEW_DIR / "page2.png")[..., :3]
     red = (rgb[..., 0] > 0.7) & (rgb[..., 1] < 0.3) & (rgb[..., 2] < 0.3)
     assert red.sum() > 20
+
+
+# -- the screen on paper --
+
+def _axes(fig, name: str):
+    return next(a for a in fig.axes if a.get_label() == name)
+
+
+def page_panel(fig, name: str, dpi: int = 50) -> np.ndarray:
+    """The rendered pixels (RGB, 0-1) of the picture in the page's axes ``name`` ('sagittal', 'coronal', 'axial')."""
+    import io
+
+    import matplotlib.image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    img = matplotlib.image.imread(io.BytesIO(buf.getvalue()))[..., :3]
+    h, w = img.shape[:2]
+    box = _axes(fig, name).get_position()
+    panel = img[int((1 - box.y1) * h):int((1 - box.y0) * h), int(box.x0 * w):int(box.x1 * w)]
+    return crop_to_content(panel, 0.02)
+
+
+def crop_to_content(picture: np.ndarray, floor: float) -> np.ndarray:
+    """``picture`` cut to the rows and columns holding something brighter than ``floor`` (the background)."""
+    lit = picture[..., :3].mean(axis=2) > floor
+    rows, cols = np.flatnonzero(lit.any(axis=1)), np.flatnonzero(lit.any(axis=0))
+    return picture[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def bright_sides(picture: np.ndarray) -> tuple[str, str]:
+    """('left' or 'right', 'top' or 'bottom'): the brighter half of a picture across and down."""
+    g = picture[..., :3].astype(float).mean(axis=2)
+    h, w = g.shape
+    across = "left" if g[:, : w // 2].mean() > g[:, w - w // 2:].mean() else "right"
+    down = "top" if g[: h // 2].mean() > g[h - h // 2:].mean() else "bottom"
+    return across, down
+
+
+def side_letter(fig, name: str, side: str) -> str:
+    """The orientation letter the page prints at the ``side`` ('left'/'right') edge of view ``name``."""
+    x = 0.01 if side == "left" else 0.99
+    return next(t.get_text() for t in _axes(fig, name).texts if tuple(t.get_position()) == (x, 0.5))
+
+
+def marker_case(path: Path) -> Path:
+    """A head whose right-anterior-superior corner is bright, stored LAS (x flipped): orientation matters."""
+    shape = (40, 48, 36)
+    x, y, z = np.mgrid[0:shape[0], 0:shape[1], 0:shape[2]]
+    c = [(n - 1) / 2 for n in shape]
+    r2 = ((x - c[0]) / 18) ** 2 + ((y - c[1]) / 22) ** 2 + ((z - c[2]) / 16) ** 2
+    head = r2 < 1
+    # canonical +x (R), +y (A), +z (S) from just before the centre outwards
+    ras = (x >= c[0] - 2) & (x < c[0] + 12) & (y >= c[1] - 2) & (y < c[1] + 14) & (z >= c[2] - 2) & (z < c[2] + 10)
+    data = np.where(head, 250.0 - 100.0 * r2, 0.0) + np.where(head & ras, 250.0, 0.0)  # symmetric but the corner
+    aff = np.diag([-2.0, 2.0, 2.0, 1.0])   # in the file x runs right to left: its array is the mirror image
+    aff[:3, 3] = [40, -48, -36]
+    nib.save(nib.Nifti1Image(data[::-1].astype(np.float32), aff), str(path))
+    return path
+
+
+#: the side the bright right-anterior-superior corner is on, across each view
+BRIGHT_ACROSS = {(False, "sagittal"): "left", (False, "coronal"): "right", (False, "axial"): "right",
+                 (True, "sagittal"): "left", (True, "coronal"): "left", (True, "axial"): "left"}
+
+
+@pytest.mark.parametrize("radiological", [False, True])
+def test_report_slices_put_anatomy_where_the_viewer_does(case, tmp_path, radiological):
+    """Sagittal anterior left in both conventions; patient right on the right (neurological) or left."""
+    vol = load_volume(marker_case(tmp_path / "marker.nii.gz"))
+    fig = report_pages(vol, case["ehr"], case["pred"], None, case["info"], "2025-01-01 10:00",
+                       radiological=radiological)[1]
+    PREVIEW_DIR.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PREVIEW_DIR / f"marker-{'radiological' if radiological else 'neurological'}.png", dpi=60)
+    for name in ("sagittal", "coronal", "axial"):
+        across, down = bright_sides(page_panel(fig, name))
+        assert across == BRIGHT_ACROSS[radiological, name], name
+        assert down == "top", name                              # superior (axial: anterior) at the top
+        assert side_letter(fig, name, across) == ("A" if name == "sagittal" else "R")
+    words = " ".join(t.get_text() for t in fig.texts)
+    assert ("radiological (patient's right on screen left)" if radiological else "neurological") in words
+
+
+def test_report_names_the_scan_and_its_dicom_patient_and_flags_another_subject(case, tmp_path):
+    from dataclasses import replace
+
+    vol = replace(case["vol"], metadata={"patient_id": "ADNI-002", "patient_name": "DOE JANE"})
+    long_summary = " ".join(f"word{n}" for n in range(1, 51))          # 50 words: 10 never read
+    text = pdf_text(write_report(tmp_path / "r.pdf", vol, {**case["ehr"], "summary": long_summary}, case["pred"],
+                                 None, case["info"]).read_bytes())
+    assert "case.nii.gz" in text and "DICOM patient DOE JANE (ID ADNI-002)" in text
+    assert "The record is of subject sub-0007, the scan of DICOM patient ID ADNI-002" in text
+    assert "the 10 after them (grey) were not read" in text
+    read = text[:text.index("[not read by the model:]")]
+    assert "word40" in read and "word41" not in read                 # the read words come before the mark
+    assert "[not read by the model:] word41 word42" in text
+    assert "65.0% (not calibrated)" in text
+
+
+@pytest.mark.parametrize("radiological", [False, True])
+def test_report_letters_are_the_viewer_overlay_letters(radiological):
+    """The report's sides come from the viewer's own view specs; the viewer's overlay text says the same."""
+    from alifuse_gui.display import view_spec
+    from alifuse_gui.screen_slices import VIEWS, screen_axes
+
+    for name in VIEWS:
+        spec = view_spec(name, radiological)
+        left, right = re.search(r"(\w) ◂▸ (\w)", spec.screen).groups()
+        top = re.search(r"(\w) top", spec.screen).group(1)
+        assert screen_axes(spec).sides == {"left": left, "right": right, "top": top,
+                                           "bottom": {"S": "I", "A": "P"}[top]}, spec.screen

@@ -1,0 +1,93 @@
+"""The report is the screen on paper (issue 13, item 11): the exported PDF orients, colours and thresholds the
+slices as the live window does, and carries the certainty and the scan's name."""
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+from qtpy.QtWidgets import QApplication
+
+from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER
+from alifuse_gui.report import report_pages
+from tests.gui.test_report import bright_sides, crop_to_content, marker_case, page_panel, pdf_text
+
+RECORD = {"subject_id": "sub-0042", "age": 71, "sex": "male", "mmse": 22,
+          "summary": " ".join(f"w{n:02d}" for n in range(1, 46))}   # 45 words: the last 5 are never read
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage():
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def session(make_napari_viewer, tiny_checkpoint, tmp_path, boxes):
+    from alifuse_gui._qt.session import AlifuseSession
+
+    s = AlifuseSession(make_napari_viewer(show=True), tiny_checkpoint)
+    assert s.open_image(marker_case(tmp_path / "marker.nii.gz"))
+    s.record_form.set_record(RECORD)
+    return s
+
+
+def view_picture(session, name: str) -> np.ndarray:
+    """What view ``name`` shows now, its text and scale-bar overlays hidden (they are not anatomy)."""
+    qt = session.viewer.window._qt_viewer if name == "axial" else session.views.qt_viewers[name]
+    model = session.viewer if name == "axial" else session.views.models[name]
+    for overlay in ("text", "scale_bar"):
+        model.canvas.overlays[overlay].visible = False
+    model.reset_view()
+    QApplication.processEvents()
+    shot = qt.screenshot(flash=False)[..., :3].astype(float) / 255
+    return crop_to_content(shot, 0.02)
+
+
+@pytest.mark.parametrize("radiological", [False, True])
+def test_each_report_view_shows_the_bright_corner_where_the_window_shows_it(session, radiological):
+    session.set_radiological(radiological)
+    vol = session.volume
+    centre = tuple(n // 2 for n in vol.data.shape)   # the report's slices without an explanation
+    world = session.viewer.layers[MRI_LAYER].data_to_world(centre)
+    for axis, value in enumerate(world):
+        session.viewer.dims.set_point(axis, value)
+    fig = report_pages(vol, RECORD, session.predict_now()[0], None, session.predictor.info, "today",
+                       radiological=radiological)[1]
+    for name in ("sagittal", "coronal", "axial"):
+        screen = bright_sides(view_picture(session, name))
+        assert bright_sides(page_panel(fig, name)) == screen, (name, screen)
+    # and the window itself is as the convention says: anterior left in the sagittal view; right on the right
+    assert bright_sides(view_picture(session, "sagittal"))[0] == "left"
+    assert bright_sides(view_picture(session, "axial"))[0] == ("left" if radiological else "right")
+
+
+def test_exported_report_follows_the_explain_panel_and_says_what_the_card_says(session, tmp_path):
+    from alifuse_gui._qt.menus import export_report, screen_settings
+
+    pytest.importorskip("engine.explain")
+    session.predict_now()
+    session.explain_now("relevance")
+    panel = session.explain_panel
+    panel.threshold.setValue(80)
+    panel.opacity.setValue(35)
+    layer = session.viewer.layers[RELEVANCE_LAYER]
+    assert tuple(layer.contrast_limits) == (0.8, 1.0)          # the window shows it so ...
+    style = screen_settings(session)["style"]
+    assert (style.low, style.opacity) == (0.8, 0.35)          # ... and the report paints it so
+    np.testing.assert_allclose(style.colors, layer.colormap.colors)
+    assert style.rgba(np.array([0.79]))[0, 3] == 0.0           # below the threshold: not drawn
+    session.viewer.layers[MRI_LAYER].contrast_limits = (50.0, 400.0)
+    assert screen_settings(session)["style"].mri_limits == (50.0, 400.0)
+
+    path = export_report(session, tmp_path / "case.pdf")
+    assert path is not None
+    text = pdf_text(path.read_bytes())
+    assert "threshold 80%, opacity 35% (as in the Explain panel)" in text
+    assert "marker.nii.gz" in text                               # the scan, by name
+    certainty = session.last_prediction.certainty
+    assert certainty and certainty.split(":")[0] in text         # "Not calibrated" / "Calibrated" / "Uncertain"
+    assert f"{session.last_prediction.confidence:.1%}" in text
+    assert "What the prediction rests on" in text                # measured with the explanation
+    assert "The model read the first 40 words" in text and "the 5 after them" in text
+    assert "[not read by the model:] w41 w42 w43 w44 w45" in text
