@@ -4,6 +4,11 @@ napari knows scale and translate, not anatomy. A canonical volume's voxel axes p
 scanner's obliquity) along +x (Right), +y (Anterior), +z (Superior), so its world placement is a
 per-axis scale and a translation; the three orthogonal views choose which axis to slice and which
 way each screen axis points.
+
+An oblique scan is resampled for display onto a grid whose axes are the scanner's (``DisplayGrid``):
+napari's 2-D views slice along world axes but drop a layer's out-of-plane rotation (its own warning says
+so), so an oblique ``affine=`` would put a voxel 15 mm off its scanner position 80 mm from the centre.
+On the resampled grid every view is a true scanner plane, and the cursor reads scanner millimetres.
 """
 from __future__ import annotations
 
@@ -35,6 +40,62 @@ def placement(affine: np.ndarray) -> Placement:
     cosines = np.clip(np.abs(np.diag(lin)) / scale, 0.0, 1.0)
     return Placement(tuple(float(s) for s in scale), tuple(float(t) for t in a[:3, 3]),
                      float(np.degrees(np.arccos(cosines.min()))))
+
+
+@dataclass(frozen=True)
+class DisplayGrid:
+    """The grid a canonical volume is shown on: world = scale * index + translate (mm, scanner axes).
+
+    For axis-aligned data it is the volume's own grid (no copy); for oblique data a grid with the same voxel
+    sizes that holds the whole volume, onto which ``to_display`` resamples an array of the volume's grid.
+    """
+
+    source_affine: np.ndarray          # canonical voxel -> world (mm)
+    source_shape: tuple[int, int, int]
+    shape: tuple[int, int, int]
+    scale: tuple[float, float, float]
+    translate: tuple[float, float, float]
+    resampled: bool
+
+    @property
+    def affine(self) -> np.ndarray:
+        """Display voxel -> world (mm): what napari's ``affine=`` of the shown layers is."""
+        a = np.diag([*self.scale, 1.0])
+        a[:3, 3] = self.translate
+        return a
+
+    def to_display(self, array: np.ndarray, order: int = 1) -> np.ndarray:
+        """``array`` (on the volume's canonical grid) on this grid; the same array when nothing is resampled."""
+        if tuple(array.shape) != self.source_shape:
+            raise ValueError(f"shape {tuple(array.shape)} is not the image's voxel grid {self.source_shape}")
+        if not self.resampled:
+            return array
+        from scipy.ndimage import affine_transform  # here: only oblique scans need it
+
+        # display index -> world -> source index, one affine: source = inv(A) @ (affine @ index - t)
+        to_source = np.linalg.inv(self.source_affine) @ self.affine
+        return affine_transform(np.asarray(array, dtype=np.float32), to_source[:3, :3], offset=to_source[:3, 3],
+                                output_shape=self.shape, order=order, mode="constant", cval=0.0, prefilter=False)
+
+
+def display_grid(affine: np.ndarray, shape: tuple[int, ...], tolerance: float = 0.25) -> DisplayGrid:
+    """The display grid of a canonical volume: its own when, across the whole volume, its voxel axes stray from the
+    scanner's by under ``tolerance`` of a voxel; otherwise a scanner-aligned grid of the same voxel sizes."""
+    a = np.asarray(affine, dtype=float)
+    lin = a[:3, :3]
+    shape3 = tuple(int(n) for n in shape[:3])
+    spacing = np.linalg.norm(lin, axis=0)
+    stray = np.abs(lin - np.diag(np.diag(lin))) @ (np.asarray(shape3) - 1)  # off-axis drift from corner to corner
+    aligned = bool(np.all(stray < tolerance * spacing.min()) and np.all(np.diag(lin) > 0))
+    if aligned:
+        place = placement(a)
+        return DisplayGrid(a, shape3, shape3, place.scale, place.translate, resampled=False)
+    corners = np.array(np.meshgrid(*[[0, n - 1] for n in shape3], indexing="ij")).reshape(3, -1)
+    world = lin @ corners + a[:3, 3:4]
+    lo, hi = world.min(axis=1), world.max(axis=1)
+    out_shape = tuple(int(n) for n in np.floor((hi - lo) / spacing + 1e-6).astype(int) + 1)
+    return DisplayGrid(a, shape3, out_shape, tuple(float(v) for v in spacing), tuple(float(v) for v in lo),
+                       resampled=True)
 
 
 def percentile_limits(data: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:

@@ -1,4 +1,8 @@
-"""The napari layers of one case: the MRI in world millimetres and the relevance overlay on top of it."""
+"""The napari layers of one case: the MRI in scanner millimetres and the relevance overlay on top of it.
+
+Both are shown on the case's ``DisplayGrid`` (an oblique scan resampled onto the scanner's axes), so a point
+in any view is the scanner position of the voxel drawn there, and the map lies on the anatomy it explains.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +10,7 @@ from napari.layers import Image
 from napari.utils.colormaps import Colormap
 
 from engine.imageio import Volume
-from alifuse_gui.display import AXIS_LABELS, percentile_limits, placement
+from alifuse_gui.display import AXIS_LABELS, DisplayGrid, display_grid, percentile_limits, placement
 from alifuse_gui.overlay_style import relevance_rgba  # the report paints with the same table
 
 MRI_LAYER = "MRI"
@@ -29,26 +33,28 @@ def _update(layer: Image, data: np.ndarray, scale, translate) -> None:
 
 
 def show_volume(viewer, volume: Volume) -> Image:
-    """Show ``volume`` as the MRI layer (canonical data, world placement from its affine); hides old maps."""
-    place = placement(volume.affine)
+    """Show ``volume`` as the MRI layer, on its display grid (scanner axes, millimetres); hides old maps."""
+    grid = display_grid(volume.affine, volume.data.shape)
+    data = grid.to_display(volume.data)
     limits = percentile_limits(volume.data)
-    meta = {"path": volume.path, "affine": np.asarray(volume.affine), "obliquity_deg": place.obliquity_deg}
+    meta = {"path": volume.path, "affine": np.asarray(volume.affine), "display_grid": grid,
+            "obliquity_deg": placement(volume.affine).obliquity_deg}
     if MRI_LAYER in viewer.layers:
         layer = viewer.layers[MRI_LAYER]
-        _update(layer, volume.data, place.scale, place.translate)
-        layer.contrast_limits_range = (float(volume.data.min()), float(volume.data.max()))
+        _update(layer, data, grid.scale, grid.translate)
+        layer.contrast_limits_range = (float(data.min()), float(data.max()))
         layer.contrast_limits = limits
         layer.metadata = meta
     else:
         layer = viewer.add_image(
-            volume.data, name=MRI_LAYER, scale=place.scale, translate=place.translate, contrast_limits=limits,
+            data, name=MRI_LAYER, scale=grid.scale, translate=grid.translate, contrast_limits=limits,
             colormap="gray", interpolation2d="linear", units="mm", metadata=meta,
         )
         viewer.layers.move(viewer.layers.index(layer), 0)  # the anatomy stays at the bottom of the stack
     if RELEVANCE_LAYER in viewer.layers:  # the old case's map: hidden, emptied, on the new grid
         rel = viewer.layers[RELEVANCE_LAYER]
         rel.visible = False
-        _update(rel, np.zeros(volume.data.shape, np.float32), place.scale, place.translate)
+        _update(rel, np.zeros(grid.shape, np.float32), grid.scale, grid.translate)
     viewer.dims.axis_labels = AXIS_LABELS
     viewer.reset_view()
     return layer
@@ -56,10 +62,15 @@ def show_volume(viewer, volume: Volume) -> Image:
 
 def show_relevance(viewer, relevance: np.ndarray, mri: Image, opacity: float = 0.6,
                    threshold: float = 0.5) -> Image:
-    """Show the relevance layer: same grid and placement as ``mri``, values in [0, 1]."""
-    if relevance.shape != mri.data.shape:
+    """Show the relevance layer (``relevance`` on the image's canonical grid, values in [0, 1]) on ``mri``'s display
+    grid and placement."""
+    grid: DisplayGrid | None = mri.metadata.get("display_grid")
+    if grid is not None:
+        data = np.asarray(grid.to_display(relevance), dtype=np.float32)
+    elif relevance.shape != mri.data.shape:
         raise ValueError(f"relevance shape {relevance.shape} != MRI shape {mri.data.shape}")
-    data = np.asarray(relevance, dtype=np.float32)
+    else:
+        data = np.asarray(relevance, dtype=np.float32)
     if RELEVANCE_LAYER in viewer.layers:
         layer = viewer.layers[RELEVANCE_LAYER]
         _update(layer, data, mri.scale, mri.translate)

@@ -230,8 +230,8 @@ class AlifuseSession(QObject):
             self.forget_explanation("Another image of this patient: predict, then explain.")
         layer = show_volume(self.viewer, volume)
         self.views.show_new_image()
-        obl = layer.metadata["obliquity_deg"]
-        extra = f"  ·  {obl:.0f}° oblique, shown axis-aligned" if obl >= 1 else ""
+        obl, grid = layer.metadata["obliquity_deg"], layer.metadata["display_grid"]
+        extra = f"\n{obl:.{0 if obl >= 1 else 1}f}° oblique scan, resampled" if grid.resampled else ""
         self._main_overlay(extra)
         self.viewer.title = f"Alifuse Viewer — {Path(volume.path).name}"
         for note in volume.notes:
