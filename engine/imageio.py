@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
+from engine.compressed import check_stream, require_decoder
 from engine.errors import AlifuseInputError, quote_path
 from engine.safe_files import MAX_IMAGE_BYTES, check_regular
 
@@ -30,8 +31,8 @@ _COMPRESSED = (".gz", ".bz2", ".zst")
 #: Voxel geometry scanners produce: edges from 0.05 mm (micro-MRI) to 20 mm, at most 50 times longer one way than
 #: another. Anything else is a wrong header, and would make the anti-aliasing kernel grow without bound.
 MIN_VOXEL_MM, MAX_VOXEL_MM, MAX_VOXEL_ASPECT = 0.05, 20.0, 50.0
-#: what a gzip stream may decompress to beyond the data its header declares (NIfTI extensions, MGH tags)
-_GZIP_SLACK_BYTES = 64 << 20
+#: what a compressed stream may decompress to beyond the data its header declares (NIfTI extensions, MGH tags)
+_STREAM_SLACK_BYTES = 64 << 20
 
 
 @dataclass
@@ -77,6 +78,7 @@ def _read_with_nibabel(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarra
     for part in _image_files(p):  # regular files only: a FIFO (the .img of an Analyze pair too) would block
         if check_regular(part, MAX_IMAGE_BYTES, "the image file") == 0:
             raise AlifuseInputError(f"{quote_path(part)}: the file is empty")
+        require_decoder(part)
     # Garbled headers make numpy warn inside nibabel; the checks below report what matters.
     with _header_messages_into(notes), np.errstate(all="ignore"):
         return _read_image(p, notes)
@@ -86,6 +88,8 @@ def _read_image(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         img = nib.load(str(p))
     except Exception as exc:  # nibabel raises many kinds on garbage; the user needs one line
+        for part in _image_files(p):  # a damaged compressed stream is the likelier reason, and says more
+            check_stream(part, MAX_DECODED_BYTES + _STREAM_SLACK_BYTES)
         raise AlifuseInputError(
             f"{p}: not a readable image (NIfTI, MGH/MGZ, Analyze or a DICOM folder): {_why(exc, p)}"
         ) from exc
@@ -106,10 +110,10 @@ def _read_image(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
         header_affine = None
     if header_affine is not None:  # from the header, before a byte of data is decompressed
         _check_affine(p, header_affine)
-    for part in _image_files(p):  # nibabel reads a gzip member only as far as it needs: no CRC, no end checked
+    for part in _image_files(p):  # nibabel reads a compressed file only as far as it needs: no CRC, no end checked
         # NIfTI/Analyze hold nothing after the data; MGH keeps tags there
-        slack = 0 if isinstance(img, nib.analyze.AnalyzeImage) else _GZIP_SLACK_BYTES
-        _check_gzip_stream(part, _declared_bytes(img, shape) + slack)
+        slack = 0 if isinstance(img, nib.analyze.AnalyzeImage) else _STREAM_SLACK_BYTES
+        check_stream(part, _declared_bytes(img, shape) + slack)
     try:
         if len(shape) == 4:
             notes.append(f"4-D file: used volume 1 of {shape[3]}")
@@ -172,51 +176,6 @@ def _declared_bytes(img: object, shape: tuple[int, ...]) -> int:
         itemsize, offset = 8, 0
     header = 348 if offset <= 0 else 0  # an Analyze pair's .hdr, or a header whose vox_offset says nothing
     return int(np.prod(shape, dtype=np.int64)) * itemsize + max(offset, 0) + header
-
-
-def _check_gzip_stream(part: Path, limit: int) -> None:
-    """A gzip file is read to its end once, in bounded memory: every member's CRC-32 and length must match, and
-    nothing but further members (or zero padding) may follow. Otherwise one line: a damaged file is never read
-    into a quietly wrong volume. Reading stops once it decompresses to more than ``limit`` bytes."""
-    import zlib
-
-    with open(part, "rb") as fh:
-        if fh.read(2) != b"\x1f\x8b":
-            return
-        fh.seek(0)
-        where = quote_path(part)
-        d, total, pending, padding = zlib.decompressobj(31), 0, b"", False
-        while True:
-            chunk = pending or fh.read(1 << 16)
-            pending = b""
-            if not chunk:
-                if not d.eof and not padding:
-                    raise AlifuseInputError(f"{where}: the gzip stream ends early (file truncated?)") \
-                        from EOFError("compressed file ended before the end-of-stream marker was reached")
-                return
-            if padding or d.eof:
-                if not padding and len(chunk) < 2:
-                    chunk += fh.read(1 << 16)
-                if not padding and chunk[:2] == b"\x1f\x8b":  # another member: gzip allows several
-                    d = zlib.decompressobj(31)
-                elif chunk.strip(b"\0"):
-                    raise AlifuseInputError(f"{where}: data after the end of the gzip stream (trailing garbage, or "
-                                            f"two files joined); the file is damaged")
-                else:
-                    padding = True
-                    continue
-            try:
-                total += len(d.decompress(chunk))
-            except zlib.error as exc:
-                what = ("its CRC-32 check fails" if "data check" in str(exc) else
-                        "its length check fails" if "length check" in str(exc) else "its compressed data is corrupt")
-                raise AlifuseInputError(f"{where}: the gzip stream is damaged ({what}); the file cannot be "
-                                        f"trusted") from exc
-            if total > limit:
-                raise AlifuseInputError(f"{where}: decompresses to more than its header declares ({limit:,} bytes; "
-                                        f"two files joined, or trailing data); refused")
-            if d.eof:
-                pending = d.unused_data
 
 
 @contextlib.contextmanager
