@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from engine.errors import AlifuseInputError, one_line
+from engine.run_format import DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA, DEVICE_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -154,15 +155,15 @@ def resolve_device(name: str) -> "torch.device":
     """auto | cpu | cuda[:N] -> a device that exists, or an error naming --device."""
     import torch  # here, not at import: the viewer draws its first image before torch is needed
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
+    if name == DEVICE_AUTO:
+        return torch.device(DEVICE_CUDA if torch.cuda.is_available() else DEVICE_CPU)
+    if name == DEVICE_CPU:
+        return torch.device(DEVICE_CPU)
+    if name.startswith(DEVICE_CUDA):
         if not torch.cuda.is_available():
             raise AlifuseInputError(f"--device {name}: no CUDA GPU is available on this machine")
         return torch.device(name)
-    raise AlifuseInputError(f"--device {name}: use auto, cpu or cuda")
+    raise AlifuseInputError(f"--device {name}: use {', '.join(DEVICE_NAMES[:-1])} or {DEVICE_NAMES[-1]}")
 
 
 def resolve_device_name(name: str) -> str:
@@ -171,6 +172,6 @@ def resolve_device_name(name: str) -> str:
     The viewer checks ``--device`` before its window opens; importing torch (over a second) just to
     spell "cpu" would delay the first image. auto and cuda need torch to know what this machine has.
     """
-    if name == "cpu":
-        return "cpu"
+    if name == DEVICE_CPU:
+        return DEVICE_CPU
     return str(resolve_device(name))

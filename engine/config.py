@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.config_limits import check_ranges, check_size, check_types
 from engine.errors import AlifuseInputError, quote
+from engine.run_format import PRESET_DEMO, PRESET_PAPER, PRESET_TINY
 
 #: Bumped whenever preprocessing changes numerically; stored in checkpoints and cache keys.
 PREPROCESSING_VERSION = "1"
@@ -156,13 +157,13 @@ IMAGE_MEAN, IMAGE_STD = 0.15, 0.29
 def _paper() -> AlifuseConfig:
     """The paper's configuration (Chen & Hong): 128^3, patch 16, 768 wide, 12 heads, N_e=24, N_d=8; the image
     centred and scaled (the paper gives no input normalisation; MAE, its image branch, normalises)."""
-    return AlifuseConfig(preset="paper", image_mean=IMAGE_MEAN, image_std=IMAGE_STD)
+    return AlifuseConfig(preset=PRESET_PAPER, image_mean=IMAGE_MEAN, image_std=IMAGE_STD)
 
 
 def _demo() -> AlifuseConfig:
     """Small enough to train on 2 CPU cores in under an hour; text is the packaged MiniLM (384 wide)."""
     return AlifuseConfig(
-        preset="demo",
+        preset=PRESET_DEMO,
         image_size=64, patch_size=8,            # 8^3 = 512 patches, as in the paper
         img_dim=192, img_depth=4, img_heads=3,
         dec_dim=128, dec_depth=2, dec_heads=4,
@@ -177,7 +178,7 @@ def _demo() -> AlifuseConfig:
 def _tiny() -> AlifuseConfig:
     """For tests: a few thousand parameters per block, random text weights, the MiniLM vocabulary."""
     return AlifuseConfig(
-        preset="tiny",
+        preset=PRESET_TINY,
         image_size=16, patch_size=4,             # 4^3 = 64 patches
         img_dim=32, img_depth=2, img_heads=2,
         dec_dim=32, dec_depth=1, dec_heads=2,
@@ -187,7 +188,7 @@ def _tiny() -> AlifuseConfig:
     )
 
 
-PRESETS = {"paper": _paper, "demo": _demo, "tiny": _tiny}
+PRESETS = {PRESET_PAPER: _paper, PRESET_DEMO: _demo, PRESET_TINY: _tiny}
 
 _TUPLE_FIELDS = {"modalities": str, "stem_widths": int}
 

@@ -22,9 +22,11 @@ from engine.image_encoder import ImageEncoder
 from engine.losses import itc_loss, masked_patch_mse, masked_token_ce
 from engine.masking import MaskNoise, draw_mask_noise, random_patch_mask, random_token_mask
 from engine.patches import patchify
+from engine.run_format import MODEL_LOSSES, TOTAL_LOSS
 from engine.text_encoder import TextEncoder, load_pretrained_text
 
-LOSS_NAMES = ("itc", "img_rec", "txt_rec", "cls")
+#: the loss terms training_losses returns, named as a run folder's metrics name them
+ITC, IMG_REC, TXT_REC, CLS = MODEL_LOSSES
 
 
 @dataclass
@@ -153,20 +155,20 @@ class AlifuseModel(nn.Module):
                 fi, ft = gather(fi), gather(ft)
             # rows selected and fewer than two left: nothing to contrast, a zero that keeps the graph's shape
             few = itc_rows is not None and fi.shape[0] < 2
-            out["itc"] = fi.sum() * 0.0 if few else itc_loss(fi, ft, self.temperature())
+            out[ITC] = fi.sum() * 0.0 if few else itc_loss(fi, ft, self.temperature())
         if cfg.lambda_res > 0:
             if cfg.use_image:
-                out["img_rec"] = self._image_reconstruction(image, enc, mask, noise.image)
+                out[IMG_REC] = self._image_reconstruction(image, enc, mask, noise.image)
             if cfg.use_text:
-                out["txt_rec"] = self._text_reconstruction(ids, mask, enc, noise.text)
+                out[TXT_REC] = self._text_reconstruction(ids, mask, enc, noise.text)
         logits = self.classify(enc)
         if cfg.lambda_cls > 0:
-            out["cls"] = F.cross_entropy(logits.float(), labels)
+            out[CLS] = F.cross_entropy(logits.float(), labels)
         total = sum(
-            {"itc": cfg.lambda_cl, "img_rec": cfg.lambda_res, "txt_rec": cfg.lambda_res, "cls": cfg.lambda_cls}[k] * v
+            {ITC: cfg.lambda_cl, IMG_REC: cfg.lambda_res, TXT_REC: cfg.lambda_res, CLS: cfg.lambda_cls}[k] * v
             for k, v in out.items()
         )
-        out["total"] = total
+        out[TOTAL_LOSS] = total
         out["logits"] = logits
         if enc.img is not None:
             out["z_img"] = enc.img  # (B, 1+N, D): lets a trainer add terms on the same MRI without encoding it again

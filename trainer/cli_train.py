@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from engine import run_format as rf
 from engine.cli_common import ArgumentParser, prepare_out_dir, resolve_device, run_cli, seed_type
 from engine.config import PRESETS, AlifuseConfig, parse_field, preset
 from engine.errors import AlifuseInputError, quote, quote_path
@@ -17,11 +18,12 @@ MODALITIES = {"both": ("image", "text"), "image": ("image",), "text": ("text",)}
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="alifuse-train", description="Train Alifuse (ITC + cross-modal masked reconstruction "
-                       "+ classification). Writes checkpoints every epoch, the best by validation AUC, metrics.jsonl.")
+                       f"+ classification). Writes checkpoints every epoch, the best by validation AUC, {rf.METRICS}.")
     p.add_argument("--data", required=True, metavar="PATH",
                    help="a cohort folder with manifest.csv, a manifest CSV, or KIND:TABLE[:IMAGE_ROOT] with KIND one "
                         "of adni, nacc, oasis2, aibl, miriad")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="model size (default: demo)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=rf.PRESET_DEMO,
+                   help=f"model size (default: {rf.PRESET_DEMO})")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
@@ -31,7 +33,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--folds", type=int, help="subject-wise cross-validation with this many folds (default: a 70/10/20 "
                    "split)")
     p.add_argument("--fold", type=int, help="with --folds: the fold (0-based) held out as the test set")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--device", default=rf.DEVICE_AUTO, help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--loss", choices=sorted(LOSS_SETS), default="cls+cl+res",
                    help="loss terms (paper ablation): cls, cls+cl, or cls+cl+res (default, the full objective)")
     p.add_argument("--modalities", choices=sorted(MODALITIES), default="both", help="image, text, or both (default)")
@@ -107,7 +109,7 @@ def _check_same_run(run_json: Path, args) -> None:  # noqa: ANN001
     from engine.safe_files import read_regular
 
     try:
-        saved = json.loads(read_regular(run_json, 16 << 20, "run.json").decode("utf-8"))
+        saved = json.loads(read_regular(run_json, 16 << 20, rf.RUN_INFO).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise AlifuseInputError(f"--resume: {quote_path(run_json)} is not valid JSON; it cannot say which run this "
                                 f"is") from None
@@ -157,8 +159,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--lr {args.lr}: must be between 0 and 1")
     out = prepare_out_dir(args.out)  # a file, /dev/null/x or read-only: one line now, not after loading the data
     if args.resume:
-        _check_same_run(out / "run.json", args)
-    if (out / "last.safetensors").exists() and not args.resume:
+        _check_same_run(out / rf.RUN_INFO, args)
+    if (out / rf.LAST_CHECKPOINT).exists() and not args.resume:
         raise AlifuseInputError(f"--out {out}: already holds a run; pass --resume to continue it or choose another "
                                 f"folder (checkpoints are never overwritten by a new run)")
     device = resolve_device(args.device)
@@ -178,8 +180,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
     records, skipped = load_records(args.data, need_images="image" in overrides["modalities"], warn=stderr_warn)
     classes = class_names_for(records)
     cfg = preset(args.preset, num_classes=len(classes), **overrides)
-    if args.resume and (out / "config.json").is_file():
-        cfg = _resumed_config(out / "config.json", cfg, stderr_warn)
+    if args.resume and (out / rf.CONFIG).is_file():
+        cfg = _resumed_config(out / rf.CONFIG, cfg, stderr_warn)
     if args.fold is not None and args.folds is None:
         raise AlifuseInputError("--fold: needs --folds")
     splits = run_splits(records, args.seed, args.folds, args.fold)
@@ -191,8 +193,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
     try:
         out.mkdir(parents=True, exist_ok=True)
         if info.main:
-            atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
-            atomic_write_text(out / "splits.json", json.dumps(
+            atomic_write_text(out / rf.CONFIG, json.dumps(cfg.to_dict(), indent=2))
+            atomic_write_text(out / rf.SPLITS, json.dumps(
                 {k: sorted({r.subject_id for r in v}) for k, v in splits.items()}, indent=1))
             run_info = {"command": "alifuse-train " + shlex.join(argv if argv is not None else sys.argv[1:]),
                         "data": str(args.data), "data_resolved": _resolved(args.data), "seed": args.seed,
@@ -200,7 +202,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         "n_cases": {k: len(v) for k, v in splits.items()}, "skipped_rows": len(skipped),
                         "environment": environment(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         "world_size": info.world}
-            atomic_write_text(out / "run.json", json.dumps(run_info, indent=2))
+            atomic_write_text(out / rf.RUN_INFO, json.dumps(run_info, indent=2))
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from engine import run_format as rf
 from engine.checkpoint import save_checkpoint
 from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
 from engine.masking import draw_mask_noise
-from engine.model import LOSS_NAMES, AlifuseModel
+from engine.model import AlifuseModel
 from trainer.augment import ImageAugment, RecordAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
@@ -36,7 +37,7 @@ from trainer.run_files import SUBJECT_KEY_SCHEME, load_train_state, save_train_s
 
 #: Learning rates by preset: the paper's 2e-5 fine-tunes large pretrained encoders; the small presets
 #: train their ViT from scratch and need more.
-DEFAULT_LR = {"paper": 2e-5, "demo": 3e-4, "tiny": 1e-3}
+DEFAULT_LR = {rf.PRESET_PAPER: 2e-5, rf.PRESET_DEMO: 3e-4, rf.PRESET_TINY: 1e-3}
 
 
 @dataclass
@@ -184,10 +185,10 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
                         ids, batch["mask"].to(device), labels=batch["label"].to(device), gather=gather, noise=noise,
                         itc_rows=batch["has_image"].to(device) if "has_image" in batch else None)
             if monotone > 0 and "ids_alt" in batch:
-                out["mono"] = _monotone_term(getattr(model, "module", model), out, batch, device)
-                out["total"] = out["total"] + monotone * out["mono"]
+                out[rf.MONOTONE_LOSS] = _monotone_term(getattr(model, "module", model), out, batch, device)
+                out[rf.TOTAL_LOSS] = out[rf.TOTAL_LOSS] + monotone * out[rf.MONOTONE_LOSS]
         optim.zero_grad(set_to_none=True)
-        out["total"].backward()
+        out[rf.TOTAL_LOSS].backward()
     torch.nn.utils.clip_grad_norm_(params, clip)
     optim.step()
     return out
@@ -198,7 +199,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
           resume: bool = False, provenance: dict | None = None, cache=None) -> RunResult:
     """Train on ``splits['train']``, select on ``splits['val']``; checkpoints and metrics go to ``run_dir``."""
     run_dir = Path(run_dir)
-    last, best, state_file = run_dir / "last.safetensors", run_dir / "best.safetensors", run_dir / "train_state.pt"
+    last, best, state_file = run_dir / rf.LAST_CHECKPOINT, run_dir / rf.BEST_CHECKPOINT, run_dir / rf.TRAIN_STATE
     lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
     train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
                            monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment)
@@ -229,7 +230,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(total, max(1, int(total * opts.warmup_frac))))
 
     if info.main:
-        for stale in run_dir.glob("*.tmp"):  # left by a run killed while writing; never a finished file
+        for stale in run_dir.glob("*" + rf.PARTIAL_SUFFIX):  # left by a run killed while writing; never a finished file
             stale.unlink(missing_ok=True)
     if resume and state_file.is_file():
         # train_state.pt alone holds everything resume needs, written in one atomic step: a kill between
@@ -247,9 +248,9 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
         saved = st["best_key"] if "best_key" in st else st["best_auc"]
         best_key = tuple(saved) if isinstance(saved, (list, tuple)) else (saved,)
         if info.main:
-            truncate_metrics(run_dir / "metrics.jsonl", st["epoch"])
+            truncate_metrics(run_dir / rf.METRICS, st["epoch"])
     elif resume:
-        raise AlifuseInputError(f"--resume: {run_dir} holds no train_state.pt to resume from")
+        raise AlifuseInputError(f"--resume: {run_dir} holds no {rf.TRAIN_STATE} to resume from")
 
     ddp_model = model
     if info.world > 1:
@@ -269,7 +270,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 image_augment=asdict(opts.image_augment) if opts.image_augment else None,
                 init_from=opts.init_from,
                 batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
-    reporter.event(event="start", epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),
+    reporter.event(event=rf.START, epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),
                    start_epoch=start_epoch, n_train=len(train_ds), n_val=len(val_ds), device=str(device))
     t_start = time.perf_counter()
     epoch = start_epoch - 1
@@ -284,7 +285,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                                 collate_fn=trim_collate)
             train_ds.set_epoch(epoch)
             model.train()
-            sums = {k: 0.0 for k in (*LOSS_NAMES, "mono", "total")}
+            sums = {k: 0.0 for k in (*rf.MODEL_LOSSES, rf.MONOTONE_LOSS, rf.TOTAL_LOSS)}
             n_steps = 0
             for step, b in enumerate(loader, 1):
                 out = train_step(step_model, b, cfg, optim, params, opts.clip, device, gen, gather,
@@ -297,7 +298,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 done = (epoch - start_epoch) * steps_per_epoch + step
                 remaining = (opts.epochs - start_epoch + 1) * steps_per_epoch - done
                 elapsed = time.perf_counter() - t_start
-                reporter.event(event="step", epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
+                reporter.event(event=rf.STEP, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
                                fraction=((epoch - 1) * steps_per_epoch + step) / max(1, total),
                                eta_s=round(elapsed / done * remaining, 1), lr=sched.get_last_lr()[0],
                                loss={k: round(v / n_steps, 5) for k, v in sums.items() if k in out})
@@ -330,7 +331,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
         reporter.close()  # end the progress-bar line, so an error message starts on a line of its own
     result = RunResult(best, last, epoch if not stop.stop else epoch - 1, best_val, stop.stop)
     if info.main:
-        reporter.event(event="stopped" if stop.stop else "done", best_checkpoint=str(best),
+        reporter.event(event=rf.STOPPED if stop.stop else rf.DONE, best_checkpoint=str(best),
                        last_checkpoint=str(last), seconds=round(time.perf_counter() - t_start, 2),
                        epochs_done=result.epochs_done, best_val=best_val)
         reporter.close()

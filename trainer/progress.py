@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine import run_format as rf
 from trainer.run_files import atomic_write_text
 
 
@@ -36,25 +37,25 @@ class Reporter:
             return
         ev = _clean(ev)
         line = json.dumps(ev, sort_keys=True)
-        atomic_write_text(self.run_dir / "progress.json", line + "\n")
+        atomic_write_text(self.run_dir / rf.PROGRESS, line + "\n")
         if self.json_lines:
             print(line, flush=True)
         else:
             self._draw(ev)
 
     def epoch(self, **ev: Any) -> None:
-        ev = {"event": "epoch", **ev}
+        ev = {rf.EVENT: rf.EPOCH, **ev}
         if self.enabled:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            with open(self.run_dir / rf.METRICS, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(_clean(ev), sort_keys=True) + "\n")
         self.event(**ev)
 
     def _draw(self, ev: dict) -> None:
-        kind = ev.get("event")
-        if kind == "step":
+        kind = ev.get(rf.EVENT)
+        if kind == rf.STEP:
             frac = ev.get("fraction") or 0.0
             bar = "#" * int(frac * 30)
-            loss = (ev.get("loss") or {}).get("total")
+            loss = (ev.get("loss") or {}).get(rf.TOTAL_LOSS)
             sys.stderr.write(f"\repoch {ev['epoch']} step {ev['step']}/{ev['steps_per_epoch']} [{bar:<30}] "
                              f"{frac:5.1%} loss {loss if loss is not None else '-'} eta {ev.get('eta_s')}s   ")
             self._bar = True
@@ -62,11 +63,12 @@ class Reporter:
             if self._bar:
                 sys.stderr.write("\n")
                 self._bar = False
-            if kind == "epoch":
+            if kind == rf.EPOCH:
                 v = ev.get("val") or {}
-                sys.stderr.write(f"epoch {ev['epoch']}: train loss {ev['train'].get('total')}, val acc {v.get('acc')} "
+                loss = ev["train"].get(rf.TOTAL_LOSS)
+                sys.stderr.write(f"epoch {ev['epoch']}: train loss {loss}, val acc {v.get('acc')} "
                                  f"auc {v.get('auc')}{' (best)' if ev.get('best') else ''}\n")
-            elif kind in ("done", "stopped"):
+            elif kind in (rf.DONE, rf.STOPPED):
                 sys.stderr.write(f"{kind}: best checkpoint {ev.get('best_checkpoint')}\n")
         sys.stderr.flush()
 
@@ -89,7 +91,7 @@ def truncate_metrics(path: Path, last_epoch: int) -> None:
     from engine.errors import AlifuseInputError, quote_path
     from engine.safe_files import read_regular
 
-    raw = read_regular(path, MAX_METRICS_BYTES, "metrics.jsonl")
+    raw = read_regular(path, MAX_METRICS_BYTES, rf.METRICS)
     segments = raw.split(b"\n")
     keep = []
     for number, seg in enumerate(segments, 1):

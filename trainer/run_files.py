@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 import torch
 
+from engine import run_format as rf
 from engine.atomic import publish
 from trainer.records import CaseRecord
 from trainer.subject_ids import ID_SCHEME, SCHEME, data_identity, subject_keys
@@ -18,7 +19,7 @@ from trainer.subject_ids import ID_SCHEME, SCHEME, data_identity, subject_keys
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename: readers never see half a file, a crash never leaves one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=rf.PARTIAL_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -30,7 +31,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_train_state(path: Path, state: dict[str, Any]) -> None:
     """Optimizer + scheduler state (tensors and numbers only), atomically."""
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=Path(path).name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=Path(path).name + ".", suffix=rf.PARTIAL_SUFFIX)
     os.close(fd)
     try:
         torch.save(state, tmp)
@@ -56,7 +57,7 @@ def load_train_state(path: Path) -> dict[str, Any]:
     from engine.safe_files import check_regular
 
     where = f"--resume: {quote_path(path)}"
-    check_regular(path, MAX_STATE_BYTES, "train_state.pt")
+    check_regular(path, MAX_STATE_BYTES, rf.TRAIN_STATE)
     try:
         st = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

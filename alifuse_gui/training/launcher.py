@@ -11,15 +11,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import run_format as rf
 from engine.errors import AlifuseInputError
 from alifuse_gui.training.run_folder import RunFolder
 
-PRESETS: dict[str, str] = {
-    "tiny": "tiny: a smoke test, seconds per epoch on a laptop",
-    "demo": "demo: small model that trains on two CPU cores",
-    "paper": "paper: the paper's full model (128³, 24 layers); needs a large GPU",
+_PRESET_HELP = {
+    rf.PRESET_TINY: "a smoke test, seconds per epoch on a laptop",
+    rf.PRESET_DEMO: "small model that trains on two CPU cores",
+    rf.PRESET_PAPER: "the paper's full model (128³, 24 layers); needs a large GPU",
 }
-DEVICES = ("auto", "cpu", "cuda")
+#: The presets the dialog offers, each with a line for a person ("tiny: a smoke test, ...").
+PRESETS: dict[str, str] = {name: f"{name}: {_PRESET_HELP[name]}" for name in rf.PRESET_NAMES}
+DEVICES = rf.DEVICE_NAMES
 MANIFEST_NAME = "manifest.csv"
 TABLE_SUFFIXES = (".csv", ".tsv")
 #: Fewest synthetic subjects for which a subject-wise train/validation/test split still holds every part.
@@ -39,7 +42,7 @@ class TrainSettings:
     out: Path
     epochs: int | None = None
     batch_size: int | None = None
-    device: str = "auto"
+    device: str = rf.DEVICE_AUTO
     seed: int | None = None
     resume: bool = False
     synthetic_subjects: int | None = None
@@ -66,7 +69,7 @@ def synthetic_cohort_dir(out: Path) -> Path:
 
 
 def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_size: str = "",
-                   device: str = "auto", seed: str = "", resume: bool = False,
+                   device: str = rf.DEVICE_AUTO, seed: str = "", resume: bool = False,
                    synthetic_subjects: str | None = None) -> TrainSettings:
     """Check the dialog's fields; the first problem is an ``AlifuseInputError`` naming the field.
 

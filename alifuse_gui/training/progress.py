@@ -9,12 +9,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import run_format as rf
 from alifuse_gui.training.run_folder import parse_event_line
 
 #: Loss terms in the order the plot lists them (the trainer's "loss" / "train" dict keys).
-LOSS_TERMS = ("total", "itc", "img_rec", "txt_rec", "cls")
+LOSS_TERMS = rf.LOSS_TERMS
 #: Validation scores drawn on the right-hand plot.
-VAL_SCORES = ("acc", "auc")
+VAL_SCORES = rf.VAL_SCORES
 
 
 def _num(x: Any) -> float | None:
@@ -66,7 +67,7 @@ class RunMonitor:
         self.eta_s: float | None = None
         self.step_loss: dict[str, Series] = {k: Series() for k in LOSS_TERMS}
         self.epoch_loss: dict[str, Series] = {k: Series() for k in LOSS_TERMS}
-        self.val: dict[str, Series] = {k: Series() for k in (*VAL_SCORES, "loss")}
+        self.val: dict[str, Series] = {k: Series() for k in (*VAL_SCORES, rf.VAL_LOSS)}
         self.best_epoch: int | None = None
         self.best_checkpoint: str | None = None
         self.last_checkpoint: str | None = None
@@ -84,29 +85,29 @@ class RunMonitor:
 
     def feed(self, ev: dict[str, Any]) -> None:
         self.events_seen += 1
-        kind = ev.get("event")
-        if kind == "start":
+        kind = ev.get(rf.EVENT)
+        if kind == rf.START:
             self.state = "running"
             self.epochs_total = _int(ev.get("epochs")) or self.epochs_total
             self.steps_per_epoch = _int(ev.get("steps_per_epoch")) or self.steps_per_epoch
             self.run_dir = ev.get("run_dir") or self.run_dir
-        elif kind == "step":
+        elif kind == rf.STEP:
             self._step(ev)
-        elif kind == "epoch":
+        elif kind == rf.EPOCH:
             self._epoch(ev)
-        elif kind == "done":
+        elif kind == rf.DONE:
             self.state = "done"
             self.fraction = 1.0
             self.eta_s = 0.0
             self.best_checkpoint = ev.get("best_checkpoint") or self.best_checkpoint
             self.seconds = _num(ev.get("seconds"))
-        elif kind == "stopped":
+        elif kind == rf.STOPPED:
             # SIGTERM (Cancel): the trainer stopped at a step boundary; its last epoch checkpoint stays.
             self.state = "stopped"
             self.best_checkpoint = ev.get("best_checkpoint") or self.best_checkpoint
             self.last_checkpoint = ev.get("last_checkpoint") or self.last_checkpoint
             self.seconds = _num(ev.get("seconds"))
-        elif kind == "error":
+        elif kind == rf.ERROR:
             self.state = "error"
             self.error = str(ev.get("message") or "the trainer reported an error")
 
@@ -171,7 +172,7 @@ class RunMonitor:
 
     def epochs_done(self) -> int:
         """Epochs with a written checkpoint (the ``"epoch"`` events seen)."""
-        return len(self.epoch_loss["total"].x) or len(self.val["acc"].x) or len(self.val["auc"].x)
+        return len(self.epoch_loss[rf.TOTAL_LOSS].x) or len(self.val["acc"].x) or len(self.val["auc"].x)
 
     def latest_val(self) -> dict[str, float]:
         """The last validation scores, e.g. {'acc': 0.6, 'auc': 0.7, 'loss': 1.0}."""

@@ -1,7 +1,6 @@
 """Read a training run folder (``alifuse-train --out RUN_DIR``) while it is being written, or long after.
 
-A run folder holds ``metrics.jsonl`` (one ``"epoch"`` event per line), ``progress.json`` (the latest event),
-``last.safetensors``, ``best.safetensors``, ``train_state.pt``, ``config.json`` and ``run.json``. The trainer
+The folder's files and events are named in :mod:`engine.run_format`, which the trainer writes with. The trainer
 appends to these files while we read them, so a missing file, an empty file or a half-written last line are
 normal states, never errors.
 """
@@ -12,16 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import run_format as rf
 from engine.errors import AlifuseInputError
-
-METRICS = "metrics.jsonl"
-PROGRESS = "progress.json"
-LAST = "last.safetensors"
-BEST = "best.safetensors"
-CONFIG = "config.json"
-RUN_INFO = "run.json"
-#: Any one of these marks a folder as a training run.
-RUN_MARKERS = (METRICS, PROGRESS, RUN_INFO, LAST, BEST)
 
 
 def parse_event_line(line: str | bytes) -> dict[str, Any] | None:
@@ -35,7 +26,7 @@ def parse_event_line(line: str | bytes) -> dict[str, Any] | None:
         obj = json.loads(line)
     except json.JSONDecodeError:
         return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
+    if not isinstance(obj, dict) or not isinstance(obj.get(rf.EVENT), str):
         return None
     return obj
 
@@ -68,30 +59,30 @@ class RunFolder:
     path: Path
 
     def is_run(self) -> bool:
-        return self.path.is_dir() and any((self.path / m).exists() for m in RUN_MARKERS)
+        return self.path.is_dir() and any((self.path / m).exists() for m in rf.RUN_MARKERS)
 
     def epochs(self) -> list[dict[str, Any]]:
         """The ``"epoch"`` events of ``metrics.jsonl`` in file order."""
-        return [ev for ev in read_events(self.path / METRICS) if ev.get("event") == "epoch"]
+        return [ev for ev in read_events(self.path / rf.METRICS) if ev.get(rf.EVENT) == rf.EPOCH]
 
     def progress(self) -> dict[str, Any] | None:
         """The latest event the trainer wrote to ``progress.json``, or None."""
-        ev = _read_json(self.path / PROGRESS)
-        return ev if ev is not None and isinstance(ev.get("event"), str) else None
+        ev = _read_json(self.path / rf.PROGRESS)
+        return ev if ev is not None and isinstance(ev.get(rf.EVENT), str) else None
 
     def config(self) -> dict[str, Any] | None:
-        return _read_json(self.path / CONFIG)
+        return _read_json(self.path / rf.CONFIG)
 
     def run_info(self) -> dict[str, Any] | None:
-        return _read_json(self.path / RUN_INFO)
+        return _read_json(self.path / rf.RUN_INFO)
 
     def last_checkpoint(self) -> Path | None:
-        p = self.path / LAST
+        p = self.path / rf.LAST_CHECKPOINT
         return p if p.is_file() else None
 
     def best_checkpoint(self) -> Path | None:
         """``best.safetensors``, else the checkpoint a ``done`` event names, else None."""
-        p = self.path / BEST
+        p = self.path / rf.BEST_CHECKPOINT
         if p.is_file():
             return p
         prog = self.progress() or {}
@@ -101,7 +92,7 @@ class RunFolder:
         return None
 
     def finished(self) -> bool:
-        return (self.progress() or {}).get("event") == "done"
+        return (self.progress() or {}).get(rf.EVENT) == rf.DONE
 
 
 def open_run(path: str | Path) -> RunFolder:
@@ -113,6 +104,6 @@ def open_run(path: str | Path) -> RunFolder:
         raise AlifuseInputError(f"{p}: not a folder; choose a training run folder")
     run = RunFolder(p)
     if not run.is_run():
-        raise AlifuseInputError(f"{p}: not a training run folder (it has no {METRICS}, {PROGRESS}, "
-                                f"{RUN_INFO} or checkpoint)")
+        raise AlifuseInputError(f"{p}: not a training run folder (it has no {rf.METRICS}, {rf.PROGRESS}, "
+                                f"{rf.RUN_INFO} or checkpoint)")
     return run
