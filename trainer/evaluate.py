@@ -21,7 +21,8 @@ from trainer.metrics import bootstrap_ci, scores, to_two_class
 from trainer.records import CaseRecord
 from trainer.run_files import image_digest
 from trainer.splits import DataLeakageError
-from trainer.subject_ids import ID_SCHEME, LEGACY_SCHEMES, SCHEME, data_identity, normalise_id, subject_keys
+from trainer.subject_ids import (ID_SCHEME, LEGACY_SCHEMES, SCHEME, data_identity, legacy_keys, normalise_id,
+                                 subject_keys)
 
 
 def check_no_leakage(records: Sequence[CaseRecord], info: CheckpointInfo, name: str,
@@ -30,8 +31,8 @@ def check_no_leakage(records: Sequence[CaseRecord], info: CheckpointInfo, name: 
 
     The rule and its limits are :mod:`trainer.subject_ids`'s: the same normalised (data set, id) pair; the same
     image content; or the same normalised id in the checkpoint's own training table (``data_spec``, the
-    ``--data`` argument, names it). Checkpoints written before these keys refuse exact (data set, id) pairs or
-    exact ids, as they were keyed.
+    ``--data`` argument, names it). Checkpoints written before these keys hold exact ids, hashed: each case's id
+    is tried in every spelling that normalises as it does (:func:`trainer.subject_ids.legacy_keys`).
     """
     prov = info.provenance
     scheme = prov.get("train_subjects_scheme", LEGACY_SCHEMES[1])  # older checkpoints keyed the id alone
@@ -43,9 +44,19 @@ def check_no_leakage(records: Sequence[CaseRecord], info: CheckpointInfo, name: 
     own_table = bool(trained_ids) and data_spec is not None and \
         prov.get("train_data_sha256") is not None and data_identity(data_spec) == prov["train_data_sha256"]
     why: dict[str, set[tuple[str, str]]] = {"id": set(), "scan": set(), "table": set()}
+    known: dict[tuple[str, str], bool] = {}  # a legacy checkpoint's spellings are many: once per (data set, id)
+
+    def trained_pair(r: CaseRecord) -> bool:
+        if scheme == SCHEME:
+            return subject_keys([(r.dataset, r.subject_id)], scheme)[0] in trained
+        pair = (r.dataset, r.subject_id)
+        if pair not in known:
+            known[pair] = not trained.isdisjoint(legacy_keys(r.dataset, r.subject_id, scheme))
+        return known[pair]
+
     for r in records:
         who = (normalise_id(r.dataset), normalise_id(r.subject_id))
-        if subject_keys([(r.dataset, r.subject_id)], scheme)[0] in trained:
+        if trained_pair(r):
             why["id"].add(who)
         elif trained_images and image_digest(r.image) in trained_images:
             why["scan"].add(who)

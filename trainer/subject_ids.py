@@ -18,9 +18,16 @@ variation selectors), runs of white space as one space, no white space around, c
 Limits: an id another data set reuses for other people (two cohorts both numbering "sub-001") is not refused
 when its data set name differs and neither its table nor its image files are the training ones -- by design,
 or no zero-shot set could share a numbering scheme. Ids re-spelled beyond the normalisation (another
-numbering, "001" for "sub-001") of re-exported images (new bytes) in another table cannot be matched; nor can
-checkpoints written before these keys existed (schemes ``sha256(subject_id)[:16]`` and
-``sha256(dataset/subject_id)[:16]``, read as they were written: exact, un-normalised ids).
+numbering, "001" for "sub-001") of re-exported images (new bytes) in another table cannot be matched.
+
+Checkpoints written before these keys existed (schemes ``sha256(subject_id)[:16]`` and
+``sha256(dataset/subject_id)[:16]``) hold hashes of the ids exactly as their table spelt them, and a hash cannot be
+normalised. Their check goes the other way (:func:`legacy_keys`): each evaluated id is tried in the spellings that
+normalise to the same id and that a table could have held -- as written; NFKC with invisible characters and
+surrounding white space dropped; upper, lower, title and swapped case; full-width; and, for an id of at most
+``MAX_CASE_MIX_LETTERS`` letters, every mix of cases ("sub-OAS1" from "SUB-oas1"). So a lower-cased, full-width or
+invisible-character copy of a training id is refused by an old checkpoint too. What it cannot catch: a training id
+that itself held invisible characters, or odd white space, or a case mix of a longer id.
 """
 from __future__ import annotations
 
@@ -53,6 +60,52 @@ def normalise_id(text: str) -> str:
             break
         out = t
     return out
+
+
+def _clean(text: str) -> str:
+    """NFKC, format and control characters dropped, white space collapsed and trimmed; case kept."""
+    t = unicodedata.normalize("NFKC", str(text))
+    t = "".join(c for c in t if c not in _INVISIBLE and unicodedata.category(c) not in _DROP_CATEGORIES)
+    return " ".join(t.split())
+
+
+#: an id with at most this many letters is tried in every mix of cases against a legacy checkpoint (2^8 spellings)
+MAX_CASE_MIX_LETTERS = 8
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def spellings(text: str, case_mixes: bool = True) -> set[str]:
+    """The spellings of ``text`` a table could have held for the same id: every one normalises to
+    ``normalise_id(text)``, and ``text`` itself is one (see the module's note on legacy checkpoints)."""
+    norm = normalise_id(text)
+    simple = {text, _clean(text), norm}
+    for base in (_clean(text), norm):
+        simple |= {base.upper(), base.lower(), base.title(), base.capitalize(), base.swapcase()}
+    out = simple | {_full_width(s) for s in simple}
+    letters = [i for i, c in enumerate(norm) if c.upper() != c.lower()]
+    if case_mixes and len(letters) <= MAX_CASE_MIX_LETTERS:
+        for mask in range(1 << len(letters)):
+            chars = list(norm)
+            for bit, i in enumerate(letters):
+                if mask >> bit & 1:
+                    chars[i] = chars[i].upper()
+            out.add("".join(chars))
+    return {s for s in out if s == text or normalise_id(s) == norm}
+
+
+def legacy_keys(dataset: str, subject_id: str, scheme: str) -> set[str]:
+    """Hashed keys, under a legacy ``scheme``, of every spelling of (``dataset``, ``subject_id``) that a legacy
+    checkpoint's table could have used for the same subject (:func:`spellings`; the data set in its plain
+    spellings only, or the mixes would multiply)."""
+    ids = spellings(subject_id)
+    if scheme == LEGACY_SCHEMES[1]:
+        return {_h(s) for s in ids}
+    if scheme == LEGACY_SCHEMES[0]:
+        return {_h(f"{d}/{s}") for d in spellings(dataset, case_mixes=False) for s in ids}
+    raise ValueError(f"not a legacy subject key scheme {scheme!r}")
 
 
 def _h(text: str) -> str:

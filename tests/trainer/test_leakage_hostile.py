@@ -91,6 +91,44 @@ def test_rules_and_legacy_schemes(tmp_path):
         check_no_leakage([CaseRecord("S1", "bl", None, "NC", "renamed")], bare, "x")
 
 
+def _legacy(train, scheme: str | None) -> SimpleNamespace:
+    """The metadata a checkpoint written before normalised keys holds: only the old-style hashed id list (and,
+    from the data set scheme on, the name of its scheme)."""
+    prov = {"train_subjects_sha256": subject_hashes(train, scheme or LEGACY_SCHEMES[1])}
+    if scheme is not None:
+        prov["train_subjects_scheme"] = scheme
+    return SimpleNamespace(provenance=prov)
+
+
+legacy_ids = st.from_regex(r"[A-Za-z]{1,4}[-_][0-9]{1,4}[A-Za-z]{0,3}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(legacy_ids, min_size=1, max_size=5, unique_by=normalise_id), st.integers(0, 50),
+       st.sampled_from([None, *LEGACY_SCHEMES]), st.sampled_from(["ADNI", "oasis", "Aibl"]), st.booleans())
+def test_a_legacy_checkpoint_refuses_respelt_ids(sids, how, scheme, dataset, respell_dataset):
+    """An old checkpoint holds hashes of the ids as its table spelt them; a copy of the data with the ids
+    lower- or upper-cased, full-width, or with an invisible character or spaces added is still refused, and so is
+    the exact id. An id that normalises to another one is another subject."""
+    train = [CaseRecord(s, "bl", None, "NC", dataset) for s in sids]
+    info = _legacy(train, scheme)
+    shown = dataset.upper() if respell_dataset else dataset
+    for i, sid in enumerate(sids):
+        for spelt in (sid, _respell(sid, how + i)):
+            with pytest.raises(DataLeakageError, match="1 subject"):
+                check_no_leakage([CaseRecord(spelt, "m12", None, "AD", shown)], info, "copy")
+    other = sids[0] + "9"
+    if normalise_id(other) not in {normalise_id(s) for s in sids}:
+        check_no_leakage([CaseRecord(other, "bl", None, "NC", dataset)], info, "held out")
+
+
+def test_a_legacy_checkpoint_refuses_every_case_mix_of_a_short_id():
+    info = _legacy([CaseRecord("sub-OAS10001", "bl", None, "NC", "oasis")], LEGACY_SCHEMES[0])
+    for spelt in ("SUB-oas10001", "sUb-OaS10001", "sub-oas10001\u200b", "\uff53\uff55\uff42-OAS10001"):
+        with pytest.raises(DataLeakageError):
+            check_no_leakage([CaseRecord(spelt, "bl", None, "NC", "OASIS")], info, "copy")
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("leak")
