@@ -135,9 +135,9 @@ def _check_declared_pixels(folder: Path, slices: list) -> None:
         total += int(ds.Rows) * int(ds.Columns) * samples * frames * max(-(-bits // 8), 4)
         if total > MAX_DECODED_BYTES:
             raise AlifuseInputError(
-                f"{quote_path(f)}: the series' pixel data declares more than {MAX_DECODED_BYTES / _GIB:.3g} GiB "
-                f"once read (at most that; {ds.Rows}x{ds.Columns} x {samples} sample(s) x {frames} frame(s) at "
-                f"{bits} bits in this file, {len(slices)} files): refused before decoding")
+                f"{quote_path(f)}: the series' pixel data would take more than {MAX_DECODED_BYTES / _GIB:.3g} GiB, "
+                f"the most an image may take in memory, once read ({ds.Rows}x{ds.Columns} x {samples} sample(s) x "
+                f"{frames} frame(s) at {bits} bits in this file, {len(slices)} files): refused before decoding")
         if frames > 1:
             raise AlifuseInputError(f"{quote_path(f)}: multi-frame (enhanced) DICOM is not supported; export one "
                                     f"image per file")
