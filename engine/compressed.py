@@ -123,11 +123,12 @@ def require_decoder(path: Path) -> None:
                                     f"backports.zstd, which is not installed")
 
 
-def check_stream(path: Path, limit: int) -> None:
+def check_stream(path: Path, limit: int, diagnose: bool = False) -> None:
     """A gzip, bzip2 or zstd file is read to its end once, in bounded memory: every member's checks (gzip's CRC-32
     and length, bzip2's block CRCs, zstd's checksum when it has one) must pass, and nothing but further members (or
     zero padding) may follow. Otherwise one line naming ``path``: a damaged file is never read into a quietly wrong
-    volume. Reading stops once the output passes ``limit`` bytes. Any other file is left alone."""
+    volume. Reading stops once the output passes ``limit`` bytes: an error, or with ``diagnose`` (looking for why
+    a file could not be read at all) the end of the search. Any other file is left alone."""
     where = quote_path(path)
     with open(path, "rb") as fh:
         kind = compression_of(fh.read(4))
@@ -152,6 +153,8 @@ def check_stream(path: Path, limit: int) -> None:
                 raise AlifuseInputError(f"{where}: the {kind} stream is damaged ({_why_damaged(kind, exc)}); the file "
                                         f"cannot be trusted") from exc
             if total > limit:
+                if diagnose:
+                    return
                 raise AlifuseInputError(f"{where}: decompresses to more than its header declares ({limit:,} bytes; "
                                         f"two files joined, or trailing data); refused")
             if not s.eof:

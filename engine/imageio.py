@@ -33,6 +33,8 @@ _COMPRESSED = (".gz", ".bz2", ".zst")
 MIN_VOXEL_MM, MAX_VOXEL_MM, MAX_VOXEL_ASPECT = 0.05, 20.0, 50.0
 #: what a compressed stream may decompress to beyond the data its header declares (NIfTI extensions, MGH tags)
 _STREAM_SLACK_BYTES = 64 << 20
+#: how far a compressed file nibabel cannot open is read for damage that would explain it (its header is at the start)
+_DIAGNOSE_BYTES = 64 << 20
 
 
 @dataclass
@@ -89,7 +91,7 @@ def _read_image(p: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
         img = nib.load(str(p))
     except Exception as exc:  # nibabel raises many kinds on garbage; the user needs one line
         for part in _image_files(p):  # a damaged compressed stream is the likelier reason, and says more
-            check_stream(part, MAX_DECODED_BYTES + _STREAM_SLACK_BYTES)
+            check_stream(part, _DIAGNOSE_BYTES, diagnose=True)
         raise AlifuseInputError(
             f"{p}: not a readable image (NIfTI, MGH/MGZ, Analyze or a DICOM folder): {_why(exc, p)}"
         ) from exc

@@ -117,3 +117,17 @@ def test_a_zst_image_without_a_zstd_module_is_one_clear_line(tmp_path):
     p.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(60))
     with pytest.raises(AlifuseInputError, match=r"x\.nii\.zst: reading a \.zst image needs the Python package"):
         load_volume(p)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_a_whole_stream_of_something_else_is_not_called_damaged(tmp_path, monkeypatch, suffix):
+    """A sound compressed file that holds no image, longer than the search for damage goes: the line says it is
+    not an image, not that the stream is damaged or longer than a header it does not have."""
+    import engine.imageio
+
+    monkeypatch.setattr(engine.imageio, "_DIAGNOSE_BYTES", 1 << 20)  # the search's bound, made small: 64 MiB
+    path = tmp_path / f"notes.nii{suffix}"
+    path.write_bytes(KINDS[suffix][1](b"minutes of the meeting\n" * 400_000))  # 9.2 MB once expanded
+    with pytest.raises(AlifuseInputError, match="notes.*not a readable image") as info:
+        load_volume(path)
+    assert "damaged" not in str(info.value) and "header declares" not in str(info.value)
