@@ -11,6 +11,7 @@ from matplotlib.colors import LinearSegmentedColormap
 from nibabel.orientations import apply_orientation, io_orientation
 from scipy import ndimage
 
+from alifuse_gui.display import DisplayGrid, display_grid
 from alifuse_gui.screen_slices import VIEWS, screen_point, screen_slice, view_axes
 from engine.imageio import Volume
 
@@ -35,17 +36,34 @@ def heatmap_on_canonical(volume: Volume, image_original: np.ndarray) -> tuple[np
     return np.clip(m, 0.0, 1.0).astype(np.float32), notes
 
 
-def slice_point(volume: Volume, heat: np.ndarray | None) -> tuple[tuple[int, int, int], str]:
-    """Voxel (i, j, k) the three slices go through, and why: the relevance maximum, else the centre."""
+def slice_point(data: np.ndarray, heat: np.ndarray | None) -> tuple[tuple[int, int, int], str]:
+    """Voxel (i, j, k) of ``data``'s grid the three slices go through, and why: the relevance maximum, else the
+    centre."""
     if heat is not None and float(heat.max(initial=0.0)) > 0:
         ijk = np.unravel_index(int(np.argmax(heat)), heat.shape)
         return (int(ijk[0]), int(ijk[1]), int(ijk[2])), "through the relevance maximum"
-    return tuple(int(n) // 2 for n in volume.data.shape), "through the centre of the volume"  # type: ignore
+    return tuple(int(n) // 2 for n in data.shape), "through the centre of the volume"  # type: ignore
 
 
-def world_mm(volume: Volume, ijk: tuple[int, int, int]) -> tuple[float, float, float]:
-    x, y, z = (volume.affine @ np.array([*ijk, 1.0]))[:3]
+def world_mm(affine: np.ndarray, ijk: tuple[int, int, int]) -> tuple[float, float, float]:
+    x, y, z = (np.asarray(affine) @ np.array([*ijk, 1.0]))[:3]
     return float(x), float(y), float(z)
+
+
+@dataclass(frozen=True)
+class ShownVolume:
+    """The image (and map) on the grid the viewer draws: the scanner's axes (:func:`alifuse_gui.display.display_grid`)."""
+
+    data: np.ndarray
+    heat: np.ndarray | None
+    grid: DisplayGrid
+
+
+def as_shown(volume: Volume, heat: np.ndarray | None) -> ShownVolume:
+    """``volume.data`` and ``heat`` (canonical grid) resampled as the viewer resamples them (an oblique scan only)."""
+    grid = display_grid(volume.affine, volume.data.shape)
+    shown = None if heat is None else np.clip(grid.to_display(heat), 0.0, 1.0)
+    return ShownVolume(grid.to_display(volume.data), shown, grid)
 
 
 #: White -> blue, for words by relevance (the paper colours text relevance blue).
@@ -64,17 +82,16 @@ class SliceView:
     cursor: tuple[float, float]    # (x right, y down) mm of the slice point's voxel centre in the picture
 
 
-def orthogonal_slices(volume: Volume, heat: np.ndarray | None, ijk: tuple[int, int, int],
-                      radiological: bool = False) -> list[SliceView]:
-    """Sagittal, coronal and axial slices through ``ijk`` of the canonical (RAS) volume, oriented as the viewer
-    orients them in its convention (:mod:`alifuse_gui.screen_slices`, from the viewer's own view specs)."""
-    spacing = tuple(float(n) for n in np.linalg.norm(volume.affine[:3, :3], axis=0))
-    shape = tuple(int(n) for n in volume.data.shape)
+def orthogonal_slices(shown: ShownVolume, ijk: tuple[int, int, int], radiological: bool = False) -> list[SliceView]:
+    """Sagittal, coronal and axial slices through ``ijk`` of the shown volume, oriented as the viewer orients them
+    in its convention (:mod:`alifuse_gui.screen_slices`, from the viewer's own view specs)."""
+    spacing, heat = shown.grid.scale, shown.heat
+    shape = tuple(int(n) for n in shown.data.shape)
     views = []
     for name in VIEWS:
         axes = view_axes(name, radiological)
         index = ijk[axes.sliced]
-        image = screen_slice(volume.data, axes, index)
+        image = screen_slice(shown.data, axes, index)
         cut = None if heat is None else screen_slice(heat, axes, index)
         sh, sv = spacing[axes.horizontal], spacing[axes.vertical]
         row, col = screen_point(axes, shape, ijk)  # type: ignore[arg-type]

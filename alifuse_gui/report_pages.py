@@ -21,7 +21,8 @@ from alifuse_gui.case_state import patient_text, subject_mismatch
 from alifuse_gui.display import convention_text, percentile_limits
 from alifuse_gui.overlay_style import OverlayStyle, default_style
 from alifuse_gui.record_model import SUMMARY_WORD_LIMIT
-from alifuse_gui.report_maps import TEXT_BLUE, heatmap_on_canonical, orthogonal_slices, slice_point, world_mm
+from alifuse_gui.report_maps import (TEXT_BLUE, as_shown, heatmap_on_canonical, orthogonal_slices, slice_point,
+                                     world_mm)
 from engine.calibration import UNCERTAIN, Calibration
 from engine.checkpoint import CheckpointInfo
 from engine.ehr import FIELD_SPECS
@@ -212,19 +213,23 @@ def page_slices(fig: Figure, volume: Volume, explanation: Any | None, radiologic
     heat = None
     if explanation is not None:
         heat, notes = heatmap_on_canonical(volume, explanation.image_original)
-    ijk, why = slice_point(volume, heat)
-    x, y, z = world_mm(volume, ijk)
+    shown = as_shown(volume, heat)
+    ijk, why = slice_point(shown.data, shown.heat)
+    x, y, z = world_mm(shown.grid.affine, ijk)
     lo, hi = style.mri_limits or percentile_limits(volume.data)
     sub = (f"Relevance for {getattr(explanation, 'target_name', '?')} ({explanation.method}), {style.name} colour "
            f"map, threshold {style.low:.0%}, opacity {style.opacity:.0%} (as in the Explain panel)"
            if explanation is not None else f"MRI only: {NO_EXPLANATION}")
     fig.text(_MARGIN, 0.915, sub, fontsize=10, va="top")
     fig.text(_MARGIN, 0.895, f"Slices {why}: voxel ({ijk[0]}, {ijk[1]}, {ijk[2]}), "
-                             f"world ({x:.1f}, {y:.1f}, {z:.1f}) mm (RAS).\nOriented as in the viewer: "
-                             f"{convention_text(radiological)}; sagittal with anterior on the left.",
+                             f"world ({x:.1f}, {y:.1f}, {z:.1f}) mm (RAS)"
+                             + ("; the oblique scan resampled onto the scanner's axes, as the viewer shows it"
+                                if shown.grid.resampled else "")
+                             + f".\nOriented as in the viewer: {convention_text(radiological)}; sagittal with "
+                               f"anterior on the left.",
              fontsize=8, va="top", color="0.25", linespacing=1.5)
     boxes = [(0.06, 0.47, 0.42, 0.40), (0.53, 0.47, 0.42, 0.40), (0.06, 0.05, 0.42, 0.40)]
-    for view, box in zip(orthogonal_slices(volume, heat, ijk, radiological), boxes):
+    for view, box in zip(orthogonal_slices(shown, ijk, radiological), boxes):
         ax = fig.add_axes(box, label=view.name.lower())
         w, h = view.size_mm
         extent = (0.0, w, h, 0.0)   # row 0 at the top, as on screen

@@ -154,13 +154,13 @@ def test_heatmap_is_put_on_the_canonical_grid_and_slices_go_through_its_maximum(
     vol = case["vol"]
     canon, notes = heatmap_on_canonical(vol, case["heat"])
     assert notes == [] and canon.shape == vol.data.shape
-    ijk, why = slice_point(vol, canon)
+    ijk, why = slice_point(vol.data, canon)
     # the file is stored with x flipped (LAS), so voxel i of the file is SHAPE[0]-1-i in RAS order
     assert ijk == (SHAPE[0] - 1 - HOT[0], HOT[1], HOT[2]) and why == "through the relevance maximum"
     # same world point in both grids
     orig_world = np.array(nib.load(vol.path).affine) @ np.array([*HOT, 1.0])
     np.testing.assert_allclose(vol.affine @ np.array([*ijk, 1.0]), orig_world)
-    assert slice_point(vol, None) == (tuple(n // 2 for n in vol.data.shape), "through the centre of the volume")
+    assert slice_point(vol.data, None) == (tuple(n // 2 for n in vol.data.shape), "through the centre of the volume")
 
 
 def test_report_refuses_a_missing_folder(case, tmp_path):
@@ -226,8 +226,9 @@ def side_letter(fig, name: str, side: str) -> str:
     return next(t.get_text() for t in _axes(fig, name).texts if tuple(t.get_position()) == (x, 0.5))
 
 
-def marker_case(path: Path) -> Path:
-    """A head whose right-anterior-superior corner is bright, stored LAS (x flipped): orientation matters."""
+def marker_case(path: Path, tilt_deg: float = 0.0) -> Path:
+    """A head whose right-anterior-superior corner is bright, stored LAS (x flipped): orientation matters.
+    ``tilt_deg``: the slices tilted about the left-right axis (an oblique scan)."""
     shape = (40, 48, 36)
     x, y, z = np.mgrid[0:shape[0], 0:shape[1], 0:shape[2]]
     c = [(n - 1) / 2 for n in shape]
@@ -238,6 +239,8 @@ def marker_case(path: Path) -> Path:
     data = np.where(head, 250.0 - 100.0 * r2, 0.0) + np.where(head & ras, 250.0, 0.0)  # symmetric but the corner
     aff = np.diag([-2.0, 2.0, 2.0, 1.0])   # in the file x runs right to left: its array is the mirror image
     aff[:3, 3] = [40, -48, -36]
+    c_, s_ = np.cos(np.radians(tilt_deg)), np.sin(np.radians(tilt_deg))
+    aff = np.array([[1, 0, 0, 0], [0, c_, -s_, 0], [0, s_, c_, 0], [0, 0, 0, 1]]) @ aff
     nib.save(nib.Nifti1Image(data[::-1].astype(np.float32), aff), str(path))
     return path
 

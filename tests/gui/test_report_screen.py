@@ -44,12 +44,29 @@ def view_picture(session, name: str) -> np.ndarray:
     return crop_to_content(shot, 0.02)
 
 
-@pytest.mark.parametrize("radiological", [False, True])
-def test_each_report_view_shows_the_bright_corner_where_the_window_shows_it(session, radiological):
+def lean(picture: np.ndarray) -> float:
+    """Degrees between the long axis of the picture's brightest region and the horizontal (second moments); the
+    outer tenth, where the page prints its orientation letters, left out."""
+    h, w = picture.shape[:2]
+    g = picture[h // 10:h - h // 10, w // 10:w - w // 10, :3].mean(axis=2)
+    rows, cols = np.nonzero(g > 0.8 * g.max())
+    cov = np.cov(np.stack([cols - cols.mean(), -(rows - rows.mean())]))
+    vals, vecs = np.linalg.eigh(cov)
+    x, y = vecs[:, np.argmax(vals)]
+    angle = float(np.degrees(np.arctan2(y, x)))
+    return (angle + 90) % 180 - 90
+
+
+@pytest.mark.parametrize(("radiological", "tilt"), [(False, 0.0), (True, 0.0), (False, 20.0)])
+def test_each_report_view_shows_the_bright_corner_where_the_window_shows_it(session, tmp_path, radiological, tilt):
+    if tilt:
+        assert session.open_image(marker_case(tmp_path / "oblique.nii.gz", tilt))
     session.set_radiological(radiological)
     vol = session.volume
-    centre = tuple(n // 2 for n in vol.data.shape)   # the report's slices without an explanation
-    world = session.viewer.layers[MRI_LAYER].data_to_world(centre)
+    mri = session.viewer.layers[MRI_LAYER]
+    assert mri.data.shape != vol.data.shape if tilt else mri.data.shape == vol.data.shape  # resampled if oblique
+    centre = tuple(n // 2 for n in mri.data.shape)   # the report's slices without an explanation
+    world = mri.data_to_world(centre)
     for axis, value in enumerate(world):
         session.viewer.dims.set_point(axis, value)
     fig = report_pages(vol, RECORD, session.predict_now()[0], None, session.predictor.info, "today",
@@ -57,6 +74,11 @@ def test_each_report_view_shows_the_bright_corner_where_the_window_shows_it(sess
     for name in ("sagittal", "coronal", "axial"):
         screen = bright_sides(view_picture(session, name))
         assert bright_sides(page_panel(fig, name)) == screen, (name, screen)
+        if tilt:   # an oblique scan is drawn in scanner planes on both: the bright block leans the same way
+            page_angle, screen_angle = lean(page_panel(fig, name)), lean(view_picture(session, name))
+            assert abs(page_angle - screen_angle) < 5, (name, page_angle, screen_angle)
+            if name == "sagittal":   # tilted about left-right: the sagittal view shows the tilt
+                assert abs(page_angle) > 10, page_angle
     # and the window itself is as the convention says: anterior left in the sagittal view; right on the right
     assert bright_sides(view_picture(session, "sagittal"))[0] == "left"
     assert bright_sides(view_picture(session, "axial"))[0] == ("left" if radiological else "right")
