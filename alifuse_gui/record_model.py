@@ -6,19 +6,51 @@ value stays visible until the user fixes it. ``None`` (or blank text) means "unk
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from engine.ehr import FIELD_SPECS, FieldSpec, load_ehr, validate_ehr
 from engine.ehr_text import ehr_to_sentences
-from engine.errors import AlifuseInputError
+from engine.errors import AlifuseInputError, quote
 
 #: The model reads this many words of the doctor's summary (paper: 40).
 SUMMARY_WORD_LIMIT = 40
 
 
+#: a number as a person types it into the form: ASCII digits, one decimal point or comma, a sign. Python's float()
+#: would also take '1e2' (an age of 100), '0x1d' (via int), '1_0', 'inf', 'nan' and full-width digits: none of those
+#: is a number a clinician means
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+
+
+def form_label(name: str) -> str:
+    """A field as the form names it: ``"Education (years)"`` for ``education_years``, the key itself if unknown."""
+    spec = FIELD_SPECS.get(name)
+    if spec is None:
+        return name
+    return spec.label + (f" ({spec.unit})" if spec.unit else "")
+
+
+_FIELD_KEY = re.compile(r"field '([a-z_]+)'")
+
+
+def in_form_words(message: str, keep_key: bool = False) -> str:
+    """``message`` with each ``field 'education_years'`` named as the form names it, ``Education (years)``; with
+    ``keep_key`` (a message about a file, whose keys the user may look for) the key follows in brackets."""
+    def name(m: re.Match) -> str:
+        key = m.group(1)
+        if key not in FIELD_SPECS:
+            return m.group(0)
+        return f"{form_label(key)} ('{key}' in the file)" if keep_key else form_label(key)
+
+    return _FIELD_KEY.sub(name, message)
+
+
 def parse_entry(spec: FieldSpec, entry: Any) -> Any:
-    """What the user typed -> the JSON value to validate (numbers from text; blanks -> None)."""
+    """What the user typed -> the JSON value to validate (numbers from text; blanks -> None).
+
+    A number field's text that is not a plain decimal stays text, which validation refuses naming it."""
     if entry is None:
         return None
     if isinstance(entry, str):
@@ -26,10 +58,9 @@ def parse_entry(spec: FieldSpec, entry: Any) -> Any:
         if not text:
             return None
         if spec.kind in ("integer", "number"):
-            try:
-                x = float(text.replace(",", "."))  # a decimal comma is a common way to type 0,5
-            except ValueError:
+            if not _PLAIN_NUMBER.fullmatch(text):
                 return text  # validation names the wrong text
+            x = float(text.replace(",", "."))  # a decimal comma is a common way to type 0,5
             return int(x) if x.is_integer() and "." not in text and "," not in text else x
         return entry if spec.kind == "text" else text
     return entry
@@ -67,15 +98,20 @@ class RecordModel:
 
     # -- validation --
     def error(self, name: str) -> str | None:
-        """``"field 'mmse': 31 is out of range 0-30"`` or None when the entry is valid or unknown."""
+        """``"MMSE (points): 31 is out of range 0-30"`` (the field as the form names it) or None when the entry is
+        valid or unknown."""
         spec = FIELD_SPECS[self._known(name)]
         value = parse_entry(spec, self._entries[name])
         if value is None:
             return None
+        if spec.kind in ("integer", "number") and isinstance(value, str):
+            whole = "a whole number" if spec.kind == "integer" else "a number"
+            return (f"{form_label(name)}: '{quote(value)}' is not {whole}; type it with the digits 0-9"
+                    + ("" if spec.kind == "integer" else " (and a decimal point or comma)"))
         try:
             validate_ehr({name: value}, source="record")
         except AlifuseInputError as exc:
-            return str(exc).removeprefix("record: ")
+            return in_form_words(str(exc).removeprefix("record: "))
         return None
 
     def errors(self) -> dict[str, str]:
@@ -99,12 +135,19 @@ class RecordModel:
     # -- whole records --
     def set_dict(self, ehr: dict[str, Any], source: str = "record") -> None:
         """Replace every field from an EHR dict; an invalid dict raises and changes nothing."""
-        clean = validate_ehr(ehr, source=source)
+        try:
+            clean = validate_ehr(ehr, source=source)
+        except AlifuseInputError as exc:  # the form's names for its fields, the file's keys beside them
+            raise AlifuseInputError(in_form_words(str(exc), keep_key=source != "record")) from None
         self._entries = {name: clean.get(name) for name in FIELD_SPECS}
 
     def load_json(self, path: str | Path) -> None:
         """Load a record file; a bad file raises ``AlifuseInputError`` (naming it) and keeps the form."""
-        self.set_dict(load_ehr(path), source=str(path))
+        try:
+            ehr = load_ehr(path)
+        except AlifuseInputError as exc:
+            raise AlifuseInputError(in_form_words(str(exc), keep_key=True)) from None
+        self.set_dict(ehr, source=str(path))
 
     def save_json(self, path: str | Path) -> Path:
         """Write the (valid) record as a JSON object; unknown fields are left out."""

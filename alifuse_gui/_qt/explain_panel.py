@@ -7,10 +7,13 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
                             QVBoxLayout, QWidget)
 
+from alifuse_gui._qt.color_bar import ColorBar
 from alifuse_gui._qt.job_controls import JobControls
 from alifuse_gui._qt.jobs import Job
 from alifuse_gui._qt.word_view import WordView
+from alifuse_gui.display import original_to_canonical
 from alifuse_gui.layers import RELEVANCE_LAYER
+from alifuse_gui.map_threshold import SHOWN_SHARE, default_threshold
 
 if TYPE_CHECKING:
     from alifuse_gui._qt.field_chart import FieldChart
@@ -53,8 +56,11 @@ class ExplainPanel(JobControls, QWidget):
         self.opacity.valueChanged.connect(self._style_overlay)
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 95)
-        self.threshold.setValue(50)  # show the upper half of the map: a diffuse map should not tint the whole brain
+        # until a map comes: each map then starts at its own top 1 % (map_threshold), whatever the method
+        self.threshold.setValue(50)
         self.threshold.valueChanged.connect(self._style_overlay)
+        #: the colours of the map, from the threshold to its maximum (its colour table comes with matplotlib)
+        self.color_bar = ColorBar()
         #: how far the prediction moves with the MRI or the record hidden; amber when one is hardly used
         self.reliance = QLabel("")
         self.reliance.setWordWrap(True)
@@ -63,6 +69,7 @@ class ExplainPanel(JobControls, QWidget):
         self.words.setMaximumHeight(90)
         # The field chart is matplotlib (~0.5 s to import): made on first use (the session's start-up does it).
         self._chart: FieldChart | None = None
+        self._colors = None
         self._chart_box = QVBoxLayout()
         self._chart_box.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
@@ -72,6 +79,7 @@ class ExplainPanel(JobControls, QWidget):
         sliders = QFormLayout()
         sliders.addRow("Overlay opacity", self.opacity)
         sliders.addRow("Threshold", self.threshold)
+        sliders.addRow("Colours", self.color_bar)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.progress)
@@ -82,6 +90,8 @@ class ExplainPanel(JobControls, QWidget):
         layout.addWidget(self.words)
         layout.addLayout(self._chart_box)
         layout.addStretch(1)  # in a tall dock the rows stay together, the room goes below them
+        session.case_reset.connect(self._new_case)
+        session.case_opened.connect(self._new_case)
 
     @property
     def chart(self) -> "FieldChart":
@@ -89,9 +99,13 @@ class ExplainPanel(JobControls, QWidget):
         if self._chart is None:
             from alifuse_gui._qt.field_chart import FieldChart
 
+            from alifuse_gui.layers import relevance_colormap
+
             self._chart = FieldChart()
-            self._chart.setMinimumHeight(120)
             self._chart_box.addWidget(self._chart)
+            # the colour table needs matplotlib too: made now, with the chart, not at the window's start
+            self._colors = relevance_colormap().colors
+            self._style_overlay()
         return self._chart
 
     def start(self) -> Job | None:
@@ -104,21 +118,28 @@ class ExplainPanel(JobControls, QWidget):
             return None
         self._job_case = self.session.last_case  # what this job explains: a result for another case is dropped
         self.job = Job(fn, self)
-        self.job.progress.connect(self._on_progress)
-        self.job.succeeded.connect(self._on_result)
-        self.job.failed.connect(lambda msg: self._finish(f"Explanation failed: {msg}"))
-        self.job.cancelled.connect(lambda: self._finish("Cancelled; the map shown (if any) is unchanged."))
-        self.explain_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
+        job = self.job  # its signals reach this panel only while it is of the open case (detach_job)
+        job.progress.connect(self._live(job, self._on_progress))
+        job.succeeded.connect(self._live(job, self._on_result))
+        job.failed.connect(self._live(job, lambda msg: self._finish(f"Explanation failed: {msg}")))
+        job.cancelled.connect(self._live(job, lambda: self._finish("Cancelled; the map shown (if any) is unchanged.")))
+        self._busy(True)
         self.progress.setValue(0)
         self.status.setText("Explaining…")
         self.job.start()
         return self.job
 
     def _finish(self, message: str) -> None:
-        self.explain_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self._busy(False)
         self.status.setText(message)
+
+    def _busy(self, busy: bool) -> None:
+        self.explain_button.setEnabled(not busy and bool(self.method.count()))
+        self.cancel_button.setEnabled(busy)
+
+    def _new_case(self, _path: str | None = None) -> None:
+        """Another case or image: an explanation still running for the previous one says nothing here."""
+        self.detach_job()
 
     def _on_result(self, explanation) -> None:
         if self._job_case is not self.session.last_case:  # a new prediction, case or model came in meanwhile
@@ -129,10 +150,24 @@ class ExplainPanel(JobControls, QWidget):
             self.progress.setValue(0)
             self._finish("The inputs changed while this explanation ran: predict, then explain again.")
             return
+        threshold = self.start_threshold(explanation)
         self.session.accept_explanation(explanation, self.opacity.value() / 100, self.threshold.value() / 100)
         self.show_explanation(explanation)
         self.progress.setValue(100)
-        self._finish(f"Explained the prediction with {self.method.currentText()}.")
+        self._finish(self.explained_text(explanation.method, threshold))
+
+    def start_threshold(self, explanation) -> float:
+        """Set the threshold slider where this map's top voxels begin (map_threshold); returns the threshold."""
+        vol = self.session.last_case.volume
+        relevance = original_to_canonical(explanation.image_original, vol.original_affine, vol.data.shape)
+        threshold = default_threshold(relevance, vol.data)
+        self.threshold.setValue(round(threshold * 100))
+        return threshold
+
+    @staticmethod
+    def explained_text(method: str, threshold: float) -> str:
+        return (f"Explained the prediction with {method}. Threshold {threshold:.2f}: the top {SHOWN_SHARE:.0%} of "
+                "the head's voxels are coloured (move the slider to show more or less).")
 
     def show_explanation(self, explanation) -> None:
         self.show_reliance(getattr(explanation, "reliance", None))
@@ -159,6 +194,8 @@ class ExplainPanel(JobControls, QWidget):
         self.reliance.setStyleSheet("color: #e0a000; font-weight: bold;" if reliance.warnings() else "")
 
     def _style_overlay(self) -> None:
+        if self._colors is not None:
+            self.color_bar.set_style(self._colors, self.threshold.value() / 100, self.opacity.value() / 100)
         viewer = self.session.viewer
         if RELEVANCE_LAYER in viewer.layers:
             layer = viewer.layers[RELEVANCE_LAYER]

@@ -67,12 +67,14 @@ class PredictPanel(JobControls, QWidget):
         layout.addWidget(self.changes)
         layout.addStretch(1)
         session.case_reset.connect(self.reset)
+        session.case_opened.connect(self._image_opened)
         session.state_changed.connect(self.refresh_state)
         self.refresh_state()
 
     def reset(self) -> None:
         """A new case: nothing of the previous patient stays — no result, no previous result, no what-if line."""
-        self.runs.clear()  # a prediction still running for the previous case is dropped when it ends
+        self.detach_job()  # a prediction still running for the previous case says nothing here, and is dropped
+        self.runs.clear()
         self._last_pred = None
         self.current.clear()
         self.previous.clear()
@@ -81,6 +83,14 @@ class PredictPanel(JobControls, QWidget):
         self.progress.setValue(0)
         self.status.setStyleSheet("")
         self.status.setText("A new case: fill in its record and press Predict.")
+
+    def _image_opened(self, _path: str) -> None:
+        """An image was opened (a new case, or another image of this patient): no status line or progress of a
+        job on the previous image stays."""
+        self.detach_job()
+        self.status.setStyleSheet("")
+        self.status.setText("Another image of this patient: press Predict for a result from it." if self.runs
+                            else "A new case: fill in its record and press Predict.")
 
     def refresh_state(self) -> None:
         """The case line, the subject check, and whether the current card still describes the screen."""
@@ -106,10 +116,11 @@ class PredictPanel(JobControls, QWidget):
             self.status.setText(f"Not predicted: {mismatch}")
             return None
         self.job = Job(fn, self)
-        self.job.progress.connect(self._on_progress)
-        self.job.succeeded.connect(self._on_result)
-        self.job.failed.connect(self._on_failed)
-        self.job.cancelled.connect(self._on_cancelled)
+        job = self.job  # its signals reach this panel only while it is of the open case (detach_job)
+        job.progress.connect(self._live(job, self._on_progress))
+        job.succeeded.connect(self._live(job, self._on_result))
+        job.failed.connect(self._live(job, self._on_failed))
+        job.cancelled.connect(self._live(job, self._on_cancelled))
         self._busy(True)
         self.status.setStyleSheet("")
         self.status.setText("Predicting…")

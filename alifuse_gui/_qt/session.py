@@ -99,6 +99,8 @@ class AlifuseSession(QObject):
         self.predict_panel = PredictPanel(self)
         self.explain_panel = ExplainPanel(self)
         self.views = LinkedViews(viewer, radiological, dock=dock, build=False)
+        self._overlay_extra = ""
+        viewer.dims.events.ndisplay.connect(self._on_ndisplay)  # the label says 3-D when napari's 3-D is on
         self.docks: dict[str, Any] = {}
         if dock:
             from alifuse_gui._qt.window_fit import fit_window, scrolled
@@ -288,9 +290,20 @@ class AlifuseSession(QObject):
         if self.volume is not None:
             self._main_overlay()
 
-    def _main_overlay(self, extra: str = "") -> None:
-        set_overlay_text(self.viewer, f"{self.views.spec('axial').screen}  ·  "
-                                      f"{convention_text(self.views.radiological, short=True)}{extra}")
+    def _main_overlay(self, extra: str | None = None) -> None:
+        """The main canvas's label: the slice direction and the convention, or 3-D while napari shows the volume in
+        3-D; then ``extra``, a note on the image (None: the note already shown)."""
+        if extra is not None:
+            self._overlay_extra = extra
+        if self.viewer.dims.ndisplay == 3:  # no slice, no fixed left/right: the camera turns
+            text = "3-D view (drag to rotate)"
+        else:
+            text = f"{self.views.spec('axial').screen}  ·  {convention_text(self.views.radiological, short=True)}"
+        set_overlay_text(self.viewer, text + self._overlay_extra)
+
+    def _on_ndisplay(self, _event=None) -> None:
+        if self.volume is not None:
+            self._main_overlay()
 
     # -- model --
     def load_checkpoint(self, path: str | Path) -> bool:
@@ -410,7 +423,8 @@ class AlifuseSession(QObject):
     def explain_now(self, method: str):
         expl = self.explanation_job(method)(lambda f, m: None, lambda: False)
         panel = self.explain_panel
+        threshold = panel.start_threshold(expl)
         self.accept_explanation(expl, panel.opacity.value() / 100, panel.threshold.value() / 100)
         panel.show_explanation(expl)
-        panel.status.setText(f"Explained the prediction with {method}.")
+        panel.status.setText(panel.explained_text(method, threshold))
         return expl

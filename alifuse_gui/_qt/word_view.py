@@ -6,6 +6,8 @@ import html
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QTextBrowser, QToolTip, QWidget
 
+from alifuse_gui.record_model import form_label
+
 
 def word_html(words: list[str], relevance: list[float]) -> str:
     """HTML spans shaded by |relevance| / max |relevance|; each word an anchor ``w<i>`` for hover lookup."""
@@ -38,7 +40,7 @@ class WordView(QTextBrowser):
         self.setHtml(word_html(self.words, self.relevance))
 
     def tooltip_for(self, index: int) -> str:
-        field = f" ({self.fields[index]})" if self.fields[index] else ""
+        field = f" ({form_label(self.fields[index])})" if self.fields[index] else ""  # as the form names it
         return f"{self.words[index]}{field}: relevance {self.relevance[index]:.3f}"
 
     def viewportEvent(self, event) -> bool:  # noqa: N802 - Qt override

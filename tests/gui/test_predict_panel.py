@@ -82,7 +82,7 @@ def test_cancel_discards_the_result(session, qtbot):
 def test_invalid_record_is_not_predicted(session):
     session.record_form.editors["mmse"].setText("31")
     assert session.predict_panel.start() is None
-    assert "field 'mmse': 31 is out of range 0-30" in session.predict_panel.status.text()
+    assert "MMSE (points): 31 is out of range 0-30" in session.predict_panel.status.text()
 
 
 def test_what_if_shows_previous_and_current(session, qtbot):
@@ -113,7 +113,7 @@ def test_explain_in_a_worker_adds_an_aligned_overlay(session, qtbot):
     assert str(rel.blending) == "translucent"
     # the words the model read, shaded; the fields, charted
     assert panel.words.words == session.explanation.words and "MMSE" in panel.words.words
-    assert "mmse" in panel.words.tooltip_for(panel.words.words.index("MMSE"))
+    assert "(MMSE (points))" in panel.words.tooltip_for(panel.words.words.index("MMSE"))  # as the form names it
     assert set(panel.chart.values) == set(session.explanation.field_relevance)
     panel.threshold.setValue(70)
     panel.opacity.setValue(35)

@@ -42,11 +42,11 @@ def test_model_entries_become_a_normalised_dict():
 
 def test_model_keeps_an_invalid_entry_and_names_the_field():
     m = RecordModel()
-    assert m.set_entry("mmse", "31") == "field 'mmse': 31 is out of range 0-30"
+    assert m.set_entry("mmse", "31") == "MMSE (points): 31 is out of range 0-30"
     m.set_entry("age", "74")
     assert m.entry("mmse") == "31"                     # what was typed is not lost
     assert m.valid_dict() == {"age": 74}               # the model never reads the bad value
-    with pytest.raises(AlifuseInputError, match="field 'mmse': 31 is out of range 0-30"):
+    with pytest.raises(AlifuseInputError, match=r"MMSE \(points\): 31 is out of range 0-30"):
         m.to_dict()
     assert "whole number" in m.set_entry("mmse", "abc")
 
@@ -62,7 +62,7 @@ def test_model_unknown_is_blank_not_zero():
 def test_model_bad_dict_changes_nothing():
     m = RecordModel()
     m.set_entry("mmse", "12")
-    with pytest.raises(AlifuseInputError, match="field 'cdr': 0.7"):
+    with pytest.raises(AlifuseInputError, match="CDR: 0.7"):
         m.set_dict({"age": 80, "cdr": 0.7})
     assert m.entries()["mmse"] == "12" and m.entries()["age"] is None
 
@@ -100,9 +100,9 @@ def test_form_marks_an_invalid_value_and_keeps_it(form, qtbot):
     editor = form.editors["mmse"]
     assert form.invalid_fields() == ["mmse"]
     assert "border" in editor.styleSheet() and "#d32f2f" in editor.styleSheet()
-    assert editor.toolTip() == "field 'mmse': 31 is out of range 0-30"
+    assert editor.toolTip() == "MMSE (points): 31 is out of range 0-30"
     assert editor.text() == "31"
-    assert "mmse" in form.status.text()
+    assert "MMSE (points): 31" in form.status.text()
     editor.setText("30")
     assert form.invalid_fields() == [] and editor.styleSheet() == ""
     assert form.model.to_dict() == {"mmse": 30}
@@ -130,7 +130,8 @@ def test_form_load_bad_file_keeps_what_was_typed(form, qtbot, tmp_path, captured
     bad = tmp_path / "bad.json"
     bad.write_text('{"age": 74, "mmse": 31}')
     assert form.load(bad) is False
-    assert captured_boxes == [("Cannot load the record", f"{bad}: field 'mmse': 31 is out of range 0-30")]
+    assert captured_boxes == [("Cannot load the record",
+                               f"{bad}: MMSE (points) ('mmse' in the file): 31 is out of range 0-30")]
     assert form.editors["mmse"].text() == "27" and form.editors["age"].text() == ""
 
 
@@ -152,4 +153,4 @@ def test_form_refuses_to_save_an_invalid_record(form, qtbot, tmp_path, captured_
     path = tmp_path / "r.json"
     assert form.save(path) is False
     assert not path.exists()
-    assert captured_boxes and "field 'ses'" in captured_boxes[0][1]
+    assert captured_boxes and "Socioeconomic status: 9 is out of range 1-5" in captured_boxes[0][1]
