@@ -32,6 +32,7 @@ A4 = (8.27, 11.69)
 DISCLAIMER = "Research tool, not a medical device."
 NO_EXPLANATION = "no explanation computed"
 NOT_READ = "[not read by the model:]"
+RELIANCE_NOT_MEASURED = "not measured: Explain hides the MRI and the record in turn to measure it"
 RED = "#c0392b"
 AMBER = "#b26a00"
 _MARGIN = 0.07
@@ -162,6 +163,9 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
             for i, ln in enumerate(textwrap.wrap(sentence, 100)):
                 c.line(("• " if i == 0 else "  ") + ln, 8.5, color=RED if warn else "black",
                        weight="bold" if warn else "normal")
+        c.gap()
+    else:
+        c.pair("Rests on", RELIANCE_NOT_MEASURED, size=8.5, color="0.4", style="italic")
         c.gap()
 
     c.line("Model", 12, weight="bold")
