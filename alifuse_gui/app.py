@@ -120,7 +120,7 @@ def _load(path: Path):
 
 
 def take_screenshot(session, path: Path, method: str = DEFAULT_METHOD) -> Path:
-    """Predict, explain (if the engine offers ``method``), show the Explain tab, save the whole window."""
+    """Predict, explain (if the engine offers ``method``), show the Explain tab, save the whole window as it opened."""
     from qtpy.QtWidgets import QApplication
 
     from alifuse_gui._qt.explain_panel import available_methods
@@ -133,8 +133,7 @@ def take_screenshot(session, path: Path, method: str = DEFAULT_METHOD) -> Path:
             raise AlifuseInputError(f"--method {method}: unknown method (use {', '.join(methods)})")
         session.explain_panel.method.setCurrentText(method)
         session.explain_now(method)
-    window = session.viewer.window._qt_window
-    window.resize(1600, 1000)
+    # the window keeps the size it opened with (fitted to the screen): the shot is the live window, not a bigger one
     if "explain" in session.docks:
         session.docks["explain"].show()
         session.docks["explain"].raise_()

@@ -1,4 +1,5 @@
-"""--screenshot saves what the live window shows: every view holds the whole head, none zoomed in and cropped."""
+"""--screenshot saves what the live window shows: the window at the size it opened with, every view holding the
+whole head, none zoomed in and cropped."""
 from __future__ import annotations
 
 import gc
@@ -51,8 +52,11 @@ def test_screenshot_views_hold_the_whole_head(make_napari_viewer, tiny_checkpoin
     plan = plan_from_args([str(head_file(tmp_path / "head.nii.gz")), "--checkpoint", str(tiny_checkpoint),
                            "--screenshot", str(shot_path)])
     session = launch(plan, make_napari_viewer(show=True))
+    window = session.viewer.window._qt_window
+    opened = (window.width(), window.height())
     take_screenshot(session, shot_path, plan.method)
     shot = np.asarray(Image.open(shot_path).convert("RGB"), dtype=float)
+    assert (shot.shape[1], shot.shape[0]) == opened == (window.width(), window.height())  # the window as it opened
     crops = view_crops(session, shot)
     assert set(crops) == {"axial", "coronal", "sagittal"}
     for name, crop in crops.items():
