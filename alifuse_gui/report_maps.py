@@ -52,7 +52,7 @@ def world_mm(affine: np.ndarray, ijk: tuple[int, int, int]) -> tuple[float, floa
 
 @dataclass(frozen=True)
 class ShownVolume:
-    """The image (and map) on the grid the viewer draws: the scanner's axes (:func:`alifuse_gui.display.display_grid`)."""
+    """The image (and map) on the grid the viewer draws: the scanner's axes (``display.display_grid``)."""
 
     data: np.ndarray
     heat: np.ndarray | None
