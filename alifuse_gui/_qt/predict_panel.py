@@ -10,6 +10,7 @@ from alifuse_gui._qt.job_controls import JobControls
 from alifuse_gui._qt.jobs import Job
 from alifuse_gui._qt.result_card import ResultCard
 from alifuse_gui.case_state import stale_message
+from alifuse_gui.rests_on import rests_on
 from alifuse_gui.whatif import Run, changes_text
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class PredictPanel(JobControls, QWidget):
         self.job: Job | None = None
         self.runs: list[Run] = []
         self._last_pred = None
+        self._last_rests = None
         #: the scan and the record of the open case; the subject check below it, red when they disagree
         self.case_line = QLabel()
         self.case_line.setObjectName("case_line")
@@ -75,7 +77,7 @@ class PredictPanel(JobControls, QWidget):
         """A new case: nothing of the previous patient stays — no result, no previous result, no what-if line."""
         self.detach_job()  # a prediction still running for the previous case says nothing here, and is dropped
         self.runs.clear()
-        self._last_pred = None
+        self._last_pred = self._last_rests = None
         self.current.clear()
         self.previous.clear()
         self.previous.setVisible(False)
@@ -149,12 +151,13 @@ class PredictPanel(JobControls, QWidget):
         """Current becomes previous (what-if), the new prediction becomes current."""
         run = Run(dict(ehr), pred.label, dict(pred.probabilities), str(image_path), pred.checkpoint_id,
                   Path(pred.checkpoint).name if pred.checkpoint else "", self.session.case_serial)
+        rests = rests_on(self.session.last_reliance if pred is self.session.last_prediction else None, ehr)
         if self.runs and self._last_pred is not None:
-            self.previous.show_prediction(self._last_pred)
+            self.previous.show_prediction(self._last_pred, self._last_rests)
             self.previous.setVisible(True)
             self.changes.setText(changes_text(self.runs[-1], run))
-        self.current.show_prediction(pred)
-        self._last_pred = pred
+        self.current.show_prediction(pred, rests)
+        self._last_pred, self._last_rests = pred, rests
         self.runs.append(run)
         self.refresh_state()
 

@@ -1,5 +1,5 @@
-"""One prediction shown as a card: the verdict (a class, or "uncertain"), how sure it is, a bar per class, the model
-and the device."""
+"""One prediction shown as a card: the verdict (a class, or "uncertain"), how sure it is, what it rests on (the MRI,
+the record; an empty record said), a bar per class, the model and the device."""
 from __future__ import annotations
 
 from qtpy.QtWidgets import QFormLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
@@ -17,6 +17,12 @@ class ResultCard(QGroupBox):
         self.certainty = QLabel()
         self.certainty.setObjectName("result_certainty")
         self.certainty.setWordWrap(True)
+        #: how far the prediction moves with the MRI or the record hidden; amber when the record was empty or one
+        #: of the two hardly matters (alifuse_gui.rests_on)
+        self.rests_on = QLabel()
+        self.rests_on.setObjectName("result_rests_on")
+        self.rests_on.setWordWrap(True)
+        self.rests_on.setVisible(False)
         self.bars: dict[str, QProgressBar] = {}
         self._bar_form = QFormLayout()
         self.model_line = QLabel()
@@ -34,6 +40,7 @@ class ResultCard(QGroupBox):
         layout.addWidget(self.stale)
         layout.addWidget(self.label)
         layout.addWidget(self.certainty)
+        layout.addWidget(self.rests_on)
         layout.addLayout(self._bar_form)
         layout.addWidget(self.model_line)
         layout.addWidget(self.device_line)
@@ -48,7 +55,7 @@ class ResultCard(QGroupBox):
         """Mark the card out of date with ``message`` (the result greyed), or current again with ''."""
         self.stale.setText(message)
         self.stale.setVisible(bool(message))
-        for widget in (self.label, self.certainty, *self.bars.values()):
+        for widget in (self.label, self.certainty, self.rests_on, *self.bars.values()):
             widget.setEnabled(not message)
 
     def clear(self) -> None:
@@ -58,6 +65,7 @@ class ResultCard(QGroupBox):
         self.label.setStyleSheet("font-size: 13pt; font-weight: bold;")
         self.certainty.setText("")
         self.certainty.setVisible(False)
+        self.show_rests_on(None)
         for bar in self.bars.values():
             bar.setValue(0)
             bar.setFormat("")
@@ -66,9 +74,17 @@ class ResultCard(QGroupBox):
             line.setToolTip("")
         self.probabilities = {}
 
-    def show_prediction(self, pred) -> None:
-        """``pred``: an ``engine.predict.Prediction``."""
+    def show_rests_on(self, rests) -> None:
+        """``rests``: an ``alifuse_gui.rests_on.RestsOn``, or None (nothing measured: the line is hidden)."""
+        self.rests_on.setText(rests.text if rests is not None else "")
+        self.rests_on.setVisible(rests is not None)
+        self.rests_on.setStyleSheet("color: #b26a00; font-weight: bold;" if rests is not None and rests.warning
+                                    else "")
+
+    def show_prediction(self, pred, rests=None) -> None:
+        """``pred``: an ``engine.predict.Prediction``; ``rests``: what it rests on (``alifuse_gui.rests_on``)."""
         self.set_stale("")
+        self.show_rests_on(rests)
         uncertain = getattr(pred, "verdict", pred.label) == "uncertain"
         self.label.setText(f"Uncertain (most likely {pred.label})" if uncertain else pred.label)
         self.label.setStyleSheet("font-size: 13pt; font-weight: bold;" + (" color: #b26a00;" if uncertain else ""))

@@ -51,6 +51,16 @@ def session_for(viewer, **kwargs: Any) -> "AlifuseSession":
     return _SESSIONS[viewer]
 
 
+def _reliance_of(predictor, case):
+    """What the prediction rests on: its probabilities with the MRI and with the record hidden, one batched forward
+    of up to three cases (engine.explain.reliance); None when it cannot be measured."""
+    try:
+        from engine.explain.reliance import modality_reliance
+    except ImportError:
+        return None
+    return modality_reliance(predictor.model, *predictor.tensors(case), class_names=predictor.class_names)
+
+
 class AlifuseSession(QObject):
     """Owns the case (``volume``), the model (``predictor``), the last prediction and explanation.
 
@@ -92,6 +102,8 @@ class AlifuseSession(QObject):
         #: what the last prediction was made from (case_state.Inputs)
         self.last_inputs: case_state.Inputs | None = None
         self.explanation = None
+        #: how far the last prediction moves with the MRI or the record hidden (measured with it; None: not known)
+        self.last_reliance = None
         self.case_serial = 0    # one more per opened image: the same file opened again is another case
         self.model_serial = 0   # one more per model loaded by the user
         self.record_form = RecordForm()
@@ -202,7 +214,7 @@ class AlifuseSession(QObject):
     def new_case(self, message: str = "A new case: open its MRI, fill in its record, then predict.") -> None:
         """Forget the open patient: record, prediction, explanation, what-if history; the image stays until the
         next one is opened unless this is File → New case (``close_image``)."""
-        self.last_prediction = self.last_case = self.last_inputs = None
+        self.last_prediction = self.last_case = self.last_inputs = self.last_reliance = None
         self.forget_explanation(message, always=True)
         self.record_form.clear()
         self.case_reset.emit()
@@ -361,17 +373,21 @@ class AlifuseSession(QObject):
             predictor = self._get_predictor()
             report(0.4, "Preprocessing the image and the record…")
             pred, case = predictor.predict(volume, ehr)
+            report(0.8, "Measuring what the prediction rests on (the MRI, the record)…")
+            reliance = _reliance_of(predictor, case)
             report(1.0, "Done.")
-            return pred, case, inputs
+            return pred, case, inputs, reliance
 
         return work
 
     def accept_prediction(self, result):
         """Make a finished prediction the last one; None (nothing kept) if it is of a case no longer open."""
-        pred, case, inputs = result if len(result) == 3 else (*result, self.current_inputs())
+        pred, case, *made_from = result  # (pred, case[, inputs[, reliance]])
+        inputs = made_from[0] if made_from else self.current_inputs()
         if inputs is None or inputs.case_serial != self.case_serial:
             return None  # another image (another patient) was opened while it ran
         self.last_prediction, self.last_case, self.last_inputs = pred, case, inputs
+        self.last_reliance = made_from[1] if len(made_from) > 1 else None
         self.forget_explanation("A new prediction: explain it to see its map.")
         self.state_changed.emit()
         return pred, case
@@ -418,6 +434,7 @@ class AlifuseSession(QObject):
         pred, case = self.accept_prediction(self.prediction_job()(lambda f, m: None, lambda: False))
         self.predict_panel.show_result(pred, case.ehr, case.volume.path)
         self.predict_panel.status.setText("Done.")
+        self.predict_panel.progress.setValue(100)
         return pred, case
 
     def explain_now(self, method: str):
