@@ -19,6 +19,8 @@ KNOWN_FAILURES: dict[str, str] = {
         "beside the other scores, delayed recall moves the stage by 0.10 only (1.14 from 25 down to 5, 1.24 at 0)",
     "test_mri_weight.py::test_atrophy_raises_the_stage_with_a_record_of_age_and_sex_only":
         "one of three healthy scans reads as impaired as the atrophied ones (stage 1.44 against 1.29-1.42)",
+    "test_mri_weight.py::test_a_real_young_head_with_age_and_sex_only_is_not_called_impaired[nibabel anatomical.nii]":
+        "nibabel's anatomical scan with age 33 and sex only reads MCI 61 % (NC 16 %); with a normal record it is NC",
     "test_mri_weight.py::test_an_empty_record_leaves_the_mri_to_decide":
         "with an empty record the healthy scans read MCI, NC, AD and the atrophied ones MCI, AD, AD",
 }

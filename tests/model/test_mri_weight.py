@@ -75,3 +75,30 @@ def _as_volume(img):
     data = np.asarray(img.get_fdata(dtype=np.float32))
     return Volume(data=data, affine=img.affine.copy(), original_affine=img.affine.copy(),
                   original_shape=tuple(data.shape), path="MNI152 template (nilearn)")
+
+
+def _package_scans() -> dict[str, Path]:
+    """Real T1 scans that installed packages ship: nibabel's test anatomical scan (one adult, 2-4 mm voxels) and
+    nilearn's MNI152 2009 template at 1 mm (a second average of young adults, another file than the one above)."""
+    import nilearn
+    from nibabel.testing import data_path
+
+    return {"nibabel anatomical.nii": Path(data_path) / "anatomical.nii",
+            "nilearn MNI152 2009 T1": Path(nilearn.__file__).parent / "datasets" / "data"
+            / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"}
+
+
+HEALTHY_YOUNG = {"age": 33, "sex": "male", "education_years": 16, "mmse": 30, "cdr": 0, "cdr_sb": 0}
+
+
+@pytest.mark.parametrize("name", list(_package_scans()))
+def test_a_real_healthy_head_with_a_normal_young_record_is_called_healthy(demo_model, name):
+    image = demo_model.predictor.prepare(_package_scans()[name], {}).image
+    assert demo_model.labels([HEALTHY_YOUNG], image) == ["NC"]
+
+
+@pytest.mark.parametrize("name", list(_package_scans()))
+def test_a_real_young_head_with_age_and_sex_only_is_not_called_impaired(demo_model, name):
+    """With the scores unknown the MRI must carry the call: a young adult's head is not MCI or AD."""
+    image = demo_model.predictor.prepare(_package_scans()[name], {}).image
+    assert demo_model.labels([{"age": 33, "sex": "male"}], image) == ["NC"]
