@@ -101,11 +101,13 @@ def test_exported_report_follows_the_explain_panel_and_says_what_the_card_says(s
     assert style.rgba(np.array([0.79]))[0, 3] == 0.0           # below the threshold: not drawn
     session.viewer.layers[MRI_LAYER].contrast_limits = (50.0, 400.0)
     assert screen_settings(session)["style"].mri_limits == (50.0, 400.0)
+    layer.colormap = "magma"                                    # chosen in napari's layer controls
+    np.testing.assert_allclose(screen_settings(session)["style"].colors, layer.colormap.colors)
 
     path = export_report(session, tmp_path / "case.pdf")
     assert path is not None
     text = pdf_text(path.read_bytes())
-    assert "threshold 80%, opacity 35% (as in the Explain panel)" in text
+    assert "magma colour map, threshold 80%, opacity 35% (as in the Explain panel)" in text
     assert "marker.nii.gz" in text                               # the scan, by name
     certainty = session.last_prediction.certainty
     assert certainty and certainty.split(":")[0] in text         # "Not calibrated" / "Calibrated" / "Uncertain"
