@@ -32,6 +32,8 @@ A4 = (8.27, 11.69)
 DISCLAIMER = "Research tool, not a medical device."
 NO_EXPLANATION = "no explanation computed"
 NOT_READ = "[not read by the model:]"
+#: How page 1 names what a DICOM series says about itself (``Volume.metadata``)
+SCAN_LABELS = {"series_description": "DICOM series", "series_uid": "DICOM series UID"}
 RELIANCE_NOT_MEASURED = "not measured: Explain hides the MRI and the record in turn to measure it"
 RED = "#c0392b"
 AMBER = "#b26a00"
@@ -87,7 +89,8 @@ def page_record(fig: Figure, volume: Volume, ehr: dict[str, Any], prediction: An
         c.pair("Patient (from the scan)", who, size=9.5)
     for key, value in volume.metadata.items():
         if key not in ("patient_id", "patient_name"):
-            c.pair(key.replace("_", " ").capitalize(), _short(str(value), 80), size=8.5)
+            label = SCAN_LABELS.get(key, key.replace("_", " ").capitalize())
+            c.pair(label, _short(str(value), 80), size=8.5)
     if (clash := subject_mismatch(ehr.get("subject_id"), volume.metadata)):
         c.line(clash, 8.5, color=RED, weight="bold")
     c.gap()

@@ -25,13 +25,15 @@ _GIB = 1 << 30
 
 
 def patient_identity(ds) -> dict[str, str]:
-    """``{"patient_id": ..., "patient_name": ...}`` of a DICOM dataset, each present only when the tag holds text.
+    """``{"patient_id", "patient_name", "series_uid", "series_description"}`` of a DICOM dataset, each present only
+    when the tag holds text (the series identifies the scan in the report).
 
     The name's DICOM components (``FAMILY^GIVEN^MIDDLE``) are joined by spaces; control characters are dropped
     (a tag is text from someone else's scanner), and each value is cut at 64 characters (the tag's own limit).
     """
     out: dict[str, str] = {}
-    for key, tag in (("patient_id", "PatientID"), ("patient_name", "PatientName")):
+    for key, tag in (("patient_id", "PatientID"), ("patient_name", "PatientName"),
+                     ("series_uid", "SeriesInstanceUID"), ("series_description", "SeriesDescription")):
         raw = ds.get(tag, None)
         if raw is None:
             continue

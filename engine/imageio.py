@@ -44,7 +44,8 @@ class Volume:
     ``data`` is float32 (X, Y, Z) in RAS+ canonical voxel order and ``affine`` maps its voxel
     indices to world millimetres. ``original_affine``/``original_shape`` describe the voxel grid of
     the file as stored, so maps can be written back onto it. ``metadata`` holds what the file says about
-    the patient: ``patient_id`` and ``patient_name`` of a DICOM series (absent when the file does not say).
+    the scan: ``patient_id``, ``patient_name``, ``series_uid`` and ``series_description`` of a DICOM series (each
+    absent when the file does not say).
     """
 
     data: np.ndarray

@@ -186,15 +186,17 @@ def test_folder_without_dicom_is_a_user_error(tmp_path):
 
 def test_the_series_patient_id_and_name_reach_the_volume(tmp_path):
     """The viewer shows whose scan it is and flags a record of another subject: the IDs travel with the volume."""
-    write_series(tmp_path / "s", _stored(), _affine("axial"), patient_id="ADNI-002_S_0413",
-                 patient_name="DOE^JANE^Q\x07")
+    write_series(tmp_path / "s", _stored(), _affine("axial"), series_uid="1.2.826.0.1.3680043.8.498.7",
+                 patient_id="ADNI-002_S_0413", patient_name="DOE^JANE^Q\x07")
     vol = load_volume(tmp_path / "s")
-    assert vol.metadata == {"patient_id": "ADNI-002_S_0413", "patient_name": "DOE JANE Q"}
+    assert vol.metadata == {"patient_id": "ADNI-002_S_0413", "patient_name": "DOE JANE Q",
+                            "series_uid": "1.2.826.0.1.3680043.8.498.7"}   # the report names the series
     identity: dict = {}
     read_dicom_series(tmp_path / "s", identity)
     assert identity == vol.metadata
     write_series(tmp_path / "anon", _stored(), _affine("axial"), patient_id="")
-    assert load_volume(tmp_path / "anon").metadata == {}           # empty tags are left out, never ""
+    anon = load_volume(tmp_path / "anon").metadata                 # empty tags are left out, never ""
+    assert set(anon) == {"series_uid"} and anon["series_uid"]
     nii = tmp_path / "ref.nii.gz"
     nib.save(nib.Nifti1Image(_stored().astype(np.float32), np.eye(4)), str(nii))
     assert load_volume(nii).metadata == {}

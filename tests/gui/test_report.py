@@ -271,11 +271,13 @@ def test_report_slices_put_anatomy_where_the_viewer_does(case, tmp_path, radiolo
 def test_report_names_the_scan_and_its_dicom_patient_and_flags_another_subject(case, tmp_path):
     from dataclasses import replace
 
-    vol = replace(case["vol"], metadata={"patient_id": "ADNI-002", "patient_name": "DOE JANE"})
+    vol = replace(case["vol"], metadata={"patient_id": "ADNI-002", "patient_name": "DOE JANE",
+                                         "series_uid": "1.2.840.99.7", "series_description": "T1 MPRAGE"})
     long_summary = " ".join(f"word{n}" for n in range(1, 51))          # 50 words: 10 never read
     text = pdf_text(write_report(tmp_path / "r.pdf", vol, {**case["ehr"], "summary": long_summary}, case["pred"],
                                  None, case["info"]).read_bytes())
     assert "case.nii.gz" in text and "DICOM patient DOE JANE (ID ADNI-002)" in text
+    assert "DICOM series UID\n1.2.840.99.7" in text and "DICOM series\nT1 MPRAGE" in text
     assert "The record is of subject sub-0007, the scan of DICOM patient ID ADNI-002" in text
     assert "the 10 after them (grey) were not read" in text
     read = text[:text.index("[not read by the model:]")]
@@ -296,3 +298,14 @@ def test_report_letters_are_the_viewer_overlay_letters(radiological):
         top = re.search(r"(\w) top", spec.screen).group(1)
         assert screen_axes(spec).sides == {"left": left, "right": right, "top": top,
                                            "bottom": {"S": "I", "A": "P"}[top]}, spec.screen
+
+
+def test_report_of_a_dicom_series_names_its_patient_and_series(case, tmp_path):
+    from tests.engine.test_dicom import _affine, _stored, write_series
+
+    write_series(tmp_path / "series", _stored(), _affine("axial"), series_uid="1.2.826.0.1.3680043.8.498.42",
+                 patient_id="ADNI-002_S_0413", patient_name="DOE^JANE")
+    vol = load_volume(tmp_path / "series")
+    text = pdf_text(write_report(tmp_path / "r.pdf", vol, case["ehr"], case["pred"], None, case["info"]).read_bytes())
+    assert "DICOM patient DOE JANE (ID ADNI-002_S_0413)" in text
+    assert "DICOM series UID\n1.2.826.0.1.3680043.8.498.42" in text
