@@ -6,7 +6,7 @@ in any view is the scanner position of the voxel drawn there, and the map lies o
 from __future__ import annotations
 
 import numpy as np
-from napari.layers import Image
+from napari.layers import Image, Shapes
 from napari.utils.colormaps import Colormap
 
 from engine.imageio import Volume
@@ -15,6 +15,7 @@ from alifuse_gui.overlay_style import relevance_rgba  # the report paints with t
 
 MRI_LAYER = "MRI"
 RELEVANCE_LAYER = "relevance"
+CROSSHAIR_LAYER = "crosshair"
 
 
 def relevance_colormap(base: str = "turbo", n: int = 256, ramp: float = 0.5) -> Colormap:
@@ -82,4 +83,42 @@ def show_relevance(viewer, relevance: np.ndarray, mri: Image, opacity: float = 0
     layer.contrast_limits_range = (0.0, 1.0)  # the threshold slider spans the map's fixed [0, 1] scale
     layer.contrast_limits = (threshold, 1.0)
     layer.opacity = opacity
+    return layer
+
+
+def crosshair_lines(point, extent: np.ndarray) -> list[np.ndarray]:
+    """Three lines through ``point`` (world mm), one along each world axis, across ``extent`` (2, 3).
+
+    Each view draws the two that lie in its slice: the axial view the R-L and A-P lines, and so on.
+    """
+    lines = []
+    for axis in range(3):
+        line = np.tile(np.asarray(point, dtype=float)[:3], (2, 1))
+        line[:, axis] = extent[:, axis]
+        lines.append(line)
+    return lines
+
+
+def show_crosshair(viewer, point) -> Shapes | None:
+    """Mark ``point`` (world mm, kept inside the image) with a crosshair over the MRI; None with no MRI shown."""
+    if MRI_LAYER not in viewer.layers:
+        return None
+    mri = viewer.layers[MRI_LAYER]
+    # the voxel centres' extent, not the edges: a longer line would widen the sliders' range off the MRI's grid
+    extent = np.asarray(mri.extent.world, dtype=float)
+    point = np.clip(np.asarray(point, dtype=float)[:3], extent[0], extent[1])
+    # drawn on the MRI's grid (its scale and translation): a layer of another grid would change the sliders' steps
+    scale, translate = np.asarray(mri.scale, dtype=float), np.asarray(mri.translate, dtype=float)
+    lines = [(line - translate) / scale for line in crosshair_lines(point, extent)]
+    if CROSSHAIR_LAYER in viewer.layers:
+        layer = viewer.layers[CROSSHAIR_LAYER]
+        layer.scale, layer.translate = scale, translate
+        layer.data = lines
+        layer.visible = True
+        return layer
+    active = viewer.layers.selection.active  # a new layer becomes the active one: the user's stays so
+    layer = viewer.add_shapes(lines, shape_type="line", name=CROSSHAIR_LAYER, edge_color="#ffd400",
+                              edge_width=0.6, opacity=0.75, scale=scale, translate=translate, units="mm")
+    if active is not None:
+        viewer.layers.selection.active = active
     return layer

@@ -2,7 +2,8 @@
 
 napari draws one canvas. As in napari's "multiple viewer widget" example, extra ``ViewerModel`` s with
 their own ``QtViewer`` are added as dock widgets; every layer of the main viewer is mirrored into
-them (sharing the data array) and all of them follow one ``dims.current_step``.
+them (sharing the data array) and all of them follow one ``dims.point``. A click in any of them moves the
+others to the clicked point and marks it with a crosshair (as in ITK-SNAP and 3D Slicer).
 """
 from __future__ import annotations
 
@@ -15,11 +16,17 @@ from napari.layers import Layer
 from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import QSizePolicy, QSplitter, QWidget
 
+import numpy as np
+
 from alifuse_gui.display import AXIS_LABELS, ViewSpec, view_spec
+from alifuse_gui.layers import CROSSHAIR_LAYER, MRI_LAYER, show_crosshair
 
 #: Layer properties that follow the main viewer's layer.
 _MIRRORED = ("data", "scale", "translate", "contrast_limits_range", "contrast_limits", "colormap", "opacity",
              "visible", "gamma", "blending")
+
+#: a press and release this many screen pixels apart or more is a drag (pan), not a click
+_CLICK_SLOP_PX = 3
 
 
 def set_overlay_text(model, text: str, position: str = "top_left") -> None:
@@ -53,6 +60,7 @@ class LinkedViews:
         self._fitted: dict[int, tuple] = {}
         self._main_refit = self._refit_on_resize(viewer)
         viewer.canvas.events.size.connect(self._main_refit)
+        viewer.mouse_drag_callbacks.append(self._on_press)  # a click moves the other views there
         # the dock is there from the start, holding a stand-in per view, so the window is laid out as it
         # would be with the views and does not move when they arrive
         self.widget = QSplitter(Qt.Orientation.Vertical)
@@ -87,8 +95,9 @@ class LinkedViews:
             model = ViewerModel(title=name)
             self.models[name] = model
             self.qt_viewers[name] = QtViewer(model)
-            model.dims.events.current_step.connect(self._from_model(model))
+            model.dims.events.point.connect(self._from_model(model))
             model.canvas.events.size.connect(self._refit_on_resize(model))
+            model.mouse_drag_callbacks.append(self._on_press)
             stand_in = self.widget.replaceWidget(i, self.qt_viewers[name])
             stand_in.deleteLater()
         viewer = self.viewer
@@ -97,7 +106,7 @@ class LinkedViews:
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         viewer.layers.events.moved.connect(self._on_moved)
-        viewer.dims.events.current_step.connect(self._main_step)
+        viewer.dims.events.point.connect(self._main_step)
         self.set_radiological(self.radiological)
         self._main_step()  # built after a case was opened: start at the main viewer's point
 
@@ -122,10 +131,12 @@ class LinkedViews:
         self.set_radiological(self.radiological)
         for model in self.models.values():
             model.dims.axis_labels = AXIS_LABELS
-            self._fit(model)
+            if self._fitted.get(id(model)) in (None, self._camera_state(model)):  # never a camera the user moved
+                self._fit(model)
 
     def show_new_image(self) -> None:
         """A new image is on screen: every view at its middle slices, every camera fitted to the whole image."""
+        self._hide_crosshair()  # it marked a point of the previous image
         self.apply_orders()
         dims = self.viewer.dims
         dims.current_step = tuple((n - 1) // 2 for n in dims.nsteps)  # the other views follow (see _from_model)
@@ -176,6 +187,8 @@ class LinkedViews:
         # Removal is deferred and batched: napari garbage-collects once per removal per canvas (~1 s with
         # torch loaded), and a closing window removes every layer just before it closes these views.
         self._doomed.extend(self._mirrors.pop(id(event.value), []))
+        if event.value.name == MRI_LAYER:  # no image, nothing to mark (File → New case)
+            self._hide_crosshair()
         QTimer.singleShot(0, self._flush_removed)
 
     def _flush_removed(self) -> None:
@@ -198,25 +211,53 @@ class LinkedViews:
                 return
             self._syncing = True
             try:
-                step = source.dims.current_step
+                # the point in world mm, not the slider steps: the views' steps differ while a layer is mirrored
+                point = source.dims.point
                 for other in [self.viewer, *self.models.values()]:
-                    if other is not source and other.dims.ndim == len(step):
-                        other.dims.current_step = step
+                    if other is not source and other.dims.ndim == len(point):
+                        other.dims.point = point
             finally:
                 self._syncing = False
         return sync
+
+    # -- the crosshair: click in one view to move the others there --
+    def _on_press(self, model, event):
+        """napari drag callback: a plain left click (no drag) in a 2-D view goes to the clicked point."""
+        if event.button != 1 or tuple(event.modifiers) or model.dims.ndisplay != 2:
+            return
+        start, where, moved = np.asarray(event.pos, dtype=float), tuple(event.position), False
+        yield
+        while event.type == "mouse_move":
+            moved = moved or bool(np.abs(np.asarray(event.pos, dtype=float) - start).max() >= _CLICK_SLOP_PX)
+            yield
+        if not moved:
+            self.go_to(where, source=model)
+
+    def go_to(self, point, source=None) -> None:
+        """Move every view's slices to ``point`` (world mm, as napari's ``event.position``) and mark it there."""
+        if MRI_LAYER not in self.viewer.layers:
+            return
+        model = source if source is not None else self.viewer
+        model.dims.point = tuple(float(v) for v in point)  # the other views follow (see _from_model)
+        show_crosshair(self.viewer, self.viewer.dims.point)
+
+    def _hide_crosshair(self) -> None:
+        if CROSSHAIR_LAYER in self.viewer.layers:
+            self.viewer.layers[CROSSHAIR_LAYER].visible = False
 
     def close(self) -> None:
         """Close the extra views and let go of the main viewer's events."""
         if not self._closed:
             self.viewer.canvas.events.size.disconnect(self._main_refit)
+            if self._on_press in self.viewer.mouse_drag_callbacks:
+                self.viewer.mouse_drag_callbacks.remove(self._on_press)
         self._closed = True
         if not self._built:
             return
         self._built = False
         events = self.viewer.layers.events
         for emitter, cb in ((events.inserted, self._on_inserted), (events.removed, self._on_removed),
-                            (events.moved, self._on_moved), (self.viewer.dims.events.current_step, self._main_step)):
+                            (events.moved, self._on_moved), (self.viewer.dims.events.point, self._main_step)):
             emitter.disconnect(cb)
         for model in self.models.values():
             model._layer_slicer.shutdown()  # as napari.Viewer.close does: no slicing task may outlive the view

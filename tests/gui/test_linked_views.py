@@ -122,3 +122,102 @@ def test_a_camera_the_user_moved_stays_where_it_is(session, tmp_path, qtbot):
     window.resize(window.width() - 100, window.height() - 50)
     settle(qtbot)
     assert session.viewer.scene.camera.zoom == pytest.approx(zoom)
+
+
+# -- the crosshair: a click in one view moves the others there --
+
+def send_mouse(widget, kind, pos, buttons) -> None:
+    """A real Qt mouse event on a view's canvas, as the user's mouse makes it."""
+    from qtpy.QtCore import QPointF, Qt
+    from qtpy.QtGui import QMouseEvent
+
+    types = {"press": QMouseEvent.Type.MouseButtonPress, "move": QMouseEvent.Type.MouseMove,
+             "release": QMouseEvent.Type.MouseButtonRelease}
+    button = Qt.MouseButton.NoButton if kind == "move" else Qt.MouseButton.LeftButton
+    p = QPointF(*pos)
+    QApplication.sendEvent(widget, QMouseEvent(types[kind], p, widget.mapToGlobal(p), button, buttons,
+                                               Qt.KeyboardModifier.NoModifier))
+
+
+def yellow_lines(session, name: str) -> tuple[list[int], list[int]]:
+    """Rows and columns of a view's canvas drawn mostly in the crosshair's yellow (over a grey MRI)."""
+    qtv = session.viewer.window._qt_viewer if name == "axial" else session.views.qt_viewers[name]
+    rgb = np.asarray(qtv.screenshot(flash=False))[..., :3].astype(int)
+    yellow = (rgb[..., 0] > 180) & (rgb[..., 1] > 150) & (rgb[..., 2] < 90)
+    rows = [int(r) for r in np.flatnonzero(yellow.sum(axis=1) > 40)]  # a line across the image, not a speck
+    cols = [int(c) for c in np.flatnonzero(yellow.sum(axis=0) > 40)]
+    return rows, cols
+
+
+def test_a_click_moves_the_other_views_to_the_point_and_marks_it_in_all(session, tmp_path, qtbot):
+    from alifuse_gui.layers import CROSSHAIR_LAYER
+
+    session.open_image(write_image(tmp_path / "a.nii.gz", (60, 70, 50), (2.0, 2.0, 2.0), (-60.0, -70.0, -50.0)))
+    settle(qtbot)
+    viewer, views = session.viewer, session.views
+    target = np.array([-30.0, 20.0, 0.0])  # world mm (x, y); z: the axial view's slice
+    target[2] = viewer.dims.point[2]
+    rows, cols = viewer.dims.displayed
+    viewer.scene.camera.center = (target[rows], target[cols])  # the target under the canvas's centre
+    native = viewer.window._qt_viewer.canvas.native
+    centre = (native.width() / 2, native.height() / 2)
+    assert CROSSHAIR_LAYER not in viewer.layers and yellow_lines(session, "axial") == ([], [])
+    send_mouse(native, "press", centre, Qt_left())
+    send_mouse(native, "release", centre, Qt_none())
+    settle(qtbot)
+    voxel = 2.0
+    assert abs(views.models["coronal"].dims.point[1] - target[1]) <= voxel  # the coronal view slices y there
+    assert abs(views.models["sagittal"].dims.point[0] - target[0]) <= voxel  # the sagittal view slices x there
+    assert abs(viewer.dims.point[2] - target[2]) <= voxel  # the clicked view stays on its slice
+    for name, model in models(session):
+        cross = model.layers[CROSSHAIR_LAYER]
+        assert cross.visible
+        centre_of_lines = np.array([cross.data_to_world(line.mean(axis=0)) for line in cross.data])
+        for axis in range(3):  # each line lies through the clicked point on the two axes it does not run along
+            others = [a for a in range(3) if a != axis]
+            np.testing.assert_allclose(centre_of_lines[axis][others], target[others], atol=voxel)
+        h_rows, v_cols = yellow_lines(session, name)
+        assert h_rows and v_cols, f"{name}: no crosshair drawn"
+    h_rows, v_cols = yellow_lines(session, "axial")
+    assert min(abs(r - centre[1]) for r in h_rows) <= 2 and min(abs(c - centre[0]) for c in v_cols) <= 2
+    assert viewer.layers.selection.active is viewer.layers[MRI_LAYER]  # the user's layer stays the active one
+
+
+def test_a_drag_pans_and_moves_no_slice(session, tmp_path, qtbot):
+    from alifuse_gui.layers import CROSSHAIR_LAYER
+
+    session.open_image(write_image(tmp_path / "a.nii.gz", (60, 70, 50), (2.0, 2.0, 2.0), (-60.0, -70.0, -50.0)))
+    settle(qtbot)
+    before = {name: tuple(model.dims.point) for name, model in models(session)}
+    native = session.viewer.window._qt_viewer.canvas.native
+    start = (native.width() / 2, native.height() / 2)
+    send_mouse(native, "press", start, Qt_left())
+    for step in range(1, 6):
+        send_mouse(native, "move", (start[0] + 10 * step, start[1]), Qt_left())
+    send_mouse(native, "release", (start[0] + 50, start[1]), Qt_none())
+    settle(qtbot)
+    assert {name: tuple(model.dims.point) for name, model in models(session)} == before
+    assert CROSSHAIR_LAYER not in session.viewer.layers
+
+
+def test_a_new_image_hides_the_old_crosshair(session, tmp_path, qtbot):
+    from alifuse_gui.layers import CROSSHAIR_LAYER
+
+    session.open_image(write_image(tmp_path / "a.nii.gz", (60, 70, 50), (2.0, 2.0, 2.0), (-60.0, -70.0, -50.0)))
+    session.views.go_to((10.0, 10.0, 0.0))
+    assert session.viewer.layers[CROSSHAIR_LAYER].visible
+    session.open_image(write_image(tmp_path / "b.nii.gz", (30, 30, 30), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)))
+    assert not session.viewer.layers[CROSSHAIR_LAYER].visible
+    assert not session.views.models["coronal"].layers[CROSSHAIR_LAYER].visible
+
+
+def Qt_left():  # noqa: N802 - reads as the Qt flag it is
+    from qtpy.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
+
+
+def Qt_none():  # noqa: N802
+    from qtpy.QtCore import Qt
+
+    return Qt.MouseButton.NoButton
