@@ -329,7 +329,8 @@ def _draw_words(fig: Figure, words: Sequence[str], rel: np.ndarray, top: float, 
         if y < bottom:
             fig.text(x0, y, f"… {len(words) - i} more words not shown", fontsize=8, color="0.4", va="top")
             return y - line_h
-        fig.text(x, y, w, fontsize=size, family="DejaVu Sans Mono", va="top",
+        # baseline, not 'top': a word's top is its tallest glyph, so 'top' set "female" lower than "The"
+        fig.text(x, y - 0.8 * size / 72 / A4[1], w, fontsize=size, family="DejaVu Sans Mono", va="baseline",
                  color="white" if r > 0.6 else "black",
                  bbox=dict(boxstyle="square,pad=0.12", fc=TEXT_BLUE(float(r)), ec="none"))
         x += width + char_w
