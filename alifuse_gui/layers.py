@@ -80,6 +80,8 @@ def show_relevance(viewer, relevance: np.ndarray, mri: Image, opacity: float = 0
         layer = viewer.add_image(data, name=RELEVANCE_LAYER, scale=mri.scale, translate=mri.translate,
                                  colormap=relevance_colormap(), blending="translucent",
                                  interpolation2d="linear", units="mm")
+        if CROSSHAIR_LAYER in viewer.layers:  # the crosshair stays on top, not tinted by the map
+            viewer.layers.move(viewer.layers.index(CROSSHAIR_LAYER), len(viewer.layers))
     layer.contrast_limits_range = (0.0, 1.0)  # the threshold slider spans the map's fixed [0, 1] scale
     layer.contrast_limits = (threshold, 1.0)
     layer.opacity = opacity

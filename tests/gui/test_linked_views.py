@@ -221,3 +221,20 @@ def Qt_none():  # noqa: N802
     from qtpy.QtCore import Qt
 
     return Qt.MouseButton.NoButton
+
+
+def test_the_crosshair_stays_above_the_relevance_map(session, tmp_path):
+    from types import SimpleNamespace
+
+    from alifuse_gui.layers import CROSSHAIR_LAYER, RELEVANCE_LAYER
+    from engine.imageio import load_volume
+
+    path = write_image(tmp_path / "a.nii.gz", (30, 32, 28), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    session.open_image(path)
+    session.views.go_to((20.0, 20.0, 20.0))
+    vol = load_volume(path)
+    session.last_case = SimpleNamespace(volume=vol)
+    session.accept_explanation(SimpleNamespace(image_original=np.ones(vol.original_shape, np.float32)))
+    for name, model in models(session):
+        names = [layer.name for layer in model.layers]
+        assert names[-1] == CROSSHAIR_LAYER and RELEVANCE_LAYER in names, f"{name}: {names}"
