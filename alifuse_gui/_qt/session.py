@@ -128,18 +128,24 @@ class AlifuseSession(QObject):
             # tabbed after the split: splitting a tabbed dock would take it out of its tabs
             qwin.tabifyDockWidget(self.docks["record"], self.docks["predict"])
             qwin.tabifyDockWidget(self.docks["predict"], self.docks["explain"])
-            self.docks["predict"].raise_()
             from alifuse_gui._qt.menus import install_menus
             from alifuse_gui._qt.dropping import install_drop_handler
 
             self.menus = install_menus(self)
             fit_window(qwin)
-            if self.views.dock is not None:  # the panels' rows readable; the views take what is left to them
-                docks = [self.views.dock, self.docks["record"]]
-                QTimer.singleShot(0, lambda: qwin.resizeDocks(docks, [300, 420], Qt.Orientation.Horizontal))
+            QTimer.singleShot(0, self._first_layout)  # once the window has laid its docks out (it undoes both)
             self.drop_handler = install_drop_handler(self)
         if not deferred_startup:
             self.finish_startup()
+
+    def _first_layout(self) -> None:
+        """The panels' column wide enough for their rows (the views take the rest), and the Predict tab in front."""
+        if self.views.closed:
+            return
+        if self.views.dock is not None:
+            self.viewer.window._qt_window.resizeDocks([self.views.dock, self.docks["record"]], [300, 420],
+                                                      Qt.Orientation.Horizontal)
+        self.docks["predict"].raise_()
 
     def finish_startup(self) -> None:
         """What the window can do without until its first image is drawn: the linked views, the field chart."""

@@ -61,6 +61,9 @@ def test_the_window_and_its_essentials_fit_the_screen(make_napari_viewer, tiny_c
     area = QRect(0, 0, *screen)
     fit_window(window, available=area)  # what the session does on the screen it opens on
     settle()
+    tabs = panel_tabs(window)
+    assert tabs.tabText(tabs.currentIndex()) == "Predict"  # in front at the start
+    assert s.docks["predict"].width() >= 380, s.docks["predict"].width()  # the panels' rows have room
     s.docks["explain"].raise_()
     settle()
     assert area.contains(window.frameGeometry()), (window.frameGeometry(), window.minimumSizeHint())
@@ -68,7 +71,7 @@ def test_the_window_and_its_essentials_fit_the_screen(make_napari_viewer, tiny_c
     assert sliders, "no slice slider shown"
     panel = s.explain_panel
     essentials = {"opacity slider": panel.opacity, "threshold slider": panel.threshold, "words": panel.words,
-                  "panel tabs": panel_tabs(window), "slice slider": sliders[0], "status bar": window.statusBar()}
+                  "panel tabs": tabs, "slice slider": sliders[0], "status bar": window.statusBar()}
     cut = [name for name, widget in essentials.items() if not unclipped(widget, window)]
     assert cut == []
     s.docks["predict"].raise_()
