@@ -6,6 +6,8 @@ import gc
 import nibabel as nib
 import numpy as np
 import pytest
+from qtpy.QtCore import QPointF, Qt
+from qtpy.QtGui import QMouseEvent
 from qtpy.QtWidgets import QApplication
 
 from alifuse_gui.layers import MRI_LAYER
@@ -126,11 +128,10 @@ def test_a_camera_the_user_moved_stays_where_it_is(session, tmp_path, qtbot):
 
 # -- the crosshair: a click in one view moves the others there --
 
+LEFT, NO_BUTTON = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton  # the buttons held during an event
+
 def send_mouse(widget, kind, pos, buttons) -> None:
     """A real Qt mouse event on a view's canvas, as the user's mouse makes it."""
-    from qtpy.QtCore import QPointF, Qt
-    from qtpy.QtGui import QMouseEvent
-
     types = {"press": QMouseEvent.Type.MouseButtonPress, "move": QMouseEvent.Type.MouseMove,
              "release": QMouseEvent.Type.MouseButtonRelease}
     button = Qt.MouseButton.NoButton if kind == "move" else Qt.MouseButton.LeftButton
@@ -162,8 +163,8 @@ def test_a_click_moves_the_other_views_to_the_point_and_marks_it_in_all(session,
     native = viewer.window._qt_viewer.canvas.native
     centre = (native.width() / 2, native.height() / 2)
     assert CROSSHAIR_LAYER not in viewer.layers and yellow_lines(session, "axial") == ([], [])
-    send_mouse(native, "press", centre, Qt_left())
-    send_mouse(native, "release", centre, Qt_none())
+    send_mouse(native, "press", centre, LEFT)
+    send_mouse(native, "release", centre, NO_BUTTON)
     settle(qtbot)
     voxel = 2.0
     assert abs(views.models["coronal"].dims.point[1] - target[1]) <= voxel  # the coronal view slices y there
@@ -189,13 +190,15 @@ def test_a_drag_pans_and_moves_no_slice(session, tmp_path, qtbot):
     session.open_image(write_image(tmp_path / "a.nii.gz", (60, 70, 50), (2.0, 2.0, 2.0), (-60.0, -70.0, -50.0)))
     settle(qtbot)
     before = {name: tuple(model.dims.point) for name, model in models(session)}
+    centre_before = tuple(session.viewer.scene.camera.center)
     native = session.viewer.window._qt_viewer.canvas.native
     start = (native.width() / 2, native.height() / 2)
-    send_mouse(native, "press", start, Qt_left())
+    send_mouse(native, "press", start, LEFT)
     for step in range(1, 6):
-        send_mouse(native, "move", (start[0] + 10 * step, start[1]), Qt_left())
-    send_mouse(native, "release", (start[0] + 50, start[1]), Qt_none())
+        send_mouse(native, "move", (start[0] + 10 * step, start[1]), LEFT)
+    send_mouse(native, "release", (start[0] + 50, start[1]), NO_BUTTON)
     settle(qtbot)
+    assert tuple(session.viewer.scene.camera.center) != centre_before  # the drag reached napari: it panned
     assert {name: tuple(model.dims.point) for name, model in models(session)} == before
     assert CROSSHAIR_LAYER not in session.viewer.layers
 
@@ -209,18 +212,6 @@ def test_a_new_image_hides_the_old_crosshair(session, tmp_path, qtbot):
     session.open_image(write_image(tmp_path / "b.nii.gz", (30, 30, 30), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)))
     assert not session.viewer.layers[CROSSHAIR_LAYER].visible
     assert not session.views.models["coronal"].layers[CROSSHAIR_LAYER].visible
-
-
-def Qt_left():  # noqa: N802 - reads as the Qt flag it is
-    from qtpy.QtCore import Qt
-
-    return Qt.MouseButton.LeftButton
-
-
-def Qt_none():  # noqa: N802
-    from qtpy.QtCore import Qt
-
-    return Qt.MouseButton.NoButton
 
 
 def test_the_crosshair_stays_above_the_relevance_map(session, tmp_path):
