@@ -13,11 +13,12 @@ UNDERLAY = np.array([0.5, 0.5, 0.5])
 HIDDEN = QColor("#2b2b2b")
 
 
-def bar_colors(colors: np.ndarray, threshold: float, opacity: float, width: int) -> np.ndarray:
+def bar_colors(colors: np.ndarray, threshold: float, opacity: float, width: int, high: float = 1.0) -> np.ndarray:
     """(width, 3) uint8: per position 0..1 the colour the overlay gives that value over :data:`UNDERLAY` (the
-    colour table spread from ``threshold`` to 1, its alpha times ``opacity``); below the threshold, :data:`HIDDEN`."""
+    colour table spread from ``threshold`` to ``high``, its alpha times ``opacity``); below the threshold,
+    :data:`HIDDEN`."""
     v = np.linspace(0.0, 1.0, width)
-    span = 1.0 - threshold if threshold < 1.0 else 1.0
+    span = high - threshold if high > threshold else 1.0
     t = np.clip((v - threshold) / span, 0.0, 1.0)
     grid = np.linspace(0.0, 1.0, len(colors))
     rgba = np.stack([np.interp(t, grid, colors[:, c]) for c in range(4)], axis=-1)
@@ -37,12 +38,14 @@ class ColorBar(QWidget):
         self.colors = np.zeros((2, 4))
         self.threshold = 0.5
         self.opacity = 0.6
+        self.high = 1.0
         self.bar_height = 14
 
-    def set_style(self, colors: np.ndarray, threshold: float, opacity: float) -> None:
-        """The overlay's colour table ((N, 4) RGBA in [0, 1]), threshold and opacity, as its layer has them."""
+    def set_style(self, colors: np.ndarray, threshold: float, opacity: float, high: float = 1.0) -> None:
+        """The overlay's colour table ((N, 4) RGBA in [0, 1]), threshold, opacity and top of the colour range
+        (``high``: the value that gets the table's last colour), as its layer has them."""
         self.colors = np.asarray(colors, dtype=np.float64)
-        self.threshold, self.opacity = float(threshold), float(opacity)
+        self.threshold, self.opacity, self.high = float(threshold), float(opacity), float(high)
         self.setToolTip(self.caption())
         self.update()
 
@@ -61,7 +64,7 @@ class ColorBar(QWidget):
 
     def paintEvent(self, _event) -> None:  # noqa: N802 - Qt override
         bar = self.bar_rect()
-        rgb = np.ascontiguousarray(bar_colors(self.colors, self.threshold, self.opacity, bar.width()))
+        rgb = np.ascontiguousarray(bar_colors(self.colors, self.threshold, self.opacity, bar.width(), self.high))
         image = QImage(rgb.data, bar.width(), 1, 3 * bar.width(), QImage.Format.Format_RGB888)
         painter = QPainter(self)
         try:

@@ -70,6 +70,7 @@ class ExplainPanel(JobControls, QWidget):
         # The field chart is matplotlib (~0.5 s to import): made on first use (the session's start-up does it).
         self._chart: FieldChart | None = None
         self._colors = None
+        self._followed: int | None = None  # id() of the relevance layer the colour bar follows
         self._chart_box = QVBoxLayout()
         self._chart_box.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
@@ -170,6 +171,7 @@ class ExplainPanel(JobControls, QWidget):
                 "the head's voxels are coloured (move the slider to show more or less).")
 
     def show_explanation(self, explanation) -> None:
+        self._follow_layer()
         self.show_reliance(getattr(explanation, "reliance", None))
         self.words.set_words(list(explanation.words), list(explanation.word_relevance),
                              list(getattr(explanation, "word_field", []) or []))
@@ -194,10 +196,30 @@ class ExplainPanel(JobControls, QWidget):
         self.reliance.setStyleSheet("color: #e0a000; font-weight: bold;" if reliance.warnings() else "")
 
     def _style_overlay(self) -> None:
-        if self._colors is not None:
-            self.color_bar.set_style(self._colors, self.threshold.value() / 100, self.opacity.value() / 100)
         viewer = self.session.viewer
         if RELEVANCE_LAYER in viewer.layers:
             layer = viewer.layers[RELEVANCE_LAYER]
             layer.opacity = self.opacity.value() / 100
             layer.contrast_limits = (self.threshold.value() / 100, 1.0)
+        self._refresh_bar()
+
+    def _follow_layer(self) -> None:
+        """The colour bar follows the relevance layer, also when its colour map, contrast limits or opacity are
+        changed in napari's layer controls."""
+        layers = self.session.viewer.layers
+        layer = layers[RELEVANCE_LAYER] if RELEVANCE_LAYER in layers else None
+        if layer is None or id(layer) == self._followed:
+            return
+        self._followed = id(layer)
+        for emitter in (layer.events.colormap, layer.events.contrast_limits, layer.events.opacity):
+            emitter.connect(self._refresh_bar)
+        self._refresh_bar()
+
+    def _refresh_bar(self, _event=None) -> None:
+        layers = self.session.viewer.layers
+        if RELEVANCE_LAYER in layers and id(layers[RELEVANCE_LAYER]) == self._followed:
+            layer = layers[RELEVANCE_LAYER]
+            low, high = (float(v) for v in layer.contrast_limits)
+            self.color_bar.set_style(layer.colormap.colors, low, layer.opacity, high)
+        elif self._colors is not None:
+            self.color_bar.set_style(self._colors, self.threshold.value() / 100, self.opacity.value() / 100)

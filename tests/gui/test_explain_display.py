@@ -218,3 +218,13 @@ def test_the_main_view_says_3d_in_3d(session):
     assert overlay.text.startswith("3-D")
     session.viewer.dims.ndisplay = 2
     assert overlay.text.startswith("axial") and "radiological" in overlay.text
+
+
+def test_the_colour_bar_follows_the_layer_controls(session):
+    explain_with(session, fake_explanation(skewed_map(session.volume.data.shape)))
+    layer = session.viewer.layers[RELEVANCE_LAYER]
+    bar = session.explain_panel.color_bar
+    layer.colormap = "magma"  # changed in napari's layer controls
+    assert np.allclose(bar.colors, layer.colormap.colors)
+    layer.contrast_limits = (0.3, 0.9)
+    assert (bar.threshold, bar.high) == pytest.approx((0.3, 0.9)) and "threshold 0.30" in bar.caption()
