@@ -104,9 +104,11 @@ def test_exported_report_follows_the_explain_panel_and_says_what_the_card_says(s
     layer.colormap = "magma"                                    # chosen in napari's layer controls
     np.testing.assert_allclose(screen_settings(session)["style"].colors, layer.colormap.colors)
 
+    session.set_radiological(True)                              # View menu's convention, as the window shows it
     path = export_report(session, tmp_path / "case.pdf")
     assert path is not None
     text = pdf_text(path.read_bytes())
+    assert "Oriented as in the viewer: radiological (patient's right on screen left)" in text
     assert "magma colour map, threshold 80%, opacity 35% (as in the Explain panel)" in text
     assert "marker.nii.gz" in text                               # the scan, by name
     certainty = session.last_prediction.certainty
