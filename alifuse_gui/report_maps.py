@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
-from nibabel.orientations import apply_orientation, io_orientation
 from scipy import ndimage
 
-from alifuse_gui.display import DisplayGrid, display_grid
+from alifuse_gui.display import DisplayGrid, display_grid, original_to_canonical
 from alifuse_gui.screen_slices import VIEWS, screen_point, screen_slice, view_axes
 from engine.imageio import Volume
 
@@ -19,14 +18,13 @@ from engine.imageio import Volume
 def heatmap_on_canonical(volume: Volume, image_original: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """A map on the ORIGINAL file grid -> (X, Y, Z) on ``volume.data``'s canonical RAS grid, in [0, 1].
 
-    The canonical grid is the original one with axes permuted/flipped (``engine.imageio``), so the same
-    reorientation maps it exactly. A map of another shape (it should not happen) is resampled to fit and
-    the returned notes say so.
+    The viewer's own reorientation (:func:`alifuse_gui.display.original_to_canonical`) maps it exactly. A map of
+    another shape (it should not happen) is resampled to fit and the returned notes say so.
     """
     notes: list[str] = []
     m = np.asarray(image_original, dtype=np.float32)
     if m.ndim == 3 and tuple(m.shape) == tuple(volume.original_shape):
-        m = apply_orientation(m, io_orientation(volume.original_affine))
+        m = original_to_canonical(m, volume.original_affine, volume.data.shape)
     if m.shape != volume.data.shape:
         notes.append(f"the relevance map ({'x'.join(map(str, m.shape))}) did not match the image grid and was "
                      f"resampled onto it")
