@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-#: The viewer's defaults (Explain panel's sliders at start) for a report made without a window.
+#: The Explain panel's opacity slider at start, and the threshold of a style made without a map.
 DEFAULT_THRESHOLD, DEFAULT_OPACITY = 0.5, 0.6
 
 
@@ -47,9 +47,13 @@ class OverlayStyle:
         return out
 
 
-def default_style() -> OverlayStyle:
-    """The overlay as the viewer first shows it."""
-    return OverlayStyle(relevance_rgba())
+def default_style(heat: np.ndarray | None = None, anatomy: np.ndarray | None = None) -> OverlayStyle:
+    """The overlay as the viewer first shows the map ``heat`` over ``anatomy`` (both on one grid): its threshold
+    where the map's top voxels begin (:func:`alifuse_gui.map_threshold.default_threshold`)."""
+    from alifuse_gui.map_threshold import default_threshold
+
+    low = default_threshold(heat, anatomy) if heat is not None else DEFAULT_THRESHOLD
+    return OverlayStyle(relevance_rgba(), low=low)
 
 
 def style_of_layers(relevance: Any | None, mri: Any | None = None) -> OverlayStyle:

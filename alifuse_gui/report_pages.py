@@ -215,11 +215,11 @@ def page_slices(fig: Figure, volume: Volume, explanation: Any | None, radiologic
                 style: OverlayStyle | None = None) -> list[str]:
     """Page 2: sagittal, coronal, axial slices as the viewer orients them in its convention (``radiological``),
     with the heatmap painted in the Explain panel's colours, threshold and opacity (``style``). Returns notes."""
-    style = style or default_style()
     notes: list[str] = []
     heat = None
     if explanation is not None:
         heat, notes = heatmap_on_canonical(volume, explanation.image_original)
+    style = style or default_style(heat, volume.data)   # no window: as the Explain panel starts with this map
     shown = as_shown(volume, heat)
     ijk, why = slice_point(shown.data, shown.heat)
     x, y, z = world_mm(shown.grid.affine, ijk)

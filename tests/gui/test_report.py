@@ -309,3 +309,14 @@ def test_report_of_a_dicom_series_names_its_patient_and_series(case, tmp_path):
     text = pdf_text(write_report(tmp_path / "r.pdf", vol, case["ehr"], case["pred"], None, case["info"]).read_bytes())
     assert "DICOM patient DOE JANE (ID ADNI-002_S_0413)" in text
     assert "DICOM series UID\n1.2.826.0.1.3680043.8.498.42" in text
+
+
+def test_a_report_made_without_a_window_starts_at_the_explain_panels_threshold_for_this_map(case, tmp_path):
+    from alifuse_gui.map_threshold import default_threshold
+
+    canon, _ = heatmap_on_canonical(case["vol"], case["heat"])
+    start = default_threshold(canon, case["vol"].data)     # what the Explain panel's slider starts at
+    assert 0.0 < start < 0.5
+    text = pdf_text(write_report(tmp_path / "r.pdf", case["vol"], case["ehr"], case["pred"], case["expl"],
+                                 case["info"]).read_bytes())
+    assert f"turbo colour map, threshold {start:.0%}, opacity 60%" in text
