@@ -136,6 +136,9 @@ class LinkedViews:
 
     def show_new_image(self) -> None:
         """A new image is on screen: every view at its middle slices, every camera fitted to the whole image."""
+        if CROSSHAIR_LAYER in self.viewer.layers and MRI_LAYER in self.viewer.layers:
+            # onto the new image, hidden: a layer of the old image's extent would widen the sliders' range
+            show_crosshair(self.viewer, np.asarray(self.viewer.layers[MRI_LAYER].extent.world).mean(axis=0))
         self._hide_crosshair()  # it marked a point of the previous image
         self.apply_orders()
         dims = self.viewer.dims
@@ -147,7 +150,7 @@ class LinkedViews:
     @staticmethod
     def _camera_state(model) -> tuple:
         cam = model.scene.camera
-        return float(cam.zoom), tuple(float(c) for c in cam.center)
+        return float(cam.zoom), tuple(float(c) for c in cam.center), tuple(float(a) for a in cam.angles)
 
     def _fit(self, model) -> None:
         model.reset_view()

@@ -203,15 +203,25 @@ def test_a_drag_pans_and_moves_no_slice(session, tmp_path, qtbot):
     assert CROSSHAIR_LAYER not in session.viewer.layers
 
 
-def test_a_new_image_hides_the_old_crosshair(session, tmp_path, qtbot):
+def test_a_new_image_hides_the_old_crosshair_and_opens_on_its_own_middle(session, tmp_path, qtbot):
     from alifuse_gui.layers import CROSSHAIR_LAYER
 
     session.open_image(write_image(tmp_path / "a.nii.gz", (60, 70, 50), (2.0, 2.0, 2.0), (-60.0, -70.0, -50.0)))
     session.views.go_to((10.0, 10.0, 0.0))
     assert session.viewer.layers[CROSSHAIR_LAYER].visible
     session.open_image(write_image(tmp_path / "b.nii.gz", (30, 30, 30), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)))
+    settle(qtbot)
     assert not session.viewer.layers[CROSSHAIR_LAYER].visible
     assert not session.views.models["coronal"].layers[CROSSHAIR_LAYER].visible
+    assert_middle_slices(session)  # of B alone: the old crosshair does not widen the range to A's extent
+    assert_whole_image_visible(session)
+    for name, model in models(session):  # fitted to B, not to A and B: B fills its canvas along one axis at least
+        h, w = canvas_hw(session, name)
+        rows, cols = model.dims.displayed
+        ext = np.asarray(model.layers[MRI_LAYER].extent.world)
+        span = ext[1] - ext[0] + 1.0
+        zoom = model.scene.camera.zoom
+        assert max(span[rows] * zoom / h, span[cols] * zoom / w) > 0.8, name
 
 
 def test_the_crosshair_stays_above_the_relevance_map(session, tmp_path):
