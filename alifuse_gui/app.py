@@ -93,9 +93,6 @@ def launch(plan: LaunchPlan, viewer=None):
     The coronal/sagittal views and the field chart are made just after the window first draws the
     case: the user sees the image about two seconds sooner (issue 6).
     """
-    from alifuse_gui.pyside_imports import lighten_pyside_import_check
-
-    lighten_pyside_import_check()  # before napari's and torch's thousands of modules are imported
     import napari
 
     from alifuse_gui._qt.session import AlifuseSession
@@ -223,14 +220,12 @@ def _resume_gc_after_first_draw(session, fallback_s: float = 30.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Python's cyclic garbage collector runs hundreds of times while napari's modules and widgets are made, and
-    # finds next to nothing to free: it waits for the first image (0.3-0.4 s of about 3.3 s on 2 cores), and is
-    # back on however main ends (a bad option, a screenshot, an error).
-    gc.disable()
-    try:
+    from alifuse_gui._qt.workarounds import collector_paused
+
+    # the collector waits for the first image (_resume_gc_after_first_draw), and is back on however main ends
+    # (a bad option, a screenshot, an error)
+    with collector_paused():
         return _main(argv)
-    finally:
-        gc.enable()
 
 
 def _main(argv: list[str] | None) -> int:
@@ -243,6 +238,9 @@ def _main(argv: list[str] | None) -> int:
     if exit_after and exit_after not in ("first-image", "first-prediction"):
         fail(f"{EXIT_AFTER_ENV}={exit_after}: use first-image or first-prediction")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from alifuse_gui._qt.workarounds import apply_startup_workarounds
+
+    apply_startup_workarounds()  # before napari's and torch's thousands of modules are imported
     import napari
 
     try:

@@ -60,8 +60,10 @@ class DropHandler(QObject):
 
 
 def install_drop_handler(session: "AlifuseSession") -> DropHandler:
-    qt_viewer = session.viewer.window._qt_viewer
-    handler = DropHandler(session, parent=qt_viewer)
-    qt_viewer.installEventFilter(handler)
-    session.viewer.window._qt_window.installEventFilter(handler)
+    from alifuse_gui._qt.workarounds import qt_viewer, qt_window
+
+    target = qt_viewer(session.viewer)
+    handler = DropHandler(session, parent=target)
+    target.installEventFilter(handler)
+    qt_window(session.viewer).installEventFilter(handler)
     return handler

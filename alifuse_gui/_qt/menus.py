@@ -61,8 +61,10 @@ def _pin(menu: QMenu, actions: list[QAction]) -> None:
 
 
 def install_menus(session: "AlifuseSession") -> AlifuseMenus:
+    from alifuse_gui._qt.workarounds import qt_window
+
     win = session.viewer.window
-    qwin = win._qt_window
+    qwin = qt_window(session.viewer)
     out = AlifuseMenus()
 
     def act(key: str, text: str, slot: Callable[[], object], parent) -> QAction:

@@ -18,6 +18,7 @@ from alifuse_gui import case_state
 from alifuse_gui._qt.linked_views import on_next_draw, set_overlay_text
 from alifuse_gui.display import convention_text, original_to_canonical
 from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER, show_relevance, show_volume
+from alifuse_gui._qt.workarounds import qt_window
 
 _SESSIONS: "weakref.WeakKeyDictionary[Any, AlifuseSession]" = weakref.WeakKeyDictionary()
 
@@ -122,7 +123,7 @@ class AlifuseSession(QObject):
             self.docks["record"] = win.add_dock_widget(scrolled(self.record_form), name="Record", area="right")
             self.docks["predict"] = win.add_dock_widget(scrolled(self.predict_panel), name="Predict", area="right")
             self.docks["explain"] = win.add_dock_widget(scrolled(self.explain_panel), name="Explain", area="right")
-            qwin = win._qt_window
+            qwin = qt_window(viewer)
             if self.views.dock is not None:  # views and panels side by side, not stacked
                 qwin.splitDockWidget(self.views.dock, self.docks["record"], Qt.Orientation.Horizontal)
             # tabbed after the split: splitting a tabbed dock would take it out of its tabs
@@ -143,7 +144,7 @@ class AlifuseSession(QObject):
         if self.views.closed:
             return
         if self.views.dock is not None:
-            self.viewer.window._qt_window.resizeDocks([self.views.dock, self.docks["record"]], [300, 420],
+            qt_window(self.viewer).resizeDocks([self.views.dock, self.docks["record"]], [300, 420],
                                                       Qt.Orientation.Horizontal)
         self.docks["predict"].raise_()
 
@@ -190,7 +191,7 @@ class AlifuseSession(QObject):
 
     def _parent_widget(self):
         try:
-            return self.viewer.window._qt_window
+            return qt_window(self.viewer)
         except AttributeError:
             return None
 

@@ -26,3 +26,10 @@ def boxes(monkeypatch):
     shown: list[tuple[str, str]] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append((title, text)))
     return shown
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    """The suite builds some thirty viewers in one process: apply what alifuse_gui.app.main applies first."""
+    from alifuse_gui._qt.workarounds import keep_none_alive
+
+    keep_none_alive()
