@@ -7,10 +7,8 @@ others to the clicked point and marks it with a crosshair (as in ITK-SNAP and 3D
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator
+from typing import Any, Callable
 
-from napari._qt.qt_viewer import QtViewer
 from napari.components import ViewerModel
 from napari.layers import Layer
 from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
@@ -18,6 +16,7 @@ from qtpy.QtWidgets import QSizePolicy, QSplitter, QWidget
 
 import numpy as np
 
+from alifuse_gui._qt.workarounds import qt_viewer, qt_viewer_class, request_draw, shutdown_slicer, unheard_3d_directions
 from alifuse_gui.display import AXIS_LABELS, ViewSpec, view_spec
 from alifuse_gui.layers import CROSSHAIR_LAYER, MRI_LAYER, show_crosshair
 
@@ -49,7 +48,7 @@ class LinkedViews:
         self.viewer = viewer
         self.radiological = radiological
         self.models: dict[str, ViewerModel] = {}
-        self.qt_viewers: dict[str, QtViewer] = {}
+        self.qt_viewers: dict[str, Any] = {}  # name -> napari QtViewer
         self._syncing = False
         self._built = self._closed = False
         self._mirrors: dict[int, list[Layer]] = {}
@@ -69,7 +68,7 @@ class LinkedViews:
         self.widget.setMinimumWidth(280)
         self.dock = viewer.window.add_dock_widget(self.widget, name="Coronal / sagittal", area="right") if dock else None
         # the extra QtViewers must go with napari's window, or they outlive it (and napari's leak check fails)
-        main_qt = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
+        main_qt = qt_viewer(viewer) if getattr(viewer, "window", None) is not None else None
         self._closer = _OnClose(self.close, parent=main_qt)
         if main_qt is not None:
             main_qt.installEventFilter(self._closer)
@@ -94,7 +93,7 @@ class LinkedViews:
         for i, name in enumerate(("coronal", "sagittal")):
             model = ViewerModel(title=name)
             self.models[name] = model
-            self.qt_viewers[name] = QtViewer(model)
+            self.qt_viewers[name] = qt_viewer_class()(model)
             model.dims.events.point.connect(self._from_model(model))
             model.canvas.events.size.connect(self._refit_on_resize(model))
             model.mouse_drag_callbacks.append(self._on_press)
@@ -121,7 +120,7 @@ class LinkedViews:
             spec = self.spec(name)
             if model.dims.ndim == 3:
                 model.dims.order = spec.order
-            with _unheard_3d_directions(model):
+            with unheard_3d_directions(model):
                 model.scene.camera.orientation2d = spec.orientation2d
             if model is not self.viewer:
                 set_overlay_text(model, spec.screen)
@@ -263,7 +262,7 @@ class LinkedViews:
                             (events.moved, self._on_moved), (self.viewer.dims.events.point, self._main_step)):
             emitter.disconnect(cb)
         for model in self.models.values():
-            model._layer_slicer.shutdown()  # as napari.Viewer.close does: no slicing task may outlive the view
+            shutdown_slicer(model)
         for qtv in self.qt_viewers.values():
             qtv.close()  # QtViewer deletes itself on close (WA_DeleteOnClose)
         self.qt_viewers.clear()
@@ -271,41 +270,16 @@ class LinkedViews:
         self._mirrors.clear()
 
 
-@contextlib.contextmanager
-def _unheard_3d_directions(model) -> Iterator[None]:
-    """In a 2-D view, change the camera orientation without napari working out its 3-D view and up directions.
-
-    napari computes them (importing scipy.spatial: 0.2 s of the viewer's start-up) only for their listeners;
-    a 2-D canvas draws without them, and switching to 3-D recomputes them. So while the view is 2-D, the
-    listeners are set aside for the change.
-    """
-    events = model.scene.camera.events
-    if model.dims.ndisplay != 2:
-        yield
-        return
-    saved = [(emitter, list(zip(emitter.callbacks, emitter.callback_refs)))
-             for emitter in (events.view_direction, events.up_direction)]
-    for emitter, listeners in saved:
-        for callback, _ in listeners:
-            emitter.disconnect(callback)
-    try:
-        yield
-    finally:
-        for emitter, listeners in saved:
-            for callback, ref in listeners:  # in their order, under their names (napari orders by them)
-                emitter.connect(callback, ref=ref if ref is not None else False)
-
-
 def on_next_draw(viewer, callback: Callable[[], None]) -> None:
     """Call ``callback`` once, right after the main canvas of ``viewer`` next finishes drawing."""
-    emitter = viewer.window._qt_viewer.canvas.events.draw
+    emitter = qt_viewer(viewer).canvas.events.draw
 
     def once(_event=None) -> None:
         emitter.disconnect(once)
         callback()
 
     emitter.connect(once, position="last")
-    viewer.window._qt_viewer.canvas._scene_canvas.update()  # make sure a draw comes
+    request_draw(viewer)  # make sure a draw comes
 
 
 class _StandIn(QWidget):

@@ -127,7 +127,7 @@ def test_radiological_toggle_flips_the_cameras(session, case_file):
 
 def test_2d_orientation_changes_keep_the_3d_direction_listeners(session, case_file):
     """The flip sets napari's 3-D direction listeners aside only for the change, and only in 2-D."""
-    from alifuse_gui._qt.linked_views import _unheard_3d_directions
+    from alifuse_gui._qt.workarounds import unheard_3d_directions as _unheard_3d_directions
 
     session.open_image(case_file)
     events = session.viewer.scene.camera.events

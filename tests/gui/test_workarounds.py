@@ -57,6 +57,12 @@ def _private_reads(path: Path) -> list[str]:
     return found
 
 
+def test_only_the_workarounds_module_reads_napari_private_attributes():
+    reads = [r for f in sorted(PACKAGE.rglob("*.py")) if f != WORKAROUNDS for r in _private_reads(f)]
+    assert reads == []
+    assert _private_reads(WORKAROUNDS)  # the check does see them where they are
+
+
 def test_a_napari_without_a_private_attribute_is_named(make_napari_viewer, monkeypatch):
     from alifuse_gui._qt import workarounds
 
