@@ -131,6 +131,8 @@ def take_screenshot(session, path: Path, method: str = DEFAULT_METHOD) -> Path:
         session.explain_panel.method.setCurrentText(method)
         session.explain_now(method)
     # the window keeps the size it opened with (fitted to the screen): the shot is the live window, not a bigger one
+    for _ in range(5):  # the window's first layout (it brings the Predict tab to the front) comes first
+        QApplication.processEvents()
     if "explain" in session.docks:
         session.docks["explain"].show()
         session.docks["explain"].raise_()

@@ -40,12 +40,11 @@ def report_pages(volume: Volume, ehr: dict[str, Any], prediction: "Prediction",
     """The report's pages as A4 figures (for the PDF, or a PNG preview); ``stamp`` is the date line.
 
     ``radiological`` and ``style`` are the viewer's convention and overlay settings (the screen on paper);
-    ``reliance`` what the prediction rests on, when measured (default: the explanation's).
+    ``reliance`` what the prediction rests on, measured at Predict (the explanation's, when it has one).
     """
     method = getattr(explanation, "method", None) if explanation is not None else None
     fig1 = new_page("Alifuse case report", 1, PAGES, stamp)
-    if reliance is None and explanation is not None:
-        reliance = getattr(explanation, "reliance", None)
+    reliance = getattr(explanation, "reliance", None) or reliance
     page_record(fig1, volume, ehr, prediction, info, method, stamp, reliance)
     fig2 = new_page("MRI and relevance", 2, PAGES, stamp)
     page_slices(fig2, volume, explanation, radiological, style)

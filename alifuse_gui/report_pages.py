@@ -34,7 +34,7 @@ NO_EXPLANATION = "no explanation computed"
 NOT_READ = "[not read by the model:]"
 #: How page 1 names what a DICOM series says about itself (``Volume.metadata``)
 SCAN_LABELS = {"series_description": "DICOM series", "series_uid": "DICOM series UID"}
-RELIANCE_NOT_MEASURED = "not measured: Explain hides the MRI and the record in turn to measure it"
+RELIANCE_NOT_MEASURED = "not measured for this prediction (hiding the MRI, then the record, measures it)"
 RED = "#c0392b"
 AMBER = "#b26a00"
 _MARGIN = 0.07

@@ -9,15 +9,14 @@ import importlib.util
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from qtpy.QtGui import QAction
 from qtpy.QtWidgets import QFileDialog, QMenu
 
 from engine.errors import AlifuseInputError
+from alifuse_gui._qt.session_api import CaseSession
 
-if TYPE_CHECKING:
-    from alifuse_gui._qt.session import AlifuseSession
 
 IMAGE_FILTER = "MRI (*.nii *.nii.gz *.mgz *.mgh *.hdr *.img);;All files (*)"
 
@@ -60,7 +59,7 @@ def _pin(menu: QMenu, actions: list[QAction]) -> None:
     menu.aboutToShow.connect(ensure)
 
 
-def install_menus(session: "AlifuseSession") -> AlifuseMenus:
+def install_menus(session: CaseSession) -> AlifuseMenus:
     from alifuse_gui._qt.workarounds import qt_window
 
     win = session.viewer.window
@@ -79,8 +78,8 @@ def install_menus(session: "AlifuseSession") -> AlifuseMenus:
         act("open_dicom", "Open DICOM folder (new case)…", lambda: _ask_dicom(session), qwin),
         act("open_same_patient", "Open image for this patient…", lambda: _ask_image(session, same_patient=True),
             qwin),
-        act("load_record", "Load record…", session.record_form._ask_load, qwin),
-        act("save_record", "Save record…", session.record_form._ask_save, qwin),
+        act("load_record", "Load record…", session.record_form.ask_load, qwin),
+        act("save_record", "Save record…", session.record_form.ask_save, qwin),
         act("export_report", "Export report…", lambda: export_report(session), qwin),
     ]
     if not feature_available("alifuse_gui.report", "write_report"):
@@ -118,27 +117,27 @@ def install_menus(session: "AlifuseSession") -> AlifuseMenus:
     return out
 
 
-def _ask_image(session: "AlifuseSession", same_patient: bool = False) -> None:
+def _ask_image(session: CaseSession, same_patient: bool = False) -> None:
     title = "Open another image of this patient" if same_patient else "Open MRI image (a new case)"
-    path, _ = QFileDialog.getOpenFileName(session._parent_widget(), title, "", IMAGE_FILTER)
+    path, _ = QFileDialog.getOpenFileName(session.dialog_parent(), title, "", IMAGE_FILTER)
     if path:
         session.open_image(path, same_patient=same_patient)
 
 
-def _ask_dicom(session: "AlifuseSession") -> None:
-    path = QFileDialog.getExistingDirectory(session._parent_widget(), "Open DICOM series folder")
+def _ask_dicom(session: CaseSession) -> None:
+    path = QFileDialog.getExistingDirectory(session.dialog_parent(), "Open DICOM series folder")
     if path:
         session.open_image(path)
 
 
-def _ask_checkpoint(session: "AlifuseSession") -> None:
-    path, _ = QFileDialog.getOpenFileName(session._parent_widget(), "Load Alifuse checkpoint", "",
+def _ask_checkpoint(session: CaseSession) -> None:
+    path, _ = QFileDialog.getOpenFileName(session.dialog_parent(), "Load Alifuse checkpoint", "",
                                           "Alifuse checkpoint (*.safetensors)")
     if path:
         session.load_checkpoint(path)
 
 
-def current_info(session: "AlifuseSession"):
+def current_info(session: CaseSession):
     """The CheckpointInfo of the model in use: read from the file's metadata while the model is not loaded (the
     window does not wait for the background load); only the untrained stand-in for a missing demo model is built."""
     from engine.checkpoint_info import read_info
@@ -150,10 +149,10 @@ def current_info(session: "AlifuseSession"):
         return read_info(session.checkpoint)
     if DEMO_CHECKPOINT.is_file():
         return read_info(DEMO_CHECKPOINT)
-    return session._get_predictor().info
+    return session.ensure_model().info
 
 
-def show_model_card(session: "AlifuseSession") -> None:
+def show_model_card(session: CaseSession) -> None:
     try:
         from alifuse_gui._qt.model_card import ModelCardDialog
     except ImportError:
@@ -164,22 +163,23 @@ def show_model_card(session: "AlifuseSession") -> None:
     except AlifuseInputError as exc:
         session.warn("Model card", str(exc))
         return
-    ModelCardDialog(info, parent=session._parent_widget()).exec()
+    ModelCardDialog(info, parent=session.dialog_parent()).exec()
 
 
-def open_training(session: "AlifuseSession") -> None:
+def open_training(session: CaseSession) -> None:
     try:
         from alifuse_gui._qt.training_dialog import TrainingDialog
     except ImportError:
         session.warn("Training", "Training from the viewer is not available in this installation.")
         return
-    dialog = TrainingDialog(parent=session._parent_widget(), on_use_model=session.load_checkpoint)
+    dialog = TrainingDialog(parent=session.dialog_parent(), on_use_model=session.load_checkpoint)
     dialog.show()
-    session._training_dialog = dialog  # keep it alive while it runs
+    session.keep_dialog(dialog)  # alive while it runs
 
 
-def screen_settings(session: "AlifuseSession") -> dict:
-    """What the window shows that the report must show the same way: the convention and the overlay's colours."""
+def screen_settings(session: CaseSession) -> dict:
+    """What the window shows that the report must show the same way: the convention, the overlay's colours, and
+    what the result card says the prediction rests on."""
     from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER
     from alifuse_gui.overlay_style import style_of_layers
 
@@ -187,10 +187,10 @@ def screen_settings(session: "AlifuseSession") -> dict:
     shown = session.explanation is not None and RELEVANCE_LAYER in layers
     style = style_of_layers(layers[RELEVANCE_LAYER] if shown else None,
                             layers[MRI_LAYER] if MRI_LAYER in layers else None)
-    return {"radiological": session.views.radiological, "style": style}
+    return {"radiological": session.views.radiological, "style": style, "reliance": session.last_reliance}
 
 
-def export_report(session: "AlifuseSession", path: str | Path | None = None) -> Path | None:
+def export_report(session: CaseSession, path: str | Path | None = None) -> Path | None:
     """Write the report of the last prediction (and explanation) to ``path`` (asked for when None)."""
     reasons = session.stale_reasons()
     if reasons:  # the report is the screen on paper: never the old values and the old map
@@ -208,7 +208,7 @@ def export_report(session: "AlifuseSession", path: str | Path | None = None) -> 
         return None
     if path is None:
         name = Path(session.last_case.volume.path).name.split(".")[0] + "_alifuse_report.pdf"
-        path, _ = QFileDialog.getSaveFileName(session._parent_widget(), "Export report", name, "PDF (*.pdf)")
+        path, _ = QFileDialog.getSaveFileName(session.dialog_parent(), "Export report", name, "PDF (*.pdf)")
         if not path:
             return None
     case = session.last_case

@@ -148,7 +148,7 @@ def test_report_without_explanation_says_so(case, tmp_path):
     assert "UNTRAINED MODEL" in text and "NO (random weights)" in text
     assert DISCLAIMER in text
     assert "What the prediction rests on" not in text  # measured with an explanation only
-    assert "not measured: Explain hides the MRI and the record in turn" in text
+    assert "not measured for this prediction" in text
 
 
 def test_heatmap_is_put_on_the_canonical_grid_and_slices_go_through_its_maximum(case):

@@ -89,6 +89,9 @@ def test_exported_report_follows_the_explain_panel_and_says_what_the_card_says(s
 
     pytest.importorskip("engine.explain")
     session.predict_now()
+    before = pdf_text(export_report(session, tmp_path / "predicted.pdf").read_bytes())
+    assert session.last_reliance is not None and "What the prediction rests on" in before  # as the result card
+    assert "Without the record:" in before and "not measured" not in before
     session.explain_now("relevance")
     panel = session.explain_panel
     panel.threshold.setValue(80)

@@ -58,6 +58,8 @@ def test_screenshot_views_hold_the_whole_head(make_napari_viewer, tiny_checkpoin
     take_screenshot(session, shot_path, plan.method)
     shot = np.asarray(Image.open(shot_path).convert("RGB"), dtype=float)
     assert (shot.shape[1], shot.shape[0]) == opened == (window.width(), window.height())  # the window as it opened
+    # the Explain tab in front (a tab behind it keeps isVisible(); it is only covered)
+    assert not session.explain_panel.visibleRegion().isEmpty() and session.predict_panel.visibleRegion().isEmpty()
     crops = view_crops(session, shot)
     assert set(crops) == {"axial", "coronal", "sagittal"}
     for name, crop in crops.items():
