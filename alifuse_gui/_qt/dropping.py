@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from qtpy.QtCore import QEvent, QObject
 
-if TYPE_CHECKING:
-    from alifuse_gui._qt.session import AlifuseSession
+from alifuse_gui._qt.session_api import CaseSession
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".hdr", ".img", ".dcm")
 
@@ -21,7 +19,7 @@ def is_image_path(path: Path) -> bool:
 class DropHandler(QObject):
     """Event filter: MRI files/folders open as a new case, .json files load as its record; others go to napari."""
 
-    def __init__(self, session: "AlifuseSession", parent: QObject | None = None) -> None:
+    def __init__(self, session: CaseSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
 
@@ -59,7 +57,7 @@ class DropHandler(QObject):
                 self.session.open_record(p)
 
 
-def install_drop_handler(session: "AlifuseSession") -> DropHandler:
+def install_drop_handler(session: CaseSession) -> DropHandler:
     from alifuse_gui._qt.workarounds import qt_viewer, qt_window
 
     target = qt_viewer(session.viewer)

@@ -14,10 +14,10 @@ from alifuse_gui._qt.word_view import WordView
 from alifuse_gui.display import original_to_canonical
 from alifuse_gui.layers import RELEVANCE_LAYER
 from alifuse_gui.map_threshold import SHOWN_SHARE, default_threshold
+from alifuse_gui._qt.session_api import CaseSession
 
 if TYPE_CHECKING:
     from alifuse_gui._qt.field_chart import FieldChart
-    from alifuse_gui._qt.session import AlifuseSession
 
 
 def available_methods() -> list[str]:
@@ -30,7 +30,7 @@ def available_methods() -> list[str]:
 
 
 class ExplainPanel(JobControls, QWidget):
-    def __init__(self, session: "AlifuseSession", parent: QWidget | None = None) -> None:
+    def __init__(self, session: CaseSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.job: Job | None = None
@@ -93,6 +93,7 @@ class ExplainPanel(JobControls, QWidget):
         layout.addStretch(1)  # in a tall dock the rows stay together, the room goes below them
         session.case_reset.connect(self._new_case)
         session.case_opened.connect(self._new_case)
+        session.explanation_forgotten.connect(self.clear)
 
     @property
     def chart(self) -> "FieldChart":

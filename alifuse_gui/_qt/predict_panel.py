@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
@@ -12,16 +11,15 @@ from alifuse_gui._qt.result_card import ResultCard
 from alifuse_gui.case_state import stale_message
 from alifuse_gui.rests_on import rests_on
 from alifuse_gui.whatif import Run, changes_text
+from alifuse_gui._qt.session_api import CaseSession
 
-if TYPE_CHECKING:
-    from alifuse_gui._qt.session import AlifuseSession
 
 
 class PredictPanel(JobControls, QWidget):
     """The case line (whose scan, whose record), Predict / Cancel, a progress bar, and previous vs current results
     with what changed; the current card is marked out of date while the session says so."""
 
-    def __init__(self, session: "AlifuseSession", parent: QWidget | None = None) -> None:
+    def __init__(self, session: CaseSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.job: Job | None = None

@@ -55,7 +55,7 @@ class RecordForm(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
-        for text, slot in (("Load…", self._ask_load), ("Save…", self._ask_save), ("Clear", self.clear)):
+        for text, slot in (("Load…", self.ask_load), ("Save…", self.ask_save), ("Clear", self.clear)):
             b = QPushButton(text)
             b.clicked.connect(slot)
             buttons.addWidget(b)
@@ -171,12 +171,12 @@ class RecordForm(QWidget):
         self.model.clear()
         self._fill_from_model()
 
-    def _ask_load(self) -> None:
+    def ask_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load record", "", "Record (*.json);;All files (*)")
         if path:
             self.load(path)
 
-    def _ask_save(self) -> None:
+    def ask_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save record", "record.json", "Record (*.json)")
         if path:
             self.save(path)

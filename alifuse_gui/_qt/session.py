@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QMessageBox
 
 from engine.errors import AlifuseInputError
@@ -42,7 +42,7 @@ def _load_in_background(session_ref: "weakref.ref[AlifuseSession]", load_lock: t
             return
         session = session_ref()
         if session is not None:
-            session._adopt(predictor, checkpoint)
+            session.adopt_model(predictor, checkpoint)
 
 
 def session_for(viewer, **kwargs: Any) -> "AlifuseSession":
@@ -63,7 +63,9 @@ def _reliance_of(predictor, case):
 
 
 class AlifuseSession(QObject):
-    """Owns the case (``volume``), the model (``predictor``), the last prediction and explanation.
+    """Owns the case (``volume``), the model (``predictor``), the last prediction and explanation; the panels and
+    menus use its public API (``session_api.CaseSession``) and follow its signals. The docks, menus and drops are
+    the window's (``window.SessionWindow``).
 
     One patient at a time: opening an image starts a new case (record, results, maps and what-if history
     cleared) unless the caller says it is the same patient; the last prediction is marked out of date as soon as
@@ -76,6 +78,9 @@ class AlifuseSession(QObject):
     case_reset = Signal()
     #: the case line, the subject check or the freshness of the last prediction may have changed
     state_changed = Signal()
+    #: the shown explanation no longer explains the screen: its words, fields and reliance go; the argument is the
+    #: line to show (None: nothing to say)
+    explanation_forgotten = Signal(object)
 
     def __init__(self, viewer, checkpoint: str | Path | None = None, device: str = "cpu",
                  radiological: bool = False, dock: bool = True, deferred_startup: bool = False) -> None:
@@ -114,39 +119,28 @@ class AlifuseSession(QObject):
         self.views = LinkedViews(viewer, radiological, dock=dock, build=False)
         self._overlay_extra = ""
         viewer.dims.events.ndisplay.connect(self._on_ndisplay)  # the label says 3-D when napari's 3-D is on
-        self.docks: dict[str, Any] = {}
+        self.window = None
         if dock:
-            from alifuse_gui._qt.window_fit import fit_window, scrolled
+            from alifuse_gui._qt.window import SessionWindow
 
-            win = viewer.window
-            # each panel scrolls in its dock: a long form must not make the window taller than a laptop's screen
-            self.docks["record"] = win.add_dock_widget(scrolled(self.record_form), name="Record", area="right")
-            self.docks["predict"] = win.add_dock_widget(scrolled(self.predict_panel), name="Predict", area="right")
-            self.docks["explain"] = win.add_dock_widget(scrolled(self.explain_panel), name="Explain", area="right")
-            qwin = qt_window(viewer)
-            if self.views.dock is not None:  # views and panels side by side, not stacked
-                qwin.splitDockWidget(self.views.dock, self.docks["record"], Qt.Orientation.Horizontal)
-            # tabbed after the split: splitting a tabbed dock would take it out of its tabs
-            qwin.tabifyDockWidget(self.docks["record"], self.docks["predict"])
-            qwin.tabifyDockWidget(self.docks["predict"], self.docks["explain"])
-            from alifuse_gui._qt.menus import install_menus
-            from alifuse_gui._qt.dropping import install_drop_handler
-
-            self.menus = install_menus(self)
-            fit_window(qwin)
-            QTimer.singleShot(0, self._first_layout)  # once the window has laid its docks out (it undoes both)
-            self.drop_handler = install_drop_handler(self)
+            self.window = SessionWindow(self)  # docks, menus, drag and drop: the window's, not the case's
+        #: a dialog the session keeps alive while it runs (the training dialog), see keep_dialog
+        self.open_dialog = None
         if not deferred_startup:
             self.finish_startup()
 
-    def _first_layout(self) -> None:
-        """The panels' column wide enough for their rows (the views take the rest), and the Predict tab in front."""
-        if self.views.closed:
-            return
-        if self.views.dock is not None:
-            qt_window(self.viewer).resizeDocks([self.views.dock, self.docks["record"]], [300, 420],
-                                                      Qt.Orientation.Horizontal)
-        self.docks["predict"].raise_()
+    @property
+    def docks(self) -> dict[str, Any]:
+        """The window's docks by name (record, predict, explain); empty for the plugin's session."""
+        return self.window.docks if self.window is not None else {}
+
+    @property
+    def menus(self):
+        return self.window.menus if self.window is not None else None
+
+    @property
+    def drop_handler(self):
+        return self.window.drop_handler if self.window is not None else None
 
     def finish_startup(self) -> None:
         """What the window can do without until its first image is drawn: the linked views, the field chart."""
@@ -187,17 +181,22 @@ class AlifuseSession(QObject):
     # -- messages --
     def warn(self, title: str, message: str) -> None:
         """A message box over the window (tests monkeypatch ``QMessageBox.warning``)."""
-        QMessageBox.warning(self._parent_widget(), title, message)
+        QMessageBox.warning(self.dialog_parent(), title, message)
 
-    def _parent_widget(self):
+    def dialog_parent(self):
+        """The window dialogs and message boxes open over (None for a viewer without a Qt window)."""
         try:
             return qt_window(self.viewer)
-        except AttributeError:
+        except (AttributeError, RuntimeError):
             return None
+
+    def keep_dialog(self, dialog) -> None:
+        """Keep a modeless dialog (the training dialog) alive while it is open: Qt does not own it."""
+        self.open_dialog = dialog
 
     def confirm(self, title: str, question: str) -> bool:
         """A Yes/No question over the window (tests monkeypatch ``QMessageBox.question``)."""
-        answer = QMessageBox.question(self._parent_widget(), title, question,
+        answer = QMessageBox.question(self.dialog_parent(), title, question,
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
@@ -337,7 +336,7 @@ class AlifuseSession(QObject):
         except AlifuseInputError as exc:
             self.warn("Cannot load the model", str(exc))
             return False
-        with self._swap_lock:  # a warm-up still loading the old model will not put it in (see _adopt)
+        with self._swap_lock:  # a warm-up still loading the old model will not put it in (see adopt_model)
             self.predictor, self.checkpoint = predictor, p
             self.model_serial += 1
         self.last_case = None
@@ -347,18 +346,18 @@ class AlifuseSession(QObject):
         self.state_changed.emit()
         return True
 
-    def _get_predictor(self):
-        """The model, loaded on first use (waits for ``warm_up_model`` if it is loading it)."""
+    def ensure_model(self):
+        """The model (an ``engine.predict.Predictor``), loaded on first use (waits for ``warm_up_model`` if it is loading it)."""
         with self._model_lock:
             predictor, checkpoint = self.predictor, self.checkpoint
             if predictor is None:
                 from engine.predict import Predictor
 
                 predictor = Predictor(checkpoint, self.device)
-                self._adopt(predictor, checkpoint)
+                self.adopt_model(predictor, checkpoint)
             return self.predictor or predictor
 
-    def _adopt(self, predictor, checkpoint: Path | None) -> None:
+    def adopt_model(self, predictor, checkpoint: Path | None) -> None:
         """Make a model loaded for ``checkpoint`` the session's, unless the session has one or changed model."""
         with self._swap_lock:
             if self.predictor is None and self.checkpoint == checkpoint:
@@ -377,7 +376,7 @@ class AlifuseSession(QObject):
 
         def work(report, cancelled):
             report(0.05, "Loading the model…")
-            predictor = self._get_predictor()
+            predictor = self.ensure_model()
             report(0.4, "Preprocessing the image and the record…")
             pred, case = predictor.predict(volume, ehr)
             report(0.8, "Measuring what the prediction rests on (the MRI, the record)…")
@@ -408,7 +407,7 @@ class AlifuseSession(QObject):
             layer = self.viewer.layers[RELEVANCE_LAYER]
             layer.visible = False
             layer.data = np.zeros_like(layer.data)
-        self.explain_panel.clear(message if had else None)
+        self.explanation_forgotten.emit(message if had else None)
 
     def explanation_job(self, method: str) -> Callable:
         if self.last_case is None or self.predictor is None:

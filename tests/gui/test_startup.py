@@ -141,7 +141,7 @@ def test_choosing_a_model_while_the_warm_up_loads_does_not_wait_for_it(make_napa
     with session._model_lock:  # as while the warm-up loads the demo model (waiting here would never end)
         assert session.load_checkpoint(tiny_checkpoint)
     assert session.predictor.info.path == str(tiny_checkpoint)
-    session._adopt(object(), None)  # the warm-up's demo model, finished later, is not put in
+    session.adopt_model(object(), None)  # the warm-up's demo model, finished later, is not put in
     assert session.predictor.info.path == str(tiny_checkpoint)
 
 
@@ -181,7 +181,7 @@ def test_background_model_load_never_replaces_a_newer_choice(make_napari_viewer,
     _load_in_background(ref, lock, broken, "cpu")
     assert session.predictor is None
     with pytest.raises(AlifuseInputError, match="broken.safetensors"):
-        session._get_predictor()
+        session.ensure_model()
     assert not lock.locked()  # a failed load leaves the model lock free
 
 
