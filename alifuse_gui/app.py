@@ -123,13 +123,13 @@ def take_screenshot(session, path: Path, method: str = DEFAULT_METHOD) -> Path:
     from alifuse_gui._qt.explain_panel import available_methods
 
     session.finish_startup()  # the shot shows the linked views, whether or not the window has drawn yet
-    session.predict_now()
+    session.predict_panel.run_now()
     methods = available_methods()
     if methods:
         if method not in methods:
             raise AlifuseInputError(f"--method {method}: unknown method (use {', '.join(methods)})")
         session.explain_panel.method.setCurrentText(method)
-        session.explain_now(method)
+        session.explain_panel.run_now(method)
     # the window keeps the size it opened with (fitted to the screen): the shot is the live window, not a bigger one
     for _ in range(5):  # the window's first layout (it brings the Predict tab to the front) comes first
         QApplication.processEvents()
@@ -202,7 +202,7 @@ def _timing_run(session, what: str, timeout_s: float = 300.0) -> int:
             loading.join(0.02)
         out["model_ready_s"] = round(_seconds_since_process_start(), 3)
         warmed = session.predictor
-        session.predict_now()
+        session.predict_panel.run_now()
         out["prediction_used_warm_model"] = warmed is not None and session.predictor is warmed
         QApplication.processEvents()
         out["first_prediction_s"] = round(_seconds_since_process_start(), 3)

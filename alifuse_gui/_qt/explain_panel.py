@@ -131,6 +131,13 @@ class ExplainPanel(JobControls, QWidget):
         self.job.start()
         return self.job
 
+    def run_now(self, method: str):
+        """Explain the last prediction with ``method`` in the GUI thread, as Explain would; returns the explanation."""
+        self._job_case = self.session.last_case
+        explanation = self.session.explanation_job(method)(lambda f, m: None, lambda: False)
+        self._on_result(explanation)
+        return explanation
+
     def _finish(self, message: str) -> None:
         self._busy(False)
         self.status.setText(message)

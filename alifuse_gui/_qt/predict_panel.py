@@ -127,6 +127,11 @@ class PredictPanel(JobControls, QWidget):
         self.job.start()
         return self.job
 
+    def run_now(self):
+        """Predict in the GUI thread, as Predict would (for --screenshot and scripts); returns (prediction, case)."""
+        self._on_result(self.session.prediction_job()(lambda f, m: None, lambda: False))
+        return self.session.last_prediction, self.session.last_case
+
     def _busy(self, busy: bool) -> None:
         self.predict_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)

@@ -434,20 +434,3 @@ class AlifuseSession(QObject):
             return
         layer = show_relevance(self.viewer, relevance, self.viewer.layers[MRI_LAYER], opacity, threshold)
         layer.metadata["affine"] = vol.affine
-
-    # -- synchronous versions for --screenshot and scripts --
-    def predict_now(self):
-        pred, case = self.accept_prediction(self.prediction_job()(lambda f, m: None, lambda: False))
-        self.predict_panel.show_result(pred, case.ehr, case.volume.path)
-        self.predict_panel.status.setText("Done.")
-        self.predict_panel.progress.setValue(100)
-        return pred, case
-
-    def explain_now(self, method: str):
-        expl = self.explanation_job(method)(lambda f, m: None, lambda: False)
-        panel = self.explain_panel
-        threshold = panel.start_threshold(expl)
-        self.accept_explanation(expl, panel.opacity.value() / 100, panel.threshold.value() / 100)
-        panel.show_explanation(expl)
-        panel.status.setText(panel.explained_text(method, threshold))
-        return expl

@@ -66,9 +66,9 @@ def assert_new_empty_case(s) -> None:
 
 
 def predicted_and_explained(s) -> None:
-    s.predict_now()
+    s.predict_panel.run_now()
     if pytest.importorskip("engine.explain"):
-        s.explain_now("relevance")
+        s.explain_panel.run_now("relevance")
     assert s.predict_panel.current.probabilities and s.explanation is not None
 
 
@@ -76,7 +76,7 @@ def predicted_and_explained(s) -> None:
 
 def test_opening_another_image_from_the_file_menu_starts_a_new_case(session, tmp_path, monkeypatch):
     predicted_and_explained(session)
-    session.predict_now()  # two runs: a what-if history to clear
+    session.predict_panel.run_now()  # two runs: a what-if history to clear
     assert len(session.predict_panel.runs) == 2
     second = write_case(tmp_path / "second.nii.gz")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(second), ""))
@@ -85,7 +85,7 @@ def test_opening_another_image_from_the_file_menu_starts_a_new_case(session, tmp
     assert_new_empty_case(session)
     assert session.predict_panel.case_line.text() == "Case: second.nii.gz"
     # Predict now uses the empty record of the new case, never DEMO-0231's
-    pred, case = session.predict_now()
+    pred, case = session.predict_panel.run_now()
     assert case.ehr == {} and case.volume.path == str(second)
 
 
@@ -126,7 +126,7 @@ def test_the_command_lines_record_belongs_to_the_image_it_came_with(make_napari_
 
 
 def test_open_image_for_this_patient_keeps_the_record_and_the_history(session, tmp_path, monkeypatch):
-    session.predict_now()
+    session.predict_panel.run_now()
     second = write_case(tmp_path / "followup.nii.gz")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(second), ""))
     session.menus.actions["open_same_patient"].trigger()
@@ -135,7 +135,7 @@ def test_open_image_for_this_patient_keeps_the_record_and_the_history(session, t
     panel = session.predict_panel
     assert len(panel.runs) == 1 and panel.current.is_stale
     assert "another image was opened" in panel.current.stale.text()
-    session.predict_now()
+    session.predict_panel.run_now()
     assert not panel.current.is_stale and not panel.previous.isHidden()
     assert panel.changes.text() == "Changed since the previous prediction: Image: another file"
 
@@ -207,7 +207,7 @@ def test_a_record_edit_marks_the_result_out_of_date_and_clears_the_map_and_words
     session.record_form.editors["mmse"].setText("24")   # back to what was predicted: current again
     assert not panel.current.is_stale and panel.current.label.isEnabled()
     session.record_form.editors["mmse"].setText("12")
-    pred, case = session.predict_now()
+    pred, case = session.predict_panel.run_now()
     assert not panel.current.is_stale and case.ehr["mmse"] == 12
     path = export_report(session, tmp_path / "current.pdf")
     assert path is not None and path.read_bytes().startswith(b"%PDF")
@@ -216,7 +216,7 @@ def test_a_record_edit_marks_the_result_out_of_date_and_clears_the_map_and_words
 def test_another_model_makes_the_result_out_of_date(session, other_checkpoint, tmp_path):
     from alifuse_gui._qt.menus import export_report
 
-    session.predict_now()
+    session.predict_panel.run_now()
     assert session.load_checkpoint(other_checkpoint)
     panel = session.predict_panel
     assert panel.current.is_stale and "another model was loaded" in panel.current.stale.text()
@@ -236,9 +236,9 @@ def test_a_prediction_of_a_case_closed_meanwhile_is_dropped(session, tmp_path):
 
 def test_what_if_says_the_model_changed(session, other_checkpoint):
     panel = session.predict_panel
-    session.predict_now()
+    session.predict_panel.run_now()
     assert session.load_checkpoint(other_checkpoint)
-    session.predict_now()
+    session.predict_panel.run_now()
     text = panel.changes.text()
     assert text.startswith("Changed since the previous prediction: Model: tiny.safetensors -> other.safetensors")
     assert "nothing" not in text

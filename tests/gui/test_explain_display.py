@@ -48,9 +48,9 @@ def fake_explanation(image_original: np.ndarray, method: str = "integrated_gradi
 
 
 def explain_with(session, expl) -> None:
-    session.predict_now()
+    session.predict_panel.run_now()
     session.explanation_job = lambda method: (lambda report, cancelled: expl)
-    session.explain_now(expl.method)
+    session.explain_panel.run_now(expl.method)
 
 
 def settle() -> None:
@@ -192,7 +192,7 @@ def test_a_prediction_of_the_previous_case_says_nothing_in_the_new_one(session, 
 
 
 def test_an_explanation_of_the_previous_case_says_nothing_after_new_case(session, qtbot):
-    session.predict_now()
+    session.predict_panel.run_now()
     panel = session.explain_panel
     job = panel.start()
     assert job is not None

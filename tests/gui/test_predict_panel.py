@@ -135,8 +135,8 @@ def test_a_new_prediction_retires_the_shown_explanation(session, qtbot):
     """What-if: after the record changes and Predict runs again, the old map, words and reliance explained the old
     prediction; they are hidden and cleared, and the panel says to explain again."""
     pytest.importorskip("engine.explain")
-    session.predict_now()
-    session.explain_now("relevance")
+    session.predict_panel.run_now()
+    session.explain_panel.run_now("relevance")
     panel = session.explain_panel
     assert session.viewer.layers[RELEVANCE_LAYER].visible and panel.words.words and panel.reliance.text()
     session.record_form.set_record({**RECORD, "mmse": 12})
@@ -148,7 +148,7 @@ def test_a_new_prediction_retires_the_shown_explanation(session, qtbot):
     assert not session.viewer.layers[RELEVANCE_LAYER].data.any(), "ticking the layer on must not bring it back"
     assert panel.words.words == [] and panel.chart.values == {} and panel.reliance.text() == ""
     assert "explain" in panel.status.text().lower()
-    session.explain_now("relevance")
+    session.explain_panel.run_now("relevance")
     assert session.viewer.layers[RELEVANCE_LAYER].visible and panel.reliance.text()
 
 
@@ -172,8 +172,8 @@ def test_export_report_from_the_file_menu_after_predict_and_explain(session, qtb
     monkeypatch.setattr(session, "warn", lambda title, message: warnings.append(message))
     assert export_report(session, tmp_path / "none.pdf") is None  # nothing predicted yet: refused, said why
     assert not (tmp_path / "none.pdf").exists() and "Predict first" in warnings[0]
-    pred, _ = session.predict_now()
-    session.explain_now("relevance")
+    pred, _ = session.predict_panel.run_now()
+    session.explain_panel.run_now("relevance")
     path = export_report(session, tmp_path / "case_report.pdf")
     data = path.read_bytes()
     assert data.startswith(b"%PDF") and pdf_pages(data) == 3
@@ -187,7 +187,7 @@ def test_an_explanation_that_finishes_after_a_new_prediction_is_dropped(session,
     import threading
 
     pytest.importorskip("engine.explain")
-    session.predict_now()
+    session.predict_panel.run_now()
     panel = session.explain_panel
     go_on = threading.Event()
     make_job = session.explanation_job
@@ -199,7 +199,7 @@ def test_an_explanation_that_finishes_after_a_new_prediction_is_dropped(session,
     session.explanation_job = held_job
     job = panel.start()
     session.record_form.set_record({**RECORD, "mmse": 12})
-    session.predict_now()
+    session.predict_panel.run_now()
     go_on.set()
     with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
         pass

@@ -71,8 +71,8 @@ def test_a_case_with_an_empty_record_says_the_record_was_empty(session, qtbot):
 
 def test_a_new_case_clears_the_line(session, qtbot, tmp_path):
     session.record_form.set_record(RECORD)
-    session.predict_now()
-    session.predict_now()  # a previous card too
+    session.predict_panel.run_now()
+    session.predict_panel.run_now()  # a previous card too
     panel = session.predict_panel
     assert panel.previous.rests_on.text() and panel.current.rests_on.text()
     assert session.open_image(write_case(tmp_path / "other.nii.gz"))

@@ -69,7 +69,7 @@ def test_each_report_view_shows_the_bright_corner_where_the_window_shows_it(sess
     world = mri.data_to_world(centre)
     for axis, value in enumerate(world):
         session.viewer.dims.set_point(axis, value)
-    fig = report_pages(vol, RECORD, session.predict_now()[0], None, session.predictor.info, "today",
+    fig = report_pages(vol, RECORD, session.predict_panel.run_now()[0], None, session.predictor.info, "today",
                        radiological=radiological)[1]
     for name in ("sagittal", "coronal", "axial"):
         screen = bright_sides(view_picture(session, name))
@@ -88,11 +88,11 @@ def test_exported_report_follows_the_explain_panel_and_says_what_the_card_says(s
     from alifuse_gui._qt.menus import export_report, screen_settings
 
     pytest.importorskip("engine.explain")
-    session.predict_now()
+    session.predict_panel.run_now()
     before = pdf_text(export_report(session, tmp_path / "predicted.pdf").read_bytes())
     assert session.last_reliance is not None and "What the prediction rests on" in before  # as the result card
     assert "Without the record:" in before and "not measured" not in before
-    session.explain_now("relevance")
+    session.explain_panel.run_now("relevance")
     panel = session.explain_panel
     panel.threshold.setValue(80)
     panel.opacity.setValue(35)

@@ -102,3 +102,12 @@ def test_the_window_owns_the_docks_and_menus_and_the_session_keeps_a_dialog_aliv
     marker = object()
     session.keep_dialog(marker)
     assert session.open_dialog is marker
+
+
+def test_the_session_calls_no_panel():
+    """Panels subscribe to the session's signals; the session never drives a panel (it only makes them)."""
+    tree = ast.parse((QT_DIR / "session.py").read_text(encoding="utf-8"))
+    calls = [f"session.py:{n.lineno} {ast.unparse(n.func)}" for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+             and isinstance(n.func.value, ast.Attribute) and n.func.value.attr in ("predict_panel", "explain_panel")]
+    assert calls == []

@@ -130,7 +130,7 @@ def test_launch_shows_the_case_first_then_builds_the_linked_views(make_napari_vi
     warmed = session.predictor
     assert warmed.info.path == str(tiny_checkpoint)
     assert session.warm_up_model() is None
-    session.predict_now()
+    session.predict_panel.run_now()
     assert session.predictor is warmed and session.last_prediction is not None
 
 

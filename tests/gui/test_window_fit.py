@@ -55,8 +55,8 @@ def test_the_window_and_its_essentials_fit_the_screen(make_napari_viewer, tiny_c
     s = AlifuseSession(make_napari_viewer(show=True), tiny_checkpoint)
     assert s.open_image(write_case(tmp_path / "case.nii.gz"))
     s.record_form.set_record(RECORD)
-    s.predict_now()
-    s.explain_now("relevance")  # the Explain dock at its fullest: status, reliance, words, chart
+    s.predict_panel.run_now()
+    s.explain_panel.run_now("relevance")  # the Explain dock at its fullest: status, reliance, words, chart
     window = s.viewer.window._qt_window
     area = QRect(0, 0, *screen)
     fit_window(window, available=area)  # what the session does on the screen it opens on
