@@ -33,3 +33,29 @@ def pytest_configure(config) -> None:  # noqa: ANN001
     from alifuse_gui._qt.workarounds import keep_none_alive
 
     keep_none_alive()
+
+
+@pytest.fixture
+def collect_qt_garbage():
+    """Collect after the test, in the GUI thread: Qt objects of its viewers are then finalised here, not in a
+    later test's worker thread."""
+    yield
+    import gc
+
+    gc.collect()
+
+
+@pytest.fixture
+def open_case(make_napari_viewer, tiny_checkpoint, tmp_path, boxes):
+    """``open_case(image_writer, record=None, name="case.nii.gz", show=False)``: a session of a new viewer with the
+    image ``image_writer(path)`` wrote open as its case and ``record`` (if any) in its form."""
+    def make(image_writer, record: dict | None = None, name: str = "case.nii.gz", show: bool = False):
+        from alifuse_gui._qt.session import AlifuseSession
+
+        s = AlifuseSession(make_napari_viewer(show=show), tiny_checkpoint)
+        assert s.open_image(image_writer(tmp_path / name))
+        if record is not None:
+            s.record_form.set_record(record)
+        return s
+
+    return make

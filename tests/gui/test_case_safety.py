@@ -3,10 +3,8 @@ patient; a result, a map and a report exist only while they describe what is on 
 change."""
 from __future__ import annotations
 
-import gc
 import json
 
-import numpy as np
 import pytest
 import torch
 from qtpy.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -21,20 +19,12 @@ from tests.gui.test_predict_panel import RECORD, run, write_case
 PATIENT = {**RECORD, "subject_id": "DEMO-0231"}
 
 
-@pytest.fixture(autouse=True)
-def _collect_qt_garbage():
-    yield
-    gc.collect()
+pytestmark = pytest.mark.usefixtures("collect_qt_garbage")
 
 
 @pytest.fixture
-def session(make_napari_viewer, tiny_checkpoint, tmp_path, boxes):
-    from alifuse_gui._qt.session import AlifuseSession
-
-    s = AlifuseSession(make_napari_viewer(), tiny_checkpoint)
-    assert s.open_image(write_case(tmp_path / "first.nii.gz"))
-    s.record_form.set_record(PATIENT)
-    return s
+def session(open_case):
+    return open_case(write_case, PATIENT, "first.nii.gz")
 
 
 @pytest.fixture(scope="module")

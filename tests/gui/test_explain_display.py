@@ -3,7 +3,6 @@ map, readable field labels, fields named as the form names them, plain numbers o
 the current case only, and 3-D called 3-D."""
 from __future__ import annotations
 
-import gc
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,20 +16,12 @@ from engine.ehr import FIELD_SPECS
 from tests.gui.test_predict_panel import RECORD, write_case
 
 
-@pytest.fixture(autouse=True)
-def _collect_qt_garbage():
-    yield
-    gc.collect()
+pytestmark = pytest.mark.usefixtures("collect_qt_garbage")
 
 
 @pytest.fixture
-def session(make_napari_viewer, tiny_checkpoint, tmp_path, boxes):
-    from alifuse_gui._qt.session import AlifuseSession
-
-    s = AlifuseSession(make_napari_viewer(), tiny_checkpoint)
-    assert s.open_image(write_case(tmp_path / "case.nii.gz"))
-    s.record_form.set_record(RECORD)
-    return s
+def session(open_case):
+    return open_case(write_case, RECORD)
 
 
 def skewed_map(shape, seed: int = 0) -> np.ndarray:

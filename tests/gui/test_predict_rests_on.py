@@ -2,8 +2,6 @@
 with the MRI or the record hidden, before any Explain, and says so when the record was empty."""
 from __future__ import annotations
 
-import gc
-
 import pytest
 
 from alifuse_gui.rests_on import record_is_empty, rests_on
@@ -11,19 +9,12 @@ from engine.explain.reliance import ModalityReliance
 from tests.gui.test_predict_panel import RECORD, run, write_case
 
 
-@pytest.fixture(autouse=True)
-def _collect_qt_garbage():
-    yield
-    gc.collect()
+pytestmark = pytest.mark.usefixtures("collect_qt_garbage")
 
 
 @pytest.fixture
-def session(make_napari_viewer, tiny_checkpoint, tmp_path, boxes):
-    from alifuse_gui._qt.session import AlifuseSession
-
-    s = AlifuseSession(make_napari_viewer(), tiny_checkpoint)
-    assert s.open_image(write_case(tmp_path / "case.nii.gz"))
-    return s
+def session(open_case):
+    return open_case(write_case)
 
 
 NAMES = ("NC", "MCI", "AD")

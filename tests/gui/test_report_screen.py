@@ -2,8 +2,6 @@
 slices as the live window does, and carries the certainty and the scan's name."""
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
@@ -16,20 +14,12 @@ RECORD = {"subject_id": "sub-0042", "age": 71, "sex": "male", "mmse": 22,
           "summary": " ".join(f"w{n:02d}" for n in range(1, 46))}   # 45 words: the last 5 are never read
 
 
-@pytest.fixture(autouse=True)
-def _collect_qt_garbage():
-    yield
-    gc.collect()
+pytestmark = pytest.mark.usefixtures("collect_qt_garbage")
 
 
 @pytest.fixture
-def session(make_napari_viewer, tiny_checkpoint, tmp_path, boxes):
-    from alifuse_gui._qt.session import AlifuseSession
-
-    s = AlifuseSession(make_napari_viewer(show=True), tiny_checkpoint)
-    assert s.open_image(marker_case(tmp_path / "marker.nii.gz"))
-    s.record_form.set_record(RECORD)
-    return s
+def session(open_case):
+    return open_case(marker_case, RECORD, "marker.nii.gz", show=True)
 
 
 def view_picture(session, name: str) -> np.ndarray:
