@@ -6,7 +6,8 @@ For every trained variant under WORK_DIR/tables/runs (a row whose run is missing
 three-class macro AUC and ACC on the test cohort (WORK_DIR/test300, seed 23) and on other scanners
 (WORK_DIR/shifted200, seed 24) with percentile-bootstrap 95 % CIs, and the paired bootstrap difference in AUC from
 the tables' reference, Alifuse by the same short recipe (cls + cl, both modalities, the full record): the same
-resampled cases for both models, so a difference whose CI excludes 0 is one the data shows. Also, on the shipped model, the record's parts left out at prediction time.
+resampled cases for both models, so a difference whose CI excludes 0 is one the data shows. Also, on the shipped
+model, the record's parts left out at prediction time.
 Prints the Markdown tables and writes everything as JSON.
 """
 from __future__ import annotations
