@@ -7,6 +7,8 @@ from qtpy.QtCore import QRect, QSize, Qt
 from qtpy.QtGui import QColor, QImage, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
+from alifuse_gui.overlay_style import OverlayStyle
+
 #: drawn under the colours, as the anatomy is under the overlay (mid grey: light and dark colours both read)
 UNDERLAY = np.array([0.5, 0.5, 0.5])
 #: below the threshold nothing is painted: the bar shows it as this dark grey
@@ -18,11 +20,8 @@ def bar_colors(colors: np.ndarray, threshold: float, opacity: float, width: int,
     colour table spread from ``threshold`` to ``high``, its alpha times ``opacity``); below the threshold,
     :data:`HIDDEN`."""
     v = np.linspace(0.0, 1.0, width)
-    span = high - threshold if high > threshold else 1.0
-    t = np.clip((v - threshold) / span, 0.0, 1.0)
-    grid = np.linspace(0.0, 1.0, len(colors))
-    rgba = np.stack([np.interp(t, grid, colors[:, c]) for c in range(4)], axis=-1)
-    alpha = rgba[:, 3:4] * opacity
+    rgba = OverlayStyle(np.asarray(colors, dtype=float), threshold, high, opacity).rgba(v)  # as the overlay paints
+    alpha = rgba[:, 3:4]
     rgb = rgba[:, :3] * alpha + UNDERLAY * (1.0 - alpha)
     rgb[v < threshold] = np.array(HIDDEN.getRgbF()[:3])
     return np.round(rgb * 255).astype(np.uint8)
