@@ -1,6 +1,7 @@
-"""One Alifuse session inside a napari window: the open case, the model, the docks and the menus."""
+"""One Alifuse session in a napari window: the open case, the model and the jobs (docks and menus: window.py)."""
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import weakref
@@ -417,11 +418,14 @@ class AlifuseSession(QObject):
         from engine.explain import explain
 
         model, case = self.predictor.model, self.last_case
+        known = self.last_reliance  # measured with the prediction, for the same case, model and class
 
         def work(report, cancelled):
-            # reliance: the maps of a modality the prediction hardly uses must be read with that in mind
-            return explain(model, case, method=method, target=None, progress=report, cancel=cancelled,
-                           class_names=self.predictor.class_names, reliance=True)
+            # reliance: the maps of a modality the prediction hardly uses must be read with that in mind; the
+            # probe runs again only when Predict could not measure it
+            expl = explain(model, case, method=method, target=None, progress=report, cancel=cancelled,
+                           class_names=self.predictor.class_names, reliance=known is None)
+            return expl if known is None else dataclasses.replace(expl, reliance=known)
 
         return work
 

@@ -69,3 +69,18 @@ def test_a_new_case_clears_the_line(session, qtbot, tmp_path):
     assert session.open_image(write_case(tmp_path / "other.nii.gz"))
     assert panel.current.rests_on.text() == "" and panel.current.rests_on.isHidden()
     assert session.last_reliance is None
+
+
+def test_explain_reuses_what_predict_measured(session, monkeypatch):
+    """The probe of the prediction is not run again for its explanation: the map is read with the same figures."""
+    import engine.explain.api as api
+
+    session.predict_panel.run_now()
+    measured = session.last_reliance
+    assert measured is not None
+    probes = []
+    real = api.modality_reliance
+    monkeypatch.setattr(api, "modality_reliance", lambda *a, **k: probes.append(1) or real(*a, **k))
+    expl = session.explain_panel.run_now("relevance")
+    assert expl.reliance is measured and probes == []
+    assert session.explain_panel.reliance.text() == "\n".join(measured.lines())
