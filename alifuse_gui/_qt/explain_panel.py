@@ -159,11 +159,11 @@ class ExplainPanel(JobControls, QWidget):
             self.progress.setValue(0)
             self._finish("The inputs changed while this explanation ran: predict, then explain again.")
             return
-        threshold = self.start_threshold(explanation)
+        self.start_threshold(explanation)
         self.session.accept_explanation(explanation, self.opacity.value() / 100, self.threshold.value() / 100)
         self.show_explanation(explanation)
         self.progress.setValue(100)
-        self._finish(self.explained_text(explanation.method, threshold))
+        self._finish(self.explained_text(explanation.method))
 
     def start_threshold(self, explanation) -> float:
         """Set the threshold slider where this map's top voxels begin (map_threshold); returns the threshold."""
@@ -174,9 +174,11 @@ class ExplainPanel(JobControls, QWidget):
         return threshold
 
     @staticmethod
-    def explained_text(method: str, threshold: float) -> str:
-        return (f"Explained the prediction with {method}. Threshold {threshold:.2f}: the top {SHOWN_SHARE:.0%} of "
-                "the head's voxels are coloured (move the slider to show more or less).")
+    def explained_text(method: str) -> str:
+        # no threshold value here: the slider moves it and this line would go stale; the colour bar's tooltip
+        # states the current one
+        return (f"Explained the prediction with {method}. The threshold starts where the top {SHOWN_SHARE:.0%} of "
+                "the head's voxels begin (move the slider to show more or less).")
 
     def show_explanation(self, explanation) -> None:
         self._follow_layer()

@@ -74,7 +74,6 @@ def test_an_integrated_gradients_map_is_visible_when_it_arrives(session):
     layer = session.viewer.layers[RELEVANCE_LAYER]
     assert layer.contrast_limits[0] == pytest.approx(panel.threshold.value() / 100)
     assert (layer.data[mri.data != 0] > layer.contrast_limits[0]).mean() >= 0.01  # coloured voxels on screen
-    assert f"Threshold {expected:.2f}" in panel.status.text()
 
 
 # -- the colour bar --
