@@ -27,18 +27,15 @@ from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset
 from trainer.evaluate import check_no_leakage, mean_reliance
 from trainer.loop import predict_dataset
-from trainer.metrics import auc, bootstrap_ci, scores
+from trainer.metrics import auc, bootstrap_ci, scores_with_ci
 from trainer.records import CaseRecord, read_manifest
 
 CLASSES = ["NC", "MCI", "AD"]
 
 
 def _scored(y: np.ndarray, probs: np.ndarray, n_boot: int) -> dict:
-    s = scores(y, probs, CLASSES)
-    ci = bootstrap_ci(y, probs, n=n_boot)
-    return {"n": s["n"], "acc": round(s["acc"], 4), "auc": round(s["auc"], 4),
-            "balanced_acc": round(s["balanced_acc"], 4),
-            "ci95": {k: [round(a, 4), round(b, 4)] for k, (a, b) in ci.items()}}
+    """ACC, AUC and balanced accuracy with CIs (the layout of docs/demo_model_report.json)."""
+    return scores_with_ci(y, probs, CLASSES, n_boot)
 
 
 def _binary_auc_ci(y: np.ndarray, score: np.ndarray, n_boot: int) -> dict:

@@ -24,7 +24,7 @@ from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset
 from trainer.evaluate import check_no_leakage
 from trainer.loop import predict_dataset
-from trainer.metrics import bootstrap_ci, paired_auc_difference, scores
+from trainer.metrics import paired_auc_difference, scores_with_ci
 from trainer.records import read_manifest
 
 CLASSES = ["NC", "MCI", "AD"]
@@ -59,9 +59,8 @@ def _probs(ckpt: Path | str, records, name: str, cache, exclude: tuple[str, ...]
 
 
 def _scored(y: np.ndarray, p: np.ndarray, n_boot: int) -> dict:
-    s, ci = scores(y, p, CLASSES), bootstrap_ci(y, p, n=n_boot)
-    return {"n": s["n"], "auc": round(s["auc"], 4), "acc": round(s["acc"], 4),
-            "ci95": {k: [round(ci[k][0], 4), round(ci[k][1], 4)] for k in ("auc", "acc")}}
+    """The two figures the tables show, AUC then ACC (the layout of docs/tables_demo.json)."""
+    return scores_with_ci(y, p, CLASSES, n_boot, metrics=("auc", "acc"))
 
 
 def _pct(x: float) -> str:

@@ -64,6 +64,16 @@ def bootstrap_ci(y: Sequence[int], probs: np.ndarray, n: int = 1000, seed: int =
     return {m: (float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi))) for m, v in out.items()}
 
 
+def scores_with_ci(y: Sequence[int], probs: np.ndarray, class_names: Sequence[str], n_boot: int = 1000,
+                   metrics: Sequence[str] = ("acc", "auc", "balanced_acc"), digits: int = 4) -> dict:
+    """A held-out set's figures as the reports write them: {"n", each of metrics, "ci95": {metric: [lo, hi]}},
+    rounded to digits, CIs from bootstrap_ci (seed 0). Keys follow the order of metrics, so a report that names
+    its own set keeps the layout of the JSON it wrote before."""
+    s, ci = scores(y, probs, class_names), bootstrap_ci(y, probs, n=n_boot)
+    return {"n": s["n"], **{m: round(s[m], digits) for m in metrics},
+            "ci95": {m: [round(ci[m][0], digits), round(ci[m][1], digits)] for m in metrics}}
+
+
 def paired_auc_difference(y: Sequence[int], probs_a: np.ndarray, probs_b: np.ndarray, n: int = 1000, seed: int = 0,
                           level: float = 0.95) -> dict:
     """AUC(a) − AUC(b) of two models' (N, C) probabilities for the same N cases, with a percentile bootstrap CI
