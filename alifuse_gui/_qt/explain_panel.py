@@ -14,6 +14,7 @@ from alifuse_gui._qt.word_view import WordView
 from alifuse_gui.display import original_to_canonical
 from alifuse_gui.layers import RELEVANCE_LAYER
 from alifuse_gui.map_threshold import SHOWN_SHARE, default_threshold
+from alifuse_gui.overlay_style import style_of_layers
 from alifuse_gui._qt.session_api import CaseSession
 
 if TYPE_CHECKING:
@@ -228,8 +229,8 @@ class ExplainPanel(JobControls, QWidget):
     def _refresh_bar(self, _event=None) -> None:
         layers = self.session.viewer.layers
         if RELEVANCE_LAYER in layers and id(layers[RELEVANCE_LAYER]) == self._followed:
-            layer = layers[RELEVANCE_LAYER]
-            low, high = (float(v) for v in layer.contrast_limits)
-            self.color_bar.set_style(layer.colormap.colors, low, layer.opacity, high)
+            # read as the report reads it (style_of_layers): uneven control points come out as painted
+            style = style_of_layers(layers[RELEVANCE_LAYER])
+            self.color_bar.set_style(style.colors, style.low, style.opacity, style.high)
         elif self._colors is not None:
             self.color_bar.set_style(self._colors, self.threshold.value() / 100, self.opacity.value() / 100)

@@ -78,6 +78,13 @@ def test_an_integrated_gradients_map_is_visible_when_it_arrives(session):
 
 # -- the colour bar --
 
+def bar_colour_at(bar, value: float) -> tuple[int, int, int]:
+    """The RGB the colour bar shows on screen at relevance ``value``."""
+    image, rect = bar.grab().toImage(), bar.bar_rect()
+    c = image.pixelColor(rect.left() + round(value * (rect.width() - 1)), rect.center().y())
+    return c.red(), c.green(), c.blue()
+
+
 def test_the_colour_bar_shows_the_colours_above_the_threshold(session):
     explain_with(session, fake_explanation(skewed_map(session.volume.data.shape)))
     panel = session.explain_panel
@@ -85,9 +92,7 @@ def test_the_colour_bar_shows_the_colours_above_the_threshold(session):
     panel.threshold.setValue(60)
 
     def colour_at(value: float):
-        image, rect = bar.grab().toImage(), bar.bar_rect()
-        c = image.pixelColor(rect.left() + round(value * (rect.width() - 1)), rect.center().y())
-        return c.red(), c.green(), c.blue()
+        return bar_colour_at(bar, value)
 
     hidden = colour_at(0.3)
     assert hidden == colour_at(0.1)            # below the threshold: one "not painted" colour
@@ -218,3 +223,20 @@ def test_the_colour_bar_follows_the_layer_controls(session):
     assert np.allclose(bar.colors, layer.colormap.colors)
     layer.contrast_limits = (0.3, 0.9)
     assert (bar.threshold, bar.high) == pytest.approx((0.3, 0.9)) and "threshold 0.30" in bar.caption()
+
+
+def test_the_colour_bar_shows_the_overlays_colours_for_uneven_control_points(session):
+    from napari.utils.colormaps import Colormap
+
+    explain_with(session, fake_explanation(skewed_map(session.volume.data.shape)))
+    layer = session.viewer.layers[RELEVANCE_LAYER]
+    bar = session.explain_panel.color_bar
+    # blue, red, yellow with red at 10 %: spread evenly (red at 50 %) the middle would be red, not orange
+    layer.colormap = Colormap([[0, 0, 1, 1], [1, 0, 0, 1], [1, 1, 0, 1]], controls=[0, 0.1, 1], name="uneven")
+    layer.contrast_limits, layer.opacity = (0.2, 1.0), 0.6
+    for value in (0.3, 0.6, 0.9):
+        painted = layer.colormap.map(np.array([(value - 0.2) / 0.8]))[0]  # what napari paints at this value
+        alpha = painted[3] * 0.6
+        expected = np.round(255 * (painted[:3] * alpha + 0.5 * (1 - alpha)))  # over the bar's grey underlay
+        assert np.abs(np.array(bar_colour_at(bar, value)) - expected).max() <= 2, value
+    assert bar_colour_at(bar, 0.6)[1] > 100  # orange: red and green mixed, as the overlay shows it
