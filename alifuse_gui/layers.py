@@ -101,6 +101,16 @@ def crosshair_lines(point, extent: np.ndarray) -> list[np.ndarray]:
     return lines
 
 
+def keep_read_only(layer: Shapes) -> None:
+    """No drawing or selecting tools for ``layer``, also after a 3-D round trip (napari makes a Shapes layer editable
+    again whenever it is shown in 2-D): a drawing mode on the crosshair would swallow the clicks that move it."""
+    def refuse(_event=None) -> None:
+        layer.editable = False  # napari then also puts it back in pan/zoom mode
+
+    layer.events.editable.connect(refuse)
+    refuse()
+
+
 def show_crosshair(viewer, point) -> Shapes | None:
     """Mark ``point`` (world mm, kept inside the image) with a crosshair over the MRI; None with no MRI shown."""
     if MRI_LAYER not in viewer.layers:
@@ -121,6 +131,7 @@ def show_crosshair(viewer, point) -> Shapes | None:
     active = viewer.layers.selection.active  # a new layer becomes the active one: the user's stays so
     layer = viewer.add_shapes(lines, shape_type="line", name=CROSSHAIR_LAYER, edge_color="#ffd400",
                               edge_width=0.6, opacity=0.75, scale=scale, translate=translate, units="mm")
+    keep_read_only(layer)
     if active is not None:
         viewer.layers.selection.active = active
     return layer

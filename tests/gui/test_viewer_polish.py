@@ -26,3 +26,45 @@ def test_the_explain_status_states_no_threshold_the_slider_has_left(session):
     stated = re.findall(r"\b\d\.\d\d\b", panel.status.text())
     assert all(v == current for v in stated), panel.status.text()
     assert current in panel.color_bar.caption()  # the bar beside the slider says where it is now
+
+
+# -- the crosshair is a marker, not something to draw on; deleted, it comes back at the next click --
+
+def click(session, qtbot, dx: float, dy: float) -> None:
+    """A plain left click on the axial canvas, ``dx, dy`` screen pixels from its centre."""
+    from tests.gui.test_linked_views import LEFT, NO_BUTTON, send_mouse, settle
+
+    native = session.viewer.window._qt_viewer.canvas.native
+    pos = (native.width() / 2 + dx, native.height() / 2 + dy)
+    send_mouse(native, "press", pos, LEFT)
+    send_mouse(native, "release", pos, NO_BUTTON)
+    settle(qtbot, 60)
+
+
+def test_the_crosshair_cannot_be_drawn_on_and_comes_back_after_it_is_deleted(open_case, qtbot):
+    from alifuse_gui.layers import CROSSHAIR_LAYER, MRI_LAYER
+    from tests.gui.test_linked_views import models, settle, yellow_lines
+
+    session = open_case(write_case, show=True)
+    settle(qtbot)
+    viewer = session.viewer
+    click(session, qtbot, 0, 0)
+    cross = viewer.layers[CROSSHAIR_LAYER]
+    viewer.layers.selection.active = cross  # the user picks it in the layer list ...
+    cross.mode = "add_line"                 # ... and a drawing tool of its layer controls
+    assert cross.mode == "pan_zoom" and not cross.editable
+    before = tuple(viewer.dims.point)
+    click(session, qtbot, 40, 30)
+    assert tuple(viewer.dims.point) != before  # the click still moves the views (a drawing tool swallowed it)
+    assert len(cross.data) == 3
+
+    viewer.layers.remove_selected()  # the layer list's delete button
+    settle(qtbot)
+    assert CROSSHAIR_LAYER not in viewer.layers
+    click(session, qtbot, -40, -30)
+    assert viewer.layers[-1].name == CROSSHAIR_LAYER and not viewer.layers[CROSSHAIR_LAYER].editable
+    assert viewer.layers.selection.active is viewer.layers[MRI_LAYER]
+    settle(qtbot)
+    for name, _model in models(session):
+        rows, cols = yellow_lines(session, name)
+        assert rows and cols, f"{name}: no crosshair drawn after it was deleted and the user clicked again"
