@@ -24,6 +24,34 @@ def _ds(x: float) -> str:
     return f"{x:.8f}".rstrip("0").rstrip(".")[:16] if abs(x) < 1e6 else f"{x:.6g}"
 
 
+def mr_header(series_uid: str, rows: int, cols: int, orientation: list[str], position: list[str],
+              spacing: list[str], syntax: str = ExplicitVRLittleEndian, frames: int = 1, samples: int = 1,
+              bits: int = 16, signed: bool = False) -> Dataset:
+    """One MR image's header with every tag the reader needs except PixelData (also used by test_dicom_hostile)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = syntax
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = MRImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID = series_uid
+    ds.Modality = "MR"
+    ds.ImageOrientationPatient = orientation
+    ds.ImagePositionPatient = position
+    ds.PixelSpacing = spacing
+    ds.SamplesPerPixel = samples
+    ds.PhotometricInterpretation = "MONOCHROME2" if samples == 1 else "RGB"
+    if samples > 1:
+        ds.PlanarConfiguration = 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, int(signed)
+    return ds
+
+
 def write_series(folder: Path, stored: np.ndarray, affine_ras: np.ndarray, series_uid: str | None = None,
                  shuffle: bool = True, slope: float = SLOPE, intercept: float = INTERCEPT,
                  patient_id: str = "TEST", patient_name: str | None = None) -> None:
@@ -42,31 +70,17 @@ def write_series(folder: Path, stored: np.ndarray, affine_ras: np.ndarray, serie
     if shuffle:
         random.Random(0).shuffle(order)  # file names must not decide the slice order
     for n, k in enumerate(order):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = MRImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds = mr_header(series_uid, stored.shape[1], stored.shape[0], [_ds(v) for v in (*row_dir, *col_dir)],
+                       [_ds(v) for v in (lps @ [0, 0, k, 1])[:3]],
+                       [_ds(np.linalg.norm(row_step)), _ds(np.linalg.norm(col_step))], signed=True)
         ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.Modality = "MR"
         ds.PatientID = patient_id
         if patient_name is not None:
             ds.PatientName = patient_name
         ds.InstanceNumber = n + 1
-        ds.ImageOrientationPatient = [_ds(v) for v in (*row_dir, *col_dir)]
-        ds.ImagePositionPatient = [_ds(v) for v in (lps @ [0, 0, k, 1])[:3]]
-        ds.PixelSpacing = [_ds(np.linalg.norm(row_step)), _ds(np.linalg.norm(col_step))]
         ds.SliceThickness = _ds(np.linalg.norm(lps[:3, 2]))
         ds.RescaleSlope = _ds(slope)
         ds.RescaleIntercept = _ds(intercept)
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows, ds.Columns = stored.shape[1], stored.shape[0]
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         ds.PixelData = np.ascontiguousarray(stored[:, :, k].T.astype("<i2")).tobytes()
         path = folder / f"IM{n:04d}.dcm"
         try:

@@ -12,17 +12,16 @@ import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
-from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, MRImageStorage, RLELossless,
-                         generate_uid)
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, RLELossless, generate_uid
 
 import engine.dicom
 from engine.dicom import read_dicom_series
 from engine.errors import AlifuseInputError
 from engine.imageio import MAX_DECODED_BYTES, load_volume
-from tests.engine.test_dicom import _affine, _stored, write_series
+from tests.engine.test_dicom import _affine, _stored, mr_header, write_series
 from tests.hang_guard import finishes
 
 ONCE = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -30,29 +29,9 @@ ONCE = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fi
 
 def _header(k: int, rows: int, cols: int, syntax: str, uid: str, spacing=("1", "1"), gap: float = 2.0,
             frames: int = 1, samples: int = 1, bits: int = 16) -> Dataset:
-    """Slice ``k`` of an axial series: every tag the reader needs except PixelData."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = syntax
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.SeriesInstanceUID = uid
-    ds.Modality = "MR"
-    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-    ds.ImagePositionPatient = ["0", "0", f"{k * gap:.6g}"]
-    ds.PixelSpacing = list(spacing)
-    ds.SamplesPerPixel = samples
-    ds.PhotometricInterpretation = "MONOCHROME2" if samples == 1 else "RGB"
-    if samples > 1:
-        ds.PlanarConfiguration = 0
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
-    return ds
+    """Slice ``k`` of an axial series, ``gap`` mm apart: every tag the reader needs except PixelData."""
+    return mr_header(uid, rows, cols, ["1", "0", "0", "0", "1", "0"], ["0", "0", f"{k * gap:.6g}"], list(spacing),
+                     syntax, frames, samples, bits)
 
 
 def _deflated_file(path: Path, ds: Dataset, pixel_bytes: int, value: int = 0) -> int:

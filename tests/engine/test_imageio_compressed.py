@@ -8,7 +8,6 @@ import bz2
 import gzip
 import tracemalloc
 
-import nibabel as nib
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from engine.compressed import _zstd_module
 from engine.errors import AlifuseInputError
 from engine.imageio import load_volume
+from tests.engine.test_imageio_integrity import load_bytes, nifti_bytes, small_volume
 from tests.hang_guard import finishes
 
 ONCE = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -27,21 +27,16 @@ if ZSTD is not None:
 kinds = st.sampled_from(sorted(KINDS))
 
 
-def _volume() -> np.ndarray:
-    return np.random.default_rng(1).random((12, 14, 10)).astype(np.float32) + 1
+SEED = 1
 
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
-    p = tmp_path_factory.mktemp("nii") / "plain.nii"
-    nib.save(nib.Nifti1Image(_volume(), np.diag([1.0, 1.1, 1.2, 1.0])), p)
-    return p.read_bytes()
+    return nifti_bytes(tmp_path_factory.mktemp("nii"), "plain.nii", SEED)
 
 
 def _load(tmp_path, raw: bytes, suffix: str):
-    p = tmp_path / f"x.nii{suffix}"
-    p.write_bytes(raw)
-    return load_volume(p)
+    return load_bytes(tmp_path, raw, f"x.nii{suffix}")
 
 
 @settings(max_examples=40, **ONCE)
@@ -55,7 +50,7 @@ def test_a_changed_byte_is_an_error_or_the_same_volume(tmp_path, plain, suffix, 
         assert "\n" not in str(exc) and "x.nii" in str(exc)
         return
     # only bytes that change no decoded byte may go unnoticed (a header's time stamp, the unused bits at the end)
-    np.testing.assert_array_equal(np.sort(vol.data.ravel()), np.sort(_volume().ravel()))
+    np.testing.assert_array_equal(np.sort(vol.data.ravel()), np.sort(small_volume(SEED).ravel()))
 
 
 @settings(max_examples=30, **ONCE)
@@ -83,7 +78,7 @@ def test_zero_padding_and_several_members_of_one_file_are_read(tmp_path, plain, 
     pack = KINDS[suffix][1]
     assert _load(tmp_path, pack(plain) + b"\0" * 512, suffix).data.shape == (12, 14, 10)
     two = pack(plain[:1000]) + pack(plain[1000:])  # as pbzip2 and bgzip write: streams one after another
-    np.testing.assert_array_equal(_load(tmp_path, two, suffix).data, _volume())
+    np.testing.assert_array_equal(_load(tmp_path, two, suffix).data, small_volume(SEED))
 
 
 def test_a_bad_bzip2_crc_is_named(tmp_path, plain):
