@@ -317,7 +317,9 @@ class AlifuseSession(QObject):
         if self.viewer.dims.ndisplay == 3:  # no slice, no fixed left/right: the camera turns
             text = "3-D view (drag to rotate)"
         else:
-            text = f"{self.views.spec('axial').screen}  ·  {convention_text(self.views.radiological, short=True)}"
+            # the convention on a line of its own: on one line the label was cut off in the axial canvas of a
+            # 1366-pixel-wide screen (the coronal and sagittal labels are as long as this first line)
+            text = f"{self.views.spec('axial').screen}\n{convention_text(self.views.radiological, short=True)}"
         set_overlay_text(self.viewer, text + self._overlay_extra)
 
     def _on_ndisplay(self, _event=None) -> None:

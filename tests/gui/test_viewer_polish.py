@@ -68,3 +68,31 @@ def test_the_crosshair_cannot_be_drawn_on_and_comes_back_after_it_is_deleted(ope
     for name, _model in models(session):
         rows, cols = yellow_lines(session, name)
         assert rows and cols, f"{name}: no crosshair drawn after it was deleted and the user clicked again"
+
+
+# -- the view labels fit a laptop's narrow canvases --
+
+def label_right_edge(session, qtbot) -> tuple[int, int]:
+    """The rightmost column of the label's light pixels at the top of the axial canvas, and the canvas's width."""
+    import numpy as np
+
+    from tests.gui.test_linked_views import settle
+
+    settle(qtbot)
+    rgb = np.asarray(session.viewer.window._qt_viewer.screenshot(flash=False))[..., :3].astype(int)
+    band = rgb[: rgb.shape[0] // 8]  # the label's lines; the image lies lower in a narrow, tall canvas
+    light = np.flatnonzero((band.min(axis=2) > 150).any(axis=0))
+    return (int(light.max()) if light.size else -1), rgb.shape[1]
+
+
+def test_the_axial_label_is_not_cut_off_in_a_narrow_canvas(open_case, qtbot):
+    from tests.gui.test_linked_views import settle
+
+    session = open_case(write_case, show=True)
+    native = session.viewer.window._qt_viewer.canvas.native
+    native.setMaximumWidth(275)  # the axial canvas of the window on a 1366 x 768 screen (Explain dock shown)
+    settle(qtbot)
+    right, width = label_right_edge(session, qtbot)
+    assert 0 < right < width - 4, f"the label runs to column {right} of a {width}-pixel canvas"
+    text = session.viewer.canvas.overlays["text"].text
+    assert "axial" in text and "neurological" in text  # nothing dropped to make it fit
