@@ -5,21 +5,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.ehr import FIELD_SPECS
-from alifuse_gui.record_model import entry_text
+from alifuse_gui.record_model import entry_text, form_label
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """One line per changed field, in field order: ``"MMSE: 29 -> 22"`` (unknown shown as 'unknown')."""
+    """One line per changed field, in field order, named as the form names it: ``"MMSE (points): 29 -> 22"``
+    (unknown shown as 'unknown')."""
     lines = []
-    for name, spec in FIELD_SPECS.items():
+    for name in FIELD_SPECS:
         a, b = before.get(name), after.get(name)
         if a == b:
             continue
         if name == "summary":
-            lines.append(f"{spec.label}: edited")
+            lines.append(f"{form_label(name)}: edited")
             continue
         show = lambda v: "unknown" if v is None else entry_text(v)  # noqa: E731
-        lines.append(f"{spec.label}: {show(a)} -> {show(b)}")
+        lines.append(f"{form_label(name)}: {show(a)} -> {show(b)}")
     return lines
 
 

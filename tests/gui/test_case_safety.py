@@ -179,7 +179,7 @@ def test_a_record_edit_marks_the_result_out_of_date_and_clears_the_map_and_words
     assert not panel.current.is_stale and session.viewer.layers[RELEVANCE_LAYER].visible
     session.record_form.editors["mmse"].setText("12")
     assert panel.current.is_stale
-    assert panel.current.stale.text() == ("OUT OF DATE: the record changed (MMSE: 24 -> 12) since this prediction. "
+    assert panel.current.stale.text() == ("OUT OF DATE: the record changed (MMSE (points): 24 -> 12) since this prediction. "
                                           "Press Predict for a current result.")
     assert not panel.current.label.isEnabled()
     assert session.explanation is None and not session.viewer.layers[RELEVANCE_LAYER].visible
@@ -191,7 +191,7 @@ def test_a_record_edit_marks_the_result_out_of_date_and_clears_the_map_and_words
     boxes: list[tuple[str, str]] = []
     session.warn = lambda title, message: boxes.append((title, message))
     assert export_report(session, tmp_path / "stale.pdf") is None and not (tmp_path / "stale.pdf").exists()
-    assert boxes[-1][0] == "Export report" and "out of date: the record changed (MMSE: 24 -> 12)" in boxes[-1][1]
+    assert boxes[-1][0] == "Export report" and "out of date: the record changed (MMSE (points): 24 -> 12)" in boxes[-1][1]
     session.record_form.editors["mmse"].setText("abc")
     assert "the record has invalid fields" in panel.current.stale.text()
     session.record_form.editors["mmse"].setText("24")   # back to what was predicted: current again
@@ -242,7 +242,7 @@ def test_what_if_rules_without_qt():
     assert changes(a, b) == ["Model: demo.safetensors -> best.safetensors"]
     c = Run({"mmse": 20}, "NC", {"NC": 0.431}, "/x/a.nii.gz", "def", "demo.safetensors", 2)
     assert changes(a, c) == ["Model: demo.safetensors -> demo.safetensors (id abc -> def)", "Image: opened again",
-                             "MMSE: 24 -> 20"]
+                             "MMSE (points): 24 -> 20"]
 
 
 def test_case_rules_without_qt():
@@ -250,7 +250,7 @@ def test_case_rules_without_qt():
     assert case_state.stale_reasons(made, made) == [] and case_state.stale_reasons(None, made) == []
     now = case_state.Inputs(2, "/a.nii", {"mmse": 20}, True, 1)
     assert case_state.stale_reasons(made, now) == ["another image was opened", "another model was loaded",
-                                                   "the record changed (MMSE: 24 -> 20)"]
+                                                   "the record changed (MMSE (points): 24 -> 20)"]
     assert case_state.stale_message(["x", "y", "z"]).startswith("OUT OF DATE: x, y and z since this prediction.")
     assert case_state.stale_message([]) == ""
     assert case_state.subject_mismatch("DEMO-0231", {"patient_id": "P-1"}).startswith(

@@ -95,7 +95,7 @@ def test_what_if_shows_previous_and_current(session, qtbot):
     assert not panel.previous.isHidden()
     assert panel.previous.probabilities == first
     assert panel.current.probabilities != first      # the record reached the model
-    assert "MMSE: 24 -> 12" in panel.changes.text() and "CDR: 0.5 -> 2" in panel.changes.text()
+    assert "MMSE (points): 24 -> 12" in panel.changes.text() and "CDR: 0.5 -> 2" in panel.changes.text()
     assert [r.ehr.get("mmse") for r in panel.runs] == [24, 12]
 
 

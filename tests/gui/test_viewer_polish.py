@@ -96,3 +96,21 @@ def test_the_axial_label_is_not_cut_off_in_a_narrow_canvas(open_case, qtbot):
     assert 0 < right < width - 4, f"the label runs to column {right} of a {width}-pixel canvas"
     text = session.viewer.canvas.overlays["text"].text
     assert "axial" in text and "neurological" in text  # nothing dropped to make it fit
+
+
+# -- the what-if lines name the fields as the form does --
+
+def test_what_if_lines_name_fields_with_the_forms_labels_and_units(session):
+    from qtpy.QtWidgets import QLabel
+
+    panel, form = session.predict_panel, session.record_form
+    panel.run_now()
+    form.editors["age"].setText("80")
+    form.editors["mmse"].setText("12")
+    form.set_entry("cdr", 2)
+    panel.run_now()
+    text = panel.changes.text()
+    labels = {w.text() for w in form.findChildren(QLabel)}
+    for shown, change in (("Age (years)", "74 -> 80"), ("MMSE (points)", "24 -> 12"), ("CDR", "0.5 -> 2")):
+        assert shown in labels  # the form's own label ...
+        assert f"{shown}: {change}" in text  # ... is the what-if line's
