@@ -17,6 +17,7 @@ from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
 from alifuse_gui import case_state
 from alifuse_gui._qt.linked_views import on_next_draw, set_overlay_text
+from alifuse_gui._qt.status_position import ScannerStatus
 from alifuse_gui.display import convention_text, original_to_canonical
 from alifuse_gui.layers import MRI_LAYER, RELEVANCE_LAYER, show_relevance, show_volume
 from alifuse_gui._qt.workarounds import qt_window
@@ -120,6 +121,8 @@ class AlifuseSession(QObject):
         self.views = LinkedViews(viewer, radiological, dock=dock, build=False)
         self._overlay_extra = ""
         viewer.dims.events.ndisplay.connect(self._on_ndisplay)  # the label says 3-D when napari's 3-D is on
+        #: the status bar's cursor position in scanner mm and the file's voxel
+        self.scanner_status = ScannerStatus(viewer, lambda: self.volume)
         self.window = None
         if dock:
             from alifuse_gui._qt.window import SessionWindow

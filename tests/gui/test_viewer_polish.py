@@ -114,3 +114,30 @@ def test_what_if_lines_name_fields_with_the_forms_labels_and_units(session):
     for shown, change in (("Age (years)", "74 -> 80"), ("MMSE (points)", "24 -> 12"), ("CDR", "0.5 -> 2")):
         assert shown in labels  # the form's own label ...
         assert f"{shown}: {change}" in text  # ... is the what-if line's
+
+
+# -- the status bar speaks scanner millimetres and the file's voxels --
+
+def test_the_status_bar_gives_the_cursor_in_scanner_mm_and_the_files_voxel(open_case, qtbot):
+    import numpy as np
+    from qtpy.QtWidgets import QLabel
+
+    session = open_case(write_case, RECORD, show=True)
+    viewer, volume = session.viewer, session.volume
+    voxel = (10, 12, 9)  # a voxel of the file as stored (its affine flips x and y)
+    world = (np.asarray(volume.original_affine) @ np.array([*voxel, 1.0]))[:3]
+    viewer.dims.point = tuple(world)
+    viewer.mouse_over_canvas = True
+    viewer.cursor.position = tuple(world)
+    viewer.update_status_from_cursor()  # what napari's status thread does when the mouse moves there
+    shown = [w.text() for w in viewer.window._qt_window.statusBar().findChildren(QLabel) if "mm" in w.text()]
+    x, y, z = world
+    assert len(shown) == 1, shown
+    assert shown[0].startswith(f"{x:.1f}, {y:.1f}, {z:.1f} mm (RAS) · voxel 10, 12, 9: ")
+    assert shown[0].split(": ")[-1].startswith("102")  # the MRI's value there (150 + 50 sin 5), kept
+
+    outside = world + np.array([0.0, 0.0, 100.0])
+    viewer.cursor.position = tuple(outside)
+    viewer.update_status_from_cursor()
+    assert any("mm (RAS) · outside the image" in w.text()
+               for w in viewer.window._qt_window.statusBar().findChildren(QLabel))
