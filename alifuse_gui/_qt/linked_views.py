@@ -16,7 +16,8 @@ from qtpy.QtWidgets import QSizePolicy, QSplitter, QWidget
 
 import numpy as np
 
-from alifuse_gui._qt.workarounds import qt_viewer, qt_viewer_class, request_draw, shutdown_slicer, unheard_3d_directions
+from alifuse_gui._qt.workarounds import (forget_cameras_of_other_modes, qt_viewer, qt_viewer_class, request_draw,
+                                         shutdown_slicer, unheard_3d_directions)
 from alifuse_gui.display import AXIS_LABELS, ViewSpec, view_spec
 from alifuse_gui.layers import CROSSHAIR_LAYER, MRI_LAYER, show_crosshair
 
@@ -58,6 +59,10 @@ class LinkedViews:
         #: not moved since is fitted again (the first fit comes before the docks have their sizes)
         self._fitted: dict[int, tuple] = {}
         self._main_refit = self._refit_on_resize(viewer)
+        # napari's "separate" camera mode: 2-D and 3-D each keep their own camera, and 3-D opens fitted to the image
+        # the first time (synced, 3-D kept the 2-D zoom: a zoomed-in slice became a 3-D view of a few voxels, and
+        # back in 2-D the slice jumped to the 3-D camera's depth). A change of napari's preference still applies.
+        viewer.scene.camera.synced = False
         viewer.canvas.events.size.connect(self._main_refit)
         viewer.mouse_drag_callbacks.append(self._on_press)  # a click moves the other views there
         # the dock is there from the start, holding a stand-in per view, so the window is laid out as it
@@ -139,6 +144,7 @@ class LinkedViews:
             # onto the new image, hidden: a layer of the old image's extent would widen the sliders' range
             show_crosshair(self.viewer, np.asarray(self.viewer.layers[MRI_LAYER].extent.world).mean(axis=0))
         self._hide_crosshair()  # it marked a point of the previous image
+        forget_cameras_of_other_modes(self.viewer)  # the other mode's camera was the previous image's
         self.apply_orders()
         dims = self.viewer.dims
         dims.current_step = tuple((n - 1) // 2 for n in dims.nsteps)  # the other views follow (see _from_model)

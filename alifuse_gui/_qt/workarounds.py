@@ -154,6 +154,15 @@ def shutdown_slicer(model) -> None:
     _private(model, "_layer_slicer", "layer slicer").shutdown()
 
 
+def forget_cameras_of_other_modes(viewer) -> None:
+    """Drop the 2-D and 3-D cameras napari keeps for switching back (its "separate" camera mode): they were of the
+    previous image. napari 0.9 has no public way to clear them (``Camera._pop_cached_state``)."""
+    camera = viewer.scene.camera
+    pop = _private(camera, "_pop_cached_state", "per-mode camera cache")
+    for ndisplay in (2, 3):
+        pop(ndisplay)
+
+
 def qt_viewer_class() -> type:
     """napari's QtViewer widget (napari._qt.qt_viewer: napari's "multiple viewer widget" example uses it too)."""
     from napari._qt.qt_viewer import QtViewer

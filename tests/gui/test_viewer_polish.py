@@ -141,3 +141,38 @@ def test_the_status_bar_gives_the_cursor_in_scanner_mm_and_the_files_voxel(open_
     viewer.update_status_from_cursor()
     assert any("mm (RAS) · outside the image" in w.text()
                for w in viewer.window._qt_window.statusBar().findChildren(QLabel))
+
+
+# -- 3-D opens fitted to the image; each mode keeps the camera the user left it with --
+
+def test_3d_opens_fitted_and_each_mode_keeps_the_users_camera(open_case, tmp_path, qtbot):
+    from tests.gui.test_linked_views import settle, write_image
+
+    session = open_case(write_case, show=True)
+    viewer = session.viewer
+    cam = viewer.scene.camera
+    settle(qtbot)
+    cam.zoom *= 4  # the user zooms in on a slice ...
+    viewer.dims.current_step = (3, 4, 5)  # ... away from the middle
+    zoom_2d, center_2d, point_2d = cam.zoom, tuple(cam.center), tuple(viewer.dims.point)
+    viewer.dims.ndisplay = 3
+    settle(qtbot)
+    zoom_3d = cam.zoom
+    viewer.reset_view()  # what "fitted to the whole image" is in 3-D
+    assert zoom_3d == pytest.approx(cam.zoom) and zoom_3d < zoom_2d / 2
+    cam.angles = (10.0, 20.0, 30.0)  # the user turns the 3-D view
+    viewer.dims.ndisplay = 2
+    settle(qtbot)
+    assert cam.zoom == pytest.approx(zoom_2d) and tuple(cam.center) == pytest.approx(center_2d)
+    assert tuple(viewer.dims.point) == pytest.approx(point_2d)  # the slice the user was on
+    viewer.dims.ndisplay = 3
+    settle(qtbot)
+    assert tuple(cam.angles) == pytest.approx((10.0, 20.0, 30.0))  # the user's 3-D camera, not a new fit
+
+    viewer.dims.ndisplay = 2
+    assert session.open_image(write_image(tmp_path / "big.nii.gz", (60, 70, 50), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0)))
+    viewer.dims.ndisplay = 3  # a new image: fitted again, not the old image's 3-D camera
+    settle(qtbot)
+    zoom_new = cam.zoom
+    viewer.reset_view()
+    assert zoom_new == pytest.approx(cam.zoom)
