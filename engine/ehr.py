@@ -235,12 +235,32 @@ def _unknown_message(unknown: list[str]) -> str:
     return f"field '{name}': unknown field ({hint}known fields: {known})"
 
 
+class _ExponentNumber(float):
+    """A JSON number written with an exponent (``1e2``), its text kept so the field holding it can be named."""
+
+    text: str
+
+
+def _json_float(text: str) -> float:
+    if "e" in text or "E" in text:
+        number = _ExponentNumber(text)
+        number.text = text
+        return number
+    return float(text)
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for k, v in pairs:
         if k in seen:
             # json would silently keep the last one; a clinician who typed two MMSEs should hear of it
             raise ValueError(f"field '{quote(k)}': given twice")
+        if isinstance(v, _ExponentNumber):
+            # the form refuses '1e2' typed by hand (an age of 100 nobody writes so): a file is held to the same rule
+            x = float(v)
+            plain = f" ({quote(v.text)} = {_fmt(x)})" if math.isfinite(x) and abs(x) < 1e6 else ""
+            raise ValueError(f"field '{quote(k)}': '{quote(v.text)}' is not a plain number; write it with the digits "
+                             f"0-9 and a decimal point{plain}")
         seen[k] = v
     return seen
 
@@ -261,7 +281,7 @@ def load_ehr(path: str | Path) -> dict[str, object]:
     if not text.strip():
         raise AlifuseInputError(f"{where}: EHR file is empty (expected a JSON object such as {{\"age\": 74}})")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates)
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_json_float)
     except json.JSONDecodeError as exc:
         raise AlifuseInputError(
             f"{where}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"

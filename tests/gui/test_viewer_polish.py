@@ -176,3 +176,21 @@ def test_3d_opens_fitted_and_each_mode_keeps_the_users_camera(open_case, tmp_pat
     zoom_new = cam.zoom
     viewer.reset_view()
     assert zoom_new == pytest.approx(cam.zoom)
+
+
+# -- a record file is held to the form's rule for numbers --
+
+def test_a_record_file_with_1e2_is_refused_as_the_form_refuses_it(session, tmp_path, boxes):
+    form = session.record_form
+    form.editors["age"].setText("1e2")
+    typed_error = form.model.error("age")
+    assert typed_error.startswith("Age (years): '1e2' is not a number") and "digits 0-9" in typed_error
+    form.editors["age"].setText("74")
+    path = tmp_path / "record.json"
+    path.write_text('{"age": 1e2, "mmse": 24}')
+    assert form.load(path) is False
+    assert boxes == [("Cannot load the record", f"{path}: Age (years) ('age' in the file): '1e2' is not a plain "
+                      "number; write it with the digits 0-9 and a decimal point (1e2 = 100)")]
+    assert form.editors["age"].text() == "74"  # the form keeps what it held
+    path.write_text('{"age": 74.5, "cdr_sb": 0.5}')  # plain decimals still load
+    assert form.load(path) is True and form.editors["age"].text() == "74.5"
