@@ -1,0 +1,76 @@
+"""Write docs/demo_model_run.json from the run folders of scripts/train_demo.sh (what ran, how long, on what).
+
+    .venv/bin/python scripts/demo_run_record.py WORK_DIR --checkpoint WORK_DIR/runs/demo.safetensors \
+        --machine "2-core development machine ..." --out docs/demo_model_run.json
+
+Each stage's command, start time, seconds and best validation figures come from its own ``run.json`` and
+``progress.json`` (written by alifuse-train); the calibration from the checkpoint's metadata. Nothing is typed
+by hand, so the record cannot drift from the runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from engine.calibration import describe_calibration
+from engine.checkpoint_info import read_info
+
+STAGES = ("stage1", "stage2", "stage3", "stage4")
+
+
+def _done_event(run: Path) -> dict[str, Any]:
+    """The last "done" line of a run's progress.json (alifuse-train --progress-json)."""
+    done = [json.loads(line) for line in (run / "progress.json").read_text().splitlines()
+            if line.strip().startswith("{") and '"event": "done"' in line]
+    if not done:
+        raise SystemExit(f"{run}: the run has not finished (no 'done' event in progress.json)")
+    return done[-1]
+
+
+def stage_record(run: Path) -> dict[str, Any]:
+    """command, started, seconds, best_val and n_cases of one finished run folder."""
+    meta = json.loads((run / "run.json").read_text())
+    done = _done_event(run)
+    return {"command": meta["command"], "started": meta["started"], "seconds": done["seconds"],
+            "best_val": done["best_val"], "n_cases": meta["n_cases"]}
+
+
+def build(work: Path, checkpoint: Path, machine: str, note: str) -> dict[str, Any]:
+    stages = {s: stage_record((work / "runs" / s).resolve()) for s in STAGES}
+    env = json.loads((work / "runs" / STAGES[-1] / "run.json").read_text())["environment"]
+    info = read_info(checkpoint)
+    return {
+        "script": "bash scripts/train_demo.sh WORK_DIR --install",
+        "work_dir": f"{work} (outside the work tree)",
+        "machine": machine or platform.processor(),
+        "data": {
+            "train": "train3000.csv = alifuse-synth --subjects 1200 --seed 21 + --subjects 1800 --seed 25, "
+                     "--preset-size small",
+            "test": "alifuse-synth --subjects 300 --seed 23 --preset-size small",
+            "shifted": "alifuse-synth --subjects 200 --seed 24 --acquisition shifted --preset-size small",
+        },
+        "stages": stages,
+        "calibration": describe_calibration(info.calibration),
+        "checkpoint_id": info.checkpoint_id,
+        "training_minutes": round(sum(s["seconds"] for s in stages.values()) / 60, 1),
+        "note": note,
+        "environment": env,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("work", type=Path, help="the WORK_DIR given to scripts/train_demo.sh")
+    p.add_argument("--checkpoint", type=Path, required=True, help="the calibrated checkpoint that ships")
+    p.add_argument("--machine", default="", help="the machine, in words (default: the processor's name)")
+    p.add_argument("--note", default="", help="anything a reader of the record should know")
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args()
+    a.out.write_text(json.dumps(build(a.work, a.checkpoint, a.machine, a.note), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

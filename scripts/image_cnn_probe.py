@@ -1,0 +1,99 @@
+"""Is the class in the 32^3 MRI of the shipped model's cohort? A plain 3-D CNN, trained on the MRI alone, answers.
+
+    .venv/bin/python scripts/image_cnn_probe.py WORK_DIR/train3000.csv --test WORK_DIR/test300/manifest.csv \
+        --cache WORK_DIR/cache [--model cnn|stem] [--epochs 24] [--threads 1]
+
+Same cohort, same seed-0 subject-wise split (training part only) and same cached 32^3 volumes as
+scripts/train_demo.sh, centred and scaled as the image encoder does ((x - 0.15) / 0.29). The network is
+image_baselines.CNN (4 stages conv-GroupNorm-GELU-maxpool, 16..128 channels, global average pool), or with
+``--model stem`` the Alifuse encoder's own CNN stem (``--patch-stem cnn``, stages 16, 32, 64, and its projection to
+the 4 x 4 x 4 tokens) read out by the tokens' mean, without positions or transformer blocks; AdamW with a one-cycle
+learning rate (peak 1e-3, over --epochs), batch 8, cross-entropy. Prints, after every epoch, the training loss and the
+three-class macro AUC on the validation split and on the held-out test cohort. A probe, not the Alifuse model: it
+says what an image model can reach on these volumes (docs/RESULTS.md).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from image_baselines import CLASSES, CNN, auc  # noqa: E402
+
+from engine.config import preset  # noqa: E402
+from engine.image_encoder import make_patch_embed  # noqa: E402
+from trainer.cache import PreprocessCache  # noqa: E402
+from trainer.records import CaseRecord, read_manifest  # noqa: E402
+from trainer.splits import run_splits  # noqa: E402
+
+SIZE, MEAN, STD = 32, 0.15, 0.29
+
+
+def volumes(records: list[CaseRecord], cache: PreprocessCache) -> tuple[torch.Tensor, np.ndarray]:
+    """(N, 32, 32, 32) centred volumes and (N,) class indices."""
+    x = torch.from_numpy(np.stack([cache.get(r.image, SIZE) for r in records])).float()
+    return (x - MEAN) / STD, np.array([CLASSES.index(r.label) for r in records])
+
+
+class StemProbe(torch.nn.Module):
+    """(B, 32, 32, 32) centred -> logits (B, 3): the encoder's CNN stem, mean of its tokens, a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = preset("demo", image_size=SIZE, patch_size=8, patch_stem="cnn", stem_widths=(16, 32, 64))
+        self.stem, self.head = make_patch_embed(cfg), torch.nn.Linear(cfg.img_dim, len(CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stem(x).mean(1))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("manifest", type=Path, help="the training manifest (its seed-0 split gives train and val)")
+    p.add_argument("--test", type=Path, required=True, help="manifest of the held-out test cohort")
+    p.add_argument("--cache", type=Path, help="preprocessed-image cache (default: alifuse-train's)")
+    p.add_argument("--model", choices=["cnn", "stem"], default="cnn")
+    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    cache = PreprocessCache(a.cache, memory=False)
+    split = run_splits(read_manifest(a.manifest).records, seed=0)
+    (xtr, ytr), (xva, yva) = volumes(split["train"], cache), volumes(split["val"], cache)
+    xte, yte = volumes(read_manifest(a.test).records, cache)
+
+    torch.manual_seed(0)
+    model = CNN() if a.model == "cnn" else StemProbe()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=a.epochs * (len(xtr) // 8), pct_start=0.1)
+    gen, labels, t0 = torch.Generator().manual_seed(0), torch.from_numpy(ytr), time.time()
+
+    def probs(x: torch.Tensor) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            out = torch.cat([torch.softmax(model(x[i:i + 32]), -1) for i in range(0, len(x), 32)])
+        model.train()
+        return out.numpy()
+
+    for epoch in range(1, a.epochs + 1):
+        order, total = torch.randperm(len(xtr), generator=gen), 0.0
+        for i in range(0, len(xtr) - 7, 8):
+            batch = order[i:i + 8]
+            loss = F.cross_entropy(model(xtr[batch]), labels[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        print(f"epoch {epoch} train loss {total / (len(xtr) // 8):.3f}  val AUC {auc(yva, probs(xva)):.3f}  "
+              f"test AUC {auc(yte, probs(xte)):.3f}  ({time.time() - t0:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""scripts/demo_run_record.py: docs/demo_model_run.json is built from the run folders, not typed by hand."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.resources import DEMO_CHECKPOINT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("demo_run_record", ROOT / "scripts" / "demo_run_record.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_folder(root: Path, name: str, seconds: float, auc: float, finished: bool = True) -> None:
+    run = root / "runs" / name
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({
+        "command": f"alifuse-train --out {run}", "started": "2026-12-01T13:41:42+0000",
+        "n_cases": {"train": 2100, "val": 300, "test": 600}, "environment": {"torch": "2.13.0+cpu"}}))
+    lines = [{"event": "epoch", "epoch": 1, "val": {"auc": auc - 0.1}}]
+    if finished:
+        lines.append({"event": "done", "seconds": seconds, "best_val": {"auc": auc, "n": 300}})
+    (run / "progress.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path: Path) -> None:
+    for i, name in enumerate(("stage1", "stage2", "stage3", "stage4")):
+        _run_folder(tmp_path, name, seconds=60.0 * (i + 1), auc=0.8 + i / 100)
+    out = tmp_path / "record.json"
+    mod = _script()
+    rec = mod.build(tmp_path, DEMO_CHECKPOINT, "test machine", "")
+    out.write_text(json.dumps(rec))
+    back = json.loads(out.read_text())
+    assert [back["stages"][s]["seconds"] for s in mod.STAGES] == [60.0, 120.0, 180.0, 240.0]
+    assert back["stages"]["stage3"]["best_val"]["auc"] == pytest.approx(0.82)
+    assert back["training_minutes"] == pytest.approx(10.0)
+    assert back["calibration"].startswith("temperature ")  # the shipped checkpoint is calibrated
+    assert back["environment"] == {"torch": "2.13.0+cpu"} and back["machine"] == "test machine"
+
+
+def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
+    for name in ("stage1", "stage2", "stage3"):
+        _run_folder(tmp_path, name, 60.0, 0.8)
+    _run_folder(tmp_path, "stage4", 60.0, 0.8, finished=False)
+    with pytest.raises(SystemExit, match="stage4.*has not finished"):
+        _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
