@@ -1,13 +1,15 @@
 """Is the class in the 32^3 MRI of the shipped model's cohort? A plain 3-D CNN, trained on the MRI alone, answers.
 
     .venv/bin/python scripts/image_cnn_probe.py WORK_DIR/train3000.csv --test WORK_DIR/test300/manifest.csv \
-        --cache WORK_DIR/cache [--model cnn|stem] [--epochs 24] [--threads 1]
+        --cache WORK_DIR/cache [--model cnn|cnn-4cubed|stem|stem-max] [--seed 0] [--epochs 24] [--threads 1]
 
 Same cohort, same seed-0 subject-wise split (training part only) and same cached 32^3 volumes as
 scripts/train_demo.sh, centred and scaled as the image encoder does ((x - 0.15) / 0.29). The network is
-image_baselines.CNN (4 stages conv-GroupNorm-GELU-maxpool, 16..128 channels, global average pool), or with
+image_baselines.CNN (4 stages conv-GroupNorm-GELU-maxpool, 16..128 channels, global average pool); with
+``--model cnn-4cubed`` the same without the last pool, so that its features stay on the 4 x 4 x 4 token grid; with
 ``--model stem`` the Alifuse encoder's own CNN stem (``--patch-stem cnn``, stages 16, 32, 64, and its projection to
-the 4 x 4 x 4 tokens) read out by the tokens' mean, without positions or transformer blocks; AdamW with a one-cycle
+the 4 x 4 x 4 tokens) read out by the tokens' mean, without positions or transformer blocks (``stem-max``: by the
+mean of their 2 x 2 x 2 regional maxima, as the plain CNN's last pool reads its features); AdamW with a one-cycle
 learning rate (peak 1e-3, over --epochs), batch 8, cross-entropy. Prints, after every epoch, the training loss and the
 three-class macro AUC on the validation split and on the held-out test cohort. A probe, not the Alifuse model: it
 says what an image model can reach on these volumes (docs/RESULTS.md).
@@ -44,13 +46,18 @@ def volumes(records: list[CaseRecord], cache: PreprocessCache) -> tuple[torch.Te
 class StemProbe(torch.nn.Module):
     """(B, 32, 32, 32) centred -> logits (B, 3): the encoder's CNN stem, mean of its tokens, a linear head."""
 
-    def __init__(self) -> None:
+    def __init__(self, regional_max: bool = False) -> None:
         super().__init__()
+        self.regional_max = regional_max
         cfg = preset("demo", image_size=SIZE, patch_size=8, patch_stem="cnn", stem_widths=(16, 32, 64))
         self.stem, self.head = make_patch_embed(cfg), torch.nn.Linear(cfg.img_dim, len(CLASSES))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stem(x).mean(1))
+        tokens = self.stem(x)                                   # (B, 64, D), the 4^3 grid in z-fastest order
+        if self.regional_max:
+            grid = tokens.transpose(1, 2).reshape(len(x), -1, 4, 4, 4)
+            return self.head(F.max_pool3d(grid, 2).flatten(2).mean(2))
+        return self.head(tokens.mean(1))
 
 
 def main() -> None:
@@ -58,7 +65,8 @@ def main() -> None:
     p.add_argument("manifest", type=Path, help="the training manifest (its seed-0 split gives train and val)")
     p.add_argument("--test", type=Path, required=True, help="manifest of the held-out test cohort")
     p.add_argument("--cache", type=Path, help="preprocessed-image cache (default: alifuse-train's)")
-    p.add_argument("--model", choices=["cnn", "stem"], default="cnn")
+    p.add_argument("--model", choices=["cnn", "cnn-4cubed", "stem", "stem-max"], default="cnn")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
     p.add_argument("--epochs", type=int, default=24)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
@@ -68,11 +76,13 @@ def main() -> None:
     (xtr, ytr), (xva, yva) = volumes(split["train"], cache), volumes(split["val"], cache)
     xte, yte = volumes(read_manifest(a.test).records, cache)
 
-    torch.manual_seed(0)
-    model = CNN() if a.model == "cnn" else StemProbe()
+    torch.manual_seed(a.seed)
+    model = StemProbe(a.model == "stem-max") if a.model.startswith("stem") else CNN()
+    if a.model == "cnn-4cubed":
+        model.features[-1] = torch.nn.Identity()  # the fourth stage keeps 4^3: the encoder's token grid
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=a.epochs * (len(xtr) // 8), pct_start=0.1)
-    gen, labels, t0 = torch.Generator().manual_seed(0), torch.from_numpy(ytr), time.time()
+    gen, labels, t0 = torch.Generator().manual_seed(a.seed), torch.from_numpy(ytr), time.time()
 
     def probs(x: torch.Tensor) -> np.ndarray:
         model.eval()
