@@ -120,15 +120,17 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int]], epochs: int,
-        lr: float, aug: bool = False) -> None:
-    """Cross-entropy only; prints train loss and val/test AUC a few times during training."""
-    torch.manual_seed(0)  # before ``make()``: the initialisation is part of the run
+        lr: float, aug: bool = False, clip: float | None = 1.0, seed: int = 0, report_every: int | None = None) -> None:
+    """Cross-entropy only; prints train loss and val/test AUC every ``report_every`` epochs (default: four times).
+
+    ``seed`` draws the initialisation and the batch order; ``clip`` the gradient norm (None: not clipped)."""
+    torch.manual_seed(seed)  # before ``make()``: the initialisation is part of the run
     model: nn.Module = make()
     yt, tr = torch.from_numpy(y), idx["train"]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     steps = epochs * (len(tr) // 8)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
-    gen, t0 = torch.Generator().manual_seed(0), time.time()
+    gen, t0 = torch.Generator().manual_seed(seed), time.time()
 
     def probs(ix: list[int]) -> np.ndarray:
         model.eval()
@@ -145,11 +147,12 @@ def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int
             loss = F.cross_entropy(model(xb), yt[batch])
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
             sched.step()
             total += loss.item()
-        if epoch % max(1, epochs // 4) == 0 or epoch == epochs:
+        if epoch % (report_every or max(1, epochs // 4)) == 0 or epoch == epochs:
             print(f"{name:8s} epoch {epoch:3d} train loss {total / (len(tr) // 8):.3f}  "
                   f"val AUC {auc(y[idx['val']], probs(idx['val'])):.3f}  "
                   f"test AUC {auc(y[idx['test']], probs(idx['test'])):.3f}  ({time.time() - t0:.0f} s)", flush=True)

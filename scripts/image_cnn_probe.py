@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from image_baselines import CLASSES, CNN, auc  # noqa: E402
+from image_baselines import CLASSES, CNN, fit  # noqa: E402
 
 from engine.config import preset  # noqa: E402
 from engine.image_encoder import make_patch_embed  # noqa: E402
@@ -76,34 +75,17 @@ def main() -> None:
     (xtr, ytr), (xva, yva) = volumes(split["train"], cache), volumes(split["val"], cache)
     xte, yte = volumes(read_manifest(a.test).records, cache)
 
-    torch.manual_seed(a.seed)
-    model = StemProbe(a.model == "stem-max") if a.model.startswith("stem") else CNN()
-    if a.model == "cnn-4cubed":
-        model.features[-1] = torch.nn.Identity()  # the fourth stage keeps 4^3: the encoder's token grid
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=a.epochs * (len(xtr) // 8), pct_start=0.1)
-    gen, labels, t0 = torch.Generator().manual_seed(a.seed), torch.from_numpy(ytr), time.time()
+    def make() -> torch.nn.Module:
+        model = StemProbe(a.model == "stem-max") if a.model.startswith("stem") else CNN()
+        if a.model == "cnn-4cubed":
+            model.features[-1] = torch.nn.Identity()  # the fourth stage keeps 4^3: the encoder's token grid
+        return model
 
-    def probs(x: torch.Tensor) -> np.ndarray:
-        model.eval()
-        with torch.no_grad():
-            out = torch.cat([torch.softmax(model(x[i:i + 32]), -1) for i in range(0, len(x), 32)])
-        model.train()
-        return out.numpy()
-
-    for epoch in range(1, a.epochs + 1):
-        order, total = torch.randperm(len(xtr), generator=gen), 0.0
-        for i in range(0, len(xtr) - 7, 8):
-            batch = order[i:i + 8]
-            loss = F.cross_entropy(model(xtr[batch]), labels[batch])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item()
-        print(f"epoch {epoch} train loss {total / (len(xtr) // 8):.3f}  val AUC {auc(yva, probs(xva)):.3f}  "
-              f"test AUC {auc(yte, probs(xte)):.3f}  ({time.time() - t0:.0f} s)", flush=True)
-
+    # image_baselines.fit on one tensor: its "test" rows are the held-out cohort's; no clipping, a line per epoch
+    x, y = torch.cat([xtr, xva, xte]), np.concatenate([ytr, yva, yte])
+    ends = np.cumsum([len(xtr), len(xva), len(xte)])
+    idx = {"train": list(range(ends[0])), "val": list(range(ends[0], ends[1])), "test": list(range(ends[1], ends[2]))}
+    fit(a.model, make, x, y, idx, a.epochs, 1e-3, clip=None, seed=a.seed, report_every=1)
 
 if __name__ == "__main__":
     main()
