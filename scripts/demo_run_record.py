@@ -4,8 +4,8 @@
         --machine "2-core development machine ..." --out docs/demo_model_run.json
 
 Each stage's command, start time, seconds and best validation figures come from its own ``run.json`` and
-``progress.json`` (written by alifuse-train); the calibration from the checkpoint's metadata. Nothing is typed
-by hand, so the record cannot drift from the runs.
+``progress.json`` (written by alifuse-train); the calibration from the checkpoint's metadata, so those cannot
+drift from the runs. Only the cohorts' description (``data``) is written here, as scripts/train_demo.sh makes them.
 """
 from __future__ import annotations
 
