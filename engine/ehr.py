@@ -255,14 +255,19 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         if k in seen:
             # json would silently keep the last one; a clinician who typed two MMSEs should hear of it
             raise ValueError(f"field '{quote(k)}': given twice")
-        if isinstance(v, _ExponentNumber):
-            # the form refuses '1e2' typed by hand (an age of 100 nobody writes so): a file is held to the same rule
-            x = float(v)
-            plain = f" ({quote(v.text)} = {_fmt(x)})" if math.isfinite(x) and abs(x) < 1e6 else ""
-            raise ValueError(f"field '{quote(k)}': '{quote(v.text)}' is not a plain number; write it with the digits "
-                             f"0-9 and a decimal point{plain}")
+        _plain_number(k, v)
         seen[k] = v
     return seen
+
+
+def _plain_number(key: str, value: Any) -> None:
+    """Refuse a number written with an exponent: the form refuses '1e2' typed by hand (an age of 100 nobody writes
+    so), and a file is held to the same rule. Checked per field, where the field's name is known."""
+    if isinstance(value, _ExponentNumber):
+        x = float(value)
+        plain = f" ({quote(value.text)} = {_fmt(x)})" if math.isfinite(x) and abs(x) < 1e6 else ""
+        raise ValueError(f"field '{quote(key)}': '{quote(value.text)}' is not a plain number; write it with the "
+                         f"digits 0-9 and a decimal point{plain}")
 
 
 def load_ehr(path: str | Path) -> dict[str, object]:

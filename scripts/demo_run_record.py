@@ -4,8 +4,9 @@
         --machine "2-core development machine ..." --out docs/demo_model_run.json
 
 Each stage's command, start time, seconds and best validation figures come from its own ``run.json`` and
-``progress.json`` (written by alifuse-train); the calibration from the checkpoint's metadata, so those cannot
-drift from the runs. Only the cohorts' description (``data``) is written here, as scripts/train_demo.sh makes them.
+``progress.json`` (written by alifuse-train), the stem's pre-training from ``runs/stem.safetensors.json`` (written by
+scripts/pretrain_stem.py; absent in work folders older than it); the calibration from the checkpoint's metadata, so
+those cannot drift from the runs. Only the cohorts' description (``data``) is written here, as scripts/train_demo.sh makes them.
 """
 from __future__ import annotations
 
@@ -38,8 +39,15 @@ def stage_record(run: Path) -> dict[str, Any]:
             "best_val": done["best_val"], "n_cases": meta["n_cases"]}
 
 
+def stem_record(work: Path) -> dict[str, Any] | None:
+    """The stem pre-training's record (command, started, seconds, best_val, kept_epoch, n_cases), if it ran."""
+    sidecar = work / "runs" / "stem.safetensors.json"
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else None
+
+
 def build(work: Path, checkpoint: Path, machine: str, note: str) -> dict[str, Any]:
-    stages = {s: stage_record((work / "runs" / s).resolve()) for s in STAGES}
+    stem = stem_record(work)
+    stages = {**({"stem": stem} if stem else {}), **{s: stage_record((work / "runs" / s).resolve()) for s in STAGES}}
     env = json.loads((work / "runs" / STAGES[-1] / "run.json").read_text())["environment"]
     info = read_info(checkpoint)
     return {

@@ -120,10 +120,13 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int]], epochs: int,
-        lr: float, aug: bool = False, clip: float | None = 1.0, seed: int = 0, report_every: int | None = None) -> None:
+        lr: float, aug: bool = False, clip: float | None = 1.0, seed: int = 0, report_every: int | None = None,
+        keep_best: bool = False) -> nn.Module:
     """Cross-entropy only; prints train loss and val/test AUC every ``report_every`` epochs (default: four times).
 
-    ``seed`` draws the initialisation and the batch order; ``clip`` the gradient norm (None: not clipped)."""
+    ``seed`` draws the initialisation and the batch order; ``clip`` the gradient norm (None: not clipped).
+    Returns the trained model; with ``keep_best`` (which reports every epoch) the weights of the epoch with the
+    best validation AUC, as alifuse-train's best.safetensors."""
     torch.manual_seed(seed)  # before ``make()``: the initialisation is part of the run
     model: nn.Module = make()
     yt, tr = torch.from_numpy(y), idx["train"]
@@ -131,6 +134,7 @@ def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int
     steps = epochs * (len(tr) // 8)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     gen, t0 = torch.Generator().manual_seed(seed), time.time()
+    best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
 
     def probs(ix: list[int]) -> np.ndarray:
         model.eval()
@@ -152,10 +156,17 @@ def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int
             opt.step()
             sched.step()
             total += loss.item()
-        if epoch % (report_every or max(1, epochs // 4)) == 0 or epoch == epochs:
-            print(f"{name:8s} epoch {epoch:3d} train loss {total / (len(tr) // 8):.3f}  "
-                  f"val AUC {auc(y[idx['val']], probs(idx['val'])):.3f}  "
+        if keep_best or epoch % (report_every or max(1, epochs // 4)) == 0 or epoch == epochs:
+            val = auc(y[idx["val"]], probs(idx["val"]))
+            print(f"{name:8s} epoch {epoch:3d} train loss {total / (len(tr) // 8):.3f}  val AUC {val:.3f}  "
                   f"test AUC {auc(y[idx['test']], probs(idx['test'])):.3f}  ({time.time() - t0:.0f} s)", flush=True)
+            if keep_best and val > best[0]:
+                best = (val, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    if keep_best:
+        print(f"{name:8s} kept epoch {best[1]} (val AUC {best[0]:.3f})", flush=True)
+        model.load_state_dict(best[2])
+        model.best_val_auc, model.best_epoch = best[0], best[1]  # for the caller's record of the run
+    return model
 
 
 def main() -> None:

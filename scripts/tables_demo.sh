@@ -22,7 +22,8 @@ shipped=${SHIPPED:-$root/resources/alifuse-demo.safetensors}
 out="$work/tables"
 mkdir -p "$out/runs"
 
-common=(--data "$work/train3000.csv" --preset demo --set image_size=32 --set patch_size=8 --set text_trainable_layers=2
+common=(--data "$work/train3000.csv" --preset demo --set image_size=32 --set patch_size=8 --set patch_stem=cnn
+        --set stem_widths=16,32,64 --set image_pool=mean --set text_trainable_layers=2
         --seed 0 --cache "$work/cache" --batch-size 8 --epochs 3 --lr 3e-4)
 missing=(--augment-records --field-drop 0.5 --record-drop 0.15 --monotone 1 --record-only 1000)
 frozen_mri=(--init-from "$shipped" --init-parts image_encoder --freeze image_encoder)

@@ -76,7 +76,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--init-parts", default="image_encoder", metavar="PART[,PART]",
                    help="top-level modules --init-from copies (default: image_encoder)")
     p.add_argument("--freeze", action="append", default=[], metavar="PART",
-                   help="keep this top-level module as it starts (e.g. image_encoder after --init-from; repeatable)")
+                   help="keep this part of the model as it starts (e.g. image_encoder after --init-from, or "
+                        "image_encoder.patch_embed: a pre-trained stem; repeatable)")
     return p
 
 

@@ -56,7 +56,7 @@ class TrainOptions:
     augment: RecordAugment | None = None  # random field / record / image dropout (trainer.augment)
     image_augment: ImageAugment | None = None  # random flips and shifts of the MRI (trainer.augment)
     monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
-    freeze: tuple[str, ...] = ()  # top-level modules kept as they are, e.g. ("image_encoder",)
+    freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
     init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
     init_parts: tuple[str, ...] = ("image_encoder",)
 
@@ -213,7 +213,10 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     if opts.init_from and not resume:
         _init_parts(model, opts.init_from, opts.init_parts)
     for name in opts.freeze:
-        module = getattr(model, name, None)
+        try:  # a top-level part (image_encoder) or one inside it (image_encoder.patch_embed)
+            module = model.get_submodule(name) if name else None
+        except AttributeError:
+            module = None
         if not isinstance(module, torch.nn.Module):
             raise AlifuseInputError(f"--freeze {name}: the model has no such part")
         module.requires_grad_(False)

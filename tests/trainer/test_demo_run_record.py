@@ -52,3 +52,14 @@ def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
     _run_folder(tmp_path, "stage4", 60.0, 0.8, finished=False)
     with pytest.raises(SystemExit, match="stage4.*has not finished"):
         _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
+
+
+def test_the_stems_pre_training_is_a_stage_of_the_record(tmp_path: Path) -> None:
+    for name in ("stage1", "stage2", "stage3", "stage4"):
+        _run_folder(tmp_path, name, 60.0, 0.8)
+    (tmp_path / "runs" / "stem.safetensors.json").write_text(json.dumps({
+        "command": "scripts/pretrain_stem.py x", "started": "2026-12-01T21:45:21+0000", "seconds": 420.0,
+        "best_val": {"auc": 0.88}, "kept_epoch": 11, "n_cases": {"train": 2100, "val": 300, "test": 300}}))
+    rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
+    assert list(rec["stages"]) == ["stem", "stage1", "stage2", "stage3", "stage4"]
+    assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(11.0)

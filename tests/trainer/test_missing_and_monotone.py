@@ -195,3 +195,25 @@ def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, 
                     option, value])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith(f"alifuse: error: {option} ") and not (tmp_path / "r").exists()
+
+
+def test_freeze_keeps_a_part_inside_a_module_and_trains_the_rest(toy_cohort, tmp_path, capsys):
+    """--freeze image_encoder.patch_embed: a pre-trained stem stays as it came, the blocks on top of it learn."""
+    first = tmp_path / "first"
+    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(first), "--epochs", "1",
+                       "--batch-size", "4", "--modalities", "image", "--loss", "cls"]) == 0
+    second = tmp_path / "second"
+    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "1",
+                       "--batch-size", "4", "--modalities", "image", "--loss", "cls", "--seed", "3",
+                       "--init-from", str(first / "last.safetensors"),
+                       "--freeze", "image_encoder.patch_embed"]) == 0
+    a = load_checkpoint(first / "last.safetensors")[0].image_encoder.state_dict()
+    b = load_checkpoint(second / "last.safetensors")[0].image_encoder.state_dict()
+    stem = [k for k in a if k.startswith("patch_embed.")]
+    assert stem and all(torch.equal(a[k], b[k]) for k in stem)
+    assert not torch.equal(a["blocks.0.mlp.fc1.weight"], b["blocks.0.mlp.fc1.weight"]), "the blocks trained"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "x"),
+                    "--freeze", "image_encoder.no_such_part"])
+    assert exc.value.code == 2 and "--freeze image_encoder.no_such_part" in capsys.readouterr().err
