@@ -6,7 +6,8 @@
 Each stage's command, start time, seconds and best validation figures come from its own ``run.json`` and
 ``progress.json`` (written by alifuse-train), the stem's pre-training from ``runs/stem.safetensors.json`` (written by
 scripts/pretrain_stem.py; absent in work folders older than it); the calibration from the checkpoint's metadata, so
-those cannot drift from the runs. Only the cohorts' description (``data``) is written here, as scripts/train_demo.sh makes them.
+those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
+alifuse-synth).
 """
 from __future__ import annotations
 
@@ -45,6 +46,16 @@ def stem_record(work: Path) -> dict[str, Any] | None:
     return json.loads(sidecar.read_text()) if sidecar.is_file() else None
 
 
+def cohort_line(folder: Path) -> str:
+    """The alifuse-synth options that made a cohort, read back from its cohort.json."""
+    meta = folder / "cohort.json"
+    if not meta.is_file():
+        raise SystemExit(f"{folder}: no cohort.json (was the cohort made by alifuse-synth?)")
+    c = json.loads(meta.read_text())
+    line = f"alifuse-synth --subjects {c['n_subjects']} --seed {c['seed']} --preset-size {c['preset_size']}"
+    return line + (f" --acquisition {c['acquisition']}" if c.get("acquisition", "standard") != "standard" else "")
+
+
 def build(work: Path, checkpoint: Path, machine: str, note: str) -> dict[str, Any]:
     stem = stem_record(work)
     stages = {**({"stem": stem} if stem else {}), **{s: stage_record((work / "runs" / s).resolve()) for s in STAGES}}
@@ -55,10 +66,9 @@ def build(work: Path, checkpoint: Path, machine: str, note: str) -> dict[str, An
         "work_dir": f"{work} (outside the work tree)",
         "machine": machine or platform.processor(),
         "data": {
-            "train": "train3000.csv = alifuse-synth --subjects 1200 --seed 21 + --subjects 1800 --seed 25, "
-                     "--preset-size small",
-            "test": "alifuse-synth --subjects 300 --seed 23 --preset-size small",
-            "shifted": "alifuse-synth --subjects 200 --seed 24 --acquisition shifted --preset-size small",
+            "train": f"train3000.csv = {cohort_line(work / 'train1200')} + {cohort_line(work / 'train_extra')}",
+            "test": cohort_line(work / "test300"),
+            "shifted": cohort_line(work / "shifted200"),
         },
         "stages": stages,
         "calibration": describe_calibration(info.calibration),

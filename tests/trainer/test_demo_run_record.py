@@ -19,7 +19,15 @@ def _script():
     return module
 
 
+COHORTS = {"train1200": (1200, 21, "standard"), "train_extra": (1800, 25, "standard"), "test300": (300, 23, "standard"),
+           "shifted200": (200, 24, "shifted")}
+
+
 def _run_folder(root: Path, name: str, seconds: float, auc: float, finished: bool = True) -> None:
+    for cohort, (n, seed, acquisition) in COHORTS.items():  # as alifuse-synth leaves them
+        (root / cohort).mkdir(exist_ok=True)
+        (root / cohort / "cohort.json").write_text(json.dumps(
+            {"n_subjects": n, "seed": seed, "preset_size": "small", "acquisition": acquisition}))
     run = root / "runs" / name
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({
@@ -44,6 +52,9 @@ def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path:
     assert back["training_minutes"] == pytest.approx(10.0)
     assert back["calibration"].startswith("temperature ")  # the shipped checkpoint is calibrated
     assert back["environment"] == {"torch": "2.13.0+cpu"} and back["machine"] == "test machine"
+    assert back["data"]["test"] == "alifuse-synth --subjects 300 --seed 23 --preset-size small"
+    assert back["data"]["shifted"].endswith("--seed 24 --preset-size small --acquisition shifted")
+    assert "--subjects 1200 --seed 21" in back["data"]["train"] and "--subjects 1800 --seed 25" in back["data"]["train"]
 
 
 def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
