@@ -20,26 +20,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from image_baselines import CLASSES, CNN, fit  # noqa: E402
+from pretrain_stem import split_volumes  # noqa: E402
 
 from engine.config import preset  # noqa: E402
 from engine.image_encoder import make_patch_embed  # noqa: E402
 from trainer.cache import PreprocessCache  # noqa: E402
-from trainer.records import CaseRecord, read_manifest  # noqa: E402
-from trainer.splits import run_splits  # noqa: E402
 
-SIZE, MEAN, STD = 32, 0.15, 0.29
-
-
-def volumes(records: list[CaseRecord], cache: PreprocessCache) -> tuple[torch.Tensor, np.ndarray]:
-    """(N, 32, 32, 32) centred volumes and (N,) class indices."""
-    x = torch.from_numpy(np.stack([cache.get(r.image, SIZE) for r in records])).float()
-    return (x - MEAN) / STD, np.array([CLASSES.index(r.label) for r in records])
+SIZE = 32
 
 
 class StemProbe(torch.nn.Module):
@@ -70,10 +62,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    cache = PreprocessCache(a.cache, memory=False)
-    split = run_splits(read_manifest(a.manifest).records, seed=0)
-    (xtr, ytr), (xva, yva) = volumes(split["train"], cache), volumes(split["val"], cache)
-    xte, yte = volumes(read_manifest(a.test).records, cache)
+    x, y, idx = split_volumes(a.manifest, a.test, PreprocessCache(a.cache, memory=False), preset("demo", image_size=SIZE))
 
     def make() -> torch.nn.Module:
         model = StemProbe(a.model == "stem-max") if a.model.startswith("stem") else CNN()
@@ -81,10 +70,7 @@ def main() -> None:
             model.features[-1] = torch.nn.Identity()  # the fourth stage keeps 4^3: the encoder's token grid
         return model
 
-    # image_baselines.fit on one tensor: its "test" rows are the held-out cohort's; no clipping, a line per epoch
-    x, y = torch.cat([xtr, xva, xte]), np.concatenate([ytr, yva, yte])
-    ends = np.cumsum([len(xtr), len(xva), len(xte)])
-    idx = {"train": list(range(ends[0])), "val": list(range(ends[0], ends[1])), "test": list(range(ends[1], ends[2]))}
+    # the held-out cohort as fit's "test" rows; no clipping, a line per epoch
     fit(a.model, make, x, y, idx, a.epochs, 1e-3, clip=None, seed=a.seed, report_every=1)
 
 if __name__ == "__main__":

@@ -67,6 +67,18 @@ def volumes(records: list[CaseRecord], cache: PreprocessCache, cfg: AlifuseConfi
     return (x - cfg.image_mean) / cfg.image_std, np.array([CLASSES.index(r.label) for r in records])
 
 
+def split_volumes(manifest: Path, test: Path, cache: PreprocessCache,
+                  cfg: AlifuseConfig) -> tuple[torch.Tensor, np.ndarray, dict[str, list[int]]]:
+    """One tensor for image_baselines.fit: the seed-0 split's train and val parts of ``manifest`` (alifuse-train's
+    split), then the held-out cohort ``test`` as its "test" rows -> volumes (N, S, S, S), labels (N,), indices."""
+    split = run_splits(read_manifest(manifest).records, seed=0)
+    parts = [volumes(split["train"], cache, cfg), volumes(split["val"], cache, cfg),
+             volumes(read_manifest(test).records, cache, cfg)]
+    ends = np.cumsum([len(v[1]) for v in parts])
+    idx = {"train": list(range(ends[0])), "val": list(range(ends[0], ends[1])), "test": list(range(ends[1], ends[2]))}
+    return torch.cat([v[0] for v in parts]), np.concatenate([v[1] for v in parts]), idx
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("manifest", type=Path, help="the training manifest (its seed-0 split gives train and val)")
@@ -82,13 +94,7 @@ def main() -> None:
     if cfg.patch_stem == "linear":
         p.error("--set patch_stem=linear: there is no stem to pre-train")
     torch.set_num_threads(a.threads)
-    cache = PreprocessCache(a.cache, memory=False)
-    split = run_splits(read_manifest(a.manifest).records, seed=0)
-    parts = [volumes(split["train"], cache, cfg), volumes(split["val"], cache, cfg),
-             volumes(read_manifest(a.test).records, cache, cfg)]
-    x, y = torch.cat([v[0] for v in parts]), np.concatenate([v[1] for v in parts])
-    ends = np.cumsum([len(v[1]) for v in parts])
-    idx = {"train": list(range(ends[0])), "val": list(range(ends[0], ends[1])), "test": list(range(ends[1], ends[2]))}
+    x, y, idx = split_volumes(a.manifest, a.test, PreprocessCache(a.cache, memory=False), cfg)
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
     net = fit("stem-cnn", lambda: StemCNN(cfg), x, y, idx, a.epochs, 1e-3, clip=None, seed=a.seed, keep_best=True)
 
