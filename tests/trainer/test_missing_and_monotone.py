@@ -133,10 +133,15 @@ def test_parse_field_types_values_and_names_bad_ones():
         parse_field("image_size=big")
 
 
-def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path, capsys):
-    first = tmp_path / "image_only"
-    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(first), "--epochs", "1",
+def _image_only_run(cohort, out):
+    """One epoch of the tiny preset on the MRI alone: a run folder to start others from (--init-from)."""
+    assert train_main(["--data", str(cohort), "--preset", "tiny", "--out", str(out), "--epochs", "1",
                        "--batch-size", "4", "--modalities", "image", "--loss", "cls"]) == 0
+    return out
+
+
+def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path, capsys):
+    first = _image_only_run(toy_cohort, tmp_path / "image_only")
     second = tmp_path / "fused"
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
@@ -199,9 +204,7 @@ def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, 
 
 def test_freeze_keeps_a_part_inside_a_module_and_trains_the_rest(toy_cohort, tmp_path, capsys):
     """--freeze image_encoder.patch_embed: a pre-trained stem stays as it came, the blocks on top of it learn."""
-    first = tmp_path / "first"
-    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(first), "--epochs", "1",
-                       "--batch-size", "4", "--modalities", "image", "--loss", "cls"]) == 0
+    first = _image_only_run(toy_cohort, tmp_path / "first")
     second = tmp_path / "second"
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "1",
                        "--batch-size", "4", "--modalities", "image", "--loss", "cls", "--seed", "3",
