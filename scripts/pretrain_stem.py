@@ -35,6 +35,7 @@ from image_baselines import CLASSES, fit  # noqa: E402
 
 from engine.checkpoint import save_checkpoint  # noqa: E402
 from engine.config import AlifuseConfig, parse_field, preset  # noqa: E402
+from engine.errors import AlifuseInputError  # noqa: E402
 from engine.image_encoder import make_patch_embed  # noqa: E402
 from engine.model import AlifuseModel  # noqa: E402
 from trainer.cache import PreprocessCache  # noqa: E402
@@ -90,11 +91,17 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    cfg = preset("demo", **{**DEFAULTS, **dict(parse_field(s) for s in a.set)})
-    if cfg.patch_stem == "linear":
-        p.error("--set patch_stem=linear: there is no stem to pre-train")
-    torch.set_num_threads(a.threads)
-    x, y, idx = split_volumes(a.manifest, a.test, PreprocessCache(a.cache, memory=False), cfg)
+    if a.epochs < 1 or a.threads < 1:
+        p.error(f"--epochs {a.epochs} / --threads {a.threads}: both must be at least 1")
+    try:  # a bad field, value or manifest is one line naming it, as alifuse-train's are
+        cfg = preset("demo", **{**DEFAULTS, **dict(parse_field(s) for s in a.set)})
+        cfg.validate()
+        if cfg.patch_stem == "linear":
+            raise AlifuseInputError("--set patch_stem=linear: there is no stem to pre-train")
+        torch.set_num_threads(a.threads)
+        x, y, idx = split_volumes(a.manifest, a.test, PreprocessCache(a.cache, memory=False), cfg)
+    except AlifuseInputError as exc:
+        p.error(str(exc))
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
     net = fit("stem-cnn", lambda: StemCNN(cfg), x, y, idx, a.epochs, 1e-3, clip=None, seed=a.seed, keep_best=True)
 

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint
@@ -50,3 +51,15 @@ def test_the_pretrained_stem_starts_the_encoder_and_its_run_is_recorded(tmp_path
                        "--freeze", "image_encoder.patch_embed"]) == 0
     trained = load_checkpoint(run / "last.safetensors")[0].image_encoder.patch_embed.state_dict()
     assert all(torch.equal(trained[k], mine[k]) for k in mine)
+
+
+@pytest.mark.parametrize("argv, named", [(["--set", "stem_width=8"], "--set 'stem_width=8'"),
+                                         (["--set", "patch_stem=linear"], "patch_stem=linear"),
+                                         (["--epochs", "0"], "--epochs 0")])
+def test_bad_options_are_named_and_nothing_is_written(tmp_path, monkeypatch, capsys, argv, named):
+    out = tmp_path / "stem.safetensors"
+    monkeypatch.setattr(sys, "argv", ["pretrain_stem.py", str(tmp_path / "m.csv"), "--test", str(tmp_path / "m.csv"),
+                                      "--out", str(out), *argv])
+    with pytest.raises(SystemExit) as exc:
+        _script().main()
+    assert exc.value.code == 2 and named in capsys.readouterr().err and not out.exists()
