@@ -121,12 +121,12 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int]], epochs: int,
         lr: float, aug: bool = False, clip: float | None = 1.0, seed: int = 0, report_every: int | None = None,
-        keep_best: bool = False) -> nn.Module:
+        keep_best: bool = False) -> tuple[nn.Module, float, int]:
     """Cross-entropy only; prints train loss and val/test AUC every ``report_every`` epochs (default: four times).
 
     ``seed`` draws the initialisation and the batch order; ``clip`` the gradient norm (None: not clipped).
-    Returns the trained model; with ``keep_best`` (which reports every epoch) the weights of the epoch with the
-    best validation AUC, as alifuse-train's best.safetensors."""
+    Returns (model, best validation AUC, its epoch); with ``keep_best`` (which reports every epoch) the model holds
+    that epoch's weights, as alifuse-train's best.safetensors (without it: the last epoch's, and (-1.0, 0))."""
     torch.manual_seed(seed)  # before ``make()``: the initialisation is part of the run
     model: nn.Module = make()
     yt, tr = torch.from_numpy(y), idx["train"]
@@ -165,8 +165,7 @@ def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int
     if keep_best:
         print(f"{name:8s} kept epoch {best[1]} (val AUC {best[0]:.3f})", flush=True)
         model.load_state_dict(best[2])
-        model.best_val_auc, model.best_epoch = best[0], best[1]  # for the caller's record of the run
-    return model
+    return model, best[0], best[1]
 
 
 def main() -> None:

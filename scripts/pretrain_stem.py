@@ -103,7 +103,8 @@ def main() -> None:
     except AlifuseInputError as exc:
         p.error(str(exc))
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
-    net = fit("stem-cnn", lambda: StemCNN(cfg), x, y, idx, a.epochs, 1e-3, clip=None, seed=a.seed, keep_best=True)
+    net, best_auc, best_epoch = fit("stem-cnn", lambda: StemCNN(cfg), x, y, idx, a.epochs, 1e-3, clip=None,
+                                    seed=a.seed, keep_best=True)
 
     torch.manual_seed(a.seed)
     model = AlifuseModel(cfg.replace(modalities=("image",)))
@@ -112,8 +113,8 @@ def main() -> None:
                   "epochs": a.epochs, "seed": a.seed, "trained_parts": ["image_encoder.patch_embed"]}
     save_checkpoint(model, a.out, CLASSES, provenance=provenance)
     record = {"command": shlex.join(["scripts/pretrain_stem.py", *sys.argv[1:]]), "started": started,
-              "seconds": round(time.time() - t0, 2), "best_val": {"auc": round(net.best_val_auc, 4)},
-              "kept_epoch": net.best_epoch, "n_cases": {k: len(v) for k, v in idx.items()}}
+              "seconds": round(time.time() - t0, 2), "best_val": {"auc": round(best_auc, 4)},
+              "kept_epoch": best_epoch, "n_cases": {k: len(v) for k, v in idx.items()}}
     Path(f"{a.out}.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record))
 
