@@ -62,7 +62,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    x, y, idx = split_volumes(a.manifest, a.test, PreprocessCache(a.cache, memory=False), preset("demo", image_size=SIZE))
+    cache, cfg = PreprocessCache(a.cache, memory=False), preset("demo", image_size=SIZE)
+    x, y, idx = split_volumes(a.manifest, a.test, cache, cfg)
 
     def make() -> torch.nn.Module:
         model = StemProbe(a.model == "stem-max") if a.model.startswith("stem") else CNN()
