@@ -68,6 +68,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--monotone", type=float, default=0.0, metavar="W",
                    help="weight of a penalty on predictions that look healthier when one score is made worse "
                         "(trainer/monotone.py; default 0 = off)")
+    p.add_argument("--monotone-margin", type=float, default=0.0, metavar="M",
+                   help="with --monotone: also ask each score to move the log-odds of impairment and of dementia by "
+                        "at least M across its whole range, in proportion to how far it moved (default 0 = direction "
+                        "only)")
     p.add_argument("--record-only", type=int, default=0, metavar="N",
                    help="add N synthetic records without a scan to the training split (their MRI reads as hidden), "
                         "drawn by the synthetic cohort's record generator with --seed (default 0)")
@@ -152,6 +156,10 @@ def _run(args, argv) -> int:  # noqa: ANN001
             raise AlifuseInputError(f"{name} {v}: must be a probability from 0 to below 0.9")
     if not 0 <= args.monotone <= 100:
         raise AlifuseInputError(f"--monotone {args.monotone}: must be between 0 and 100")
+    if not 0 <= args.monotone_margin <= 20:
+        raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: must be between 0 and 20")
+    if args.monotone_margin > 0 and args.monotone == 0:
+        raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: needs --monotone W (its weight) above 0")
     if not 0 <= args.record_only <= 200_000:
         raise AlifuseInputError(f"--record-only {args.record_only}: must be between 0 and 200000")
     if args.init_from and not Path(args.init_from).is_file():
@@ -211,6 +219,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         progress_json=args.progress_json, compile=args.compile,
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop)
                                  if args.augment_records else None), monotone=args.monotone,
+                        monotone_margin=args.monotone_margin,
                         image_augment=ImageAugment() if args.augment_images else None,
                         freeze=tuple(args.freeze), init_from=args.init_from,
                         init_parts=tuple(p for p in args.init_parts.split(",") if p))

@@ -15,7 +15,7 @@ from engine.explain.reliance import hidden_record
 from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.cache import PreprocessCache
-from trainer.monotone import shifted_copy
+from trainer.monotone import moved_fraction, shifted_copy
 from trainer.records import CaseRecord
 
 #: Two-class data sets (OASIS-2, MIRIAD) call everything that is not NC "impaired".
@@ -104,5 +104,6 @@ class CaseDataset(Dataset):
         if self.monotone:
             alt, sign = shifted_copy(ehr, rng) if how == "kept" else (ehr, 0.0)
             ta = self._encode(alt)
-            item.update(ids_alt=ta.input_ids, mask_alt=ta.attention_mask, alt_sign=torch.tensor(sign))
+            item.update(ids_alt=ta.input_ids, mask_alt=ta.attention_mask, alt_sign=torch.tensor(sign),
+                        alt_moved=torch.tensor(moved_fraction(ehr, alt), dtype=torch.float32))
         return item

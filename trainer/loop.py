@@ -28,7 +28,7 @@ from engine.model import AlifuseModel
 from trainer.augment import ImageAugment, RecordAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
-from trainer.monotone import expected_stage, penalty
+from trainer.monotone import expected_stage, margin_penalty, penalty
 from trainer.distributed import DistInfo, all_reduce_mean, gather_with_grad
 from trainer.metrics import scores
 from trainer.progress import Reporter, truncate_metrics
@@ -56,6 +56,7 @@ class TrainOptions:
     augment: RecordAugment | None = None  # random field / record / image dropout (trainer.augment)
     image_augment: ImageAugment | None = None  # random flips and shifts of the MRI (trainer.augment)
     monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
+    monotone_margin: float = 0.0  # log-odds a score must move a prediction across its range (trainer.monotone)
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
     init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
     init_parts: tuple[str, ...] = ("image_encoder",)
@@ -137,13 +138,18 @@ def trim_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
 
 
 def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-                   device: torch.device) -> torch.Tensor:
-    """Hinge on expected stages of each case and its record's shifted copy (same MRI; trainer.monotone)."""
+                   device: torch.device, margin: float = 0.0) -> torch.Tensor:
+    """Hinge on expected stages of each case and its record's shifted copy (same MRI; trainer.monotone), plus,
+    with ``margin`` > 0, the hinge asking the copy's cumulative log-odds to move by ``margin`` per whole scale."""
     from engine.model import Encoded
 
     z_txt = model.text_encoder(batch["ids_alt"].to(device), batch["mask_alt"].to(device))
     logits_alt = model.classify(Encoded(out.get("z_img"), z_txt))
-    return penalty(expected_stage(out["logits"]), expected_stage(logits_alt), batch["alt_sign"].to(device).float())
+    sign = batch["alt_sign"].to(device).float()
+    term = penalty(expected_stage(out["logits"]), expected_stage(logits_alt), sign)
+    if margin > 0:
+        term = term + margin_penalty(out["logits"], logits_alt, sign, batch["alt_moved"].to(device), margin)
+    return term
 
 
 def _init_parts(model: AlifuseModel, path: str, parts: Sequence[str]) -> list[str]:
@@ -169,12 +175,14 @@ def _autocast(device: torch.device):
 def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, torch.Tensor], cfg: AlifuseConfig,
                optim: torch.optim.Optimizer, params: Sequence[torch.Tensor], clip: float, device: torch.device,
                generator: torch.Generator, gather: Callable | None = None,
-               autocast: torch.autocast | None = None, monotone: float = 0.0) -> dict[str, torch.Tensor]:
+               autocast: torch.autocast | None = None, monotone: float = 0.0,
+               monotone_margin: float = 0.0) -> dict[str, torch.Tensor]:
     """One optimizer step as :func:`train` runs it: forward (bf16 autocast on CUDA), backward, clip, AdamW.
 
     ``model`` may be the plain module, its DDP wrapper or a compiled one; ``autocast`` overrides the default
     (tests use CPU bf16 to exercise the CUDA path); ``monotone`` weighs the pairwise monotonicity penalty on
-    batches that carry shifted copies (``ids_alt``). Returns the model's outputs (losses, logits).
+    batches that carry shifted copies (``ids_alt``), with ``monotone_margin`` as its margin. Returns the model's
+    outputs (losses, logits).
     """
     ids = batch["ids"].to(device)
     # the masks' random numbers are drawn here, not in the forward: a compiled forward cannot take a generator
@@ -185,7 +193,8 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
                         ids, batch["mask"].to(device), labels=batch["label"].to(device), gather=gather, noise=noise,
                         itc_rows=batch["has_image"].to(device) if "has_image" in batch else None)
             if monotone > 0 and "ids_alt" in batch:
-                out[rf.MONOTONE_LOSS] = _monotone_term(getattr(model, "module", model), out, batch, device)
+                out[rf.MONOTONE_LOSS] = _monotone_term(getattr(model, "module", model), out, batch, device,
+                                                       monotone_margin)
                 out[rf.TOTAL_LOSS] = out[rf.TOTAL_LOSS] + monotone * out[rf.MONOTONE_LOSS]
         optim.zero_grad(set_to_none=True)
         out[rf.TOTAL_LOSS].backward()
@@ -269,6 +278,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     prov = dict(provenance or {})
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
+                monotone_margin=opts.monotone_margin,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=asdict(opts.image_augment) if opts.image_augment else None,
                 init_from=opts.init_from,
@@ -292,7 +302,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             n_steps = 0
             for step, b in enumerate(loader, 1):
                 out = train_step(step_model, b, cfg, optim, params, opts.clip, device, gen, gather,
-                                 monotone=opts.monotone)
+                                 monotone=opts.monotone, monotone_margin=opts.monotone_margin)
                 sched.step()
                 n_steps += 1
                 for k in sums:

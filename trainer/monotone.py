@@ -55,6 +55,14 @@ def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator) -> tuple[dict[st
     return alt, 1.0 if worse else -1.0
 
 
+def moved_fraction(ehr: dict[str, Any], alt: dict[str, Any]) -> float:
+    """How far ``alt`` moved the one score it changed, as a fraction of that score's scale (0 when none moved)."""
+    for f, (lo, hi, _, _) in SCORES.items():
+        if f in ehr and f in alt and float(alt[f]) != float(ehr[f]):
+            return abs(float(alt[f]) - float(ehr[f])) / (hi - lo)
+    return 0.0
+
+
 def expected_stage(logits: torch.Tensor) -> torch.Tensor:
     """(B, C) logits -> (B,) expected class index: P(MCI) + 2 P(AD) for NC / MCI / AD."""
     p = torch.softmax(logits.float(), dim=-1)
@@ -67,3 +75,29 @@ def penalty(stage: torch.Tensor, stage_alt: torch.Tensor, sign: torch.Tensor) ->
     if not bool(has.any()):
         return stage.sum() * 0.0
     return torch.relu(sign[has] * (stage[has] - stage_alt[has])).mean()
+
+
+def cumulative_log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """(B, C) logits of ordered classes -> (B, C-1): log P(y >= k) / P(y < k) for k = 1 .. C-1.
+
+    For NC / MCI / AD: the log-odds of "impaired at all" and of "dementia". Unlike the expected stage these do not
+    saturate, so a margin on them can be asked of a case that is already clearly healthy or clearly demented."""
+    lf = logits.float()
+    return torch.stack([torch.logsumexp(lf[:, k:], -1) - torch.logsumexp(lf[:, :k], -1)
+                        for k in range(1, lf.shape[-1])], dim=-1)
+
+
+def margin_penalty(logits: torch.Tensor, logits_alt: torch.Tensor, sign: torch.Tensor, moved: torch.Tensor,
+                   margin: float) -> torch.Tensor:
+    """Mean hinge asking each cumulative log-odds to move the right way by at least ``margin`` * ``moved``.
+
+    logits, logits_alt: (B, C); sign: (B,) +1 when the copy is worse, -1 when better, 0 for no copy; moved: (B,)
+    the fraction of its scale the score moved (:func:`moved_fraction`). ``margin`` is the log-odds a score must
+    move a prediction across its whole range: the direction-only hinge (:func:`penalty`) lets a model read a score
+    beside others as if it were not there (MMSE 30 -> 0 beside CDR 0.5 moved the stage by 0.14)."""
+    has = sign != 0
+    if not bool(has.any()):
+        return logits.sum() * 0.0
+    c, c_alt = cumulative_log_odds(logits[has]), cumulative_log_odds(logits_alt[has])
+    need = (margin * moved[has].float())[:, None]
+    return torch.relu(sign[has].float()[:, None] * (c - c_alt) + need).mean()

@@ -15,7 +15,8 @@ from trainer.augment import RecordAugment, case_rng
 from trainer.cli_train import main as train_main
 from trainer.dataset import CaseDataset
 from trainer.loop import trim_collate
-from trainer.monotone import SCORES, expected_stage, penalty, shifted_copy
+from trainer.monotone import (SCORES, cumulative_log_odds, expected_stage, margin_penalty, moved_fraction, penalty,
+                              shifted_copy)
 from trainer.records import read_manifest
 from trainer.synth.records_only import record_only_cases
 
@@ -70,6 +71,39 @@ def test_the_penalty_is_zero_for_the_right_direction_and_positive_for_the_wrong_
     assert float(penalty(s_i, s_h, torch.tensor([1.0]))) > 1.5, "worse copy looks healthier: penalised"
     assert float(penalty(s_i, s_h, torch.tensor([-1.0]))) == 0.0
     assert float(penalty(s_i, s_h, torch.tensor([0.0]))) == 0.0, "no copy, no penalty"
+
+
+def test_cumulative_log_odds_are_those_of_impairment_and_of_dementia():
+    p = torch.tensor([[0.7, 0.2, 0.1], [0.05, 0.15, 0.8]], dtype=torch.float64)
+    c = cumulative_log_odds(p.log())
+    want = torch.stack([(1 - p[:, 0]) / p[:, 0], p[:, 2] / (1 - p[:, 2])], -1).log()
+    torch.testing.assert_close(c.double(), want, atol=1e-5, rtol=1e-5)
+
+
+def test_moved_fraction_is_the_share_of_the_scale_the_one_score_moved():
+    assert moved_fraction(FULL, {**FULL, "mmse": 9}) == pytest.approx(15 / 30)
+    assert moved_fraction(FULL, {**FULL, "cdr": 3.0}) == pytest.approx(2.5 / 3)
+    assert moved_fraction(FULL, dict(FULL)) == 0.0
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        alt, sign = shifted_copy(FULL, rng)
+        assert 0 < moved_fraction(FULL, alt) <= 1 and sign != 0
+
+
+def test_the_margin_asks_a_worse_score_to_move_the_prediction_by_its_share_of_the_margin():
+    base = torch.tensor([[1.0, 0.0, -1.0]])
+    worse = base + torch.tensor([[-1.0, 0.0, 1.0]])  # both cumulative log-odds rise by about 1.2 to 1.3
+    rise = float((cumulative_log_odds(worse) - cumulative_log_odds(base)).min())
+    assert rise > 1.0
+    one, half = torch.tensor([1.0]), torch.tensor([0.5])
+    assert float(penalty(expected_stage(base), expected_stage(worse), one)) == 0.0, "the right way round"
+    assert float(margin_penalty(base, worse, one, half, margin=2.0)) == 0.0, "moved by more than 0.5 * 2"
+    short = float(margin_penalty(base, worse, one, torch.tensor([1.0]), margin=4.0))
+    assert short == pytest.approx(4.0 - float((cumulative_log_odds(worse) - cumulative_log_odds(base)).mean()),
+                                  abs=1e-5), "a whole-scale move asks for the whole margin"
+    assert float(margin_penalty(base, base, one, half, margin=2.0)) == pytest.approx(1.0), "unmoved: 0.5 * 2 short"
+    assert float(margin_penalty(worse, base, -one, half, margin=2.0)) == 0.0, "a better copy looks better: fine"
+    assert float(margin_penalty(base, worse, torch.tensor([0.0]), half, margin=2.0)) == 0.0, "no copy, no margin"
 
 
 def test_record_only_cases_reach_the_ends_of_the_scales_and_read_a_hidden_mri(toy_cohort):
@@ -145,7 +179,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     second = tmp_path / "fused"
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
-                       "--freeze", "image_encoder", "--augment-records", "--monotone", "1",
+                       "--freeze", "image_encoder", "--augment-records", "--monotone", "1", "--monotone-margin", "2",
                        "--record-only", "30"]) == 0
     a, _ = load_checkpoint(first / "last.safetensors")
     b, info = load_checkpoint(second / "last.safetensors")
@@ -153,6 +187,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     shared = [k for k in enc_a if k in enc_b and enc_a[k].shape == enc_b[k].shape]
     assert shared and all(torch.equal(enc_a[k], enc_b[k]) for k in shared), "started from and kept frozen"
     assert info.provenance["freeze"] == ["image_encoder"] and info.provenance["monotone"] == 1.0
+    assert info.provenance["monotone_margin"] == 2.0
     assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
     lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
     assert "mono" in lines[-1]["train"], "the penalty is trained and logged"
@@ -193,7 +228,9 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
     assert "record 2 of data set 'toy'" in msg and "mmse" in msg.lower() and records[1].subject_id not in msg
 
 
-@pytest.mark.parametrize("option, value", [("--field-drop", "1.5"), ("--record-drop", "-0.1"), ("--field-drop", "nan")])
+@pytest.mark.parametrize("option, value", [("--field-drop", "1.5"), ("--record-drop", "-0.1"), ("--field-drop", "nan"),
+                                           ("--monotone-margin", "-1"), ("--monotone-margin", "nan"),
+                                           ("--monotone-margin", "2")])  # the last without --monotone
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
