@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -169,9 +169,11 @@ def test_cache_decodes_each_image_once(toy_cohort, tmp_path):
 def test_torchrun_two_processes_gather_itc_negatives(toy_cohort, tmp_path):
     """DDP on CPU (gloo): both processes train; ITC sees the negatives of both (4 pairs, not 2)."""
     torchrun = Path(sys.executable).parent / "torchrun"
-    res = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "trainer.cli_train", "--data", toy_cohort,
-                          "--out", tmp_path / "ddp", "--epochs", "1", *ARGS, "--device", "cpu", "--progress-json",
-                          "--cache", tmp_path / "cache"], capture_output=True, text=True, timeout=600)
+    # --standalone: a free port of its own, as the suite runs in parallel workers (pytest-xdist)
+    res = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "trainer.cli_train", "--data",
+                          toy_cohort, "--out", tmp_path / "ddp", "--epochs", "1", *ARGS, "--device", "cpu",
+                          "--progress-json", "--cache", tmp_path / "cache"], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-2000:]
     events = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
     first = next(e for e in events if e["event"] == "step")
