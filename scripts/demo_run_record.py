@@ -7,7 +7,8 @@ Each stage's command, start time, seconds and best validation figures come from 
 ``progress.json`` (written by alifuse-train), the stem's pre-training from ``runs/stem.safetensors.json`` (written by
 scripts/pretrain_stem.py; absent in work folders older than it); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
-alifuse-synth).
+alifuse-synth). ``--earlier RECORD`` takes the stages whose run folders are not in WORK_DIR from an earlier record
+(a stage resumed on another machine, from the earlier stage's checkpoint), each marked with where it came from.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 from engine.calibration import describe_calibration
 from engine.checkpoint_info import read_info
 
-STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5")
+STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6")
 
 
 def _done_event(run: Path) -> dict[str, Any]:
@@ -56,9 +57,22 @@ def cohort_line(folder: Path) -> str:
     return line + (f" --acquisition {c['acquisition']}" if c.get("acquisition", "standard") != "standard" else "")
 
 
-def build(work: Path, checkpoint: Path, machine: str, note: str) -> dict[str, Any]:
+def _stage(work: Path, name: str, earlier: dict[str, Any] | None, earlier_path: Path | None) -> dict[str, Any]:
+    """A stage's record from its run folder, or, where the folder is not in ``work``, from the earlier record."""
+    run = (work / "runs" / name).resolve()
+    if run.is_dir() or earlier is None:
+        return stage_record(run)
+    if name not in earlier.get("stages", {}):
+        raise SystemExit(f"{run}: no run folder, and the earlier record {earlier_path} has no stage {name!r}")
+    return {**earlier["stages"][name], "from_record": str(earlier_path)}
+
+
+def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: Path | None = None) -> dict[str, Any]:
+    earlier = json.loads(earlier_path.read_text()) if earlier_path else None
     stem = stem_record(work)
-    stages = {**({"stem": stem} if stem else {}), **{s: stage_record((work / "runs" / s).resolve()) for s in STAGES}}
+    if stem is None and earlier is not None and "stem" in earlier.get("stages", {}):
+        stem = {**earlier["stages"]["stem"], "from_record": str(earlier_path)}
+    stages = {**({"stem": stem} if stem else {}), **{s: _stage(work, s, earlier, earlier_path) for s in STAGES}}
     env = json.loads((work / "runs" / STAGES[-1] / "run.json").read_text())["environment"]
     info = read_info(checkpoint)
     return {
@@ -85,9 +99,11 @@ def main() -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="the calibrated checkpoint that ships")
     p.add_argument("--machine", default="", help="the machine, in words (default: the processor's name)")
     p.add_argument("--note", default="", help="anything a reader of the record should know")
+    p.add_argument("--earlier", type=Path, help="an earlier record (docs/demo_model_run.json) for the stages whose "
+                                                "run folders are not in WORK_DIR")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
-    a.out.write_text(json.dumps(build(a.work, a.checkpoint, a.machine, a.note), indent=2) + "\n")
+    a.out.write_text(json.dumps(build(a.work, a.checkpoint, a.machine, a.note, a.earlier), indent=2) + "\n")
 
 
 if __name__ == "__main__":
