@@ -66,8 +66,7 @@ class ExplainPanel(JobControls, QWidget):
         self.reliance = QLabel("")
         self.reliance.setWordWrap(True)
         self.reliance.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.words = WordView()
-        self.words.setMaximumHeight(90)
+        self.words = WordView()  # as tall as its words (up to a limit): the last line is never cut
         # The field chart is matplotlib (~0.5 s to import): made on first use (the session's start-up does it).
         self._chart: FieldChart | None = None
         self._colors = None

@@ -1,0 +1,65 @@
+"""Small things a user saw in the viewer: words cut off in the Explain panel, field bars without units, colour-bar
+labels on top of each other, a slider total under the splitter, a status bar that only the axial view fed, docks that
+did not scroll on a laptop screen."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from qtpy.QtWidgets import QApplication
+
+from alifuse_gui.record_model import RecordModel
+from tests.gui.test_explain_display import explain_with, skewed_map
+from tests.gui.test_predict_panel import write_case
+
+pytestmark = pytest.mark.usefixtures("collect_qt_garbage")
+
+DEMO_RECORD = Path(__file__).resolve().parents[2] / "resources" / "demo" / "demo_case.json"
+
+
+def demo_record() -> dict:
+    return json.loads(DEMO_RECORD.read_text())
+
+
+def settle(rounds: int = 8) -> None:
+    for _ in range(rounds):
+        QApplication.processEvents()
+
+
+def demo_explanation(shape, record: dict):
+    """An explanation whose words are the whole text the model reads for ``record`` (as the demo case has them)."""
+    model = RecordModel()
+    model.set_dict(record)
+    words = " ".join(s for _, s in model.preview()).split()
+    relevance = list(np.linspace(0.0, 1.0, len(words)))
+    fields = {"age": 0.02, "sex": 0.01, "education_years": 0.01, "mmse": 0.55, "cdr": 0.25, "cdr_sb": 0.01,
+              "logical_memory_delayed": 0.01, "summary": 0.14}
+    return SimpleNamespace(method="integrated_gradients", image_original=skewed_map(shape), words=words,
+                           word_relevance=relevance, word_field=[""] * len(words), field_relevance=fields,
+                           reliance=None)
+
+
+@pytest.fixture
+def shown_explained(open_case, qtbot):
+    """A shown window with the demo record explained and the Explain tab in front."""
+    session = open_case(write_case, demo_record(), show=True)
+    explain_with(session, demo_explanation(session.volume.data.shape, demo_record()))
+    session.docks["explain"].raise_()
+    settle()
+    return session
+
+
+# -- 1. the words the model read are all visible --
+
+def test_the_explain_panel_shows_every_line_of_the_words_without_scrolling(shown_explained):
+    words = shown_explained.explain_panel.words
+    assert len(words.words) > 40  # the demo's text: five lines or more in the panel
+    assert words.isVisible()
+    assert words.verticalScrollBar().maximum() == 0, "the words box scrolls: its last lines are hidden"
+    document_height = words.document().size().height()
+    assert document_height <= words.viewport().height(), (document_height, words.viewport().height())
+    # the box does not take the dock for itself: no taller than its words need
+    assert words.viewport().height() - document_height < 30
