@@ -4,6 +4,10 @@
         --data test=COHORT_TEST --data shifted=COHORT_SHIFTED [--image-only RUN/stage1/best.safetensors] \
         [--cache DIR] --out docs/demo_model_report.json [--figures docs/figures]
 
+``--image-only-from REPORT`` instead of ``--image-only``: Table II's image row copied from an earlier report on the
+same cohorts (marked with where it came from), for a checkpoint fine-tuned with the image encoder frozen in a work
+folder that no longer holds the image-only run.
+
 For each data set (every subject of a cohort drawn with a seed no training run used):
 - fused: the full record and the MRI; "MRI only": the same model with an empty record; "record only": the same
   model with the MRI hidden (zeros); optionally a separately trained image-only model (Table II's image row);
@@ -119,6 +123,8 @@ def main() -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", action="append", required=True, metavar="NAME=COHORT")
     p.add_argument("--image-only", metavar="CKPT")
+    p.add_argument("--image-only-from", type=Path, metavar="REPORT",
+                   help="copy each data set's image-only figures from this earlier report (same cohorts)")
     p.add_argument("--cache", type=Path)
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--out", type=Path, required=True)
@@ -127,6 +133,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
     model, info = load_checkpoint(a.checkpoint)
     image_only = load_checkpoint(a.image_only) if a.image_only else None
+    earlier = json.loads(a.image_only_from.read_text())["data"] if a.image_only_from else {}
     cache = PreprocessCache(a.cache)
     result = {"checkpoint": str(a.checkpoint), "checkpoint_id": info.checkpoint_id, "data": {}}
     for spec in a.data:
@@ -134,6 +141,12 @@ def main() -> None:
         records = read_manifest(Path(folder) / "manifest.csv").records
         result["data"][name] = {"cohort": folder, **report_one(model, info, records, name, cache, a.bootstrap,
                                                                 image_only, a.figures)}
+        if image_only is None and "image_only_model" in earlier.get(name, {}):
+            if Path(earlier[name]["cohort"]).name != Path(folder).name:
+                raise SystemExit(f"--image-only-from {a.image_only_from}: its {name!r} is {earlier[name]['cohort']}, "
+                                 f"not {folder}")
+            result["data"][name]["image_only_model"] = {**earlier[name]["image_only_model"],
+                                                        "from_report": str(a.image_only_from)}
         print(name, json.dumps(result["data"][name]), flush=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
 
