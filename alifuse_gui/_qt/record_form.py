@@ -9,7 +9,7 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QL
 
 from engine.ehr import FIELD_SPECS, FieldSpec
 from engine.errors import AlifuseInputError
-from alifuse_gui.record_model import SUMMARY_WORD_LIMIT, RecordModel, entry_text
+from alifuse_gui.record_model import SUMMARY_WORD_LIMIT, RecordModel, entry_text, form_label
 
 UNKNOWN = "unknown"
 _INVALID_STYLE = "border: 2px solid #d32f2f;"
@@ -37,7 +37,7 @@ class RecordForm(QWidget):
             editor = self._make_editor(spec)
             editor.setObjectName(f"field_{name}")
             self.editors[name] = editor
-            label = QLabel(spec.label + (f" ({spec.unit})" if spec.unit else ""))
+            label = QLabel(form_label(name))  # the chart and the messages name the field with the same words
             label.setToolTip(_tooltip(spec))
             if name == "summary":
                 self.word_count = QLabel()

@@ -63,3 +63,21 @@ def test_the_explain_panel_shows_every_line_of_the_words_without_scrolling(shown
     assert document_height <= words.viewport().height(), (document_height, words.viewport().height())
     # the box does not take the dock for itself: no taller than its words need
     assert words.viewport().height() - document_height < 30
+
+
+# -- 2. the field chart names the fields as the record form does, units included --
+
+def test_the_field_chart_labels_are_the_record_forms_labels_with_their_units(shown_explained):
+    from qtpy.QtWidgets import QLabel
+
+    form_labels = {label.text() for label in shown_explained.record_form.findChildren(QLabel)}
+    chart = shown_explained.explain_panel.chart
+    chart.figure.canvas.draw()
+    shown = [t.get_text().replace("\n", " ") for t in chart.axes.get_yticklabels()]
+    assert len(shown) == 8
+    assert set(shown) <= form_labels, set(shown) - form_labels
+    assert {"Age (years)", "Education (years)", "MMSE (points)"} <= set(shown)
+    renderer = chart.figure.canvas.get_renderer()
+    for text in chart.axes.get_yticklabels():  # wrapped, the long ones still fit the chart
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0 and box.y1 <= chart.figure.bbox.height, text.get_text()
