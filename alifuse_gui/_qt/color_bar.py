@@ -2,6 +2,8 @@
 the colours the overlay paints above it, as dimmed by the overlay's opacity."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from qtpy.QtCore import QRect, QSize, Qt
 from qtpy.QtGui import QColor, QImage, QPainter, QPen
@@ -25,6 +27,30 @@ def bar_colors(colors: np.ndarray, threshold: float, opacity: float, width: int,
     rgb = rgba[:, :3] * alpha + UNDERLAY * (1.0 - alpha)
     rgb[v < threshold] = np.array(HIDDEN.getRgbF()[:3])
     return np.round(rgb * 255).astype(np.uint8)
+
+
+#: the room (px) kept between two labels of the scale
+LABEL_GAP = 10
+
+
+def scale_labels(left: int, right: int, tick: int, threshold: float,
+                 width_of: Callable[[str], int]) -> list[tuple[int, str]]:
+    """The labels under a bar spanning ``left``..``right`` (px, right exclusive) as (left edge, text), with the
+    most words that fit without touching each other: "0", "threshold 0.61", "1 = max"; then "0.61" for the
+    threshold, then "1" for the end, then the threshold's value alone. The threshold's label stays over its
+    ``tick`` where the end labels leave room; a narrow bar (a docked panel) had all three printed on top of each
+    other."""
+    value = f"{threshold:.2f}"
+    for first, middle, last in (("0", f"threshold {value}", "1 = max"), ("0", value, "1 = max"), ("0", value, "1")):
+        w0, wm, w1 = width_of(first), width_of(middle), width_of(last)
+        lo, hi = left + w0 + LABEL_GAP, right - w1 - LABEL_GAP - wm  # where the middle label may start
+        start = min(max(tick - wm // 2, lo), hi)
+        # over its tick; or as near as "0" lets it (a tick at the very left); or as near as the shortest end lets it
+        near = start <= tick <= start + wm or tick < lo or last == "1"
+        if lo <= hi and near:
+            return [(left, first), (start, middle), (right - w1, last)]
+    wm = width_of(value)
+    return [(max(min(tick - wm // 2, right - wm), left), value)]
 
 
 class ColorBar(QWidget):
@@ -72,13 +98,10 @@ class ColorBar(QWidget):
             x = bar.left() + round(self.threshold * (bar.width() - 1))
             painter.drawLine(x, bar.top() - 2, x, bar.bottom() + 3)
             text_top = bar.bottom() + 3
-            h = self.fontMetrics().height()
-            painter.drawText(QRect(bar.left(), text_top, bar.width(), h), Qt.AlignmentFlag.AlignLeft, "0")
-            painter.drawText(QRect(bar.left(), text_top, bar.width(), h), Qt.AlignmentFlag.AlignRight,
-                             "1 = max")
-            label = f"threshold {self.threshold:.2f}"
-            w = self.fontMetrics().horizontalAdvance(label)
-            left = min(max(x - w // 2, bar.left() + 14), bar.right() - w - 44)
-            painter.drawText(QRect(left, text_top, w + 2, h), Qt.AlignmentFlag.AlignLeft, label)
+            metrics = self.fontMetrics()
+            for left, text in scale_labels(bar.left(), bar.right() + 1, x, self.threshold,
+                                           metrics.horizontalAdvance):
+                painter.drawText(QRect(left, text_top, metrics.horizontalAdvance(text) + 1, metrics.height()),
+                                 Qt.AlignmentFlag.AlignLeft, text)
         finally:
             painter.end()

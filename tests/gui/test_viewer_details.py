@@ -81,3 +81,43 @@ def test_the_field_chart_labels_are_the_record_forms_labels_with_their_units(sho
     for text in chart.axes.get_yticklabels():  # wrapped, the long ones still fit the chart
         box = text.get_window_extent(renderer)
         assert box.x0 >= 0 and box.y0 >= 0 and box.y1 <= chart.figure.bbox.height, text.get_text()
+
+
+# -- 3. the colour bar's labels never print over each other --
+
+def drawn_labels(bar, monkeypatch) -> list[tuple[object, str]]:
+    """(box, text) of every text the colour bar paints, as the painter lays it out."""
+    from qtpy.QtGui import QPainter
+
+    from alifuse_gui._qt import color_bar
+
+    drawn: list[tuple[object, str]] = []
+
+    class Recording(QPainter):
+        def drawText(self, rect, flags, text):  # noqa: N802 - Qt override
+            drawn.append((self.boundingRect(rect, flags, text), text))
+            super().drawText(rect, flags, text)
+
+    monkeypatch.setattr(color_bar, "QPainter", Recording)
+    bar.grab()  # paints it
+    return drawn
+
+
+@pytest.mark.parametrize("width", [120, 123, 160, 250])
+@pytest.mark.parametrize("threshold", [0.02, 0.35, 0.61, 0.97])
+def test_the_colour_bar_labels_do_not_overlap_on_a_narrow_bar(qtbot, monkeypatch, width, threshold):
+    from alifuse_gui._qt.color_bar import ColorBar
+
+    bar = ColorBar()
+    qtbot.addWidget(bar)
+    bar.set_style(np.array([[0, 0, 1, 0], [1, 0, 0, 1]], dtype=float), threshold, 0.6)
+    bar.resize(width, bar.sizeHint().height())
+    labels = sorted(drawn_labels(bar, monkeypatch), key=lambda label: label[0].left())  # left to right
+    texts = [t for _, t in labels]
+    assert any(f"{threshold:.2f}" in t for t in texts), texts  # the threshold's value is always there
+    boxes = [box for box, _ in labels]
+    for a, b in zip(boxes, boxes[1:]):
+        assert b.left() - a.right() >= 3, (width, threshold, texts)  # a space between two labels
+    assert boxes[0].left() >= 0 and boxes[-1].right() < width, (width, texts)  # none cut at the edges
+    if width >= 250:
+        assert texts[0] == "0" and texts[-1].startswith("1")  # a bar as wide as the dock's keeps its ends
