@@ -17,7 +17,7 @@ from qtpy.QtWidgets import QSizePolicy, QSplitter, QWidget
 import numpy as np
 
 from alifuse_gui._qt.workarounds import (forget_cameras_of_other_modes, qt_viewer, qt_viewer_class, request_draw,
-                                         shutdown_slicer, unheard_3d_directions)
+                                         show_whole_slice_totals, shutdown_slicer, unheard_3d_directions)
 from alifuse_gui.display import AXIS_LABELS, ViewSpec, view_spec
 from alifuse_gui.layers import CROSSHAIR_LAYER, MRI_LAYER, show_crosshair
 
@@ -77,6 +77,7 @@ class LinkedViews:
         self._closer = _OnClose(self.close, parent=main_qt)
         if main_qt is not None:
             main_qt.installEventFilter(self._closer)
+            show_whole_slice_totals(main_qt)
         if build:
             self.build()
         else:
@@ -99,6 +100,7 @@ class LinkedViews:
             model = ViewerModel(title=name)
             self.models[name] = model
             self.qt_viewers[name] = qt_viewer_class()(model)
+            show_whole_slice_totals(self.qt_viewers[name])
             model.dims.events.point.connect(self._from_model(model))
             model.canvas.events.size.connect(self._refit_on_resize(model))
             model.mouse_drag_callbacks.append(self._on_press)

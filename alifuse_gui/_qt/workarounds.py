@@ -168,3 +168,19 @@ def qt_viewer_class() -> type:
     from napari._qt.qt_viewer import QtViewer
 
     return QtViewer
+
+
+# -- napari's slice totals ----------------------------------------------------------------------------------------
+
+#: napari 0.5-0.9 sizes each slider's total ("159") for its QtDims font, but its style sheet gives the label a font
+#: one point larger and a frame, and a framed QLabel indents its text by half an "x": the last digit was cut off
+#: (the coronal view's "159" under the dock's splitter). Without the indent the text fits the width napari gives.
+SLICE_TOTAL_STYLE = "QLabel#slice_label { qproperty-indent: 0; }"
+
+
+def show_whole_slice_totals(qt_viewer_widget) -> None:
+    """Let every slider total of a napari ``QtViewer`` show all its digits (sliders made later included: a style
+    sheet applies to them as they are polished)."""
+    dims = _private(qt_viewer_widget, "dims", "dims sliders")
+    if SLICE_TOTAL_STYLE not in dims.styleSheet():
+        dims.setStyleSheet(dims.styleSheet() + SLICE_TOTAL_STYLE)

@@ -121,3 +121,38 @@ def test_the_colour_bar_labels_do_not_overlap_on_a_narrow_bar(qtbot, monkeypatch
     assert boxes[0].left() >= 0 and boxes[-1].right() < width, (width, texts)  # none cut at the edges
     if width >= 250:
         assert texts[0] == "0" and texts[-1].startswith("1")  # a bar as wide as the dock's keeps its ends
+
+
+# -- 4. every view's slider shows its whole total --
+
+DEMO_IMAGE = DEMO_RECORD.with_name("demo_case.nii.gz")
+
+
+def ink_columns(widget) -> int:
+    """How many pixel columns of ``widget``, painted alone, hold light text (the dark theme's text on dark)."""
+    image = widget.grab().toImage()
+    return sum(any(image.pixelColor(x, y).lightness() > 150 for y in range(image.height()))
+               for x in range(image.width()))
+
+
+def test_the_slider_totals_show_every_digit_in_all_three_views(open_case, qtbot):
+    import shutil
+
+    session = open_case(lambda path: shutil.copy(DEMO_IMAGE, path), show=True)
+    session.finish_startup()
+    settle()
+    viewers = {"axial": session.viewer.window._qt_viewer, **session.views.qt_viewers}
+    totals = {}
+    for name, qt_viewer in viewers.items():
+        for slider in qt_viewer.dims.slider_widgets:
+            if not slider.isVisible():
+                continue
+            label = slider.totslice_label
+            totals[name] = label.text()
+            shown = ink_columns(label)
+            width = label.width()
+            label.setFixedWidth(width + 40)  # the same text with room to spare: all of it
+            whole = ink_columns(label)
+            label.setFixedWidth(width)
+            assert shown == whole, f"{name}: the total {label.text()!r} is cut ({shown} of {whole} columns)"
+    assert totals == {"axial": "147", "coronal": "159", "sagittal": "151"}  # the demo case's three totals
