@@ -151,6 +151,8 @@ class AlifuseSession(QObject):
         if self.views.closed:  # the window went before its first image was drawn
             return
         self.views.build()
+        for model in self.views.models.values():  # the cursor over the coronal and sagittal views, too
+            self.scanner_status.follow(model)
         self.explain_panel.chart  # noqa: B018 - imports matplotlib now, not when the Explain tab is opened
 
     def finish_startup_after_first_draw(self, warm_up: bool = True) -> None:

@@ -156,3 +156,42 @@ def test_the_slider_totals_show_every_digit_in_all_three_views(open_case, qtbot)
             label.setFixedWidth(width)
             assert shown == whole, f"{name}: the total {label.text()!r} is cut ({shown} of {whole} columns)"
     assert totals == {"axial": "147", "coronal": "159", "sagittal": "151"}  # the demo case's three totals
+
+
+# -- 5. the cursor over the coronal and sagittal views gives the status bar its position too --
+
+def status_bar_position(session) -> list[str]:
+    from qtpy.QtWidgets import QLabel
+
+    bar = session.viewer.window._qt_window.statusBar()
+    return [w.text() for w in bar.findChildren(QLabel) if "mm (RAS)" in w.text()]
+
+
+@pytest.mark.parametrize("name", ["coronal", "sagittal"])
+def test_the_mouse_over_a_linked_view_gives_the_status_bar_its_scanner_position(open_case, qtbot, name):
+    from qtpy.QtCore import QEvent
+
+    from alifuse_gui.cursor_position import file_voxel
+    from alifuse_gui.layers import MRI_LAYER
+    from tests.gui.test_linked_views import NO_BUTTON, send_mouse
+    from tests.gui.test_linked_views import settle as settle_views
+
+    session = open_case(write_case, show=True)
+    session.finish_startup()
+    settle_views(qtbot)
+    model = session.views.models[name]
+    native = session.views.qt_viewers[name].canvas.native
+    before = status_bar_position(session)
+    centre = (native.width() / 2 + 3, native.height() / 2 - 2)
+    QApplication.sendEvent(native, QEvent(QEvent.Type.Enter))  # the mouse comes onto the view ...
+    send_mouse(native, "move", centre, NO_BUTTON)  # ... and moves on it
+    settle_views(qtbot, 60)
+    shown = status_bar_position(session)
+    assert shown and shown != before, f"moving over the {name} view left the status bar at {before}"
+    point = model.cursor.position  # where napari put the cursor in this view (world mm = scanner mm)
+    x, y, z = point[:3]
+    volume = session.volume
+    i, j, k = file_voxel(point, volume.original_affine, volume.original_shape)
+    assert shown[0].startswith(f"{x:.1f}, {y:.1f}, {z:.1f} mm (RAS) · voxel {i}, {j}, {k}"), shown
+    value = session.viewer.layers[MRI_LAYER].get_value(point, world=True)
+    assert float(shown[0].rsplit(": ", 1)[1]) == pytest.approx(float(value), abs=1)  # the MRI's value there, kept
