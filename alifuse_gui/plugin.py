@@ -1,4 +1,5 @@
-"""napari plugin contributions (see napari.yaml): the Alifuse docks and an MRI reader for plain napari."""
+"""napari plugin contributions (see napari.yaml): an MRI reader for plain napari; the Alifuse docks are in
+``alifuse_gui._qt.plugin_docks``."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -6,28 +7,6 @@ from typing import Any, Callable
 from engine.errors import AlifuseInputError
 
 _SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh")
-
-
-def _session(napari_viewer):
-    """The viewer's Alifuse session; plain napari did not start through ``alifuse_gui.app.main``, so its
-    workarounds are applied here, when the first dock is made (once: the calls after it do nothing)."""
-    from alifuse_gui._qt.session import session_for
-    from alifuse_gui._qt.workarounds import apply_startup_workarounds
-
-    apply_startup_workarounds()
-    return session_for(napari_viewer)
-
-
-def record_widget(napari_viewer):
-    return _session(napari_viewer).record_form
-
-
-def predict_widget(napari_viewer):
-    return _session(napari_viewer).predict_panel
-
-
-def explain_widget(napari_viewer):
-    return _session(napari_viewer).explain_panel
 
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[tuple]] | None:

@@ -9,13 +9,14 @@ from qtpy.QtWidgets import QFrame, QScrollArea, QWidget
 SCROLLED_MIN_HEIGHT = 120
 
 
-def scrolled(widget: QWidget, min_width: int = 260) -> QScrollArea:
-    """``widget`` in a vertical scroll area: a long panel scrolls instead of setting the window's minimum height.
+def scrolled(widget: QWidget, min_width: int = 260, area: QScrollArea | None = None) -> QScrollArea:
+    """``widget`` in a vertical scroll area (``area``, or a new one): a long panel scrolls instead of setting the
+    window's minimum height.
 
     Horizontally the panel keeps at least ``min_width`` (narrower, the scroll bar appears) so its rows are not
     squeezed into unreadable labels.
     """
-    area = QScrollArea()
+    area = area if area is not None else QScrollArea()
     area.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
     area.setWidgetResizable(True)  # the panel fills the dock's width and grows with it
     area.setFrameShape(QFrame.Shape.NoFrame)

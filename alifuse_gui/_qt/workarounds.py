@@ -184,3 +184,12 @@ def show_whole_slice_totals(qt_viewer_widget) -> None:
     dims = _private(qt_viewer_widget, "dims", "dims sliders")
     if SLICE_TOTAL_STYLE not in dims.styleSheet():
         dims.setStyleSheet(dims.styleSheet() + SLICE_TOTAL_STYLE)
+
+
+# -- the viewer napari hands a plugin's widget ----------------------------------------------------------------------
+
+def unproxied_viewer(viewer):
+    """The viewer itself behind the ``PublicOnlyProxy`` napari (0.4.12-0.9) passes to a plugin's widget: the Alifuse
+    session is one per window, and napari makes a new proxy for every widget (three docks made three sessions); the
+    session also needs the window's Qt parts, which the proxy hides. A plain viewer is returned as it is."""
+    return getattr(viewer, "__wrapped__", viewer)

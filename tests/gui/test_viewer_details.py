@@ -195,3 +195,35 @@ def test_the_mouse_over_a_linked_view_gives_the_status_bar_its_scanner_position(
     assert shown[0].startswith(f"{x:.1f}, {y:.1f}, {z:.1f} mm (RAS) · voxel {i}, {j}, {k}"), shown
     value = session.viewer.layers[MRI_LAYER].get_value(point, world=True)
     assert float(shown[0].rsplit(": ", 1)[1]) == pytest.approx(float(value), abs=1)  # the MRI's value there, kept
+
+
+# -- 6. the plugin's docks (plain napari's Plugins menu) scroll on a laptop screen --
+
+def test_the_plugins_docks_scroll_so_a_laptop_screen_reaches_every_row(make_napari_viewer):
+    from qtpy.QtCore import QRect
+    from qtpy.QtWidgets import QPushButton, QScrollArea
+
+    from alifuse_gui._qt.session import session_for
+    from alifuse_gui._qt.window_fit import fit_window
+    from tests.gui.test_window_fit import unclipped
+
+    viewer = make_napari_viewer(show=True)
+    for name in ("Record", "Predict", "Explain"):  # as the Plugins menu opens them: one column on the right
+        viewer.window.add_plugin_dock_widget("alifuse-viewer", name)
+    session = session_for(viewer)  # the three docks share the window's one session
+    window = viewer.window._qt_window
+    laptop = QRect(0, 0, 1366, 768)
+    fit_window(window, width=1366, height=768, available=laptop)
+    settle()
+    assert laptop.contains(window.frameGeometry()), (window.frameGeometry(), window.minimumSizeHint())
+    clear = next(b for b in session.record_form.findChildren(QPushButton) if b.text() == "Clear")
+    last_rows = {"Record": clear, "Predict": session.predict_panel.predict_button,
+                 "Explain": session.explain_panel.words}
+    for name, widget in last_rows.items():
+        area = widget.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        assert area is not None, f"{name}: its dock does not scroll"
+        area.ensureWidgetVisible(widget)  # what the user's scrolling does
+        settle()
+        assert unclipped(widget, window), f"{name}: {widget} cannot be brought into view"
