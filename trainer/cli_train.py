@@ -72,6 +72,9 @@ def build_parser() -> ArgumentParser:
                    help="with --monotone: also ask each score to move the log-odds of impairment and of dementia by "
                         "at least M across its whole range, in proportion to how far it moved (default 0 = direction "
                         "only)")
+    p.add_argument("--monotone-ends", type=float, default=0.0, metavar="P",
+                   help="with --monotone: move the score of a record's copy to an end of its scale (MMSE 0 or 30, "
+                        "delayed recall 0 or 25, ...) with probability P, else to any other value (default 0)")
     p.add_argument("--record-only", type=int, default=0, metavar="N",
                    help="add N synthetic records without a scan to the training split (their MRI reads as hidden), "
                         "drawn by the synthetic cohort's record generator with --seed (default 0)")
@@ -158,6 +161,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--monotone {args.monotone}: must be between 0 and 100")
     if not 0 <= args.monotone_margin <= 20:
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: must be between 0 and 20")
+    if not 0 <= args.monotone_ends <= 1:
+        raise AlifuseInputError(f"--monotone-ends {args.monotone_ends}: must be a probability from 0 to 1")
     if args.monotone_margin > 0 and args.monotone == 0:
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: needs --monotone W (its weight) above 0")
     if not 0 <= args.record_only <= 200_000:
@@ -219,7 +224,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         progress_json=args.progress_json, compile=args.compile,
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop)
                                  if args.augment_records else None), monotone=args.monotone,
-                        monotone_margin=args.monotone_margin,
+                        monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
                         image_augment=ImageAugment() if args.augment_images else None,
                         freeze=tuple(args.freeze), init_from=args.init_from,
                         init_parts=tuple(p for p in args.init_parts.split(",") if p))

@@ -42,12 +42,14 @@ class CaseDataset(Dataset):
     def __init__(self, records: Sequence[CaseRecord], cfg: AlifuseConfig, class_names: Sequence[str],
                  cache: PreprocessCache | None = None, exclude_parts: Sequence[str] = (),
                  with_labels: bool = True, augment: RecordAugment | None = None, monotone: bool = False,
+                 monotone_ends: float = 0.0,
                  seed: int = 0, image_augment: ImageAugment | None = None) -> None:
         self.records, self.cfg = list(records), cfg
         self.cache = cache or PreprocessCache()
         self.tok = load_tokenizer()
         self.exclude_parts = tuple(exclude_parts)
         self.augment, self.monotone, self.seed, self.epoch = augment, monotone, seed, 0
+        self.monotone_ends = monotone_ends
         self.image_augment = image_augment
         # Records are validated and encoded once, up front: a bad field fails before training starts.
         self.ehrs: list[dict] = []
@@ -102,7 +104,7 @@ class CaseDataset(Dataset):
         item = {"image": image, "ids": ids, "mask": t.attention_mask, "label": torch.tensor(self.labels[i]),
                 "index": torch.tensor(i), "has_image": torch.tensor(self.records[i].image is not None and not drop_image)}
         if self.monotone:
-            alt, sign = shifted_copy(ehr, rng) if how == "kept" else (ehr, 0.0)
+            alt, sign = shifted_copy(ehr, rng, self.monotone_ends) if how == "kept" else (ehr, 0.0)
             ta = self._encode(alt)
             item.update(ids_alt=ta.input_ids, mask_alt=ta.attention_mask, alt_sign=torch.tensor(sign),
                         alt_moved=torch.tensor(moved_fraction(ehr, alt), dtype=torch.float32))

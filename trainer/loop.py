@@ -57,6 +57,7 @@ class TrainOptions:
     image_augment: ImageAugment | None = None  # random flips and shifts of the MRI (trainer.augment)
     monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
     monotone_margin: float = 0.0  # log-odds a score must move a prediction across its range (trainer.monotone)
+    monotone_ends: float = 0.0  # share of the shifted copies moved to an end of the score's scale
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
     init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
     init_parts: tuple[str, ...] = ("image_encoder",)
@@ -211,7 +212,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     last, best, state_file = run_dir / rf.LAST_CHECKPOINT, run_dir / rf.BEST_CHECKPOINT, run_dir / rf.TRAIN_STATE
     lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
     train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
-                           monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment)
+                           monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment,
+                           monotone_ends=opts.monotone_ends)
     val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
     if len(train_ds) < opts.batch_size * info.world:
         raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
@@ -278,7 +280,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     prov = dict(provenance or {})
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
-                monotone_margin=opts.monotone_margin,
+                monotone_margin=opts.monotone_margin, monotone_ends=opts.monotone_ends,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=asdict(opts.image_augment) if opts.image_augment else None,
                 init_from=opts.init_from,

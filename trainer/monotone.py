@@ -34,11 +34,13 @@ def _typed(field: str, v: float) -> float | int:
     return float(v) if field in ("cdr", "cdr_sb") else int(v)
 
 
-def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, Any], float]:
+def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator, ends: float = 0.0) -> tuple[dict[str, Any], float]:
     """(a copy of ``ehr`` with one score moved, +1 if the copy is worse / -1 if it is better).
 
-    The score is one of the record's own, moved to another value of its scale; a record without scores gets no
-    copy (sign 0): "a worse score than none" is no rule a clinician holds."""
+    The score is one of the record's own, moved to another value of its scale; with probability ``ends`` to one
+    end of the scale (MMSE 0 or 30, CDR 0 or 3, ...), where a model that reads word-pieces most often reads a value
+    as if it belonged to another field ("0" as healthy). A record without scores gets no copy (sign 0): "a worse
+    score than none" is no rule a clinician holds. ``ends`` = 0 draws exactly as before it existed."""
     present = [f for f in SCORES if f in ehr]
     u = rng.random(3)
     if not present:
@@ -47,7 +49,9 @@ def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator) -> tuple[dict[st
     values = _values(field)
     cur = float(ehr[field])
     others = [v for v in values if v != cur]
-    new = others[int(u[1] * len(others))]
+    extremes = [v for v in (values[0], values[-1]) if v != cur]
+    pool = extremes if u[2] < ends else others
+    new = pool[int(u[1] * len(pool))]
     higher_worse = SCORES[field][3]
     worse = (new > cur) == higher_worse
     alt = dict(ehr)

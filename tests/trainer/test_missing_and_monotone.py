@@ -73,6 +73,24 @@ def test_the_penalty_is_zero_for_the_right_direction_and_positive_for_the_wrong_
     assert float(penalty(s_i, s_h, torch.tensor([0.0]))) == 0.0, "no copy, no penalty"
 
 
+def test_copies_can_be_sent_to_the_ends_of_the_scales_without_changing_the_default_draws():
+    ends = {"mmse": (0, 30), "cdr": (0.0, 3.0), "cdr_sb": (0.0, 18.0), "logical_memory_delayed": (0, 25)}
+    a, b = np.random.default_rng(4), np.random.default_rng(4)
+    for _ in range(200):
+        assert shifted_copy(FULL, a) == shifted_copy(FULL, b, 0.0), "ends=0 draws as before the option"
+    rng = np.random.default_rng(5)
+    at_end = []
+    for _ in range(400):
+        alt, sign = shifted_copy(FULL, rng, ends=1.0)
+        (f,) = [k for k in FULL if alt[k] != FULL[k]]
+        assert alt[f] in ends[f] and sign == (1.0 if (alt[f] > FULL[f]) == SCORES[f][3] else -1.0)
+        at_end.append(alt[f])
+    assert {0, 30} <= set(at_end) and 25 in at_end, "both ends are drawn"
+    some = [shifted_copy(FULL, rng, ends=0.3)[0] for _ in range(1000)]
+    share = np.mean([any(alt[k] != FULL[k] and alt[k] in ends[k] for k in ends) for alt in some])
+    assert 0.34 < share < 0.5, "0.3 sent to an end, plus uniform draws that land on one: about 0.42"
+
+
 def test_cumulative_log_odds_are_those_of_impairment_and_of_dementia():
     p = torch.tensor([[0.7, 0.2, 0.1], [0.05, 0.15, 0.8]], dtype=torch.float64)
     c = cumulative_log_odds(p.log())
@@ -180,6 +198,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
                        "--freeze", "image_encoder", "--augment-records", "--monotone", "1", "--monotone-margin", "2",
+                       "--monotone-ends", "0.3",
                        "--record-only", "30"]) == 0
     a, _ = load_checkpoint(first / "last.safetensors")
     b, info = load_checkpoint(second / "last.safetensors")
@@ -187,7 +206,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     shared = [k for k in enc_a if k in enc_b and enc_a[k].shape == enc_b[k].shape]
     assert shared and all(torch.equal(enc_a[k], enc_b[k]) for k in shared), "started from and kept frozen"
     assert info.provenance["freeze"] == ["image_encoder"] and info.provenance["monotone"] == 1.0
-    assert info.provenance["monotone_margin"] == 2.0
+    assert info.provenance["monotone_margin"] == 2.0 and info.provenance["monotone_ends"] == 0.3
     assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
     lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
     assert "mono" in lines[-1]["train"], "the penalty is trained and logged"
@@ -230,7 +249,8 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
 
 @pytest.mark.parametrize("option, value", [("--field-drop", "1.5"), ("--record-drop", "-0.1"), ("--field-drop", "nan"),
                                            ("--monotone-margin", "-1"), ("--monotone-margin", "nan"),
-                                           ("--monotone-margin", "2")])  # the last without --monotone
+                                           ("--monotone-ends", "1.5"), ("--monotone-margin", "2")])
+# the last: a margin without --monotone
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
