@@ -5,7 +5,7 @@ napari makes a widget contribution by calling it with the viewer when its ``__in
 napari stacks the docks in one column, so unscrolled their rows ran below a 1366 x 768 screen."""
 from __future__ import annotations
 
-from qtpy.QtWidgets import QScrollArea, QWidget
+from qtpy.QtWidgets import QScrollArea
 
 from alifuse_gui._qt.window_fit import scrolled
 
@@ -21,30 +21,22 @@ def _session(napari_viewer):
 
 
 class _PanelDock(QScrollArea):
-    """One panel of the viewer's session, scrolled; subclasses name the panel."""
+    """One panel of the viewer's session, scrolled; subclasses name the session's attribute that holds it."""
+
+    panel_name = ""
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
-        scrolled(self.panel(_session(napari_viewer)), area=self)
-
-    @staticmethod
-    def panel(session) -> QWidget:
-        raise NotImplementedError
+        scrolled(getattr(_session(napari_viewer), self.panel_name), area=self)
 
 
 class RecordDock(_PanelDock):
-    @staticmethod
-    def panel(session) -> QWidget:
-        return session.record_form
+    panel_name = "record_form"
 
 
 class PredictDock(_PanelDock):
-    @staticmethod
-    def panel(session) -> QWidget:
-        return session.predict_panel
+    panel_name = "predict_panel"
 
 
 class ExplainDock(_PanelDock):
-    @staticmethod
-    def panel(session) -> QWidget:
-        return session.explain_panel
+    panel_name = "explain_panel"
