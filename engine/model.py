@@ -172,6 +172,8 @@ class AlifuseModel(nn.Module):
         out["logits"] = logits
         if enc.img is not None:
             out["z_img"] = enc.img  # (B, 1+N, D): lets a trainer add terms on the same MRI without encoding it again
+        if enc.txt is not None:
+            out["z_txt"] = enc.txt  # (B, L, D): the same for the record (trainer.mri_weight)
         return out
 
     def _image_reconstruction(self, image: torch.Tensor, enc: Encoded, txt_mask: torch.Tensor,

@@ -43,6 +43,8 @@ MODEL_LOSSES = ("itc", "img_rec", "txt_rec", "cls")
 TOTAL_LOSS = "total"
 #: The monotone-record penalty, with ``alifuse-train --monotone``.
 MONOTONE_LOSS = "mono"
+#: The MRI margin, with ``alifuse-train --mri-margin`` (trainer.mri_weight).
+MRI_LOSS = "mri"
 #: The terms a person is shown, in the order the viewer's plot lists them.
 LOSS_TERMS = (TOTAL_LOSS, *MODEL_LOSSES)
 #: Validation scores of an epoch's "val" (beside "loss", "balanced_acc" and "n").

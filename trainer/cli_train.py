@@ -75,6 +75,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--monotone-ends", type=float, default=0.0, metavar="P",
                    help="with --monotone: move the score of a record's copy to an end of its scale (MMSE 0 or 30, "
                         "delayed recall 0 or 25, ...) with probability P, else to any other value (default 0)")
+    p.add_argument("--mri-margin", type=float, default=0.0, metavar="M",
+                   help="ask the scan of each NC and AD training case to move its log-odds of impairment (NC) or "
+                        "dementia (AD) the right way by at least M against the same record with the MRI hidden "
+                        "(trainer/mri_weight.py; default 0 = off)")
     p.add_argument("--record-only", type=int, default=0, metavar="N",
                    help="add N synthetic records without a scan to the training split (their MRI reads as hidden), "
                         "drawn by the synthetic cohort's record generator with --seed (default 0)")
@@ -163,6 +167,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: must be between 0 and 20")
     if not 0 <= args.monotone_ends <= 1:
         raise AlifuseInputError(f"--monotone-ends {args.monotone_ends}: must be a probability from 0 to 1")
+    if not 0 <= args.mri_margin <= 20:
+        raise AlifuseInputError(f"--mri-margin {args.mri_margin}: must be between 0 and 20")
     if args.monotone_margin > 0 and args.monotone == 0:
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: needs --monotone W (its weight) above 0")
     if not 0 <= args.record_only <= 200_000:
@@ -225,6 +231,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop)
                                  if args.augment_records else None), monotone=args.monotone,
                         monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
+                        mri_margin=args.mri_margin,
                         image_augment=ImageAugment() if args.augment_images else None,
                         freeze=tuple(args.freeze), init_from=args.init_from,
                         init_parts=tuple(p for p in args.init_parts.split(",") if p))

@@ -29,6 +29,7 @@ from trainer.augment import ImageAugment, RecordAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
 from trainer.monotone import expected_stage, margin_penalty, penalty
+from trainer.mri_weight import mri_margin_penalty
 from trainer.distributed import DistInfo, all_reduce_mean, gather_with_grad
 from trainer.metrics import scores
 from trainer.progress import Reporter, truncate_metrics
@@ -58,6 +59,7 @@ class TrainOptions:
     monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
     monotone_margin: float = 0.0  # log-odds a score must move a prediction across its range (trainer.monotone)
     monotone_ends: float = 0.0  # share of the shifted copies moved to an end of the score's scale
+    mri_margin: float = 0.0  # log-odds a clear case's scan must move it towards its diagnosis (trainer.mri_weight)
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
     init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
     init_parts: tuple[str, ...] = ("image_encoder",)
@@ -153,6 +155,18 @@ def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dic
     return term
 
 
+def _mri_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+              device: torch.device, margin: float) -> torch.Tensor:
+    """The MRI margin (trainer.mri_weight): the batch's logits against the same records beside a hidden MRI."""
+    from engine.model import Encoded
+
+    blank = torch.zeros((1,) + tuple(batch["image"].shape[1:]), device=device)
+    z_blank = model.image_encoder(blank).expand(out["z_txt"].shape[0], -1, -1)
+    logits_hidden = model.classify(Encoded(z_blank, out["z_txt"]))
+    return mri_margin_penalty(out["logits"], logits_hidden, batch["label"].to(device),
+                              batch["has_image"].to(device).bool(), margin)
+
+
 def _init_parts(model: AlifuseModel, path: str, parts: Sequence[str]) -> list[str]:
     """Copy the tensors of ``parts`` (top-level modules) from a checkpoint; returns the names copied."""
     from engine.checkpoint import load_checkpoint
@@ -177,13 +191,13 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
                optim: torch.optim.Optimizer, params: Sequence[torch.Tensor], clip: float, device: torch.device,
                generator: torch.Generator, gather: Callable | None = None,
                autocast: torch.autocast | None = None, monotone: float = 0.0,
-               monotone_margin: float = 0.0) -> dict[str, torch.Tensor]:
+               monotone_margin: float = 0.0, mri_margin: float = 0.0) -> dict[str, torch.Tensor]:
     """One optimizer step as :func:`train` runs it: forward (bf16 autocast on CUDA), backward, clip, AdamW.
 
     ``model`` may be the plain module, its DDP wrapper or a compiled one; ``autocast`` overrides the default
     (tests use CPU bf16 to exercise the CUDA path); ``monotone`` weighs the pairwise monotonicity penalty on
-    batches that carry shifted copies (``ids_alt``), with ``monotone_margin`` as its margin. Returns the model's
-    outputs (losses, logits).
+    batches that carry shifted copies (``ids_alt``), with ``monotone_margin`` as its margin; ``mri_margin`` > 0
+    adds the MRI margin (trainer.mri_weight) with weight 1. Returns the model's outputs (losses, logits).
     """
     ids = batch["ids"].to(device)
     # the masks' random numbers are drawn here, not in the forward: a compiled forward cannot take a generator
@@ -197,6 +211,9 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
                 out[rf.MONOTONE_LOSS] = _monotone_term(getattr(model, "module", model), out, batch, device,
                                                        monotone_margin)
                 out[rf.TOTAL_LOSS] = out[rf.TOTAL_LOSS] + monotone * out[rf.MONOTONE_LOSS]
+            if mri_margin > 0 and cfg.use_image and cfg.use_text and "has_image" in batch:
+                out[rf.MRI_LOSS] = _mri_term(getattr(model, "module", model), out, batch, device, mri_margin)
+                out[rf.TOTAL_LOSS] = out[rf.TOTAL_LOSS] + out[rf.MRI_LOSS]
         optim.zero_grad(set_to_none=True)
         out[rf.TOTAL_LOSS].backward()
     torch.nn.utils.clip_grad_norm_(params, clip)
@@ -280,7 +297,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     prov = dict(provenance or {})
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
-                monotone_margin=opts.monotone_margin, monotone_ends=opts.monotone_ends,
+                monotone_margin=opts.monotone_margin, monotone_ends=opts.monotone_ends, mri_margin=opts.mri_margin,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=asdict(opts.image_augment) if opts.image_augment else None,
                 init_from=opts.init_from,
@@ -300,11 +317,12 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                                 collate_fn=trim_collate)
             train_ds.set_epoch(epoch)
             model.train()
-            sums = {k: 0.0 for k in (*rf.MODEL_LOSSES, rf.MONOTONE_LOSS, rf.TOTAL_LOSS)}
+            sums = {k: 0.0 for k in (*rf.MODEL_LOSSES, rf.MONOTONE_LOSS, rf.MRI_LOSS, rf.TOTAL_LOSS)}
             n_steps = 0
             for step, b in enumerate(loader, 1):
                 out = train_step(step_model, b, cfg, optim, params, opts.clip, device, gen, gather,
-                                 monotone=opts.monotone, monotone_margin=opts.monotone_margin)
+                                 monotone=opts.monotone, monotone_margin=opts.monotone_margin,
+                                 mri_margin=opts.mri_margin)
                 sched.step()
                 n_steps += 1
                 for k in sums:

@@ -17,6 +17,7 @@ from trainer.dataset import CaseDataset
 from trainer.loop import trim_collate
 from trainer.monotone import (SCORES, cumulative_log_odds, expected_stage, margin_penalty, moved_fraction, penalty,
                               shifted_copy)
+from trainer.mri_weight import mri_margin_penalty
 from trainer.records import read_manifest
 from trainer.synth.records_only import record_only_cases
 
@@ -124,6 +125,26 @@ def test_the_margin_asks_a_worse_score_to_move_the_prediction_by_its_share_of_th
     assert float(margin_penalty(base, worse, torch.tensor([0.0]), half, margin=2.0)) == 0.0, "no copy, no margin"
 
 
+def test_the_mri_margin_asks_a_clear_cases_scan_to_move_it_towards_its_diagnosis():
+    logits = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 3.0], [2.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 9.0]])
+    hidden = torch.zeros(5, 3)
+    labels = torch.tensor([2, 2, 0, 1, 2])
+    has = torch.tensor([True, True, True, True, False])
+    lo, lo_h = cumulative_log_odds(logits), cumulative_log_odds(hidden)
+    dementia_gain = float(lo[0, 1] - lo_h[0, 1])      # AD: the scan raised the dementia log-odds by this much
+    impairment_fall = float(lo_h[2, 0] - lo[2, 0])    # NC: the scan lowered the impairment log-odds by this much
+    assert dementia_gain > 2.5 and impairment_fall > 1.0
+    # margin 2: the AD cases pass, the NC case falls short; the MCI case and the case without a scan are left out
+    got = mri_margin_penalty(logits, hidden, labels, has, 2.0)
+    assert float(got) == pytest.approx(max(0.0, 2.0 - impairment_fall) / 3, abs=1e-6)
+    assert float(mri_margin_penalty(logits, hidden, labels, has, 0.5)) == 0.0
+    # a scan that moves an AD case the wrong way costs more than the whole margin
+    wrong = mri_margin_penalty(hidden[:1], logits[:1], labels[:1], has[:1], 1.0)
+    assert float(wrong) == pytest.approx(1.0 + dementia_gain, abs=1e-6)
+    none = mri_margin_penalty(logits, hidden, labels, torch.zeros(5, dtype=torch.bool), 2.0)
+    assert float(none) == 0.0, "no clear case with a scan: nothing to ask"
+
+
 def test_record_only_cases_reach_the_ends_of_the_scales_and_read_a_hidden_mri(toy_cohort):
     cases = record_only_cases(600, seed=1)
     assert {c.label for c in cases} == {"NC", "MCI", "AD"} and all(c.image is None for c in cases)
@@ -198,7 +219,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
                        "--freeze", "image_encoder", "--augment-records", "--monotone", "1", "--monotone-margin", "2",
-                       "--monotone-ends", "0.3",
+                       "--monotone-ends", "0.3", "--mri-margin", "1",
                        "--record-only", "30"]) == 0
     a, _ = load_checkpoint(first / "last.safetensors")
     b, info = load_checkpoint(second / "last.safetensors")
@@ -207,9 +228,10 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert shared and all(torch.equal(enc_a[k], enc_b[k]) for k in shared), "started from and kept frozen"
     assert info.provenance["freeze"] == ["image_encoder"] and info.provenance["monotone"] == 1.0
     assert info.provenance["monotone_margin"] == 2.0 and info.provenance["monotone_ends"] == 0.3
+    assert info.provenance["mri_margin"] == 1.0
     assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
     lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
-    assert "mono" in lines[-1]["train"], "the penalty is trained and logged"
+    assert "mono" in lines[-1]["train"] and "mri" in lines[-1]["train"], "the penalties are trained and logged"
     run = json.loads((second / "run.json").read_text())
     assert run["n_cases"]["train"] > 30
     capsys.readouterr()
@@ -249,7 +271,8 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
 
 @pytest.mark.parametrize("option, value", [("--field-drop", "1.5"), ("--record-drop", "-0.1"), ("--field-drop", "nan"),
                                            ("--monotone-margin", "-1"), ("--monotone-margin", "nan"),
-                                           ("--monotone-ends", "1.5"), ("--monotone-margin", "2")])
+                                           ("--monotone-ends", "1.5"), ("--mri-margin", "-1"), ("--mri-margin", "nan"),
+                                           ("--monotone-margin", "2")])
 # the last: a margin without --monotone
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
