@@ -21,7 +21,7 @@ from typing import Any
 from engine.calibration import describe_calibration
 from engine.checkpoint_info import read_info
 
-STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7")
+STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8")
 
 
 def _done_event(run: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def test_training_forward_shapes_and_losses(name):
     model = AlifuseModel(cfg)
     img, ids, mask, labels = make_batch(cfg, b=2)
     out = model.training_losses(img, ids, mask, labels)
-    assert set(out) == {"itc", "img_rec", "txt_rec", "cls", "total", "logits", "z_img"}
+    assert set(out) == {"itc", "img_rec", "txt_rec", "cls", "total", "logits", "z_img", "z_txt"}
     assert out["logits"].shape == (2, 3)
     assert out["z_img"].shape == (2, 1 + cfg.num_patches, cfg.img_dim)
     for k in ("itc", "img_rec", "txt_rec", "cls"):
@@ -32,6 +32,7 @@ def test_training_forward_shapes_and_losses(name):
     assert z.img.shape == (2, 1 + cfg.num_patches, cfg.img_dim)
     torch.testing.assert_close(out["z_img"], z.img)
     assert z.txt.shape == (2, cfg.max_tokens, cfg.text_dim)
+    torch.testing.assert_close(out["z_txt"], z.txt)
 
 
 def test_paper_preset_is_the_papers_numbers_and_builds_on_meta():

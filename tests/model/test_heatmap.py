@@ -21,7 +21,7 @@ from trainer.synth.render import render
 from trainer.synth.variety import sample_anatomy
 
 SEED = 9_002  # no cohort of the project uses it
-#: the held-out cohort's AD cases score a median of 1.96, the lowest 1.48 (docs/EXPLANATIONS.md); a bound below it
+#: the held-out cohort's AD cases score a median of 1.92, the lowest 1.46 (docs/EXPLANATIONS.md); a bound below it
 #: leaves room for three scans' spread, and a map that ignored the atrophy would score about 1
 MIN_MEDIAN_RATIO = 1.5
 
