@@ -33,6 +33,8 @@ class RecordForm(QWidget):
         self.editors: dict[str, QWidget] = {}
         self._loading = False
         form = QFormLayout()
+        # in a narrow dock (plain napari at 1366 x 768) a field too narrow for its value goes below its label
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for name, spec in FIELD_SPECS.items():
             editor = self._make_editor(spec)
             editor.setObjectName(f"field_{name}")
@@ -78,6 +80,9 @@ class RecordForm(QWidget):
                 combo.addItem(entry_text(c), c)
             combo.currentIndexChanged.connect(lambda _i, n=name, c=combo: self._edited(n, c.currentData()))
             combo.setToolTip(_tooltip(spec))
+            # never narrower than "unknown", the value every field starts with: a squeezed box showed "unknc"
+            combo.setMinimumContentsLength(len(UNKNOWN))
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             return combo
         if spec.kind == "text":
             edit = QPlainTextEdit()

@@ -201,7 +201,7 @@ def test_the_mouse_over_a_linked_view_gives_the_status_bar_its_scanner_position(
 
 def test_the_plugins_docks_scroll_so_a_laptop_screen_reaches_every_row(make_napari_viewer):
     from qtpy.QtCore import QRect
-    from qtpy.QtWidgets import QPushButton, QScrollArea
+    from qtpy.QtWidgets import QComboBox, QPushButton, QScrollArea, QStyle, QStyleOptionComboBox
 
     from alifuse_gui._qt.session import session_for
     from alifuse_gui._qt.window_fit import fit_window
@@ -227,3 +227,11 @@ def test_the_plugins_docks_scroll_so_a_laptop_screen_reaches_every_row(make_napa
         area.ensureWidgetVisible(widget)  # what the user's scrolling does
         settle()
         assert unclipped(widget, window), f"{name}: {widget} cannot be brought into view"
+    # the Record dock's choice boxes show their whole value ("unknown" was cut to "unknc")
+    for combo in session.record_form.findChildren(QComboBox):
+        opt = QStyleOptionComboBox()
+        combo.initStyleOption(opt)
+        text_room = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                                 QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+        need = combo.fontMetrics().horizontalAdvance(combo.currentText())
+        assert text_room >= need, f"{combo.objectName()}: {text_room} px for {combo.currentText()!r} ({need} px)"
