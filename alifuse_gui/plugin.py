@@ -7,6 +7,8 @@ from typing import Any, Callable
 from engine.errors import AlifuseInputError
 
 _SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh")
+#: set in the metadata of a layer this reader made: with the Alifuse docks open, such a layer becomes the case
+READER_MARK = "alifuse_reader"
 
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[tuple]] | None:
@@ -28,5 +30,5 @@ def read_mri(path: str) -> list[tuple[Any, dict, str]]:
     place = placement(vol.affine)
     meta = {"name": "MRI", "scale": place.scale, "translate": place.translate, "colormap": "gray",
             "contrast_limits": percentile_limits(vol.data), "axis_labels": AXIS_LABELS, "units": "mm",
-            "metadata": {"path": vol.path, "affine": vol.affine}}
+            "metadata": {"path": vol.path, "affine": vol.affine, READER_MARK: True}}
     return [(vol.data, meta, "image")]

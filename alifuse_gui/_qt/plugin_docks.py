@@ -5,9 +5,11 @@ napari makes a widget contribution by calling it with the viewer when its ``__in
 napari stacks the docks in one column, so unscrolled their rows ran below a 1366 x 768 screen."""
 from __future__ import annotations
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QScrollArea
 
 from alifuse_gui._qt.window_fit import scrolled
+from alifuse_gui.plugin import READER_MARK
 
 
 def _session(napari_viewer):
@@ -17,7 +19,36 @@ def _session(napari_viewer):
     from alifuse_gui._qt.workarounds import apply_startup_workarounds, unproxied_viewer
 
     apply_startup_workarounds()
-    return session_for(unproxied_viewer(napari_viewer))
+    session = session_for(unproxied_viewer(napari_viewer))
+    if not getattr(session, "adopts_reader_layers", False):
+        session.adopts_reader_layers = True
+        _adopt_reader_layers(session)
+    return session
+
+
+def _adopt_reader_layers(session) -> None:
+    """An MRI opened with the plugin's reader (File > Open, a drop) becomes the docks' case, as File > Open MRI
+    image does in the Alifuse window: the reader's plain layer gives way to the case's. The last one already open
+    when the first dock is made is taken at once; later ones as napari adds them."""
+    layers = session.viewer.layers
+
+    def adopt(layer) -> None:
+        if layer not in layers:  # removed by the user before the event loop came back
+            return
+        path = layer.metadata.get("path")
+        layers.remove(layer)
+        session.open_image(path)
+
+    def inserted(event) -> None:
+        layer = event.value
+        if layer.metadata.get(READER_MARK):
+            # not inside napari's insertion: the layer list is being changed while this runs
+            QTimer.singleShot(0, lambda: adopt(layer))
+
+    layers.events.inserted.connect(inserted)
+    waiting = [layer for layer in layers if layer.metadata.get(READER_MARK)]
+    if waiting:
+        QTimer.singleShot(0, lambda: adopt(waiting[-1]))
 
 
 class _PanelDock(QScrollArea):

@@ -1,0 +1,39 @@
+"""Plain napari with the Alifuse docks: an MRI opened with the plugin's reader becomes the docks' case (it used to
+stay a plain layer, and Predict said that no case was open)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alifuse_gui.layers import MRI_LAYER
+from alifuse_gui.plugin import READER_MARK
+from engine.resources import DEMO_IMAGE
+
+
+def _case_opened(qtbot, session) -> None:
+    qtbot.waitUntil(lambda: session.volume is not None, timeout=20_000)
+    assert Path(session.volume.path).resolve() == Path(DEMO_IMAGE).resolve()
+    layers = session.viewer.layers
+    assert not [layer.name for layer in layers if layer.metadata.get(READER_MARK)], "the reader's layer gave way"
+    assert [layer.name for layer in layers].count(MRI_LAYER) == 1
+
+
+def test_an_mri_opened_after_the_docks_becomes_the_case(make_napari_viewer, qtbot):
+    from alifuse_gui._qt.session import session_for
+
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget("alifuse-viewer", "Predict")
+    session = session_for(viewer)
+    assert session.volume is None
+    viewer.open(str(DEMO_IMAGE), plugin="alifuse-viewer")
+    _case_opened(qtbot, session)
+    assert session.predict_panel.predict_button.isEnabled()
+
+
+def test_an_mri_opened_before_the_docks_becomes_the_case_when_they_open(make_napari_viewer, qtbot):
+    from alifuse_gui._qt.session import session_for
+
+    viewer = make_napari_viewer()
+    viewer.open(str(DEMO_IMAGE), plugin="alifuse-viewer")
+    assert [layer.metadata.get(READER_MARK) for layer in viewer.layers] == [True]
+    viewer.window.add_plugin_dock_widget("alifuse-viewer", "Record")
+    _case_opened(qtbot, session_for(viewer))
