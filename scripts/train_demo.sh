@@ -111,7 +111,8 @@ train "$work/runs/stage7" --set text_trainable_layers=2 --modalities both --loss
 #    predictions by 9 points on average (11 before steps 7-8: the record, read more firmly, left the MRI less to do).
 #    Each NC and AD case's scan must move its log-odds of impairment / dementia the right way by at least 2 against
 #    the MRI hidden. The last epoch, not the best by validation AUC (0.963 after epoch 1, 0.962 after epoch 2): both
-#    move validation predictions by 12 points with the MRI hidden, and both read CDR-SB 10 -> 12 beside a fixed record
+#    move validation predictions by 12 points with the MRI hidden (after calibration; 10.5 and 10.8 before it, 7.9
+#    for step 8), and both read CDR-SB 10 -> 12 beside a fixed record
 #    a little the wrong way (0.05 and 0.10), but only epoch 2 passes delayed recall 1 -> 0 alone and the weight of
 #    every atrophied scan's MRI (tests/model).
 train "$work/runs/stage8" --set text_trainable_layers=2 --modalities both --loss cls+cl \

@@ -169,6 +169,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--monotone-ends {args.monotone_ends}: must be a probability from 0 to 1")
     if not 0 <= args.mri_margin <= 20:
         raise AlifuseInputError(f"--mri-margin {args.mri_margin}: must be between 0 and 20")
+    if args.mri_margin > 0 and args.modalities != "both":
+        raise AlifuseInputError(f"--mri-margin {args.mri_margin}: needs --modalities both (it compares the prediction "
+                                "with and without the MRI)")
     if args.monotone_margin > 0 and args.monotone == 0:
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: needs --monotone W (its weight) above 0")
     if not 0 <= args.record_only <= 200_000:

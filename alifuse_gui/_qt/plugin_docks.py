@@ -35,9 +35,10 @@ def _adopt_reader_layers(session) -> None:
     def adopt(layer) -> None:
         if layer not in layers:  # removed by the user before the event loop came back
             return
-        path = layer.metadata.get("path")
+        path = layer.metadata.pop(READER_MARK, None) and layer.metadata.get("path")
         layers.remove(layer)
-        session.open_image(path)
+        if not session.open_image(path):  # it said why; the user keeps the plain layer (unmarked: no second try)
+            layers.append(layer)
 
     def inserted(event) -> None:
         layer = event.value

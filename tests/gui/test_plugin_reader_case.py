@@ -37,3 +37,20 @@ def test_an_mri_opened_before_the_docks_becomes_the_case_when_they_open(make_nap
     assert [layer.metadata.get(READER_MARK) for layer in viewer.layers] == [True]
     viewer.window.add_plugin_dock_widget("alifuse-viewer", "Record")
     _case_opened(qtbot, session_for(viewer))
+
+
+def test_a_reader_layer_the_case_cannot_take_stays_as_it_was(make_napari_viewer, qtbot, monkeypatch):
+    """If opening the case fails (it says why), the user keeps the plain layer, and it is not tried again."""
+    from alifuse_gui._qt.session import session_for
+
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget("alifuse-viewer", "Predict")
+    session = session_for(viewer)
+    tries = []
+    monkeypatch.setattr(session, "open_image", lambda path, same_patient=False: tries.append(path) or False)
+    viewer.open(str(DEMO_IMAGE), plugin="alifuse-viewer")
+    qtbot.waitUntil(lambda: len(tries) == 1, timeout=20_000)
+    qtbot.wait(200)  # the layer was put back: had it kept its mark, this would have started a second try
+    assert len(tries) == 1 and session.volume is None
+    assert [layer.name for layer in viewer.layers] == [MRI_LAYER]
+    assert not viewer.layers[0].metadata.get(READER_MARK)

@@ -126,18 +126,23 @@ def test_the_margin_asks_a_worse_score_to_move_the_prediction_by_its_share_of_th
 
 
 def test_the_mri_margin_asks_a_clear_cases_scan_to_move_it_towards_its_diagnosis():
-    logits = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 3.0], [2.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 9.0]])
+    logits = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 3.0], [1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, -9.0]])
     hidden = torch.zeros(5, 3)
     labels = torch.tensor([2, 2, 0, 1, 2])
     has = torch.tensor([True, True, True, True, False])
     lo, lo_h = cumulative_log_odds(logits), cumulative_log_odds(hidden)
     dementia_gain = float(lo[0, 1] - lo_h[0, 1])      # AD: the scan raised the dementia log-odds by this much
     impairment_fall = float(lo_h[2, 0] - lo[2, 0])    # NC: the scan lowered the impairment log-odds by this much
-    assert dementia_gain > 2.5 and impairment_fall > 1.0
-    # margin 2: the AD cases pass, the NC case falls short; the MCI case and the case without a scan are left out
+    assert dementia_gain > 2.5 and 0.5 < impairment_fall < 2.0
+    # margin 2: the AD cases pass, the NC case falls short; the MCI case and the AD case without a scan (whose "scan"
+    # moves it far the wrong way) are left out: 3 cases count
     got = mri_margin_penalty(logits, hidden, labels, has, 2.0)
     assert float(got) == pytest.approx(max(0.0, 2.0 - impairment_fall) / 3, abs=1e-6)
     assert float(mri_margin_penalty(logits, hidden, labels, has, 0.5)) == 0.0
+    every = mri_margin_penalty(logits, hidden, labels, torch.ones(5, dtype=torch.bool), 2.0)
+    assert float(every) > float(got), "with its scan counted, the wrong-way AD case costs"
+    nc_only = mri_margin_penalty(logits[2:3], hidden[2:3], labels[2:3], has[2:3], 2.0)
+    assert float(nc_only) == pytest.approx(2.0 - impairment_fall, abs=1e-6)
     # a scan that moves an AD case the wrong way costs more than the whole margin
     wrong = mri_margin_penalty(hidden[:1], logits[:1], labels[:1], has[:1], 1.0)
     assert float(wrong) == pytest.approx(1.0 + dementia_gain, abs=1e-6)
@@ -272,12 +277,12 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
 @pytest.mark.parametrize("option, value", [("--field-drop", "1.5"), ("--record-drop", "-0.1"), ("--field-drop", "nan"),
                                            ("--monotone-margin", "-1"), ("--monotone-margin", "nan"),
                                            ("--monotone-ends", "1.5"), ("--mri-margin", "-1"), ("--mri-margin", "nan"),
-                                           ("--monotone-margin", "2")])
-# the last: a margin without --monotone
+                                           ("--monotone-margin", "2"), ("--mri-margin", "2 --modalities image")])
+# the last two: a margin without --monotone, an MRI margin on one modality
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
-                    option, value])
+                    option, *value.split()])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith(f"alifuse: error: {option} ") and not (tmp_path / "r").exists()
 
