@@ -33,11 +33,11 @@ def _adopt_reader_layers(session) -> None:
     layers = session.viewer.layers
 
     def adopt(layer) -> None:
-        if layer not in layers:  # removed by the user before the event loop came back
+        # gone: removed by the user before the event loop came back; unmarked: already tried once
+        if layer not in layers or not layer.metadata.pop(READER_MARK, False):
             return
-        path = layer.metadata.pop(READER_MARK, None) and layer.metadata.get("path")
         layers.remove(layer)
-        if not session.open_image(path):  # it said why; the user keeps the plain layer (unmarked: no second try)
+        if not session.open_image(layer.metadata["path"]):  # it said why; the user keeps the plain layer
             layers.append(layer)
 
     def inserted(event) -> None:
