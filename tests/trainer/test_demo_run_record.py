@@ -12,6 +12,10 @@ from engine.resources import DEMO_CHECKPOINT
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: the recipe's training stages (scripts/train_demo.sh), as the record must list them
+STAGES = tuple(f"stage{i}" for i in range(1, 9))
+
+
 def _script():
     spec = importlib.util.spec_from_file_location("demo_run_record", ROOT / "scripts" / "demo_run_record.py")
     module = importlib.util.module_from_spec(spec)
@@ -40,7 +44,7 @@ def _run_folder(root: Path, name: str, seconds: float, auc: float, finished: boo
 
 
 def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path: Path) -> None:
-    for i, name in enumerate(("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8")):
+    for i, name in enumerate(STAGES):
         _run_folder(tmp_path, name, seconds=60.0 * (i + 1), auc=0.8 + i / 100)
     out = tmp_path / "record.json"
     mod = _script()
@@ -58,7 +62,7 @@ def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path:
 
 
 def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
-    for name in ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7"):
+    for name in STAGES[:-1]:
         _run_folder(tmp_path, name, 60.0, 0.8)
     _run_folder(tmp_path, "stage8", 60.0, 0.8, finished=False)
     with pytest.raises(SystemExit, match="stage8.*has not finished"):
@@ -66,7 +70,7 @@ def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
 
 
 def test_the_stems_pre_training_is_a_stage_of_the_record(tmp_path: Path) -> None:
-    for name in ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8"):
+    for name in STAGES:
         _run_folder(tmp_path, name, 60.0, 0.8)
     (tmp_path / "runs" / "stem.safetensors.json").write_text(json.dumps({
         "command": "scripts/pretrain_stem.py x", "started": "2026-12-01T21:45:21+0000", "seconds": 420.0,
