@@ -28,28 +28,38 @@ def _session(napari_viewer):
 
 def _adopt_reader_layers(session) -> None:
     """An MRI opened with the plugin's reader (File > Open, a drop) becomes the docks' case, as File > Open MRI
-    image does in the Alifuse window: the reader's plain layer gives way to the case's. The last one already open
-    when the first dock is made is taken at once; later ones as napari adds them."""
+    image does in the Alifuse window: the reader's plain layer gives way to the case's. Reader layers that arrive
+    together (several files opened at once, or those already open when the first dock is made) are one patient:
+    the last becomes the case, once; the others are not taken (and lose the mark)."""
     layers = session.viewer.layers
+    pending: list = []
 
-    def adopt(layer) -> None:
+    def adopt_last() -> None:
         # gone: removed by the user before the event loop came back; unmarked: already tried once
-        if layer not in layers or not layer.metadata.pop(READER_MARK, False):
+        batch = [layer for layer in pending if layer in layers and layer.metadata.get(READER_MARK)]
+        pending.clear()
+        for layer in batch:  # unmarked, so that a copy of one (Duplicate Layer copies metadata) is not taken later
+            layer.metadata.pop(READER_MARK, None)
+        if not batch:
             return
+        layer = batch[-1]
         layers.remove(layer)
         if not session.open_image(layer.metadata["path"]):  # it said why; the user keeps the plain layer
             layers.append(layer)
 
+    def schedule(layer) -> None:
+        if not pending:  # not inside napari's insertion: the layer list is being changed while this runs
+            QTimer.singleShot(0, adopt_last)
+        pending.append(layer)
+
     def inserted(event) -> None:
-        layer = event.value
-        if layer.metadata.get(READER_MARK):
-            # not inside napari's insertion: the layer list is being changed while this runs
-            QTimer.singleShot(0, lambda: adopt(layer))
+        if event.value.metadata.get(READER_MARK):
+            schedule(event.value)
 
     layers.events.inserted.connect(inserted)
-    waiting = [layer for layer in layers if layer.metadata.get(READER_MARK)]
-    if waiting:
-        QTimer.singleShot(0, lambda: adopt(waiting[-1]))
+    for layer in list(layers):
+        if layer.metadata.get(READER_MARK):
+            schedule(layer)
 
 
 class _PanelDock(QScrollArea):

@@ -54,3 +54,41 @@ def test_a_reader_layer_the_case_cannot_take_stays_as_it_was(make_napari_viewer,
     assert len(tries) == 1 and session.volume is None
     assert [layer.name for layer in viewer.layers] == [MRI_LAYER]
     assert not viewer.layers[0].metadata.get(READER_MARK)
+
+
+def _copies(tmp_path: Path) -> list[str]:
+    paths = [tmp_path / f"{name}.nii.gz" for name in ("first", "second", "last")]
+    for p in paths:
+        p.write_bytes(Path(DEMO_IMAGE).read_bytes())
+    return [str(p) for p in paths]
+
+
+def _one_case_from_the_last(qtbot, session, paths: list[str]) -> None:
+    qtbot.waitUntil(lambda: session.volume is not None and Path(session.volume.path).name == "last.nii.gz",
+                    timeout=20_000)
+    qtbot.wait(200)  # had an earlier layer been taken after the last one, another case would be opening now
+    assert Path(session.volume.path).name == "last.nii.gz"
+    assert not any(layer.metadata.get(READER_MARK) for layer in session.viewer.layers), \
+        "no layer keeps the mark: a copy of one (Duplicate Layer) would become a new case"
+
+
+def test_of_several_mris_opened_at_once_the_last_is_the_case(make_napari_viewer, qtbot, tmp_path):
+    from alifuse_gui._qt.session import session_for
+
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget("alifuse-viewer", "Predict")
+    session = session_for(viewer)
+    paths = _copies(tmp_path)
+    viewer.open(paths, plugin="alifuse-viewer", stack=False)
+    _one_case_from_the_last(qtbot, session, paths)
+
+
+def test_mris_waiting_for_the_first_dock_are_one_case_the_last(make_napari_viewer, qtbot, tmp_path):
+    from alifuse_gui._qt.session import session_for
+
+    viewer = make_napari_viewer()
+    paths = _copies(tmp_path)
+    for p in paths:
+        viewer.open(p, plugin="alifuse-viewer")
+    viewer.window.add_plugin_dock_widget("alifuse-viewer", "Record")
+    _one_case_from_the_last(qtbot, session_for(viewer), paths)
