@@ -11,7 +11,7 @@ from engine.config import AlifuseConfig
 from engine.ehr import validate_ehr
 from engine.ehr_text import TextEncoding, encode_ehr
 from engine.errors import AlifuseInputError
-from engine.explain.reliance import hidden_record
+from engine.explain.reliance import hidden_mri, hidden_record
 from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.cache import PreprocessCache
@@ -81,7 +81,7 @@ class CaseDataset(Dataset):
             return torch.zeros(0)
         if self.records[i].image is None:
             s = self.cfg.image_size
-            return torch.zeros(s, s, s)
+            return hidden_mri(torch.empty(s, s, s))
         return torch.from_numpy(np.ascontiguousarray(self.cache.get(self.records[i].image, self.cfg.image_size)))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
@@ -100,7 +100,7 @@ class CaseDataset(Dataset):
         if self.image_augment is not None and self.records[i].image is not None and self.cfg.use_image:
             image = torch.from_numpy(self.image_augment.apply(image.numpy(), image_rng))
         if drop_image:
-            image = torch.zeros_like(image)
+            image = hidden_mri(image)
         item = {"image": image, "ids": ids, "mask": t.attention_mask, "label": torch.tensor(self.labels[i]),
                 "index": torch.tensor(i), "has_image": torch.tensor(self.records[i].image is not None and not drop_image)}
         if self.monotone:

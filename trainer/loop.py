@@ -158,9 +158,10 @@ def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dic
 def _mri_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
               device: torch.device, margin: float) -> torch.Tensor:
     """The MRI margin (trainer.mri_weight): the batch's logits against the same records beside a hidden MRI."""
+    from engine.explain.reliance import hidden_mri
     from engine.model import Encoded
 
-    blank = torch.zeros((1,) + tuple(batch["image"].shape[1:]), device=device)
+    blank = hidden_mri(batch["image"][:1].to(device))
     z_blank = model.image_encoder(blank).expand(out["z_txt"].shape[0], -1, -1)
     logits_hidden = model.classify(Encoded(z_blank, out["z_txt"]))
     return mri_margin_penalty(out["logits"], logits_hidden, batch["label"].to(device),

@@ -17,6 +17,7 @@ from torch import nn
 
 from engine.explain.base import (ModelInputs, RawAttribution, Reporter, classify_with, counting, image_features,
                                  log_probs, resolve_target, text_features)
+from engine.explain.reliance import hidden_mri
 
 
 def text_baseline(ids: torch.Tensor, cfg) -> torch.Tensor:
@@ -46,7 +47,7 @@ def explain_integrated_gradients(model: nn.Module, x: ModelInputs, target: int |
         if do_img:
             fwd = counting(lambda im: log_probs(classify_with(model, model.image_encoder(im), txt_f)),
                            rep.span(0.0, split), _n_calls(n_steps, batch_size), "integrated gradients: image")
-            attr = IntegratedGradients(fwd).attribute(x.img, baselines=torch.zeros_like(x.img), target=t,
+            attr = IntegratedGradients(fwd).attribute(x.img, baselines=hidden_mri(x.img), target=t,
                                                       n_steps=n_steps, internal_batch_size=batch_size)
             image = attr[0].detach()
         if do_txt:

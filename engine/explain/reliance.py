@@ -95,6 +95,16 @@ class ModalityReliance:
         return d
 
 
+def hidden_mri(image: torch.Tensor) -> torch.Tensor:
+    """The MRI hidden: every voxel 0, the shape, dtype and device of ``image`` (any shape, e.g. (B, S, S, S)).
+
+    A preprocessed scan lies in [0, 1] with 0 for the background, so this is an empty field of view: no head at
+    all. Training reads it for a case without a scan or with its scan dropped, and the reliance probe, the MRI
+    margin and the integrated-gradients baseline use it too: they must agree on what "no MRI" is.
+    """
+    return torch.zeros_like(image)
+
+
 def hidden_record(ids: torch.Tensor, mask: torch.Tensor, cfg) -> torch.Tensor | None:  # noqa: ANN001
     """ids (B, L) with every real word-piece [MASK]ed -> (B, L); None when no row has one to hide."""
     special = torch.tensor([cfg.cls_token_id, cfg.sep_token_id, cfg.pad_token_id], device=ids.device)
@@ -137,7 +147,7 @@ def hide_each_modality(model: nn.Module, image: torch.Tensor | None, ids: torch.
     hidden = hidden_record(ids, mask, model.cfg) if ids is not None else None
     images, texts = [image], [ids]
     if image is not None:
-        images.append(torch.zeros_like(image))
+        images.append(hidden_mri(image))
         texts.append(ids)
     if hidden is not None:
         images.append(image)
