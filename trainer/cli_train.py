@@ -79,6 +79,10 @@ def build_parser() -> ArgumentParser:
                    help="ask the scan of each NC and AD training case to move its log-odds of impairment (NC) or "
                         "dementia (AD) the right way by at least M against the same record with the MRI hidden "
                         "(trainer/mri_weight.py; default 0 = off)")
+    p.add_argument("--mri-margin-fixed", action="store_true",
+                   help="with --mri-margin: hold the prediction with the MRI hidden fixed (no gradient), so that the "
+                        "margin is met by reading the scan, not by moving that prediction (the probe that measures "
+                        "how much the MRI weighs)")
     p.add_argument("--record-only", type=int, default=0, metavar="N",
                    help="add N synthetic records without a scan to the training split (their MRI reads as hidden), "
                         "drawn by the synthetic cohort's record generator with --seed (default 0)")
@@ -169,6 +173,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--monotone-ends {args.monotone_ends}: must be a probability from 0 to 1")
     if not 0 <= args.mri_margin <= 20:
         raise AlifuseInputError(f"--mri-margin {args.mri_margin}: must be between 0 and 20")
+    if args.mri_margin_fixed and not args.mri_margin > 0:
+        raise AlifuseInputError("--mri-margin-fixed without --mri-margin M (above 0): it changes how that margin "
+                                "trains and does nothing alone")
     if args.mri_margin > 0 and args.modalities != "both":
         raise AlifuseInputError(f"--mri-margin {args.mri_margin}: needs --modalities both (it compares the prediction "
                                 "with and without the MRI)")
@@ -234,7 +241,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop)
                                  if args.augment_records else None), monotone=args.monotone,
                         monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
-                        mri_margin=args.mri_margin,
+                        mri_margin=args.mri_margin, mri_margin_fixed=args.mri_margin_fixed,
                         image_augment=ImageAugment() if args.augment_images else None,
                         freeze=tuple(args.freeze), init_from=args.init_from,
                         init_parts=tuple(p for p in args.init_parts.split(",") if p))

@@ -6,6 +6,7 @@ same weights as one that was never stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -60,6 +61,7 @@ class TrainOptions:
     monotone_margin: float = 0.0  # log-odds a score must move a prediction across its range (trainer.monotone)
     monotone_ends: float = 0.0  # share of the shifted copies moved to an end of the score's scale
     mri_margin: float = 0.0  # log-odds a clear case's scan must move it towards its diagnosis (trainer.mri_weight)
+    mri_margin_fixed: bool = False  # the prediction without the scan held fixed (no gradient) in that margin
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
     init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
     init_parts: tuple[str, ...] = ("image_encoder",)
@@ -156,14 +158,19 @@ def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dic
 
 
 def _mri_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-              device: torch.device, margin: float) -> torch.Tensor:
-    """The MRI margin (trainer.mri_weight): the batch's logits against the same records beside a hidden MRI."""
+              device: torch.device, margin: float, fixed: bool = False) -> torch.Tensor:
+    """The MRI margin (trainer.mri_weight): the batch's logits against the same records beside a hidden MRI.
+
+    With ``fixed`` the hidden-MRI logits are a fixed target (no gradient): the margin must then be met by reading
+    the scan, not by moving the prediction without it, which is the very probe that measures the MRI's weight.
+    """
     from engine.explain.reliance import hidden_mri
     from engine.model import Encoded
 
-    blank = hidden_mri(batch["image"][:1].to(device))
-    z_blank = model.image_encoder(blank).expand(out["z_txt"].shape[0], -1, -1)
-    logits_hidden = model.classify(Encoded(z_blank, out["z_txt"]))
+    with torch.no_grad() if fixed else contextlib.nullcontext():
+        blank = hidden_mri(batch["image"][:1].to(device))
+        z_blank = model.image_encoder(blank).expand(out["z_txt"].shape[0], -1, -1)
+        logits_hidden = model.classify(Encoded(z_blank, out["z_txt"].detach() if fixed else out["z_txt"]))
     return mri_margin_penalty(out["logits"], logits_hidden, batch["label"].to(device),
                               batch["has_image"].to(device).bool(), margin)
 
@@ -192,13 +199,15 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
                optim: torch.optim.Optimizer, params: Sequence[torch.Tensor], clip: float, device: torch.device,
                generator: torch.Generator, gather: Callable | None = None,
                autocast: torch.autocast | None = None, monotone: float = 0.0,
-               monotone_margin: float = 0.0, mri_margin: float = 0.0) -> dict[str, torch.Tensor]:
+               monotone_margin: float = 0.0, mri_margin: float = 0.0,
+               mri_margin_fixed: bool = False) -> dict[str, torch.Tensor]:
     """One optimizer step as :func:`train` runs it: forward (bf16 autocast on CUDA), backward, clip, AdamW.
 
     ``model`` may be the plain module, its DDP wrapper or a compiled one; ``autocast`` overrides the default
     (tests use CPU bf16 to exercise the CUDA path); ``monotone`` weighs the pairwise monotonicity penalty on
     batches that carry shifted copies (``ids_alt``), with ``monotone_margin`` as its margin; ``mri_margin`` > 0
-    adds the MRI margin (trainer.mri_weight) with weight 1. Returns the model's outputs (losses, logits).
+    adds the MRI margin (trainer.mri_weight) with weight 1, against a hidden-MRI prediction held fixed with
+    ``mri_margin_fixed``. Returns the model's outputs (losses, logits).
     """
     ids = batch["ids"].to(device)
     # the masks' random numbers are drawn here, not in the forward: a compiled forward cannot take a generator
@@ -213,7 +222,8 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
                                                        monotone_margin)
                 out[rf.TOTAL_LOSS] = out[rf.TOTAL_LOSS] + monotone * out[rf.MONOTONE_LOSS]
             if mri_margin > 0 and cfg.use_image and cfg.use_text and "has_image" in batch:
-                out[rf.MRI_LOSS] = _mri_term(getattr(model, "module", model), out, batch, device, mri_margin)
+                out[rf.MRI_LOSS] = _mri_term(getattr(model, "module", model), out, batch, device, mri_margin,
+                                             mri_margin_fixed)
                 out[rf.TOTAL_LOSS] = out[rf.TOTAL_LOSS] + out[rf.MRI_LOSS]
         optim.zero_grad(set_to_none=True)
         out[rf.TOTAL_LOSS].backward()
@@ -299,6 +309,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
                 monotone_margin=opts.monotone_margin, monotone_ends=opts.monotone_ends, mri_margin=opts.mri_margin,
+                mri_margin_fixed=opts.mri_margin_fixed,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=asdict(opts.image_augment) if opts.image_augment else None,
                 init_from=opts.init_from,
@@ -323,7 +334,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             for step, b in enumerate(loader, 1):
                 out = train_step(step_model, b, cfg, optim, params, opts.clip, device, gen, gather,
                                  monotone=opts.monotone, monotone_margin=opts.monotone_margin,
-                                 mri_margin=opts.mri_margin)
+                                 mri_margin=opts.mri_margin, mri_margin_fixed=opts.mri_margin_fixed)
                 sched.step()
                 n_steps += 1
                 for k in sums:

@@ -11,6 +11,10 @@ diagnosis (the ends of the ordered classes: NC and AD), that seeing the scan rat
 - NC: log-odds of impairment (MCI or AD vs NC) with the MRI <= without it - margin.
 
 MCI cases are left out: their scans lie between the ends, so the right direction of each log-odds is not known.
+By default the gradient reaches both predictions, so the margin is met partly by moving the one without the scan,
+the very probe that measures the MRI's weight (reliance): after recipe step 9 about half of what hiding the MRI
+moves came from that probe. ``alifuse-train --mri-margin-fixed`` holds it fixed (no gradient), so that only
+reading the scan meets the margin; docs/RESULTS.md gives what each did.
 """
 from __future__ import annotations
 

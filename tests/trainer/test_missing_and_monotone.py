@@ -150,6 +150,41 @@ def test_the_mri_margin_asks_a_clear_cases_scan_to_move_it_towards_its_diagnosis
     assert float(none) == 0.0, "no clear case with a scan: nothing to ask"
 
 
+def test_a_fixed_mri_margin_trains_the_prediction_with_the_scan_not_the_one_without_it():
+    """The hidden-MRI prediction is the reliance probe: with --mri-margin-fixed the margin's gradient is that of the
+    hinge against the hidden-MRI logits held fixed (computed apart, without gradient); without it, it differs."""
+    from engine.model import AlifuseModel, Encoded
+    from trainer.loop import _mri_term
+
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    model = AlifuseModel(cfg).eval()  # no dropout: the two computations must see the same network
+    s = cfg.image_size
+    batch = {"image": torch.randn(4, s, s, s), "ids": torch.randint(1000, 2000, (4, 12)),
+             "mask": torch.ones(4, 12, dtype=torch.long), "label": torch.tensor([0, 2, 2, 0]),
+             "has_image": torch.tensor([1, 1, 1, 0])}
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def grads(term):
+        model.zero_grad()
+        term.backward()
+        return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+
+    out = model(batch["image"], batch["ids"], batch["mask"], labels=batch["label"])
+    got = grads(_mri_term(model, out, batch, torch.device("cpu"), 3.0, fixed=True))
+    out = model(batch["image"], batch["ids"], batch["mask"], labels=batch["label"])
+    moving = grads(_mri_term(model, out, batch, torch.device("cpu"), 3.0))
+    out = model(batch["image"], batch["ids"], batch["mask"], labels=batch["label"])
+    with torch.no_grad():
+        z_blank = model.image_encoder(torch.zeros(1, s, s, s)).expand(4, -1, -1)
+        fixed = model.classify(Encoded(z_blank, out["z_txt"]))
+    want = grads(mri_margin_penalty(out["logits"], fixed, batch["label"], batch["has_image"].bool(), 3.0))
+    assert any(float(w.abs().max()) > 1e-4 for w in want), "the hinge is active on this batch"
+    assert all(torch.allclose(g, w, atol=1e-6, rtol=1e-4) for g, w in zip(got, want))
+    assert not all(torch.allclose(m, w, atol=1e-6, rtol=1e-4) for m, w in zip(moving, want)), \
+        "without --mri-margin-fixed the prediction without the scan is trained too"
+
+
 def test_record_only_cases_reach_the_ends_of_the_scales_and_read_a_hidden_mri(toy_cohort):
     cases = record_only_cases(600, seed=1)
     assert {c.label for c in cases} == {"NC", "MCI", "AD"} and all(c.image is None for c in cases)
@@ -224,7 +259,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
                        "--freeze", "image_encoder", "--augment-records", "--monotone", "1", "--monotone-margin", "2",
-                       "--monotone-ends", "0.3", "--mri-margin", "1",
+                       "--monotone-ends", "0.3", "--mri-margin", "1", "--mri-margin-fixed",
                        "--record-only", "30"]) == 0
     a, _ = load_checkpoint(first / "last.safetensors")
     b, info = load_checkpoint(second / "last.safetensors")
@@ -233,7 +268,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert shared and all(torch.equal(enc_a[k], enc_b[k]) for k in shared), "started from and kept frozen"
     assert info.provenance["freeze"] == ["image_encoder"] and info.provenance["monotone"] == 1.0
     assert info.provenance["monotone_margin"] == 2.0 and info.provenance["monotone_ends"] == 0.3
-    assert info.provenance["mri_margin"] == 1.0
+    assert info.provenance["mri_margin"] == 1.0 and info.provenance["mri_margin_fixed"] is True
     assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
     lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
     assert "mono" in lines[-1]["train"] and "mri" in lines[-1]["train"], "the penalties are trained and logged"
@@ -277,8 +312,9 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
 @pytest.mark.parametrize("option, value", [("--field-drop", "1.5"), ("--record-drop", "-0.1"), ("--field-drop", "nan"),
                                            ("--monotone-margin", "-1"), ("--monotone-margin", "nan"),
                                            ("--monotone-ends", "1.5"), ("--mri-margin", "-1"), ("--mri-margin", "nan"),
-                                           ("--monotone-margin", "2"), ("--mri-margin", "2 --modalities image")])
-# the last two: a margin without --monotone, an MRI margin on one modality
+                                           ("--monotone-margin", "2"), ("--mri-margin", "2 --modalities image"),
+                                           ("--mri-margin-fixed", "")])
+# the last three: a margin without --monotone, an MRI margin on one modality, a fixed MRI margin without one
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
