@@ -11,8 +11,7 @@ from pathlib import Path
 
 from engine.cli_common import ArgumentParser, fail, prefer_sleeping_threads, resolve_device_name
 from engine.errors import AlifuseInputError
-
-DEFAULT_METHOD = "relevance"
+from engine.explain import DEFAULT_METHOD
 
 
 def build_parser() -> ArgumentParser:

@@ -1,7 +1,8 @@
 """Explanations of one prediction: relevance maps over the MRI and relevance of words and EHR fields.
 
-Methods: "relevance" (Chefer et al. 2021, the default and the paper's), "integrated_gradients" (captum),
-"occlusion" (captum on the image, words and fields on the text), "attention" (raw last-block attention).
+Methods: "guided" (relevance refined per voxel by integrated gradients, the default: docs/EXPLANATIONS.md),
+"relevance" (Chefer et al. 2021, the paper's), "integrated_gradients" (captum), "occlusion" (captum on the image,
+words and fields on the text), "attention" (raw last-block attention).
 
 The heavy parts (captum, the model) load on first use, so a command line can list the methods cheaply.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-METHODS: tuple[str, ...] = ("relevance", "integrated_gradients", "occlusion", "attention")
+#: the first is the default (DEFAULT_METHOD), the one the viewer's Explain dock shows first
+METHODS: tuple[str, ...] = ("guided", "relevance", "integrated_gradients", "occlusion", "attention")
+DEFAULT_METHOD = METHODS[0]
 
 _LAZY = {
     "Explanation": "engine.explain.api",
@@ -19,7 +22,7 @@ _LAZY = {
     "ExplanationCancelled": "engine.explain.base",
 }
 
-__all__ = ["METHODS", *_LAZY]
+__all__ = ["DEFAULT_METHOD", "METHODS", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,10 +23,11 @@ from engine.cli_common import prepare_out_dir
 from engine.config import CLASS_NAMES_3WAY
 from engine.ehr_text import field_relevance, word_relevance
 from engine.errors import AlifuseInputError
-from engine.explain import METHODS
+from engine.explain import DEFAULT_METHOD, METHODS
 from engine.explain.attention import explain_attention
 from engine.explain.base import CancelFn, ExplanationCancelled, ProgressFn, RawAttribution, Reporter
 from engine.explain.gradients import explain_integrated_gradients
+from engine.explain.guided import explain_guided
 from engine.explain.occlusion import explain_occlusion
 from engine.explain.relevance import explain_relevance
 from engine.explain.reliance import ModalityReliance, modality_reliance
@@ -133,7 +134,7 @@ def _clear_attention(model: nn.Module) -> None:
             m.attn_map = m.attn_grad = None
 
 
-def explain(model: nn.Module, case, method: str = "relevance", target: int | None = None,
+def explain(model: nn.Module, case, method: str = DEFAULT_METHOD, target: int | None = None,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None, *,
             class_names: Sequence[str] | None = None, n_steps: int = 16, batch_size: int = 8,
             reliance: bool = False) -> Explanation:
@@ -165,6 +166,8 @@ def explain(model: nn.Module, case, method: str = "relevance", target: int | Non
             raw = explain_relevance(model, x, target, rep)
         elif method == "attention":
             raw = explain_attention(model, x, target, rep)
+        elif method == "guided":
+            raw = explain_guided(model, x, target, rep, int(n_steps), int(batch_size))
         elif method == "integrated_gradients":
             raw = explain_integrated_gradients(model, x, target, rep, int(n_steps), int(batch_size))
         else:

@@ -67,6 +67,10 @@ class Reporter:
         """A reporter for a sub-task that maps its own [0, 1] onto [lo, hi] of the whole."""
         return lambda f, msg: self(lo + (hi - lo) * min(max(f, 0.0), 1.0), msg)
 
+    def part(self, lo: float, hi: float) -> "Reporter":
+        """A Reporter for one method run inside another (its 0..1 on [lo, hi] of this one), same cancel."""
+        return Reporter(self.span(lo, hi), self._cancel)
+
     def _emit(self, fraction: float, message: str) -> None:
         self.last = max(self.last, min(max(float(fraction), 0.0), 1.0))
         if self._progress is not None:

@@ -31,8 +31,9 @@ def _n_calls(n_steps: int, batch_size: int) -> int:
 
 
 def explain_integrated_gradients(model: nn.Module, x: ModelInputs, target: int | None, rep: Reporter,
-                                 n_steps: int = 16, batch_size: int = 8) -> RawAttribution:
-    """IG for class ``target`` (None: predicted). Image: (S,S,S) voxel scores; text: (n,) token scores."""
+                                 n_steps: int = 16, batch_size: int = 8, text: bool = True) -> RawAttribution:
+    """IG for class ``target`` (None: predicted). Image: (S,S,S) voxel scores; text: (n,) token scores (None with
+    ``text`` False: the image alone, half the work)."""
     from captum.attr import IntegratedGradients, LayerIntegratedGradients  # ~1 s import: only when used
 
     rep(0.0, "integrated gradients: encoding the case")
@@ -40,7 +41,7 @@ def explain_integrated_gradients(model: nn.Module, x: ModelInputs, target: int |
         img_f = image_features(model, x.img)
         txt_f = text_features(model, x.ids, x.mask)
         t = resolve_target(classify_with(model, img_f, txt_f), target)
-    do_img, do_txt = img_f is not None, txt_f is not None
+    do_img, do_txt = img_f is not None, txt_f is not None and text
     split = 0.5 if (do_img and do_txt) else 1.0
     image = tokens = None
     with torch.enable_grad():

@@ -86,8 +86,8 @@ def test_every_method_gives_unit_maps_on_both_grids(setup, method):
 
 def test_predicted_class_by_default_and_a_chosen_class_on_request(setup):
     predictor, pred, case = setup
-    e = explain(predictor.model, case, class_names=predictor.class_names)
-    assert e.method == "relevance"
+    e = explain(predictor.model, case, "relevance", class_names=predictor.class_names)
+    assert explain(predictor.model, case, **FAST).method == "guided", "the default map"
     assert e.target_name == pred.label
     others = [k for k in range(3) if k != e.target_class]
     chosen = explain(predictor.model, case, "relevance", target=others[0], class_names=predictor.class_names)
@@ -225,11 +225,11 @@ def test_progress_is_monotone_and_ends_at_one(setup, method):
     explain(predictor.model, case, method, progress=lambda f, msg: seen.append(f), **FAST)
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert all(a <= b for a, b in zip(seen, seen[1:]))
-    if method in ("integrated_gradients", "occlusion"):
+    if method in ("integrated_gradients", "occlusion", "guided"):
         assert len([f for f in seen if 0.0 < f < 0.9]) >= 3, "no progress from inside the loops"
 
 
-@pytest.mark.parametrize("method", ["integrated_gradients", "occlusion"])
+@pytest.mark.parametrize("method", ["integrated_gradients", "occlusion", "guided"])
 def test_cancel_stops_early(setup, method):
     predictor, _, case = setup
     model = predictor.model

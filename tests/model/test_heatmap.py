@@ -1,5 +1,6 @@
 """The shipped model's heatmap lands where the disease is: on scans with planted atrophy, the viewer's default map
-(relevance) puts more of its mass on the atrophy than the atrophy's share of the brain.
+(guided relevance, one value per voxel) puts at least twice the atrophy's share of the brain on it (the model
+issue's target), and relevance alone (4 patches a side) more than its share.
 
 Scans and their ground-truth masks are rendered here by the synthetic cohort's generator with a seed no training run
 used; the measure is the one of docs/EXPLANATIONS.md (trainer.explain_checks: share of the map's mass inside
@@ -21,9 +22,11 @@ from trainer.synth.render import render
 from trainer.synth.variety import sample_anatomy
 
 SEED = 9_002  # no cohort of the project uses it
-#: the held-out cohort's AD cases score a median of 1.92, the lowest 1.46 (docs/EXPLANATIONS.md); a bound below it
-#: leaves room for three scans' spread, and a map that ignored the atrophy would score about 1
-MIN_MEDIAN_RATIO = 1.5
+#: median over three scans, per method. Guided: the issue's target of 2 (the held-out cohort's AD cases score a
+#: median of 2.66, the lowest 1.64; these three scans 2.05, 2.23, 2.55 - docs/EXPLANATIONS.md). Relevance: the
+#: cohort's median is 1.92, the lowest 1.46; a bound below it leaves room for three scans' spread. A map that
+#: ignored the atrophy would score about 1.
+MIN_MEDIAN_RATIO = {"guided": 2.0, "relevance": 1.5}
 
 
 def _atrophied_case(tmp: Path, k: int, demo_model):
@@ -38,13 +41,14 @@ def _atrophied_case(tmp: Path, k: int, demo_model):
 
 
 @pytest.mark.slow
-def test_the_relevance_map_lands_on_the_planted_atrophy(demo_model, tmp_path):
+@pytest.mark.parametrize("method", list(MIN_MEDIAN_RATIO))
+def test_the_map_lands_on_the_planted_atrophy(demo_model, tmp_path, method):
     ad = demo_model.classes.index("AD")
     ratios = []
     for k in range(3):
         case, mask_file = _atrophied_case(tmp_path, k, demo_model)
-        expl = explain(demo_model.predictor.model, case, "relevance", target=ad)
+        expl = explain(demo_model.predictor.model, case, method, target=ad)
         share, mask_share = relevance_share(expl.image_model, mask_on_model_grid(mask_file, case.mapping),
                                             case.image > 0.05)
         ratios.append(share / mask_share)
-    assert np.median(ratios) >= MIN_MEDIAN_RATIO and min(ratios) > 1.0, np.round(ratios, 2)
+    assert np.median(ratios) >= MIN_MEDIAN_RATIO[method] and min(ratios) > 1.0, np.round(ratios, 2)

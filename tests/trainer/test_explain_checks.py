@@ -191,3 +191,20 @@ def test_randomised_copy_keeps_the_packaged_minilm_weights():
     assert torch.equal(a["text_encoder.blocks.0.attn.qkv.weight"], b["text_encoder.blocks.0.attn.qkv.weight"])
     # one learned text block (5 frozen ones) and 2 image blocks: the cascade stops after the image's 2 blocks
     assert cascade_levels(model) == [("head", 0), ("head+top1", 1), ("head+top2", 2), ("all", None)]
+
+
+def test_the_brain_only_rho_is_not_fooled_by_the_heads_outline():
+    """Two unrelated maps that are both 0 outside the head rank alike over the cube (the outline), not in it."""
+    from types import SimpleNamespace
+
+    from trainer.explain_checks.runner import _rhos
+
+    x, y, z = np.meshgrid(*[np.linspace(-1, 1, 16)] * 3, indexing="ij")
+    brain = x ** 2 + y ** 2 + z ** 2 < 0.6
+    rng = np.random.default_rng(0)
+    trained, rand = (np.where(brain, 0.5 + rng.random(brain.shape), 0.0) for _ in range(2))
+    maps = [SimpleNamespace(image_model=m, token_relevance=[0.1, 0.2, 0.3]) for m in (trained, rand)]
+    model = SimpleNamespace(image_encoder=object(), text_encoder=None)
+    r = _rhos(*maps, np.zeros(3, bool), model, brain)
+    assert r["image_rho"] > 0.8 and abs(r["image_rho_brain"]) < 0.1, r
+    assert np.isnan(_rhos(*maps, np.zeros(3, bool), model, None)["image_rho_brain"]), "no image, no figure"

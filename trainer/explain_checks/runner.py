@@ -66,10 +66,16 @@ def _token_rho(a: Sequence[float], b: Sequence[float], special: np.ndarray) -> f
     return rank_correlation(x[keep], y[keep]) if x.size and y.size else math.nan
 
 
-def _rhos(e, r, special: np.ndarray, model: AlifuseModel) -> dict[str, float]:
-    """Spearman ρ of two explanations' image maps and token relevances (real word-pieces only); NaN for a
-    modality the model does not read."""
-    return {"image_rho": rank_correlation(e.image_model, r.image_model) if model.image_encoder else math.nan,
+def _rhos(e, r, special: np.ndarray, model: AlifuseModel, brain: np.ndarray | None) -> dict[str, float]:
+    """Spearman ρ of two explanations' image maps (the whole cube, and the brain's voxels only) and token
+    relevances (real word-pieces only); NaN for a modality the model does not read.
+
+    The brain-only ρ is there because a map that is 0 wherever the input is (integrated gradients from an empty
+    MRI, and maps multiplied by it) ranks the head's outline alike under any weights: the whole-cube ρ then says
+    more about the head than about what the model learned."""
+    img = model.image_encoder is not None and brain is not None
+    return {"image_rho": rank_correlation(e.image_model, r.image_model) if img else math.nan,
+            "image_rho_brain": rank_correlation(e.image_model[brain], r.image_model[brain]) if img else math.nan,
             "text_rho": _token_rho(e.token_relevance, r.token_relevance, special) if model.text_encoder else math.nan}
 
 
@@ -110,17 +116,19 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
         row: dict[str, Any] = {"subject_id": rec.subject_id, "label": rec.label, "predicted": class_names[pred],
                                "p_predicted": float(probs[pred]), "methods": {m: {} for m in methods}}
         special = np.array([w < 0 for w in case.text.token_word], dtype=bool)
+        brain = None if case.image is None else case.image > settings.brain_threshold
         trained, random_, tokens = {}, {}, {}
         for m in methods:
             e = explain(model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
             r = explain(rand_model, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps)
             trained[m], random_[m], tokens[m] = e.image_model, r.image_model, np.asarray(e.token_relevance)
-            row["methods"][m]["sanity"] = _rhos(e, r, special, model)
+            row["methods"][m]["sanity"] = _rhos(e, r, special, model, brain)
             row["methods"][m]["seconds"] = e.seconds
             if cascade and m not in SLOW_METHODS:
                 row["methods"][m]["cascade"] = {
                     name: _rhos(e, r if name == "all" else explain(
-                        rm, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps), special, model)
+                        rm, case, m, target=pred, class_names=class_names, n_steps=settings.ig_steps), special, model,
+                        brain)
                     for name, rm in cascade}
         dele = tdel = None  # a modality the model does not read has nothing to delete
         if model.image_encoder is not None:

@@ -32,8 +32,7 @@ def summarise(rows: Sequence[dict], methods: Sequence[str]) -> dict[str, dict]:
     out["modality_drop"] = {"image": mean_sd([r.get("image_all_drop") for r in rows]),
                             "text": mean_sd([r.get("text_all_drop") for r in rows])}
     for m in methods:
-        out["sanity"][m] = {"image_rho": mean_sd(_vals(rows, m, "sanity", "image_rho")),
-                            "text_rho": mean_sd(_vals(rows, m, "sanity", "text_rho"))}
+        out["sanity"][m] = {k: mean_sd(_vals(rows, m, "sanity", k)) for k in ("image_rho", "image_rho_brain", "text_rho")}
         out["deletion"][m] = {
             mod: {"top_drop": mean_sd(_vals(rows, m, "deletion", f"{mod}_top")),
                   "random_drop": mean_sd(_vals(rows, m, "deletion", f"{mod}_random")),
@@ -71,10 +70,12 @@ def _rate(s: dict) -> str:
 def markdown(summary: dict[str, dict], methods: Sequence[str]) -> str:
     """The three tables of results.md (mean ± sd over cases; n = cases)."""
     lines = ["### Sanity: model randomisation (Spearman ρ, trained vs re-randomised weights; low = depends on "
-             "learning)", "", "| method | n | image map ρ | token relevance ρ |", "| --- | --- | --- | --- |"]
+             "learning)", "", "| method | n | image map ρ | image map ρ, brain voxels only | token relevance ρ |",
+             "| --- | --- | --- | --- | --- |"]
     for m in methods:
         s = summary["sanity"][m]
-        lines.append(f"| {m} | {s['image_rho']['n']} | {_f(s['image_rho'])} | {_f(s['text_rho'])} |")
+        lines.append(f"| {m} | {s['image_rho']['n']} | {_f(s['image_rho'])} | {_f(s.get('image_rho_brain', {}))} | "
+                     f"{_f(s['text_rho'])} |")
     if summary.get("cascade"):
         casc = summary["cascade"]
         levels = list(next(iter(casc.values())))
