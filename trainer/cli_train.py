@@ -75,6 +75,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--monotone-ends", type=float, default=0.0, metavar="P",
                    help="with --monotone: move the score of a record's copy to an end of its scale (MMSE 0 or 30, "
                         "delayed recall 0 or 25, ...) with probability P, else to any other value (default 0)")
+    p.add_argument("--monotone-anywhere", type=float, default=0.0, metavar="P",
+                   help="with --monotone: with probability P a pair compares two nearby values of one score anywhere "
+                        "on its scale (MMSE 5 and 3 beside a healthy record), not the record and a copy of it "
+                        "(default 0)")
     p.add_argument("--mri-margin", type=float, default=0.0, metavar="M",
                    help="ask the scan of each NC and AD training case to move its log-odds of impairment (NC) or "
                         "dementia (AD) the right way by at least M against the same record with the MRI hidden "
@@ -169,6 +173,11 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--monotone {args.monotone}: must be between 0 and 100")
     if not 0 <= args.monotone_margin <= 20:
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: must be between 0 and 20")
+    if not 0 <= args.monotone_anywhere <= 1:
+        raise AlifuseInputError(f"--monotone-anywhere {args.monotone_anywhere}: must be a probability from 0 to 1")
+    if args.monotone_anywhere > 0 and not args.monotone > 0:
+        raise AlifuseInputError(f"--monotone-anywhere {args.monotone_anywhere}: needs --monotone W above 0 (it "
+                                f"chooses the pairs that penalty compares)")
     if not 0 <= args.monotone_ends <= 1:
         raise AlifuseInputError(f"--monotone-ends {args.monotone_ends}: must be a probability from 0 to 1")
     if not 0 <= args.mri_margin <= 20:
@@ -241,6 +250,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop)
                                  if args.augment_records else None), monotone=args.monotone,
                         monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
+                        monotone_anywhere=args.monotone_anywhere,
                         mri_margin=args.mri_margin, mri_margin_fixed=args.mri_margin_fixed,
                         image_augment=ImageAugment() if args.augment_images else None,
                         freeze=tuple(args.freeze), init_from=args.init_from,

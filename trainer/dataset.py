@@ -15,7 +15,7 @@ from engine.explain.reliance import hidden_mri, hidden_record
 from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.cache import PreprocessCache
-from trainer.monotone import moved_fraction, shifted_copy
+from trainer.monotone import moved_fraction, neighbour_pair, shifted_copy
 from trainer.records import CaseRecord
 
 #: Two-class data sets (OASIS-2, MIRIAD) call everything that is not NC "impaired".
@@ -42,7 +42,7 @@ class CaseDataset(Dataset):
     def __init__(self, records: Sequence[CaseRecord], cfg: AlifuseConfig, class_names: Sequence[str],
                  cache: PreprocessCache | None = None, exclude_parts: Sequence[str] = (),
                  with_labels: bool = True, augment: RecordAugment | None = None, monotone: bool = False,
-                 monotone_ends: float = 0.0,
+                 monotone_ends: float = 0.0, monotone_anywhere: float = 0.0,
                  seed: int = 0, image_augment: ImageAugment | None = None) -> None:
         self.records, self.cfg = list(records), cfg
         self.cache = cache or PreprocessCache()
@@ -50,6 +50,7 @@ class CaseDataset(Dataset):
         self.exclude_parts = tuple(exclude_parts)
         self.augment, self.monotone, self.seed, self.epoch = augment, monotone, seed, 0
         self.monotone_ends = monotone_ends
+        self.monotone_anywhere = monotone_anywhere
         self.image_augment = image_augment
         # Records are validated and encoded once, up front: a bad field fails before training starts.
         self.ehrs: list[dict] = []
@@ -105,7 +106,17 @@ class CaseDataset(Dataset):
                 "index": torch.tensor(i), "has_image": torch.tensor(self.records[i].image is not None and not drop_image)}
         if self.monotone:
             alt, sign = shifted_copy(ehr, rng, self.monotone_ends) if how == "kept" else (ehr, 0.0)
+            ref = ehr
+            if self.monotone_anywhere > 0 and how == "kept":
+                # its own stream: with --monotone-anywhere 0 every other draw is as before it existed
+                pair_rng = case_rng(self.seed + 15_485, self.epoch, i)
+                pair = neighbour_pair(ehr, pair_rng) if pair_rng.random() < self.monotone_anywhere else None
+                if pair is not None:
+                    ref, alt, sign = pair
             ta = self._encode(alt)
             item.update(ids_alt=ta.input_ids, mask_alt=ta.attention_mask, alt_sign=torch.tensor(sign),
-                        alt_moved=torch.tensor(moved_fraction(ehr, alt), dtype=torch.float32))
+                        alt_moved=torch.tensor(moved_fraction(ref, alt), dtype=torch.float32))
+            if self.monotone_anywhere > 0:  # the pair's reference: the record itself, or its first copy
+                tr = t if ref is ehr else self._encode(ref)
+                item.update(ids_ref=tr.input_ids, mask_ref=tr.attention_mask)
         return item

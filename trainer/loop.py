@@ -60,6 +60,7 @@ class TrainOptions:
     monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
     monotone_margin: float = 0.0  # log-odds a score must move a prediction across its range (trainer.monotone)
     monotone_ends: float = 0.0  # share of the shifted copies moved to an end of the score's scale
+    monotone_anywhere: float = 0.0  # share of the pairs that compare two nearby values anywhere on the scale
     mri_margin: float = 0.0  # log-odds a clear case's scan must move it towards its diagnosis (trainer.mri_weight)
     mri_margin_fixed: bool = False  # the prediction without the scan held fixed (no gradient) in that margin
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
@@ -135,7 +136,7 @@ def trim_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
     much as words do, and most records fill half of max_tokens. Attention never reads padding, so the outputs
     are those of the padded batch (to float rounding)."""
     batch = torch.utils.data.default_collate(items)
-    for ids, mask in (("ids", "mask"), ("ids_alt", "mask_alt")):
+    for ids, mask in (("ids", "mask"), ("ids_alt", "mask_alt"), ("ids_ref", "mask_ref")):
         if ids in batch:
             n = max(2, int(batch[mask].sum(-1).max()))
             batch[ids], batch[mask] = batch[ids][:, :n].contiguous(), batch[mask][:, :n].contiguous()
@@ -150,10 +151,14 @@ def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dic
 
     z_txt = model.text_encoder(batch["ids_alt"].to(device), batch["mask_alt"].to(device))
     logits_alt = model.classify(Encoded(out.get("z_img"), z_txt))
+    logits = out["logits"]
+    if "ids_ref" in batch:  # --monotone-anywhere: some pairs compare two copies, not the record and one copy
+        z_ref = model.text_encoder(batch["ids_ref"].to(device), batch["mask_ref"].to(device))
+        logits = model.classify(Encoded(out.get("z_img"), z_ref))
     sign = batch["alt_sign"].to(device).float()
-    term = penalty(expected_stage(out["logits"]), expected_stage(logits_alt), sign)
+    term = penalty(expected_stage(logits), expected_stage(logits_alt), sign)
     if margin > 0:
-        term = term + margin_penalty(out["logits"], logits_alt, sign, batch["alt_moved"].to(device), margin)
+        term = term + margin_penalty(logits, logits_alt, sign, batch["alt_moved"].to(device), margin)
     return term
 
 
@@ -241,7 +246,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
     train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
                            monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment,
-                           monotone_ends=opts.monotone_ends)
+                           monotone_ends=opts.monotone_ends, monotone_anywhere=opts.monotone_anywhere)
     val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
     if len(train_ds) < opts.batch_size * info.world:
         raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
@@ -309,6 +314,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
                 monotone_margin=opts.monotone_margin, monotone_ends=opts.monotone_ends, mri_margin=opts.mri_margin,
+                monotone_anywhere=opts.monotone_anywhere,
                 mri_margin_fixed=opts.mri_margin_fixed,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=asdict(opts.image_augment) if opts.image_augment else None,

@@ -59,6 +59,33 @@ def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator, ends: float = 0.
     return alt, 1.0 if worse else -1.0
 
 
+def neighbour_pair(ehr: dict[str, Any], rng: np.random.Generator, reach: int = 3
+                   ) -> tuple[dict[str, Any], dict[str, Any], float] | None:
+    """(reference, copy, sign): two copies of ``ehr`` with the same score set to two nearby values of its scale,
+    anywhere on it (up to ``reach`` steps apart), +1 if the copy is worse than the reference / -1 if better; None for
+    a record without scores.
+
+    :func:`shifted_copy` pairs a record with a copy of itself, so a healthy record's MMSE is compared from 29 to 5
+    or to 0, never from 5 to 0: the shipped model's stage fell from 5 to 0 beside healthy scores, and from CDR-SB 10
+    to 12. These pairs put both values anywhere, beside the record's other fields as they are."""
+    present = [f for f in SCORES if f in ehr]
+    if not present:
+        return None
+    u = rng.random(3)
+    field = present[int(u[0] * len(present))]
+    values = _values(field)
+    a = int(u[1] * len(values))
+    step = 1 + int(u[2] * reach)
+    b = a + step if a + step < len(values) else a - step
+    b = min(max(b, 0), len(values) - 1)
+    if b == a:
+        return None
+    ref, alt = dict(ehr), dict(ehr)
+    ref[field], alt[field] = _typed(field, values[a]), _typed(field, values[b])
+    worse = (values[b] > values[a]) == SCORES[field][3]
+    return ref, alt, 1.0 if worse else -1.0
+
+
 def moved_fraction(ehr: dict[str, Any], alt: dict[str, Any]) -> float:
     """How far ``alt`` moved the one score it changed, as a fraction of that score's scale (0 when none moved)."""
     for f, (lo, hi, _, _) in SCORES.items():

@@ -15,8 +15,8 @@ from trainer.augment import RecordAugment, case_rng
 from trainer.cli_train import main as train_main
 from trainer.dataset import CaseDataset
 from trainer.loop import trim_collate
-from trainer.monotone import (SCORES, cumulative_log_odds, expected_stage, margin_penalty, moved_fraction, penalty,
-                              shifted_copy)
+from trainer.monotone import (SCORES, cumulative_log_odds, expected_stage, margin_penalty, moved_fraction,
+                              neighbour_pair, penalty, shifted_copy)
 from trainer.mri_weight import mri_margin_penalty
 from trainer.records import read_manifest
 from trainer.synth.records_only import record_only_cases
@@ -61,6 +61,37 @@ def test_a_shifted_copy_moves_one_score_and_says_which_way():
         assert sign == (1.0 if (alt[f] > FULL[f]) == higher_worse else -1.0)
         assert alt["cdr"] in (0.0, 0.5, 1.0, 2.0, 3.0)
     assert shifted_copy({"age": 70}, rng)[1] == 0.0, "no score, no copy"
+
+
+def test_neighbour_pairs_compare_two_nearby_values_anywhere_on_a_scale():
+    rng = np.random.default_rng(0)
+    seen: dict[str, set] = {f: set() for f in SCORES}
+    for _ in range(2000):
+        ref, alt, sign = neighbour_pair(FULL, rng)
+        moved = [k for k in FULL if alt[k] != ref[k]]
+        assert len(moved) == 1 and moved[0] in SCORES, "one score differs between the two copies"
+        f = moved[0]
+        assert all(ref[k] == FULL[k] for k in FULL if k != f), "the other fields stay as the record has them"
+        assert sign == (1.0 if (alt[f] > ref[f]) == SCORES[f][3] else -1.0)
+        step = 0.5 if f in ("cdr", "cdr_sb") else 1.0
+        assert 0 < abs(alt[f] - ref[f]) <= (3 * step if f != "cdr" else 2.5)  # CDR steps 0, 0.5, 1, 2, 3
+        seen[f].update((ref[f], alt[f]))
+    # the bumps the shipped model had: MMSE 5 -> 0 and recall 1 -> 0 beside healthy scores, CDR-SB 10 -> 12
+    assert {0, 5} <= seen["mmse"] and {0, 1} <= seen["logical_memory_delayed"] and {10.0, 12.0} <= seen["cdr_sb"]
+    assert neighbour_pair({"age": 70, "summary": "Well."}, rng) is None, "no score, no pair"
+
+
+def test_pairs_anywhere_leave_the_default_draws_as_they_were(toy_cohort):
+    records = read_manifest(toy_cohort / "manifest.csv").records
+    cfg = preset("tiny")
+    plain = CaseDataset(records, cfg, ["NC", "MCI", "AD"], monotone=True, seed=0)
+    anywhere = CaseDataset(records, cfg, ["NC", "MCI", "AD"], monotone=True, seed=0, monotone_anywhere=1.0)
+    plain.set_epoch(1), anywhere.set_epoch(1)
+    a, b = [plain[i] for i in range(len(records))], [anywhere[i] for i in range(len(records))]
+    assert "ids_ref" not in a[0] and all(torch.equal(x["ids"], y["ids"]) for x, y in zip(a, b))
+    paired = [y for y in b if not torch.equal(y["ids_ref"], y["ids"])]
+    assert len(paired) > len(records) // 2, "with P = 1 every record with a score compares two of its copies"
+    assert all(float(y["alt_sign"]) != 0 and not torch.equal(y["ids_ref"], y["ids_alt"]) for y in paired)
 
 
 def test_the_penalty_is_zero_for_the_right_direction_and_positive_for_the_wrong_one():
@@ -259,7 +290,8 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
                        "--freeze", "image_encoder", "--augment-records", "--monotone", "1", "--monotone-margin", "2",
-                       "--monotone-ends", "0.3", "--mri-margin", "1", "--mri-margin-fixed",
+                       "--monotone-ends", "0.3", "--monotone-anywhere", "0.5", "--mri-margin", "1",
+                       "--mri-margin-fixed",
                        "--record-only", "30"]) == 0
     a, _ = load_checkpoint(first / "last.safetensors")
     b, info = load_checkpoint(second / "last.safetensors")
@@ -269,6 +301,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert info.provenance["freeze"] == ["image_encoder"] and info.provenance["monotone"] == 1.0
     assert info.provenance["monotone_margin"] == 2.0 and info.provenance["monotone_ends"] == 0.3
     assert info.provenance["mri_margin"] == 1.0 and info.provenance["mri_margin_fixed"] is True
+    assert info.provenance["monotone_anywhere"] == 0.5
     assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
     lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
     assert "mono" in lines[-1]["train"] and "mri" in lines[-1]["train"], "the penalties are trained and logged"
@@ -313,8 +346,10 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
                                            ("--monotone-margin", "-1"), ("--monotone-margin", "nan"),
                                            ("--monotone-ends", "1.5"), ("--mri-margin", "-1"), ("--mri-margin", "nan"),
                                            ("--monotone-margin", "2"), ("--mri-margin", "2 --modalities image"),
-                                           ("--mri-margin-fixed", "")])
-# the last three: a margin without --monotone, an MRI margin on one modality, a fixed MRI margin without one
+                                           ("--mri-margin-fixed", ""), ("--monotone-anywhere", "1.5"),
+                                           ("--monotone-anywhere", "0.5")])
+# then: a margin without --monotone, an MRI margin on one modality, a fixed MRI margin without one, pairs
+# anywhere with a bad probability and without --monotone
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
@@ -341,3 +376,28 @@ def test_freeze_keeps_a_part_inside_a_module_and_trains_the_rest(toy_cohort, tmp
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "x"),
                     "--freeze", "image_encoder.no_such_part"])
     assert exc.value.code == 2 and "--freeze image_encoder.no_such_part" in capsys.readouterr().err
+
+
+def test_a_pair_anywhere_is_penalised_between_its_two_copies_not_against_the_record():
+    from engine.model import AlifuseModel
+    from trainer.loop import _monotone_term
+
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    model = AlifuseModel(cfg).eval()
+    s = cfg.image_size
+    ids = torch.randint(1000, 2000, (3, 10))
+    batch = {"image": torch.randn(3, s, s, s), "ids": ids, "mask": torch.ones(3, 10, dtype=torch.long),
+             "label": torch.tensor([0, 1, 2]), "ids_alt": torch.randint(1000, 2000, (3, 10)),
+             "mask_alt": torch.ones(3, 10, dtype=torch.long), "alt_sign": torch.tensor([1.0, -1.0, 1.0]),
+             "alt_moved": torch.tensor([0.1, 0.1, 0.1])}
+    out = model(batch["image"], ids, batch["mask"], labels=batch["label"])
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        as_record = _monotone_term(model, out, batch, cpu, margin=1.0)
+        same = _monotone_term(model, out, {**batch, "ids_ref": ids, "mask_ref": batch["mask"]}, cpu, margin=1.0)
+        other = _monotone_term(model, out, {**batch, "ids_ref": batch["ids_alt"], "mask_ref": batch["mask_alt"]}, cpu,
+                               margin=1.0)
+    assert float(same) == pytest.approx(float(as_record), abs=1e-5), "a reference that is the record changes nothing"
+    assert float(as_record) > 0.2 and float(other) == pytest.approx(0.1, abs=1e-5), \
+        "a copy compared with itself: no direction is wrong, only the margin is short (1.0 x 0.1 of the scale moved)"
