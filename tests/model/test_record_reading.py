@@ -52,6 +52,32 @@ TEXTBOOK: list[tuple[str, dict]] = [
     ("AD", {"age": 79, "sex": "female", "education_years": 10, "mmse": 19, "cdr": 1}),
     # the issue's own example: read as healthy by the checkpoint shipped before
     ("AD", {"age": 77, "sex": "female", "mmse": 20, "cdr": 1, "cdr_sb": 7, "logical_memory_delayed": 0}),
+    # 19 more, written on 2026-12-06 from the same cut-offs before the model that now ships was trained (the one
+    # shipped before passed all of them; its successor's first epoch missed one, NC -> MCI beside the demo scan)
+    ("NC", {"age": 82, "sex": "male", "mmse": 28, "cdr": 0, "cdr_sb": 0}),
+    ("NC", {"age": 63, "sex": "female", "education_years": 20, "mmse": 30, "logical_memory_delayed": 18}),
+    ("NC", {"age": 90, "sex": "female", "mmse": 28, "cdr": 0,
+            "summary": "Lives alone, manages her own affairs; no concerns."}),
+    ("NC", {"cdr": 0, "cdr_sb": 0}),
+    ("NC", {"age": 71, "sex": "male", "education_years": 8, "mmse": 28, "cdr": 0, "cdr_sb": 0,
+            "logical_memory_delayed": 9}),
+    ("NC", {"logical_memory_delayed": 15, "mmse": 30}),
+    ("MCI", {"age": 72, "sex": "female", "mmse": 27, "cdr": 0.5, "cdr_sb": 0.5, "logical_memory_delayed": 3}),
+    ("MCI", {"age": 80, "sex": "male", "education_years": 12, "mmse": 24, "cdr": 0.5, "cdr_sb": 3.0}),
+    ("MCI", {"age": 66, "sex": "female", "cdr": 0.5, "cdr_sb": 2.0,
+             "summary": "Forgets recent conversations; independent in daily life."}),
+    ("MCI", {"mmse": 25, "cdr": 0.5, "logical_memory_delayed": 5}),
+    ("MCI", {"age": 75, "sex": "male", "education_years": 18, "mmse": 27, "cdr": 0.5, "cdr_sb": 1.0,
+             "logical_memory_delayed": 7}),
+    ("MCI", {"age": 78, "sex": "female", "mmse": 24, "cdr": 0.5, "cdr_sb": 3.5, "logical_memory_delayed": 3}),
+    ("AD", {"age": 76, "sex": "male", "mmse": 21, "cdr": 1, "cdr_sb": 5.0, "logical_memory_delayed": 1}),
+    ("AD", {"age": 70, "sex": "female", "mmse": 16, "cdr": 1, "cdr_sb": 8}),
+    ("AD", {"mmse": 10, "cdr": 2}),
+    ("AD", {"age": 85, "sex": "female", "mmse": 4, "cdr": 3, "cdr_sb": 18, "logical_memory_delayed": 0}),
+    ("AD", {"age": 79, "sex": "male", "cdr": 2, "cdr_sb": 13, "summary": "Needs help dressing; wanders at night."}),
+    ("AD", {"age": 74, "sex": "female", "education_years": 16, "mmse": 19, "cdr": 1, "cdr_sb": 6.5,
+            "logical_memory_delayed": 2}),
+    ("AD", {"mmse": 17, "cdr_sb": 9, "logical_memory_delayed": 0}),
 ]
 
 #: field -> values from healthiest to most impaired
@@ -64,8 +90,16 @@ SWEEPS: dict[str, list[float]] = {
 #: how far the expected stage may fall between two steps of a worsening score (float noise and small wiggles)
 STEP_TOLERANCE = 0.05
 UNKNOWN_CONTEXT = {"age": 74, "sex": "female"}
+#: a healthy record and a demented one (the textbook cut-offs above): a score that worsens beside them must not
+#: lower the stage either. The stage beside the demented record is near its top already, so it need not move far.
+HEALTHY_CONTEXT = {"age": 70, "sex": "male", "education_years": 16, "mmse": 29, "cdr": 0, "cdr_sb": 0,
+                   "logical_memory_delayed": 14}
+DEMENTED_CONTEXT = {"age": 79, "sex": "female", "education_years": 12, "mmse": 17, "cdr": 1, "cdr_sb": 7,
+                    "logical_memory_delayed": 1}
 FIXED_CONTEXT = {"age": 74, "sex": "female", "education_years": 14, "mmse": 26, "cdr": 0.5, "cdr_sb": 2,
                  "logical_memory_delayed": 6}
+CONTEXTS = {"others unknown": UNKNOWN_CONTEXT, "others fixed": FIXED_CONTEXT, "others healthy": HEALTHY_CONTEXT,
+            "others demented": DEMENTED_CONTEXT}
 
 
 @pytest.mark.parametrize("expected, record", TEXTBOOK, ids=[f"{c}-{i}" for i, (c, _) in enumerate(TEXTBOOK)])
@@ -77,9 +111,9 @@ def test_textbook_records_are_classified_as_such(demo_model, expected, record):
 
 
 @pytest.mark.parametrize("field", list(SWEEPS))
-@pytest.mark.parametrize("context", ["others unknown", "others fixed"])
+@pytest.mark.parametrize("context", list(CONTEXTS))
 def test_a_worse_score_never_looks_healthier_and_moves_the_stage(demo_model, field, context):
-    base = UNKNOWN_CONTEXT if context == "others unknown" else FIXED_CONTEXT
+    base = CONTEXTS[context]
     records = [{**{k: v for k, v in base.items() if k != field}, field: v} for v in SWEEPS[field]]
     for image in (None, np.zeros_like(demo_model.demo_image)):
         stage = demo_model.stage(records, image)
@@ -88,7 +122,8 @@ def test_a_worse_score_never_looks_healthier_and_moves_the_stage(demo_model, fie
         assert drops.max() <= STEP_TOLERANCE, (
             f"{field} {SWEEPS[field][worst]} -> {SWEEPS[field][worst + 1]} lowers the expected stage by "
             f"{drops.max():.3f} ({context}): {np.round(stage, 2).tolist()}")
-        assert stage[-1] - stage[0] >= 0.5, f"{field} hardly moves the stage ({context}): {np.round(stage, 2)}"
+        if context != "others demented":
+            assert stage[-1] - stage[0] >= 0.5, f"{field} hardly moves the stage ({context}): {np.round(stage, 2)}"
 
 
 def test_each_value_is_read_as_a_value_of_its_own_field(demo_model):
