@@ -22,8 +22,9 @@ def add_explain_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--explain", metavar="METHOD", choices=METHODS,
         help=f"explain the predicted class and write the maps into --out: one of {', '.join(METHODS)} "
-             "(relevance: the paper's transformer relevance propagation, fast; integrated_gradients and "
-             "occlusion: slower model-agnostic checks; attention: raw last-layer attention)")
+             "(guided: relevance refined per voxel by integrated gradients, the viewer's default; relevance: the "
+             "paper's transformer relevance propagation, fastest; integrated_gradients and occlusion: slower "
+             "model-agnostic checks; attention: raw last-layer attention)")
     try:
         parser.add_argument("--out", metavar="DIR",
                             help="folder for the explanation files (relevance.nii.gz, words.json, fields.json, "

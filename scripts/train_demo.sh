@@ -114,8 +114,9 @@ train "$work/runs/stage7" --set text_trainable_layers=2 --modalities both --loss
 #    alone (the model shipped until 2026-12-06, id 7a19bd549a9c) brought back a bump at CDR-SB 10 -> 12 beside an
 #    MCI-like record, and beside a healthy record MMSE 5 -> 0 and delayed recall 1 -> 0 lowered the stage: pairs
 #    the record-and-copy pairs never make. Half the pairs now compare two nearby values of one score anywhere on its
-#    scale. The last epoch (validation AUC 0.962; 0.963 after epoch 1): it passes every check of tests/model, the
-#    first epoch fails two (CDR-SB 10 -> 12, one atrophied scan's MRI weight).
+#    scale. The last epoch (validation AUC 0.962; 0.963 after epoch 1): it passes every check of tests/model; the
+#    first fails four (one atrophied scan's MRI weight, a textbook NC record beside the demo scan, MMSE 5 -> 0 and
+#    delayed recall 1 -> 0 beside a healthy record).
 train "$work/runs/stage8" --set text_trainable_layers=2 --modalities both --loss cls+cl \
     --init-from "$work/runs/stage7/best.safetensors" --init-parts image_encoder,text_encoder,fusion,img_proj,txt_proj,temp \
     --freeze image_encoder --augment-records --field-drop 0.5 --record-drop 0.15 --monotone 10 --monotone-margin 4 \

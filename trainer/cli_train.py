@@ -85,8 +85,9 @@ def build_parser() -> ArgumentParser:
                         "(trainer/mri_weight.py; default 0 = off)")
     p.add_argument("--mri-margin-fixed", action="store_true",
                    help="with --mri-margin: hold the prediction with the MRI hidden fixed (no gradient), so that the "
-                        "margin is met by reading the scan, not by moving that prediction (the probe that measures "
-                        "how much the MRI weighs)")
+                        "margin is met by moving the prediction with the scan (the record's and the fusion's weights "
+                        "still learn through it), not the one without it, the probe that measures how much the MRI "
+                        "weighs")
     p.add_argument("--record-only", type=int, default=0, metavar="N",
                    help="add N synthetic records without a scan to the training split (their MRI reads as hidden), "
                         "drawn by the synthetic cohort's record generator with --seed (default 0)")

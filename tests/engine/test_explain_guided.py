@@ -26,10 +26,12 @@ def test_the_guided_map_is_zero_where_either_map_is_and_varies_inside_a_patch():
     ig[0, 0, 0] = 1.0                        # and one far from it, in a patch relevance gives nothing
     m = guided_map(rel, ig)
     assert m.shape == (16, 16, 16) and float(m.min()) == 0.0
+    # the corner is beyond the half patch that trilinear upsampling spreads relevance over, and beyond the blur
     assert float(m[:8, :8, :8].max()) == 0.0, "IG alone does not light a patch relevance gives nothing"
     inside = m[8:, 8:, 8:]
     assert int(inside.argmax()) == np.ravel_multi_index((4, 4, 4), (8, 8, 8)), "the peak is IG's voxel"
     assert float(inside[0, 0, 0]) == 0.0 < float(inside[4, 4, 4]), "finer than the patch: it varies inside it"
+    assert 0.0 < float(inside[4, 4, 5]) < float(inside[4, 4, 4]), "IG is blurred: its voxel's neighbour gets a share"
 
 
 def test_guided_explanations_keep_relevances_words_and_map_the_voxels(setup):  # noqa: F811

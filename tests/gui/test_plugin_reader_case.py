@@ -73,6 +73,8 @@ def _one_case_from_the_last(qtbot, session, paths: list[str]) -> None:
 
 
 def test_of_several_mris_opened_at_once_the_last_is_the_case(make_napari_viewer, qtbot, tmp_path):
+    """napari reads the files in turns of the event loop, so each may open in turn: what is checked is where it ends
+    (the last file is the case, no layer keeps the mark). The batching is checked by the test after this one."""
     from alifuse_gui._qt.session import session_for
 
     viewer = make_napari_viewer()

@@ -53,7 +53,8 @@ TEXTBOOK: list[tuple[str, dict]] = [
     # the issue's own example: read as healthy by the checkpoint shipped before
     ("AD", {"age": 77, "sex": "female", "mmse": 20, "cdr": 1, "cdr_sb": 7, "logical_memory_delayed": 0}),
     # 19 more, written on 2026-12-06 from the same cut-offs before the model that now ships was trained (the one
-    # shipped before passed all of them; its successor's first epoch missed one, NC -> MCI beside the demo scan)
+    # shipped before passed all of them; the first epoch of the run that now ships missed one, NC -> MCI beside the
+    # demo scan)
     ("NC", {"age": 82, "sex": "male", "mmse": 28, "cdr": 0, "cdr_sb": 0}),
     ("NC", {"age": 63, "sex": "female", "education_years": 20, "mmse": 30, "logical_memory_delayed": 18}),
     ("NC", {"age": 90, "sex": "female", "mmse": 28, "cdr": 0,
@@ -91,7 +92,7 @@ SWEEPS: dict[str, list[float]] = {
 STEP_TOLERANCE = 0.05
 UNKNOWN_CONTEXT = {"age": 74, "sex": "female"}
 #: a healthy record and a demented one (the textbook cut-offs above): a score that worsens beside them must not
-#: lower the stage either. The stage beside the demented record is near its top already, so it need not move far.
+#: lower the stage either. The stage beside the demented record is near its top already, so it need move less.
 HEALTHY_CONTEXT = {"age": 70, "sex": "male", "education_years": 16, "mmse": 29, "cdr": 0, "cdr_sb": 0,
                    "logical_memory_delayed": 14}
 DEMENTED_CONTEXT = {"age": 79, "sex": "female", "education_years": 12, "mmse": 17, "cdr": 1, "cdr_sb": 7,
@@ -122,8 +123,8 @@ def test_a_worse_score_never_looks_healthier_and_moves_the_stage(demo_model, fie
         assert drops.max() <= STEP_TOLERANCE, (
             f"{field} {SWEEPS[field][worst]} -> {SWEEPS[field][worst + 1]} lowers the expected stage by "
             f"{drops.max():.3f} ({context}): {np.round(stage, 2).tolist()}")
-        if context != "others demented":
-            assert stage[-1] - stage[0] >= 0.5, f"{field} hardly moves the stage ({context}): {np.round(stage, 2)}"
+        least = 0.2 if context == "others demented" else 0.5  # beside a demented record the stage starts near its top
+        assert stage[-1] - stage[0] >= least, f"{field} hardly moves the stage ({context}): {np.round(stage, 2)}"
 
 
 def test_each_value_is_read_as_a_value_of_its_own_field(demo_model):

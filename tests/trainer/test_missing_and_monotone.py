@@ -66,6 +66,7 @@ def test_a_shifted_copy_moves_one_score_and_says_which_way():
 def test_neighbour_pairs_compare_two_nearby_values_anywhere_on_a_scale():
     rng = np.random.default_rng(0)
     seen: dict[str, set] = {f: set() for f in SCORES}
+    pairs: set = set()
     for _ in range(2000):
         ref, alt, sign = neighbour_pair(FULL, rng)
         moved = [k for k in FULL if alt[k] != ref[k]]
@@ -76,8 +77,10 @@ def test_neighbour_pairs_compare_two_nearby_values_anywhere_on_a_scale():
         step = 0.5 if f in ("cdr", "cdr_sb") else 1.0
         assert 0 < abs(alt[f] - ref[f]) <= (3 * step if f != "cdr" else 2.5)  # CDR steps 0, 0.5, 1, 2, 3
         seen[f].update((ref[f], alt[f]))
+        pairs.add((f, *sorted((float(ref[f]), float(alt[f])))))
     # the bumps the shipped model had: MMSE 5 -> 0 and recall 1 -> 0 beside healthy scores, CDR-SB 10 -> 12
-    assert {0, 5} <= seen["mmse"] and {0, 1} <= seen["logical_memory_delayed"] and {10.0, 12.0} <= seen["cdr_sb"]
+    assert {("mmse", 0.0, 3.0), ("logical_memory_delayed", 0.0, 1.0), ("cdr_sb", 10.0, 11.5)} <= pairs
+    assert {0, 5} <= seen["mmse"] and {10.0, 12.0} <= seen["cdr_sb"]
     assert neighbour_pair({"age": 70, "summary": "Well."}, rng) is None, "no score, no pair"
 
 

@@ -35,7 +35,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--fill", choices=["zero", "mean"], default="zero",
                    help="value of deleted patches: zero (background after preprocessing, default) or the image mean")
     p.add_argument("--draws", type=int, default=5, help="random deletions averaged per case (default 5)")
-    p.add_argument("--ig-steps", type=int, default=8, help="integrated-gradients steps (default 8)")
+    p.add_argument("--ig-steps", type=int, default=16,
+                   help="integrated-gradients steps, for integrated_gradients and guided (default 16, as the viewer)")
     p.add_argument("--seed", type=seed_type, default=0,
                    help="seed of the random deletions (default 0); the re-randomised model uses seed + 1000")
     p.add_argument("--cascade", action="store_true",

@@ -77,6 +77,8 @@ def bar_figures(summary: dict, methods: Sequence[str], out: Path) -> list[Path]:
     paths = []
     fig, ax = plt.subplots(figsize=(4.8, 3.2), dpi=90)
     _bars(ax, methods, {"image map": [_ms(summary["sanity"][m]["image_rho"]) for m in methods],
+                        "image map, brain only": [_ms(summary["sanity"][m].get("image_rho_brain", {}))
+                                                  for m in methods],
                         "token relevance": [_ms(summary["sanity"][m]["text_rho"]) for m in methods]},
           "Spearman ρ (trained vs random)")
     ax.set_title("Sanity: lower = map depends on learning", fontsize=9)

@@ -37,7 +37,7 @@ class CheckSettings:
     fraction: float = 0.1            # share of patches / tokens deleted
     fill: str = "zero"               # "zero" (background after preprocessing) or "mean" (the image's mean)
     draws: int = 5                   # random deletions averaged per case
-    ig_steps: int = 8
+    ig_steps: int = 16  # as the viewer explains (engine.explain.api.explain)
     brain_threshold: float = 0.05    # preprocessed intensity above which a voxel is brain
     seed: int = 0                    # random deletions; the re-randomised model uses seed + RANDOM_MODEL_OFFSET
     exclude_parts: tuple[str, ...] = field(default_factory=tuple)
