@@ -6,7 +6,6 @@ same weights as one that was never stopped.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -172,7 +171,7 @@ def _mri_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str
     from engine.explain.reliance import hidden_mri
     from engine.model import Encoded
 
-    with torch.no_grad() if fixed else contextlib.nullcontext():
+    with torch.set_grad_enabled(not fixed):
         blank = hidden_mri(batch["image"][:1].to(device))
         z_blank = model.image_encoder(blank).expand(out["z_txt"].shape[0], -1, -1)
         logits_hidden = model.classify(Encoded(z_blank, out["z_txt"].detach() if fixed else out["z_txt"]))

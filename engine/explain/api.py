@@ -14,7 +14,6 @@ from typing import Any, Sequence
 import nibabel as nib
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine import strict_json
@@ -25,7 +24,8 @@ from engine.ehr_text import field_relevance, word_relevance
 from engine.errors import AlifuseInputError
 from engine.explain import DEFAULT_METHOD, METHODS
 from engine.explain.attention import explain_attention
-from engine.explain.base import CancelFn, ExplanationCancelled, ProgressFn, RawAttribution, Reporter
+from engine.explain.base import (CancelFn, ExplanationCancelled, ProgressFn, RawAttribution, Reporter, image_map,
+                                 unit_max)
 from engine.explain.gradients import explain_integrated_gradients
 from engine.explain.guided import explain_guided
 from engine.explain.occlusion import explain_occlusion
@@ -66,33 +66,6 @@ class Explanation:
             "seconds": round(self.seconds, 3),
             **({"reliance": self.reliance.to_dict()} if self.reliance is not None else {}),
         }
-
-
-def unit_max(x: np.ndarray) -> np.ndarray:
-    """Positive part divided by its maximum; all zeros when nothing is positive (or not finite)."""
-    x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
-    m = x.max(initial=0.0)
-    return x / m if m > 0 else np.zeros_like(x)
-
-
-def unit_range(x: np.ndarray) -> np.ndarray:
-    """Positive part scaled min-max to [0, 1], as Chefer et al. show their maps: attention rollout carries a
-    near-uniform floor (the identity term) that would otherwise tint the whole brain; zeros if flat."""
-    x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
-    if x.size == 0:
-        return x
-    lo, hi = x.min(), x.max()
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-
-
-def _image_map(raw: torch.Tensor | None, size: int) -> np.ndarray:
-    """(g,g,g) patch scores (trilinear upsampling) or (S,S,S) voxel scores -> (S,S,S) float32 in [0, 1]."""
-    if raw is None:
-        return np.zeros((size,) * 3, dtype=np.float32)
-    r = raw.detach().float()
-    if r.shape[-1] != size:
-        r = F.interpolate(r.clamp(min=0)[None, None], size=(size,) * 3, mode="trilinear", align_corners=False)[0, 0]
-    return unit_range(r.cpu().numpy()).astype(np.float32)
 
 
 def on_original_grid(image_model: np.ndarray, mapping, device: torch.device) -> np.ndarray:
@@ -174,7 +147,7 @@ def explain(model: nn.Module, case, method: str = DEFAULT_METHOD, target: int | 
             raw = explain_occlusion(model, x, target, rep, int(batch_size))
         rep.scale = 1.0
         rep(0.95, "mapping onto the original image")
-        image_model = _image_map(raw.image, model.cfg.image_size)
+        image_model = image_map(raw.image, model.cfg.image_size)
         image_original = on_original_grid(image_model, case.mapping, next(model.parameters()).device)
         tokens, words, fields = _text_scores(raw, x.text)
         rel = modality_reliance(model, x.img, x.ids, x.mask, raw.target, names) if reliance else None

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.case_inputs import ModelInputs
@@ -75,6 +76,33 @@ class Reporter:
         self.last = max(self.last, min(max(float(fraction), 0.0), 1.0))
         if self._progress is not None:
             self._progress(self.last, message)
+
+
+def unit_max(x: np.ndarray) -> np.ndarray:
+    """Positive part divided by its maximum; all zeros when nothing is positive (or not finite)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
+    m = x.max(initial=0.0)
+    return x / m if m > 0 else np.zeros_like(x)
+
+
+def unit_range(x: np.ndarray) -> np.ndarray:
+    """Positive part scaled min-max to [0, 1], as Chefer et al. show their maps: attention rollout carries a
+    near-uniform floor (the identity term) that would otherwise tint the whole brain; zeros if flat."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
+    if x.size == 0:
+        return x
+    lo, hi = x.min(), x.max()
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+
+def image_map(raw: torch.Tensor | None, size: int) -> np.ndarray:
+    """(g,g,g) patch scores (trilinear upsampling) or (S,S,S) voxel scores -> (S,S,S) float32 in [0, 1]."""
+    if raw is None:
+        return np.zeros((size,) * 3, dtype=np.float32)
+    r = raw.detach().float()
+    if r.shape[-1] != size:
+        r = F.interpolate(r.clamp(min=0)[None, None], size=(size,) * 3, mode="trilinear", align_corners=False)[0, 0]
+    return unit_range(r.cpu().numpy()).astype(np.float32)
 
 
 def image_features(model: nn.Module, img: torch.Tensor | None) -> torch.Tensor | None:

@@ -21,19 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.explain.base import ModelInputs, RawAttribution, Reporter
+from engine.explain.base import ModelInputs, RawAttribution, Reporter, image_map
 from engine.explain.gradients import explain_integrated_gradients
 from engine.explain.relevance import explain_relevance
 
 #: the Gaussian that smooths the IG map, in voxels of the model grid (kernel cut at 3 sigma)
 SIGMA_VOXELS = 1.0
-
-
-def floor_removed(x: torch.Tensor) -> torch.Tensor:
-    """Positive part min-max scaled to [0, 1] (zeros when flat): (S, S, S) -> (S, S, S)."""
-    x = torch.nan_to_num(x.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp(min=0)
-    lo, hi = x.min(), x.max()
-    return (x - lo) / (hi - lo) if hi > lo else torch.zeros_like(x)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -53,12 +46,11 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def guided_map(relevance: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Patch relevance (g, g, g) and voxel IG (S, S, S) -> the guided map (S, S, S), in [0, 1]."""
-    size = gradients.shape[-1]
-    coarse = F.interpolate(relevance.float().clamp(min=0)[None, None], size=(size,) * 3, mode="trilinear",
-                           align_corners=False)[0, 0]
+    # the coarse factor is relevance's map as the viewer shows it: upsampled, its floor removed
+    coarse = torch.from_numpy(image_map(relevance, gradients.shape[-1])).to(gradients.device)
     fine = gradients.float().clamp(min=0)
     fine = fine / fine.max() if fine.max() > 0 else fine
-    return floor_removed(coarse) * gaussian_blur(fine, SIGMA_VOXELS)
+    return coarse * gaussian_blur(fine, SIGMA_VOXELS)
 
 
 def explain_guided(model: nn.Module, x: ModelInputs, target: int | None, rep: Reporter,

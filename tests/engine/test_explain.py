@@ -285,7 +285,7 @@ def test_image_maps_drop_the_uniform_floor_of_attention_rollout():
     """A map that is high everywhere with one peak must show the peak, not a tinted brain."""
     import numpy as np
 
-    from engine.explain.api import unit_range
+    from engine.explain.base import unit_range
 
     x = np.full((4, 4, 4), 0.8)
     x[1, 2, 3] = 1.0
