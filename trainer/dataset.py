@@ -118,5 +118,5 @@ class CaseDataset(Dataset):
                         alt_moved=torch.tensor(moved_fraction(ref, alt), dtype=torch.float32))
             if self.monotone_anywhere > 0:  # the pair's reference: the record itself, or its first copy
                 tr = t if ref is ehr else self._encode(ref)
-                item.update(ids_ref=tr.input_ids, mask_ref=tr.attention_mask)
+                item.update(ids_ref=tr.input_ids, mask_ref=tr.attention_mask, ref_own=torch.tensor(ref is ehr))
         return item

@@ -152,13 +152,31 @@ def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dic
     logits_alt = model.classify(Encoded(out.get("z_img"), z_txt))
     logits = out["logits"]
     if "ids_ref" in batch:  # --monotone-anywhere: some pairs compare two copies, not the record and one copy
-        z_ref = model.text_encoder(batch["ids_ref"].to(device), batch["mask_ref"].to(device))
-        logits = model.classify(Encoded(out.get("z_img"), z_ref))
+        logits = _reference_logits(model, out, batch, device)
     sign = batch["alt_sign"].to(device).float()
     term = penalty(expected_stage(logits), expected_stage(logits_alt), sign)
     if margin > 0:
         term = term + margin_penalty(logits, logits_alt, sign, batch["alt_moved"].to(device), margin)
     return term
+
+
+def _reference_logits(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                      device: torch.device) -> torch.Tensor:
+    """Logits (B, C) of each pair's reference: the batch's own where the reference is the record (``ref_own``),
+    which the forward pass has encoded already; the other rows' copies are encoded here, cut to their longest."""
+    from engine.model import Encoded
+
+    own = batch["ref_own"].to(device).bool() if "ref_own" in batch else torch.zeros(len(out["logits"]), dtype=torch.bool,
+                                                                                   device=device)
+    rows = (~own).nonzero().squeeze(1)
+    if len(rows) == 0:
+        return out["logits"]
+    mask = batch["mask_ref"].to(device)[rows]
+    n = max(2, int(mask.sum(-1).max()))
+    z_ref = model.text_encoder(batch["ids_ref"].to(device)[rows][:, :n], mask[:, :n])
+    z_img = out.get("z_img")
+    ref = model.classify(Encoded(z_img[rows] if z_img is not None else None, z_ref))
+    return out["logits"].index_put((rows,), ref.to(out["logits"].dtype))
 
 
 def _mri_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],

@@ -404,3 +404,37 @@ def test_a_pair_anywhere_is_penalised_between_its_two_copies_not_against_the_rec
     assert float(same) == pytest.approx(float(as_record), abs=1e-5), "a reference that is the record changes nothing"
     assert float(as_record) > 0.2 and float(other) == pytest.approx(0.1, abs=1e-5), \
         "a copy compared with itself: no direction is wrong, only the margin is short (1.0 x 0.1 of the scale moved)"
+
+
+def test_a_reference_that_is_the_record_is_not_encoded_again(toy_cohort):
+    """--monotone-anywhere: rows whose pair starts from the record reuse the forward pass's logits; only the other
+    rows' references go through the text encoder, and the term is the one every row encoded would give."""
+    from engine.model import AlifuseModel
+    from trainer.loop import _monotone_term
+
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    model = AlifuseModel(cfg).eval()
+    s = cfg.image_size
+    ids, alt = torch.randint(1000, 2000, (3, 10)), torch.randint(1000, 2000, (3, 10))
+    mask = torch.ones(3, 10, dtype=torch.long)
+    ref = torch.stack([ids[0], alt[1].roll(1), ids[2]])
+    batch = {"image": torch.randn(3, s, s, s), "ids": ids, "mask": mask, "label": torch.tensor([0, 1, 2]),
+             "ids_alt": alt, "mask_alt": mask, "alt_sign": torch.tensor([1.0, -1.0, 1.0]),
+             "alt_moved": torch.tensor([0.1, 0.1, 0.1]), "ids_ref": ref, "mask_ref": mask}
+    out = model(batch["image"], ids, mask, labels=batch["label"])
+    rows_seen: list[int] = []
+    hook = model.text_encoder.register_forward_hook(lambda m, args, res: rows_seen.append(int(args[0].shape[0])))
+    with torch.no_grad():
+        every_row = _monotone_term(model, out, batch, torch.device("cpu"), margin=1.0)
+        rows_seen.clear()
+        skipping = _monotone_term(model, out, {**batch, "ref_own": torch.tensor([True, False, True])},
+                                  torch.device("cpu"), margin=1.0)
+    hook.remove()
+    assert float(skipping) == pytest.approx(float(every_row), abs=1e-5)
+    assert rows_seen == [3, 1], "the copies (3 rows), then the one reference that is not the record"
+    data = CaseDataset(read_manifest(toy_cohort / "manifest.csv").records, cfg, ["NC", "MCI", "AD"], monotone=True, seed=0, monotone_anywhere=0.5)
+    data.set_epoch(1)
+    items = [data[i] for i in range(len(data))]
+    assert {bool(x["ref_own"]) for x in items} == {True, False}
+    assert all(torch.equal(x["ids_ref"], x["ids"]) for x in items if bool(x["ref_own"]))
