@@ -53,26 +53,47 @@ class ScannerAugment:
         """(S, S, S) in [0, 1] -> the same scan as another scanner might give it, float32 in [0, 1]."""
         u = rng.random(9)
         coarse = rng.normal(0.0, 1.0, (4, 4, 4))
-        noise = rng.normal(0.0, 1.0, image.shape)
+        normal = rng.normal(0.0, 1.0, image.shape)
         if u[0] < self.clean:
             return np.ascontiguousarray(image, dtype=np.float32)
         x = np.clip(image.astype(np.float64), 0.0, 1.0)
-        plane = _PLANES[int(u[1] * 3) % 3]
-        angle = (2.0 * u[2] - 1.0) * self.rotate
-        if angle:
-            x = ndi.rotate(x, angle, axes=plane, reshape=False, order=1, mode="constant", cval=0.0)
-        sigma = u[3] * self.blur
-        if sigma > 0.05:
-            x = ndi.gaussian_filter1d(x, sigma, axis=int(u[4] * 3) % 3, mode="constant")
-        x = np.clip(x, 0.0, 1.0) ** float(np.exp((2.0 * u[5] - 1.0) * np.log(self.gamma)))
-        if self.bias > 0:
-            coarse = ndi.gaussian_filter(coarse, 0.8, mode="nearest")
-            coarse *= u[6] * self.bias / max(float(coarse.std()), 1e-6)
-            zoom = [s / 4.0 for s in x.shape]
-            field = ndi.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[: x.shape[0], : x.shape[1],
-                                                                                    : x.shape[2]]
-            x = x * np.exp(field)
+        x = tilt(x, (2.0 * u[2] - 1.0) * self.rotate, _PLANES[int(u[1] * 3) % 3])
+        x = thick_slices(x, u[3] * self.blur, int(u[4] * 3) % 3)
+        x = contrast(x, float(np.exp((2.0 * u[5] - 1.0) * np.log(self.gamma))))
+        x = bias_field(x, coarse, u[6] * self.bias)
         x = x * (self.scale + (1.0 - self.scale) * u[7])
-        # MR magnitude images: noise everywhere, the background's included, folded to positive values.
-        x = np.abs(x + noise * (self.noise * u[8]))
-        return np.clip(x, 0.0, 1.0).astype(np.float32)
+        return noise(x, normal, self.noise * u[8]).astype(np.float32)
+
+
+def tilt(x: np.ndarray, degrees: float, plane: tuple[int, int]) -> np.ndarray:
+    """(S, S, S) turned by ``degrees`` about the volume's centre in ``plane`` (two axes); zero outside."""
+    if not degrees:
+        return x
+    return ndi.rotate(x, degrees, axes=plane, reshape=False, order=1, mode="constant", cval=0.0)
+
+
+def thick_slices(x: np.ndarray, sigma: float, axis: int) -> np.ndarray:
+    """(S, S, S) blurred along one axis by a Gaussian of ``sigma`` voxels, as thick slices are."""
+    return ndi.gaussian_filter1d(x, sigma, axis=axis, mode="constant") if sigma > 0.05 else x
+
+
+def contrast(x: np.ndarray, gamma: float) -> np.ndarray:
+    """Another sequence's intensity curve: x ** gamma on [0, 1] (keeps the order of intensities)."""
+    return np.clip(x, 0.0, 1.0) ** gamma
+
+
+def bias_field(x: np.ndarray, coarse: np.ndarray, strength: float) -> np.ndarray:
+    """(S, S, S) times exp of a smooth field: ``coarse`` (4, 4, 4) normal draws, smoothed, scaled to log-std
+    ``strength`` and interpolated to the volume."""
+    if strength <= 0:
+        return x
+    c = ndi.gaussian_filter(coarse, 0.8, mode="nearest")
+    c = c * (strength / max(float(c.std()), 1e-6))
+    field = ndi.zoom(c, [s / 4.0 for s in x.shape], order=1, mode="nearest", grid_mode=True)
+    return x * np.exp(field[: x.shape[0], : x.shape[1], : x.shape[2]])
+
+
+def noise(x: np.ndarray, normal: np.ndarray, sigma: float) -> np.ndarray:
+    """MR magnitude noise: ``normal`` (S, S, S) draws times ``sigma`` added everywhere, the background's included,
+    folded to positive values; clipped to [0, 1]."""
+    return np.clip(np.abs(x + normal * sigma), 0.0, 1.0)
