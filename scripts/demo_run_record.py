@@ -5,7 +5,8 @@
 
 Each stage's command, start time, seconds and best validation figures come from its own ``run.json`` and
 ``progress.json`` (written by alifuse-train), the stem's pre-training from ``runs/stem.safetensors.json`` (written by
-scripts/pretrain_stem.py; absent in work folders older than it); the calibration from the checkpoint's metadata, so
+scripts/pretrain_stem.py; absent in work folders older than it) and the image encoder's other-scanners step from
+``runs/robust.safetensors.json`` (scripts/robust_image.py); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
 alifuse-synth). ``--earlier RECORD`` takes the stages whose run folders are not in WORK_DIR from an earlier record
 (a stage resumed on another machine, from the earlier stage's checkpoint), each marked with where it came from.
@@ -22,6 +23,8 @@ from engine.calibration import describe_calibration
 from engine.checkpoint_info import read_info
 
 STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8")
+#: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" after stage8.
+SCRIPTS = ("stem", "robust")
 
 
 def _done_event(run: Path) -> dict[str, Any]:
@@ -41,9 +44,10 @@ def stage_record(run: Path) -> dict[str, Any]:
             "best_val": done["best_val"], "n_cases": meta["n_cases"]}
 
 
-def stem_record(work: Path) -> dict[str, Any] | None:
-    """The stem pre-training's record (command, started, seconds, best_val, kept_epoch, n_cases), if it ran."""
-    sidecar = work / "runs" / "stem.safetensors.json"
+def script_record(work: Path, name: str) -> dict[str, Any] | None:
+    """The record a training script wrote beside its checkpoint ``runs/NAME.safetensors.json`` (command, started,
+    seconds and its own figures), if it ran: "stem" (pretrain_stem.py), "robust" (robust_image.py)."""
+    sidecar = work / "runs" / f"{name}.safetensors.json"
     return json.loads(sidecar.read_text()) if sidecar.is_file() else None
 
 
@@ -69,10 +73,14 @@ def _stage(work: Path, name: str, earlier: dict[str, Any] | None, earlier_path: 
 
 def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: Path | None = None) -> dict[str, Any]:
     earlier = json.loads(earlier_path.read_text()) if earlier_path else None
-    stem = stem_record(work)
-    if stem is None and earlier is not None and "stem" in earlier.get("stages", {}):
-        stem = {**earlier["stages"]["stem"], "from_record": str(earlier_path)}
-    stages = {**({"stem": stem} if stem else {}), **{s: _stage(work, s, earlier, earlier_path) for s in STAGES}}
+    scripts = {}
+    for name in SCRIPTS:
+        scripts[name] = script_record(work, name)
+        if scripts[name] is None and earlier is not None and name in earlier.get("stages", {}):
+            scripts[name] = {**earlier["stages"][name], "from_record": str(earlier_path)}
+    stages = {**({"stem": scripts["stem"]} if scripts["stem"] else {}),
+              **{s: _stage(work, s, earlier, earlier_path) for s in STAGES},
+              **({"robust": scripts["robust"]} if scripts["robust"] else {})}
     env = json.loads((work / "runs" / STAGES[-1] / "run.json").read_text())["environment"]
     info = read_info(checkpoint)
     return {

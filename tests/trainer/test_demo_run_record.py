@@ -80,6 +80,18 @@ def test_the_stems_pre_training_is_a_stage_of_the_record(tmp_path: Path) -> None
     assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(15.0)
 
 
+def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path: Path) -> None:
+    for name in STAGES:
+        _run_folder(tmp_path, name, 60.0, 0.8)
+    history = [{"epoch": 0, "val_auc": 0.87, "val_auc_other_look": 0.76}]
+    (tmp_path / "runs" / "robust.safetensors.json").write_text(json.dumps({
+        "command": "scripts/robust_image.py x", "started": "2026-12-06T08:10:00+0000", "seconds": 300.0,
+        "history": history}))
+    rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
+    assert list(rec["stages"]) == [*(f"stage{i}" for i in range(1, 9)), "robust"]
+    assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(13.0)
+
+
 def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_path: Path) -> None:
     """Stages 6-8 continued from the shipped stage-5 checkpoint on a new machine: 1-5 come from the old record."""
     _run_folder(tmp_path, "stage6", 90.0, 0.9)
