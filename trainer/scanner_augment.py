@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from engine.errors import AlifuseInputError
+from trainer.synth.acquisition import log_bias_field
 
 _PLANES = ((0, 1), (0, 2), (1, 2))
 
@@ -87,10 +88,7 @@ def bias_field(x: np.ndarray, coarse: np.ndarray, strength: float) -> np.ndarray
     ``strength`` and interpolated to the volume."""
     if strength <= 0:
         return x
-    c = ndi.gaussian_filter(coarse, 0.8, mode="nearest")
-    c = c * (strength / max(float(c.std()), 1e-6))
-    field = ndi.zoom(c, [s / 4.0 for s in x.shape], order=1, mode="nearest", grid_mode=True)
-    return x * np.exp(field[: x.shape[0], : x.shape[1], : x.shape[2]])
+    return x * np.exp(log_bias_field(coarse, x.shape, strength))  # the synthetic scanners' own field
 
 
 def noise(x: np.ndarray, normal: np.ndarray, sigma: float) -> np.ndarray:

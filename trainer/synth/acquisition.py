@@ -127,12 +127,17 @@ def head_to_world(acq: Acquisition) -> np.ndarray:
 
 def bias_field(shape: tuple[int, int, int], strength: float, rng: np.random.Generator) -> np.ndarray:
     """Smooth multiplicative field (shape) with log-std about ``strength``, mean about 1."""
-    coarse = rng.normal(0.0, 1.0, (4, 4, 4)).astype(np.float32)
-    coarse = ndi.gaussian_filter(coarse, 0.8, mode="nearest")
-    coarse *= strength / max(float(coarse.std()), 1e-6)
-    zoom = [s / 4.0 for s in shape]
-    log_field = ndi.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[: shape[0], : shape[1], : shape[2]]
-    return np.exp(log_field).astype(np.float32)
+    return np.exp(log_bias_field(rng.normal(0.0, 1.0, (4, 4, 4)).astype(np.float32), shape, strength)).astype(
+        np.float32)
+
+
+def log_bias_field(coarse: np.ndarray, shape: tuple[int, ...], strength: float) -> np.ndarray:
+    """The log of a bias field (shape), from ``coarse`` (4, 4, 4) normal draws: smoothed, scaled to std ``strength``,
+    linearly interpolated; computed in ``coarse``'s dtype."""
+    c = ndi.gaussian_filter(coarse, 0.8, mode="nearest")
+    c = c * (strength / max(float(c.std()), 1e-6))
+    return ndi.zoom(c, [s / 4.0 for s in shape], order=1, mode="nearest", grid_mode=True)[: shape[0], : shape[1],
+                                                                                           : shape[2]]
 
 
 def rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
