@@ -32,7 +32,7 @@ from trainer.dataset import CaseDataset
 from trainer.evaluate import check_no_leakage, mean_reliance
 from trainer.loop import predict_dataset
 from trainer.metrics import auc, bootstrap_ci, scores_with_ci
-from trainer.records import CaseRecord, read_manifest
+from trainer.records import CaseRecord, read_manifest, with_fields
 
 CLASSES = ["NC", "MCI", "AD"]
 
@@ -46,11 +46,6 @@ def _binary_auc_ci(y: np.ndarray, score: np.ndarray, n_boot: int) -> dict:
     """AUC of a 1-D score with its bootstrap CI (trainer.metrics.bootstrap_ci on the two-column form)."""
     ci = bootstrap_ci(y, np.stack([1.0 - score, score], axis=1), n=n_boot)["auc"]
     return {"n": int(len(y)), "auc": round(auc(y, score), 4), "ci95": [round(ci[0], 4), round(ci[1], 4)]}
-
-
-def _with_record(records: list[CaseRecord], keep: tuple[str, ...]) -> list[CaseRecord]:
-    return [CaseRecord(r.subject_id, r.visit, r.image, r.label, r.dataset,
-                       {k: v for k, v in r.ehr.items() if k in keep or k == "subject_id"}, r.mask) for r in records]
 
 
 class _HiddenImage(CaseDataset):
@@ -68,7 +63,7 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
     full = CaseDataset(records, cfg, CLASSES, cache)
     p_fused = predict_dataset(model, full, cpu)
     out = {"fused": _scored(y, p_fused, n_boot)}
-    p_img = predict_dataset(model, CaseDataset(_with_record(records, ()), cfg, CLASSES, cache), cpu)
+    p_img = predict_dataset(model, CaseDataset(with_fields(records, ()), cfg, CLASSES, cache), cpu)
     out["mri_only_empty_record"] = _scored(y, p_img, n_boot)
     out["record_only_mri_hidden"] = _scored(y, predict_dataset(model, _HiddenImage(records, cfg, CLASSES, cache), cpu),
                                             n_boot)
@@ -77,7 +72,7 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
         out["image_only_model"] = _scored(y, predict_dataset(m2, CaseDataset(records, m2.cfg, CLASSES, cache), cpu),
                                           n_boot)
     nc_ad = y != 1
-    p_age_sex = predict_dataset(model, CaseDataset(_with_record(records, ("age", "sex")), cfg, CLASSES, cache), cpu)
+    p_age_sex = predict_dataset(model, CaseDataset(with_fields(records, ("age", "sex")), cfg, CLASSES, cache), cpu)
     out["nc_vs_ad_mri_with_age_sex"] = _binary_auc_ci((y[nc_ad] == 2).astype(int), p_age_sex[nc_ad, 2], n_boot)
     out["reliance_mean_shift"] = {k: round(v, 4) for k, v in mean_reliance(model, full, cpu).items()}
     conf = p_fused.max(1)

@@ -6,7 +6,7 @@
 Each stage's command, start time, seconds and best validation figures come from its own ``run.json`` and
 ``progress.json`` (written by alifuse-train), the stem's pre-training from ``runs/stem.safetensors.json`` (written by
 scripts/pretrain_stem.py; absent in work folders older than it) and the image encoder's other-scanners step from
-``runs/robust.safetensors.json`` (scripts/robust_image.py); the calibration from the checkpoint's metadata, so
+``runs/robust.safetensors.json`` (scripts/robust_image.py; only when the checkpoint's provenance says it had the step); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
 alifuse-synth). ``--earlier RECORD`` takes the stages whose run folders are not in WORK_DIR from an earlier record
 (a stage resumed on another machine, from the earlier stage's checkpoint), each marked with where it came from.
@@ -73,8 +73,12 @@ def _stage(work: Path, name: str, earlier: dict[str, Any] | None, earlier_path: 
 
 def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: Path | None = None) -> dict[str, Any]:
     earlier = json.loads(earlier_path.read_text()) if earlier_path else None
+    info = read_info(checkpoint)
     scripts = {}
     for name in SCRIPTS:
+        if name == "robust" and "robust_image" not in info.provenance:
+            scripts[name] = None  # a probe's record in the work folder: the shipped model never had the step
+            continue
         scripts[name] = script_record(work, name)
         if scripts[name] is None and earlier is not None and name in earlier.get("stages", {}):
             scripts[name] = {**earlier["stages"][name], "from_record": str(earlier_path)}
@@ -82,7 +86,6 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
               **{s: _stage(work, s, earlier, earlier_path) for s in STAGES},
               **({"robust": scripts["robust"]} if scripts["robust"] else {})}
     env = json.loads((work / "runs" / STAGES[-1] / "run.json").read_text())["environment"]
-    info = read_info(checkpoint)
     return {
         "script": "bash scripts/train_demo.sh WORK_DIR --install",
         "work_dir": f"{work} (outside the work tree)",

@@ -1,11 +1,11 @@
 """Teaches a trained Alifuse model's image encoder to read scans from other scanners as it reads its own protocol's.
 
     .venv/bin/python scripts/robust_image.py CHECKPOINT WORK_DIR/train3000.csv --cache WORK_DIR/cache \
-        --out WORK_DIR/runs/robust.safetensors [--epochs 4] [--lr 1e-4] [--cls 0.5] [--seed 0] [--threads 2]
+        --out WORK_DIR/runs/robust_probe.safetensors [--epochs 6] [--lr 1e-4] [--cls 0.5] [--seed 0] [--threads 2]
 
 Why (docs/RESULTS.md, "The MRI on other scanners"): the encoder learned from one acquisition protocol, and on the
 other-scanners cohort its reading falls from 86 to 79 % AUC. Here only the image encoder trains, on the training
-part of the checkpoint's own split (alifuse-train's, from its seed), with each scan given another scanner's look
+part of the checkpoint's own split (alifuse-train's, from its seed and folds), with each scan given another scanner's look
 at random (trainer.scanner_augment). Its targets keep the rest of the model valid:
 - consistency: the encoder's tokens (B, 1 + N, D) on the changed scan must equal the original encoder's tokens on
   the scan as it is (mean squared error over the tokens' variance), so the fusion, the projections and the
@@ -43,7 +43,7 @@ from sklearn.metrics import roc_auc_score
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import AlifuseInputError
 from engine.explain.reliance import hidden_mri
-from engine.model import AlifuseModel
+from engine.model import AlifuseModel, Encoded
 from trainer.augment import case_rng
 from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset, label_index
@@ -63,12 +63,17 @@ def augmented(x: torch.Tensor, aug: ScannerAugment, seed: int, epoch: int, index
     return torch.from_numpy(np.stack([aug.apply(v.numpy(), case_rng(seed, epoch, i)) for v, i in zip(x, index)]))
 
 
-def empty_record_feature(model: AlifuseModel, class_names: list[str]) -> torch.Tensor:
-    """(1, D_txt): the text encoder's [CLS] feature of an empty record (the model's "MRI only" input)."""
+def empty_record_tokens(model: AlifuseModel, class_names: list[str]) -> torch.Tensor:
+    """(1, L, D_txt): the text encoder's output for an empty record (the model's "MRI only" input)."""
     ds = CaseDataset([CaseRecord("none", "bl", None, class_names[0], "none", {})], model.cfg, class_names, None)
     item = ds[0]
     with torch.no_grad():
-        return model.text_encoder(item["ids"][None], item["mask"][None])[:, 0]
+        return model.text_encoder(item["ids"][None], item["mask"][None])
+
+
+def empty_record_logits(model: AlifuseModel, z: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
+    """Logits (B, C) of the model's own head for image tokens ``z`` (B, 1 + P, D) beside the empty record ``txt``."""
+    return model.classify(Encoded(z, txt.expand(len(z), -1, -1)))
 
 
 @torch.no_grad()
@@ -84,13 +89,12 @@ def objective(model: AlifuseModel, looks: torch.Tensor, target: torch.Tensor, bl
     """The step's loss: changed scans (B, S, S, S) against the original tokens of the scans as they are (B, 1 + P, D),
     and the hidden MRI (1, S, S, S) against its original tokens (1, 1 + P, D), each a mean squared error over the
     tokens' variance ``scale``; plus ``cls`` x the cross-entropy of the fusion head given the changed scans'
-    image features and the empty record's feature ``txt`` (1, D_txt), for ``labels`` (B,)."""
+    image tokens and the empty record's tokens ``txt`` (1, L, D_txt), for ``labels`` (B,)."""
     z_all = model.image_encoder(torch.cat([looks, blank]))          # one pass: the hidden MRI as one more row
     z, z_blank = z_all[:-1], z_all[-1:]
     loss = (F.mse_loss(z, target) + F.mse_loss(z_blank, blank_target)) / scale
     if cls > 0:
-        logits = model.fusion(torch.cat([model.image_feature(z), txt.expand(len(z), -1)], -1))
-        loss = loss + cls * F.cross_entropy(logits, labels)
+        loss = loss + cls * F.cross_entropy(empty_record_logits(model, z, txt), labels)
     return loss
 
 
@@ -98,7 +102,7 @@ def image_only_auc(model: AlifuseModel, x: torch.Tensor, y: np.ndarray, txt: tor
     """Macro one-vs-rest AUC of the fusion head on the MRI with an empty record."""
     z = tokens(model, x)
     with torch.no_grad():
-        logits = model.fusion(torch.cat([model.image_feature(z), txt.expand(len(z), -1)], -1))
+        logits = empty_record_logits(model, z, txt)
     return float(roc_auc_score(y, torch.softmax(logits, -1).numpy(), multi_class="ovr"))
 
 
@@ -106,28 +110,47 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("checkpoint", type=Path, help="a trained two-modality Alifuse checkpoint (uncalibrated)")
     p.add_argument("manifest", type=Path, help="the manifest it was trained on (its split gives train and val)")
-    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (the whole model)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (the whole model; never overwritten)")
     p.add_argument("--cache", type=Path, help="preprocessed-image cache (default: alifuse-train's)")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--cls", type=float, default=0.5, help="weight of the classification term (0: consistency only)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0, help="batch order and the draws of changes")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    if a.epochs < 1 or a.threads < 1 or a.batch_size < 1:
-        p.error(f"--epochs {a.epochs} / --threads {a.threads} / --batch-size {a.batch_size}: each must be at least 1")
-    if not (a.lr > 0 and a.cls >= 0):
-        p.error(f"--lr {a.lr} must be above 0 and --cls {a.cls} at least 0")
+    for option, value in (("--epochs", a.epochs), ("--threads", a.threads), ("--batch-size", a.batch_size)):
+        if value < 1:
+            p.error(f"{option} {value}: must be at least 1")
+    if not a.lr > 0:
+        p.error(f"--lr {a.lr:g}: must be above 0")
+    if not a.cls >= 0:
+        p.error(f"--cls {a.cls:g}: must be 0 or more")
+    if a.out.exists():
+        p.error(f"--out {a.out}: already exists (a run never overwrites a checkpoint; give a new file)")
+    if a.out.suffix != ".safetensors":
+        p.error(f"--out {a.out}: must end in .safetensors")
     torch.set_num_threads(a.threads)
     try:
         model, info = load_checkpoint(a.checkpoint, "cpu", calibrated=False)
         if model.image_encoder is None or model.text_encoder is None:
             raise AlifuseInputError(f"{a.checkpoint}: needs a model of both modalities")
         records, _ = load_records(a.manifest)
-        split = run_splits([r for r in records if r.image is not None], int(info.provenance.get("seed", 0)))
+        prov = info.provenance  # the run's own split: its seed and, for a k-fold run, its fold
+        split = {k: [r for r in v if r.image is not None]
+                 for k, v in run_splits(records, int(prov.get("seed", 0)), prov.get("folds"), prov.get("fold")).items()}
+        n_run = (prov.get("val") or {}).get("n")
+        if n_run is not None and int(n_run) != len(split["val"]):
+            raise AlifuseInputError(f"{a.manifest}: its validation split has {len(split['val'])} cases with a scan, "
+                                    f"the checkpoint's run validated on {n_run}: not the data (or seed) it was "
+                                    f"trained with")
+        classes = list(info.class_names)
+        missing = sorted(set(classes) - {r.label for r in split["val"]})
+        if missing:
+            raise AlifuseInputError(f"{a.manifest}: the validation split has no {', '.join(missing)} case, so its AUC "
+                                    f"is undefined")
         cache = PreprocessCache(a.cache, memory=False)
-        size, classes = model.cfg.image_size, list(info.class_names)
+        size = model.cfg.image_size
         x_tr, x_va = volumes(split["train"], cache, size), volumes(split["val"], cache, size)
     except AlifuseInputError as exc:
         p.error(str(exc))
@@ -141,7 +164,7 @@ def main() -> None:
     blank = hidden_mri(x_tr[:1])                                    # (1, S, S, S)
     blank_target = tokens(model, blank)
     scale = target.var().clamp_min(1e-8)
-    txt = empty_record_feature(model, classes)
+    txt = empty_record_tokens(model, classes)
     x_va_look = augmented(x_va, aug, a.seed, 0, list(range(len(x_va))))               # one fixed draw (epoch 0) for validation
     history = [{"epoch": 0, "val_auc": round(image_only_auc(model, x_va, y_va, txt), 4),
                 "val_auc_other_look": round(image_only_auc(model, x_va_look, y_va, txt), 4)}]

@@ -22,11 +22,13 @@ import numpy as np
 import torch
 
 from engine.checkpoint import load_checkpoint
+from engine.errors import AlifuseInputError
 from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset, label_index
+from trainer.evaluate import check_no_leakage
 from trainer.loop import predict_dataset
 from trainer.metrics import scores_with_ci
-from trainer.records import CaseRecord, read_manifest
+from trainer.records import read_manifest, with_fields
 from trainer.scanner_augment import bias_field, contrast, noise, thick_slices, tilt
 
 #: (name, test on one scan's acquisition settings) for the subgroups.
@@ -65,19 +67,16 @@ class _Changed(CaseDataset):
         return torch.from_numpy(np.ascontiguousarray(self.change(x, i), dtype=np.float32))
 
 
-def _empty_record(records: list[CaseRecord]) -> list[CaseRecord]:
-    return [CaseRecord(r.subject_id, r.visit, r.image, r.label, r.dataset, {"subject_id": r.subject_id}, r.mask)
-            for r in records]
-
-
 def _auc(y: np.ndarray, p: np.ndarray, classes: list[str], n_boot: int) -> dict:
     s = scores_with_ci(y, p, classes, n_boot)
     return {"n": s["n"], "auc": s["auc"], "ci95": s["ci95"]["auc"]}
 
 
-def report(model, classes: list[str], folder: Path, cache: PreprocessCache, n_boot: int,
-           changes: dict | None) -> dict:
-    records = _empty_record(read_manifest(folder / "manifest.csv").records)
+def report(model, info, folder: Path, cache: PreprocessCache, n_boot: int, changes: dict | None) -> dict:
+    """One cohort's figures (the layout of the report's JSON); ``changes``: name -> change, or None for none."""
+    records = with_fields(read_manifest(folder / "manifest.csv").records, ())
+    check_no_leakage(records, info, str(folder))  # a cohort the checkpoint trained on would flatter it
+    classes = list(info.class_names)
     y = np.array([label_index(r.label, classes) for r in records])
     cpu = torch.device("cpu")
     p = predict_dataset(model, CaseDataset(records, model.cfg, classes, cache), cpu)
@@ -105,17 +104,25 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the draws of the noise and the bias field")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
-    torch.set_grad_enabled(False)
-    model, info = load_checkpoint(a.checkpoint)
-    classes = list(info.class_names)
-    cache = PreprocessCache(a.cache)
-    result = {"checkpoint": str(a.checkpoint), "checkpoint_id": info.checkpoint_id, "data": {}}
-    for k, spec in enumerate(a.data):
-        name, _, folder = spec.partition("=")
+    if a.bootstrap < 100:
+        p.error(f"--bootstrap {a.bootstrap}: at least 100 resamples for a 95 % interval")
+    cohorts = []
+    for spec in a.data:
+        name, eq, folder = spec.partition("=")
+        if not (eq and name and folder):
+            p.error(f"--data {spec}: give NAME=COHORT_FOLDER, e.g. test=WORK_DIR/test300")
         if not (Path(folder) / "cohort.json").is_file():
             p.error(f"--data {spec}: {folder} has no cohort.json (a cohort made by alifuse-synth)")
-        result["data"][name] = report(model, classes, Path(folder), cache, a.bootstrap,
-                                      _changes(a.seed) if k == 0 else None)
+        cohorts.append((name, Path(folder)))
+    torch.set_grad_enabled(False)
+    model, info = load_checkpoint(a.checkpoint)
+    cache = PreprocessCache(a.cache)
+    result = {"checkpoint": str(a.checkpoint), "checkpoint_id": info.checkpoint_id, "data": {}}
+    for k, (name, folder) in enumerate(cohorts):
+        try:
+            result["data"][name] = report(model, info, folder, cache, a.bootstrap, _changes(a.seed) if k == 0 else None)
+        except AlifuseInputError as exc:
+            p.error(f"--data {name}={folder}: {exc}")
         print(name, json.dumps(result["data"][name]), flush=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
 

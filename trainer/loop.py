@@ -137,9 +137,14 @@ def trim_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
     batch = torch.utils.data.default_collate(items)
     for ids, mask in (("ids", "mask"), ("ids_alt", "mask_alt"), ("ids_ref", "mask_ref")):
         if ids in batch:
-            n = max(2, int(batch[mask].sum(-1).max()))
-            batch[ids], batch[mask] = batch[ids][:, :n].contiguous(), batch[mask][:, :n].contiguous()
+            batch[ids], batch[mask] = trim_text(batch[ids], batch[mask])
     return batch
+
+
+def trim_text(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word-pieces (B, L) and attention mask (B, L) cut to the longest record of the batch (at least 2: [CLS] [SEP])."""
+    n = max(2, int(mask.sum(-1).max()))
+    return ids[:, :n].contiguous(), mask[:, :n].contiguous()
 
 
 def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
@@ -171,9 +176,7 @@ def _reference_logits(model: AlifuseModel, out: dict[str, torch.Tensor], batch: 
     rows = (~own).nonzero().squeeze(1)
     if len(rows) == 0:
         return out["logits"]
-    mask = batch["mask_ref"].to(device)[rows]
-    n = max(2, int(mask.sum(-1).max()))
-    z_ref = model.text_encoder(batch["ids_ref"].to(device)[rows][:, :n], mask[:, :n])
+    z_ref = model.text_encoder(*trim_text(batch["ids_ref"].to(device)[rows], batch["mask_ref"].to(device)[rows]))
     z_img = out.get("z_img")
     ref = model.classify(Encoded(z_img[rows] if z_img is not None else None, z_ref))
     return out["logits"].index_put((rows,), ref.to(out["logits"].dtype))

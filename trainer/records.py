@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -41,6 +41,12 @@ class CaseRecord:
     dataset: str
     ehr: dict[str, Any] = field(default_factory=dict)
     mask: Path | None = None
+
+
+def with_fields(records: Iterable[CaseRecord], keep: tuple[str, ...]) -> list[CaseRecord]:
+    """The same visits with only the record fields in ``keep`` (and the subject id): ``()`` is an empty record, the
+    model's "MRI only" input."""
+    return [replace(r, ehr={k: v for k, v in r.ehr.items() if k in keep or k == "subject_id"}) for r in records]
 
 
 @dataclass

@@ -5,8 +5,10 @@ The image encoder learns from one acquisition protocol. On the "other scanners" 
 --acquisition shifted`: stronger contrast curves, bias fields and noise, thick slices, larger head tilts) its
 reading fell from 86 to 79 % AUC; each of these changes alone, made on the test cohort's preprocessed volumes,
 costs 2-6 points (docs/RESULTS.md, "The MRI on other scanners"). Drawing them while training teaches the encoder
-to read the anatomy and not the protocol. The ranges cover the shifted cohort's settings and a little more; they
-are applied in the model grid (S, S, S) after preprocessing, where they are cheap, so they are approximations:
+to read the anatomy and not the protocol. The ranges are those of the shifted cohort's settings (its contrast
+curves 0.75-1.3, bias fields up to 0.35, head tilts up to 8 degrees; its noise, up to 0.06 of white matter, is in
+other units than the noise here, a share of the [0, 1] intensity window). They are applied in the model grid
+(S, S, S) after preprocessing, where they are cheap, so they are approximations:
 the intensity window of a scan with its skull left in shows here as a scale of the intensities, and Rician
 noise as the magnitude of Gaussian noise.
 

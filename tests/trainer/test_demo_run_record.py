@@ -87,7 +87,14 @@ def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path:
     (tmp_path / "runs" / "robust.safetensors.json").write_text(json.dumps({
         "command": "scripts/robust_image.py x", "started": "2026-12-06T08:10:00+0000", "seconds": 300.0,
         "history": history}))
-    rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
+    assert "robust" not in _script().build(tmp_path, DEMO_CHECKPOINT, "", "")["stages"], \
+        "a probe's record in the work folder is not a step of a checkpoint that never had it"
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+
+    model, info = load_checkpoint(DEMO_CHECKPOINT, calibrated=False)
+    robust = tmp_path / "robust_demo.safetensors"
+    save_checkpoint(model, robust, info.class_names, {**info.provenance, "robust_image": {"epochs": 6}})
+    rec = _script().build(tmp_path, robust, "", "")
     assert list(rec["stages"]) == [*(f"stage{i}" for i in range(1, 9)), "robust"]
     assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(13.0)
 

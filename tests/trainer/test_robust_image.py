@@ -71,7 +71,7 @@ def test_the_objective_is_zero_for_an_encoder_that_keeps_its_tokens_and_its_grad
     x = mod.volumes(records[:6], PreprocessCache(None, memory=False), model.cfg.image_size)
     blank = hidden_mri(x[:1])
     target, blank_target = mod.tokens(model, x), mod.tokens(model, blank)
-    txt = mod.empty_record_feature(model, list(info.class_names))
+    txt = mod.empty_record_tokens(model, list(info.class_names))
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     one = torch.tensor(1.0)
     assert float(mod.objective(model, x, target, blank, blank_target, one, txt, y, 0.0)) < 1e-10
@@ -79,8 +79,10 @@ def test_the_objective_is_zero_for_an_encoder_that_keeps_its_tokens_and_its_grad
         pytest.approx(0.25, rel=1e-4), "the hidden MRI's tokens are held too"
     assert float(mod.objective(model, x, target + 0.1, blank, blank_target, torch.tensor(0.5), txt, y, 0.0)) == \
         pytest.approx(0.01 / 0.5, rel=1e-4), "scaled by the tokens' variance"
+    from engine.model import Encoded
+
     with torch.no_grad():
-        logits = model.fusion(torch.cat([model.image_feature(target), txt.expand(6, -1)], -1))
+        logits = model.classify(Encoded(target, txt.expand(6, -1, -1)))
     assert float(mod.objective(model, x, target, blank, blank_target, one, txt, y, 0.5)) == \
         pytest.approx(0.5 * float(F.cross_entropy(logits, y)), rel=1e-4)
     model.zero_grad()
@@ -89,8 +91,8 @@ def test_the_objective_is_zero_for_an_encoder_that_keeps_its_tokens_and_its_grad
     assert any(q.grad is not None and q.grad.abs().sum() > 0 for q in model.image_encoder.parameters())
 
 
-@pytest.mark.parametrize("argv, named", [(["--epochs", "0"], "--epochs 0"), (["--cls", "-1"], "--cls -1"),
-                                         (["--lr", "0"], "--lr 0")])
+@pytest.mark.parametrize("argv, named", [(["--epochs", "0"], "--epochs 0: must"), (["--cls", "-1"], "--cls -1: must"),
+                                         (["--lr", "0"], "--lr 0: must"), (["--threads", "0"], "--threads 0: must")])
 def test_bad_options_are_named_and_nothing_is_written(trained, tmp_path, monkeypatch, capsys, argv, named):
     manifest, start = trained
     out = tmp_path / "robust.safetensors"
@@ -110,3 +112,24 @@ def test_a_model_without_a_record_reader_is_refused_by_name(tmp_path, monkeypatc
     with pytest.raises(SystemExit) as exc:
         _script().main()
     assert exc.value.code == 2 and "both modalities" in capsys.readouterr().err
+
+
+def test_an_existing_out_file_is_never_overwritten(trained, tmp_path, monkeypatch, capsys):
+    manifest, start = trained
+    out = tmp_path / "robust.safetensors"
+    out.write_bytes(b"an earlier probe")
+    monkeypatch.setattr(sys, "argv", ["robust_image.py", str(start), str(manifest), "--out", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        _script().main()
+    assert exc.value.code == 2 and "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == b"an earlier probe"
+
+
+def test_a_manifest_that_is_not_the_runs_own_is_refused(trained, tmp_path, monkeypatch, capsys):
+    """Another cohort gives another validation split: the check on the run's own validation count names it."""
+    _, start = trained
+    other = write_toy_cohort(tmp_path / "other", 30)
+    monkeypatch.setattr(sys, "argv", ["robust_image.py", str(start), str(other), "--out", str(tmp_path / "o.safetensors")])
+    with pytest.raises(SystemExit) as exc:
+        _script().main()
+    assert exc.value.code == 2 and "not the data (or seed) it was trained with" in capsys.readouterr().err

@@ -60,11 +60,16 @@ def test_noise_reaches_the_background_and_the_scale_darkens():
 
 def test_thick_slices_blur_one_axis_only():
     img = _head()
-    for i in range(20):
-        out = ScannerAugment(**{**NONE, "blur": 1.0}).apply(img, case_rng(0, 0, i))
+    axes = []
+    for i in range(30):
+        out = ScannerAugment(**{**NONE, "blur": 2.0}).apply(img, case_rng(0, 0, i))
         change = [float(np.abs(np.diff(out, axis=k)).sum() - np.abs(np.diff(img, axis=k)).sum()) for k in range(3)]
-        blurred = [k for k in range(3) if change[k] < -1.0]
-        assert len(blurred) <= 1, f"draw {i}: more than one axis lost its edges {change}"
+        main = int(np.argmin(change))
+        if change[main] < -1.0:
+            others = [change[k] for k in range(3) if k != main]
+            assert min(others) > 0.2 * change[main], f"draw {i}: more than one axis lost its edges {change}"
+            axes.append(main)
+    assert len(axes) >= 15 and set(axes) == {0, 1, 2}, "most draws blur one axis, each axis in turn"
 
 
 def test_a_tilt_moves_an_off_centre_structure_and_keeps_the_centre():
@@ -79,11 +84,15 @@ def test_a_tilt_moves_an_off_centre_structure_and_keeps_the_centre():
 
 
 def test_the_bias_field_is_smooth_and_multiplicative():
+    flat = np.full((32, 32, 32), 0.5, dtype=np.float32)
+    out = ScannerAugment(**{**NONE, "bias": 0.35}).apply(flat, case_rng(0, 0, 3))
+    log_field = np.log(out / flat)
+    step = max(float(np.abs(np.diff(log_field, axis=k)).max()) for k in range(3))
+    assert log_field.std() > 0.02 and step < 0.2 * (log_field.max() - log_field.min()), \
+        "a smooth field: neighbouring voxels differ by a small part of its range"
     img = _head()
-    out = ScannerAugment(**{**NONE, "bias": 0.35}).apply(img, case_rng(0, 0, 3))
-    inside = img > 0.5
-    ratio = out[inside] / img[inside]
-    assert ratio.std() > 0.02 and (out[img == 0] == 0).all(), "a field multiplies: the background stays 0"
+    assert (ScannerAugment(**{**NONE, "bias": 0.35}).apply(img, case_rng(0, 0, 3))[img == 0] == 0).all(), \
+        "a field multiplies: the background stays 0"
 
 
 @pytest.mark.parametrize("field,value", [("gamma", 0.5), ("scale", 0.0), ("noise", -0.1), ("rotate", 90.0),

@@ -42,7 +42,7 @@ def test_settings_split_the_cases_and_each_change_is_scored_on_the_same_cases(tm
     folder = _cohort(tmp_path / "toy")
     model, info = load_checkpoint(DEMO_CHECKPOINT)
     changes = {"none": lambda x, i: x, "blank": lambda x, i: np.zeros_like(x)}
-    out = mod.report(model, list(info.class_names), folder, PreprocessCache(tmp_path / "cache"), 50, changes)
+    out = mod.report(model, info, folder, PreprocessCache(tmp_path / "cache"), 50, changes)
     skull = out["settings"]["skull left in"]
     assert skull["with"]["n"] == skull["without"]["n"] == 21
     assert "head tilt > 6 degrees" not in out["settings"], "5 tilted scans: too few for an AUC"
@@ -58,8 +58,24 @@ def test_the_fixed_changes_are_the_augmentations_at_one_size():
     assert np.allclose(changes["contrast curve 1.3"](x, 0), x ** 1.3)
     assert np.array_equal(changes["noise 0.05"](x, 3), changes["noise 0.05"](x, 3)), "drawn from the case index"
     assert not np.array_equal(changes["noise 0.05"](x, 3), changes["noise 0.05"](x, 4))
-    blurred = changes["thick slices (sigma 0.8 voxel)"](x, 0)
-    assert np.allclose(blurred[3:5, 3:5, :], x[3:5, 3:5, :], atol=0.2) and not np.allclose(blurred, x)
+    # thick slices: a step edge across each axis in turn; only the edge across the last axis is softened
+    for axis in range(3):
+        step = np.zeros((12, 12, 12))
+        step[(slice(None),) * axis + (slice(6, None),)] = 1.0
+        soft = changes["thick slices (sigma 0.8 voxel)"](step, 0)
+        inner = soft[2:10, 2:10, 2:10] - step[2:10, 2:10, 2:10]
+        assert (np.abs(inner).max() > 0.1) == (axis == 2), axis
+    # the tilt turns about the first axis (in the plane of the other two), about the volume's centre: a bar along
+    # the first axis through the centre stays where it is, one along the last axis moves off its voxels
+    bar = np.zeros((17, 17, 17))
+    bar[2:15, 8, 8] = 1.0
+    assert np.abs(changes["tilt 8 degrees"](bar, 0) - bar).sum() < 0.05 * bar.sum()
+    bar = np.transpose(bar, (2, 1, 0)).copy()
+    assert changes["tilt 8 degrees"](bar, 0)[8, 8, 2:15].sum() < 0.9 * bar[8, 8, 2:15].sum()
+    flat = np.full((8, 8, 8), 0.5)
+    field = changes["bias field 0.3"](flat, 1) / flat
+    assert 0.15 < np.log(field).std() < 0.45, "log-std of the field about 0.3"
+    assert np.array_equal(changes["bias field 0.3"](flat, 1), changes["bias field 0.3"](flat, 1))
 
 
 def test_a_folder_without_cohort_json_is_named(tmp_path, monkeypatch, capsys):
@@ -70,3 +86,14 @@ def test_a_folder_without_cohort_json_is_named(tmp_path, monkeypatch, capsys):
         _script().main()
     assert exc.value.code == 2 and "has no cohort.json" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("argv, named", [(["--data", "test"], "--data test: give NAME=COHORT_FOLDER"),
+                                         (["--bootstrap", "5"], "--bootstrap 5")])
+def test_bad_options_are_named(tmp_path, monkeypatch, capsys, argv, named):
+    folder = _cohort(tmp_path / "toy", 6)
+    monkeypatch.setattr(sys, "argv", ["scanner_shift_report.py", "--checkpoint", str(DEMO_CHECKPOINT),
+                                      "--data", f"test={folder}", *argv, "--out", str(tmp_path / "r.json")])
+    with pytest.raises(SystemExit) as exc:
+        _script().main()
+    assert exc.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "r.json").exists()
