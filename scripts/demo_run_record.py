@@ -6,7 +6,8 @@
 Each stage's command, start time, seconds and best validation figures come from its own ``run.json`` and
 ``progress.json`` (written by alifuse-train), the stem's pre-training from ``runs/stem.safetensors.json`` (written by
 scripts/pretrain_stem.py; absent in work folders older than it) and the image encoder's other-scanners step from
-``runs/robust.safetensors.json`` (scripts/robust_image.py; only when the checkpoint's provenance says it had the step); the calibration from the checkpoint's metadata, so
+``runs/robust.safetensors.json`` (scripts/robust_image.py; only when the checkpoint's provenance says it had the
+step); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
 alifuse-synth). ``--earlier RECORD`` takes the stages whose run folders are not in WORK_DIR from an earlier record
 (a stage resumed on another machine, from the earlier stage's checkpoint), each marked with where it came from.

@@ -5,8 +5,8 @@
 
 Why (docs/RESULTS.md, "The MRI on other scanners"): the encoder learned from one acquisition protocol, and on the
 other-scanners cohort its reading falls from 86 to 79 % AUC. Here only the image encoder trains, on the training
-part of the checkpoint's own split (alifuse-train's, from its seed and folds), with each scan given another scanner's look
-at random (trainer.scanner_augment). Its targets keep the rest of the model valid:
+part of the checkpoint's own split (alifuse-train's, from its seed and folds), with each scan given another
+scanner's look at random (trainer.scanner_augment). Its targets keep the rest of the model valid:
 - consistency: the encoder's tokens (B, 1 + N, D) on the changed scan must equal the original encoder's tokens on
   the scan as it is (mean squared error over the tokens' variance), so the fusion, the projections and the
   record's reading, all trained on those tokens, stay as they were;
@@ -28,7 +28,6 @@ better but each lost something tests/model checks (docs/RESULTS.md, "The MRI on 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import shlex
 import sys
@@ -165,7 +164,7 @@ def main() -> None:
     blank_target = tokens(model, blank)
     scale = target.var().clamp_min(1e-8)
     txt = empty_record_tokens(model, classes)
-    x_va_look = augmented(x_va, aug, a.seed, 0, list(range(len(x_va))))               # one fixed draw (epoch 0) for validation
+    x_va_look = augmented(x_va, aug, a.seed, 0, list(range(len(x_va))))  # one fixed draw (epoch 0), for validation
     history = [{"epoch": 0, "val_auc": round(image_only_auc(model, x_va, y_va, txt), 4),
                 "val_auc_other_look": round(image_only_auc(model, x_va_look, y_va, txt), 4)}]
     print(json.dumps(history[-1]), flush=True)

@@ -171,8 +171,8 @@ def _reference_logits(model: AlifuseModel, out: dict[str, torch.Tensor], batch: 
     which the forward pass has encoded already; the other rows' copies are encoded here, cut to their longest."""
     from engine.model import Encoded
 
-    own = batch["ref_own"].to(device).bool() if "ref_own" in batch else torch.zeros(len(out["logits"]), dtype=torch.bool,
-                                                                                   device=device)
+    n = len(out["logits"])
+    own = batch["ref_own"].to(device).bool() if "ref_own" in batch else torch.zeros(n, dtype=torch.bool, device=device)
     rows = (~own).nonzero().squeeze(1)
     if len(rows) == 0:
         return out["logits"]

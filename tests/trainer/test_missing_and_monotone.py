@@ -436,7 +436,8 @@ def test_a_reference_that_is_the_record_is_not_encoded_again(toy_cohort):
     hook.remove()
     assert float(skipping) == pytest.approx(float(every_row), abs=1e-5)
     assert rows_seen == [(3, 10), (1, 7)], "the copies (3 rows), then the one reference that is not the record"
-    data = CaseDataset(read_manifest(toy_cohort / "manifest.csv").records, cfg, ["NC", "MCI", "AD"], monotone=True, seed=0, monotone_anywhere=0.5)
+    records = read_manifest(toy_cohort / "manifest.csv").records
+    data = CaseDataset(records, cfg, ["NC", "MCI", "AD"], monotone=True, seed=0, monotone_anywhere=0.5)
     data.set_epoch(1)
     items = [data[i] for i in range(len(data))]
     assert {bool(x["ref_own"]) for x in items} == {True, False}

@@ -129,7 +129,8 @@ def test_a_manifest_that_is_not_the_runs_own_is_refused(trained, tmp_path, monke
     """Another cohort gives another validation split: the check on the run's own validation count names it."""
     _, start = trained
     other = write_toy_cohort(tmp_path / "other", 30)
-    monkeypatch.setattr(sys, "argv", ["robust_image.py", str(start), str(other), "--out", str(tmp_path / "o.safetensors")])
+    out = tmp_path / "o.safetensors"
+    monkeypatch.setattr(sys, "argv", ["robust_image.py", str(start), str(other), "--out", str(out)])
     with pytest.raises(SystemExit) as exc:
         _script().main()
     assert exc.value.code == 2 and "not the data (or seed) it was trained with" in capsys.readouterr().err
