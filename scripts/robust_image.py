@@ -22,7 +22,7 @@ validation AUC of the MRI with an empty record, on the scans as they are and wit
 printed for every epoch. OUT.json records the command, start, seconds and these figures
 (scripts/demo_run_record.py).
 
-Not a step of scripts/train_demo.sh: on 2026-12-06 three probes with it read the MRI from other scanners 2.5 points
+Not a step of scripts/train_demo.sh: on 2026-12-06 four probes with it read the MRI from other scanners 2.5 points
 better but each lost something tests/model checks (docs/RESULTS.md, "The MRI on other scanners").
 """
 from __future__ import annotations
