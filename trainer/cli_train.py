@@ -65,6 +65,10 @@ def build_parser() -> ArgumentParser:
                         "alone must decide (default 0.06)")
     p.add_argument("--augment-images", action="store_true",
                    help="flip the MRI left-right (50%%) and shift it by up to 2 voxels at random each epoch")
+    p.add_argument("--augment-scanners", action="store_true",
+                   help="give each MRI another scanner's look at random each epoch: contrast curve, intensity window, "
+                        "bias field, noise, thick slices, head tilt (trainer/scanner_augment.py); not with "
+                        "--augment-images")
     p.add_argument("--monotone", type=float, default=0.0, metavar="W",
                    help="weight of a penalty on predictions that look healthier when one score is made worse "
                         "(trainer/monotone.py; default 0 = off)")
@@ -161,9 +165,13 @@ def _run(args, argv) -> int:  # noqa: ANN001
     from trainer.distributed import init_distributed
     from trainer.augment import ImageAugment, RecordAugment
     from trainer.loop import TrainOptions, train
+    from trainer.scanner_augment import ScannerAugment
     from trainer.run_files import atomic_write_text, environment, training_keys
     from trainer.splits import assert_disjoint, run_splits
 
+    if args.augment_images and args.augment_scanners:
+        raise AlifuseInputError("--augment-images and --augment-scanners: choose one (each draws its own changes of "
+                                "the MRI)")
     for name, v, lo in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):
         if v < lo:
             raise AlifuseInputError(f"{name} {v}: must be at least {lo}")
@@ -253,12 +261,14 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
                         monotone_anywhere=args.monotone_anywhere,
                         mri_margin=args.mri_margin, mri_margin_fixed=args.mri_margin_fixed,
-                        image_augment=ImageAugment() if args.augment_images else None,
+                        image_augment=(ImageAugment() if args.augment_images
+                                       else ScannerAugment() if args.augment_scanners else None),
                         freeze=tuple(args.freeze), init_from=args.init_from,
                         init_parts=tuple(p for p in args.init_parts.split(",") if p))
     prov = {"data": str(args.data), "preset": args.preset, "loss": args.loss, "modalities": args.modalities,
             "without_ehr": args.without_ehr, "folds": args.folds, "fold": args.fold, "compile": args.compile,
             "record_only": args.record_only, "set": args.set, "augment_images": args.augment_images,
+            "augment_scanners": args.augment_scanners,
             "command": "alifuse-train " + shlex.join(argv or sys.argv[1:])}
     cache = PreprocessCache(Path(args.cache) if args.cache else None)
     # hashed ids, normalised ids, scan contents and the table: what alifuse-eval's leakage refusal reads

@@ -14,6 +14,7 @@ from engine.errors import AlifuseInputError
 from engine.explain.reliance import hidden_mri, hidden_record
 from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
+from trainer.scanner_augment import ScannerAugment
 from trainer.cache import PreprocessCache
 from trainer.monotone import moved_fraction, neighbour_pair, shifted_copy
 from trainer.records import CaseRecord
@@ -36,14 +37,15 @@ class CaseDataset(Dataset):
     "MRI hidden" input. With ``augment`` (training), each epoch (:meth:`set_epoch`) drops fields, records and
     images at random (:mod:`trainer.augment`); with ``monotone`` every item also carries a copy of its record
     with one score moved (``ids_alt``, ``mask_alt``, ``alt_sign``: +1 worse, -1 better, 0 none;
-    :mod:`trainer.monotone`); with ``image_augment`` each epoch flips and shifts the MRIs at random.
+    :mod:`trainer.monotone`); with ``image_augment`` each epoch flips and shifts the MRIs at random, or gives them
+    other scanners' looks (:mod:`trainer.scanner_augment`).
     """
 
     def __init__(self, records: Sequence[CaseRecord], cfg: AlifuseConfig, class_names: Sequence[str],
                  cache: PreprocessCache | None = None, exclude_parts: Sequence[str] = (),
                  with_labels: bool = True, augment: RecordAugment | None = None, monotone: bool = False,
                  monotone_ends: float = 0.0, monotone_anywhere: float = 0.0,
-                 seed: int = 0, image_augment: ImageAugment | None = None) -> None:
+                 seed: int = 0, image_augment: ImageAugment | ScannerAugment | None = None) -> None:
         self.records, self.cfg = list(records), cfg
         self.cache = cache or PreprocessCache()
         self.tok = load_tokenizer()

@@ -26,6 +26,7 @@ from engine.errors import AlifuseInputError
 from engine.masking import draw_mask_noise
 from engine.model import AlifuseModel
 from trainer.augment import ImageAugment, RecordAugment
+from trainer.scanner_augment import ScannerAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
 from trainer.monotone import expected_stage, margin_penalty, penalty
@@ -55,7 +56,8 @@ class TrainOptions:
     progress_json: bool = False
     compile: bool = False  # torch.compile the training step (checkpoints stay plain; see trainer.compile)
     augment: RecordAugment | None = None  # random field / record / image dropout (trainer.augment)
-    image_augment: ImageAugment | None = None  # random flips and shifts of the MRI (trainer.augment)
+    # random flips and shifts of the MRI (trainer.augment), or other scanners' looks (trainer.scanner_augment)
+    image_augment: ImageAugment | ScannerAugment | None = None
     monotone: float = 0.0  # weight of the pairwise monotonicity penalty (trainer.monotone); 0 = off
     monotone_margin: float = 0.0  # log-odds a score must move a prediction across its range (trainer.monotone)
     monotone_ends: float = 0.0  # share of the shifted copies moved to an end of the score's scale
@@ -337,7 +339,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 monotone_anywhere=opts.monotone_anywhere,
                 mri_margin_fixed=opts.mri_margin_fixed,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
-                image_augment=asdict(opts.image_augment) if opts.image_augment else None,
+                image_augment=({"kind": type(opts.image_augment).__name__, **asdict(opts.image_augment)}
+                               if opts.image_augment else None),
                 init_from=opts.init_from,
                 batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
     reporter.event(event=rf.START, epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),

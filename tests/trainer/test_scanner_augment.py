@@ -100,3 +100,42 @@ def test_the_bias_field_is_smooth_and_multiplicative():
 def test_bad_ranges_are_refused_by_name(field, value):
     with pytest.raises(AlifuseInputError, match=f"'{field}'"):
         ScannerAugment(**{field: value})
+
+
+def test_training_can_give_each_scan_another_scanners_look_each_epoch(toy_cohort, tmp_path):
+    """alifuse-train --augment-scanners: the dataset draws a new look per case and epoch, the run records it."""
+    import torch
+
+    from engine.checkpoint import load_checkpoint
+    from engine.config import preset
+    from trainer.cli_train import main as train_main
+    from trainer.dataset import CaseDataset
+    from trainer.records import read_manifest
+
+    records = read_manifest(toy_cohort / "manifest.csv").records
+    cfg = preset("tiny")
+    plain = CaseDataset(records, cfg, ["NC", "MCI", "AD"])
+    looks = CaseDataset(records, cfg, ["NC", "MCI", "AD"], image_augment=ScannerAugment(clean=0.0))
+    looks.set_epoch(1)
+    first = [looks[i]["image"] for i in range(4)]
+    assert all(not torch.equal(a, plain[i]["image"]) for i, a in enumerate(first))
+    assert all(torch.equal(a, looks[i]["image"]) for i, a in enumerate(first)), "the same look within an epoch"
+    looks.set_epoch(2)
+    assert any(not torch.equal(a, looks[i]["image"]) for i, a in enumerate(first)), "a new look each epoch"
+
+    run = tmp_path / "run"
+    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(run), "--epochs", "1",
+                       "--batch-size", "4", "--augment-scanners"]) == 0
+    prov = load_checkpoint(run / "last.safetensors")[1].provenance
+    assert prov["augment_scanners"] is True and prov["image_augment"]["kind"] == "ScannerAugment"
+    assert prov["image_augment"]["gamma"] == ScannerAugment().gamma
+
+
+def test_two_kinds_of_image_augmentation_at_once_are_refused_by_name(toy_cohort, tmp_path, capsys):
+    from trainer.cli_train import main as train_main
+
+    with pytest.raises(SystemExit) as exc:
+        train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "run"),
+                    "--augment-images", "--augment-scanners"])
+    assert exc.value.code == 2 and "--augment-images and --augment-scanners" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
