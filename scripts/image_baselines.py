@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from trainer.records import read_manifest
 from trainer.splits import run_splits
 
 CLASSES = ["NC", "MCI", "AD"]
+BatchFn = Callable[[torch.Tensor, list[int], int], torch.Tensor]
 
 
 def load(cohort: Path, cache_dir: Path | None) -> tuple[torch.Tensor, np.ndarray, dict[str, list[int]]]:
@@ -121,10 +123,11 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int]], epochs: int,
         lr: float, aug: bool = False, clip: float | None = 1.0, seed: int = 0, report_every: int | None = None,
-        keep_best: bool = False) -> tuple[nn.Module, float, int]:
+        keep_best: bool = False, batch_fn: BatchFn | None = None) -> tuple[nn.Module, float, int]:
     """Cross-entropy only; prints train loss and val/test AUC every ``report_every`` epochs (default: four times).
 
-    ``seed`` draws the initialisation and the batch order; ``clip`` the gradient norm (None: not clipped).
+    ``seed`` draws the initialisation and the batch order; ``clip`` the gradient norm (None: not clipped);
+    ``batch_fn(volumes (8, S, S, S), their indices into x, epoch)`` changes each training batch (evaluation never).
     Returns (model, best validation AUC, its epoch); with ``keep_best`` (which reports every epoch) the model holds
     that epoch's weights, as alifuse-train's best.safetensors (without it: the last epoch's, and (-1.0, 0))."""
     torch.manual_seed(seed)  # before ``make()``: the initialisation is part of the run
@@ -148,6 +151,8 @@ def fit(name: str, make, x: torch.Tensor, y: np.ndarray, idx: dict[str, list[int
         for i in range(0, len(tr) - 7, 8):
             batch = [tr[j] for j in order[i:i + 8]]
             xb = augment(x[batch], gen) if aug else x[batch]
+            if batch_fn is not None:
+                xb = batch_fn(xb, batch, epoch)
             loss = F.cross_entropy(model(xb), yt[batch])
             opt.zero_grad()
             loss.backward()

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/pretrain_stem.py WORK_DIR/train3000.csv --test WORK_DIR/test300/manifest.csv \
         --cache WORK_DIR/cache --out WORK_DIR/runs/stem.safetensors [--epochs 14] [--seed 0] [--threads 2] \
-        [--set FIELD=VALUE ...]
+        [--augment-scanners] [--set FIELD=VALUE ...]
 
 Why (docs/RESULTS.md, "The MRI holds more than the encoder reads"): a plain four-stage 3-D CNN learns the synthetic
 cohort's atrophy from the 32^3 volumes in about ten epochs, while the same stem inside the ViT (or read out by the
@@ -12,6 +12,8 @@ GroupNorm, GELU, 2x max-pool) -> mean -> linear head. The script trains it with 
 one-cycle to 1e-3, batch 8, no clipping) on the seed-0 split's training part, keeps the epoch with the best
 validation AUC, and writes an image-only Alifuse checkpoint whose ``image_encoder.patch_embed`` holds the stem; the
 rest of its encoder is an untrained initialisation. The held-out test cohort is reported, never used to choose.
+``--augment-scanners`` gives each training volume another scanner's look, drawn anew per case and epoch
+(trainer/scanner_augment.py, as ``alifuse-train --augment-scanners``); validation and test volumes stay as they are.
 Beside the checkpoint, OUT.json records the command, start, seconds and kept epoch (scripts/demo_run_record.py).
 
 The model is the demo preset with ``image_size=32 patch_size=8 patch_stem=cnn stem_widths=16,32,64 image_pool=mean``
@@ -39,7 +41,9 @@ from engine.errors import AlifuseInputError  # noqa: E402
 from engine.image_encoder import make_patch_embed  # noqa: E402
 from engine.model import AlifuseModel  # noqa: E402
 from trainer.cache import PreprocessCache  # noqa: E402
+from trainer.augment import case_rng  # noqa: E402
 from trainer.records import CaseRecord, read_manifest  # noqa: E402
+from trainer.scanner_augment import ScannerAugment  # noqa: E402
 from trainer.splits import run_splits  # noqa: E402
 
 DEFAULTS = dict(image_size=32, patch_size=8, patch_stem="cnn", stem_widths=(16, 32, 64), image_pool="mean")
@@ -80,6 +84,16 @@ def split_volumes(manifest: Path, test: Path, cache: PreprocessCache,
     return torch.cat([v[0] for v in parts]), np.concatenate([v[1] for v in parts]), idx
 
 
+def scanner_batches(augment: ScannerAugment, cfg: AlifuseConfig, seed: int):
+    """image_baselines.fit's ``batch_fn``: centred volumes (B, S, S, S) -> the same scans with another scanner's
+    look, drawn from (seed, epoch, index) so that a run is reproducible; centred again as the encoder centres."""
+    def change(xb: torch.Tensor, indices: list[int], epoch: int) -> torch.Tensor:
+        raw = (xb * cfg.image_std + cfg.image_mean).numpy()  # back to [0, 1], where the changes are defined
+        out = np.stack([augment.apply(v, case_rng(seed + 7_919, epoch, i)) for v, i in zip(raw, indices)])
+        return (torch.from_numpy(out) - cfg.image_mean) / cfg.image_std
+    return change
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("manifest", type=Path, help="the training manifest (its seed-0 split gives train and val)")
@@ -90,6 +104,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--augment-scanners", action="store_true",
+                   help="give each training volume another scanner's look, drawn per case and epoch")
     a = p.parse_args()
     if a.epochs < 1 or a.threads < 1:
         p.error(f"--epochs {a.epochs} / --threads {a.threads}: both must be at least 1")
@@ -103,14 +119,18 @@ def main() -> None:
     except AlifuseInputError as exc:
         p.error(str(exc))
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
+    augment = ScannerAugment() if a.augment_scanners else None
     net, best_auc, best_epoch = fit("stem-cnn", lambda: StemCNN(cfg), x, y, idx, a.epochs, 1e-3, clip=None,
-                                    seed=a.seed, keep_best=True)
+                                    seed=a.seed, keep_best=True,
+                                    batch_fn=scanner_batches(augment, cfg, a.seed) if augment else None)
 
     torch.manual_seed(a.seed)
     model = AlifuseModel(cfg.replace(modalities=("image",)))
     model.image_encoder.patch_embed.load_state_dict(net.stem.state_dict())
     provenance = {"trained": True, "script": "scripts/pretrain_stem.py", "data": str(a.manifest),
                   "epochs": a.epochs, "seed": a.seed, "trained_parts": ["image_encoder.patch_embed"]}
+    if augment is not None:  # named as alifuse-train's provenance names it
+        provenance["image_augment"] = {"kind": type(augment).__name__, **augment.to_json()}
     save_checkpoint(model, a.out, CLASSES, provenance=provenance)
     record = {"command": shlex.join(["scripts/pretrain_stem.py", *sys.argv[1:]]), "started": started,
               "seconds": round(time.time() - t0, 2), "best_val": {"auc": round(best_auc, 4)},

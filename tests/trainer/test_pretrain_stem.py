@@ -63,3 +63,35 @@ def test_bad_options_are_named_and_nothing_is_written(tmp_path, monkeypatch, cap
     with pytest.raises(SystemExit) as exc:
         _script().main()
     assert exc.value.code == 2 and named in capsys.readouterr().err and not out.exists()
+
+
+def test_scanner_batches_give_each_training_case_another_look_per_epoch():
+    script = _script()
+    cfg = script.preset("demo", **{**script.DEFAULTS, "image_size": 16, "stem_widths": (8, 8)})
+    raw = torch.rand(2, 16, 16, 16) * 0.8
+    xb = (raw - cfg.image_mean) / cfg.image_std
+    change = script.scanner_batches(script.ScannerAugment(clean=0.0), cfg, seed=0)
+    once, again, later = change(xb, [3, 4], 1), change(xb, [3, 4], 1), change(xb, [3, 4], 2)
+    assert once.shape == xb.shape and once.dtype == torch.float32
+    assert torch.equal(once, again), "a case's look is drawn from (seed, epoch, index): a run is reproducible"
+    assert not torch.equal(once, later) and not torch.equal(once[0], change(xb, [5, 4], 1)[0])
+    back = once * cfg.image_std + cfg.image_mean  # centred again as the encoder centres: back in [0, 1]
+    assert back.min() >= -1e-5 and back.max() <= 1 + 1e-5 and (back - raw).abs().mean() > 0.01
+    keep = script.scanner_batches(script.ScannerAugment(clean=1.0), cfg, seed=0)(xb, [3, 4], 1)
+    assert torch.allclose(keep, xb, atol=1e-5), "a clean draw leaves the volume as it was"
+
+
+def test_augment_scanners_changes_the_learned_stem_and_is_recorded(tmp_path, monkeypatch):
+    manifest = write_toy_cohort(tmp_path / "toy", 40)
+    stems = {}
+    for flag in ([], ["--augment-scanners"]):
+        out = tmp_path / f"stem{len(flag)}.safetensors"
+        monkeypatch.setattr(sys, "argv", ["pretrain_stem.py", str(manifest), "--test", str(manifest), "--out",
+                                          str(out), "--epochs", "2", "--threads", "1", *flag, *SETS])
+        _script().main()
+        model, info = load_checkpoint(out)
+        stems[bool(flag)] = (model.image_encoder.patch_embed.state_dict(), info.provenance.get("image_augment"))
+    assert stems[False][1] is None
+    assert stems[True][1]["kind"] == "ScannerAugment" and stems[True][1]["rotate"] == 8.0
+    assert any(not torch.equal(stems[False][0][k], stems[True][0][k]) for k in stems[True][0]), \
+        "the same seed with the scans changed learns another stem"
