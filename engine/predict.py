@@ -18,6 +18,7 @@ from engine.case_inputs import CaseInputs, case_tensors, indexed, prepare_case
 from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
+from engine.ehr_text import encode_ehr
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
 from engine.minilm import load_tokenizer
@@ -110,6 +111,23 @@ class Predictor:
         """Softmax over classes, (C,)."""
         img, ids, mask = self.tensors(case)
         return finite_probabilities(torch.softmax(self.model(img, ids, mask).float(), dim=-1)[0].cpu().numpy())
+
+    @torch.no_grad()
+    def record_probabilities(self, records: list[dict[str, Any]], image: np.ndarray, batch: int = 64) -> np.ndarray:
+        """(N, C) probabilities of N (validated) records, each with the same preprocessed scan ``image`` (S, S, S);
+        zeros = the MRI hidden. The what-if questions of many records about one scan, in batches."""
+        exclude = tuple(self.info.provenance.get("without_ehr") or ())
+        encs = [encode_ehr(r, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, exclude)
+                for r in records]
+        img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
+        out = []
+        for i in range(0, len(encs), batch):
+            part = encs[i:i + batch]
+            ids = torch.stack([e.input_ids for e in part]).to(self.device)
+            mask = torch.stack([e.attention_mask for e in part]).to(self.device)
+            logits = self.model(img.expand(len(part), -1, -1, -1), ids, mask)
+            out.append(torch.softmax(logits.double(), -1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)))
 
     def predict(self, image: str | Path | Volume, ehr: dict[str, Any]) -> tuple[Prediction, CaseInputs]:
         t0 = time.perf_counter()

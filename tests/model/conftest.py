@@ -10,10 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
 
 from engine.ehr import validate_ehr
-from engine.ehr_text import encode_ehr
 from engine.predict import Predictor
 from engine.resources import DEMO_CHECKPOINT, DEMO_IMAGE
 
@@ -30,16 +28,10 @@ class DemoModel:
     def classes(self) -> list[str]:
         return self.predictor.class_names
 
-    @torch.no_grad()
     def probs(self, records: list[dict], image: np.ndarray | None = None) -> np.ndarray:
         """(N, C) calibrated probabilities of each record with one scan (default: the demo scan; zeros = hidden)."""
-        p = self.predictor
         img = self.demo_image if image is None else image
-        encs = [encode_ehr(validate_ehr(r), p.tokenizer, p.cfg.max_tokens, p.cfg.summary_max_words) for r in records]
-        ids = torch.stack([e.input_ids for e in encs])
-        mask = torch.stack([e.attention_mask for e in encs])
-        imgs = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None].expand(len(records), -1, -1, -1)
-        return torch.softmax(p.model(imgs, ids, mask).double(), -1).numpy()
+        return self.predictor.record_probabilities([validate_ehr(r) for r in records], img)
 
     def stage(self, records: list[dict], image: np.ndarray | None = None) -> np.ndarray:
         return self.probs(records, image) @ STAGE_WEIGHTS
