@@ -23,7 +23,8 @@ SCORES: dict[str, tuple[float, float, float, bool]] = {
 _CDR_VALUES = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 
-def _values(field: str) -> list[float]:
+def scale_values(field: str) -> list[float]:
+    """The values a score takes, lowest first."""
     if field == "cdr":
         return list(_CDR_VALUES)
     lo, hi, step, _ = SCORES[field]
@@ -46,7 +47,7 @@ def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator, ends: float = 0.
     if not present:
         return dict(ehr), 0.0
     field = present[int(u[0] * len(present))]
-    values = _values(field)
+    values = scale_values(field)
     cur = float(ehr[field])
     others = [v for v in values if v != cur]
     extremes = [v for v in (values[0], values[-1]) if v != cur]
@@ -73,7 +74,7 @@ def neighbour_pair(ehr: dict[str, Any], rng: np.random.Generator, reach: int = 3
         return None
     u = rng.random(3)
     field = present[int(u[0] * len(present))]
-    values = _values(field)
+    values = scale_values(field)
     a = int(u[1] * len(values))
     step = 1 + int(u[2] * reach)
     b = a + step if a + step < len(values) else a - step

@@ -29,15 +29,12 @@ from engine.ehr import FIELD_SPECS, validate_ehr
 from engine.errors import AlifuseInputError
 from engine.predict import Predictor
 from engine.resources import DEMO_IMAGE
+from trainer.monotone import SCORES, scale_values
 from trainer.records import read_manifest
 
-#: score -> its values from healthiest to most impaired
-SCALES: dict[str, list[float]] = {
-    "mmse": [float(v) for v in range(30, -1, -1)],
-    "cdr": [0.0, 0.5, 1.0, 2.0, 3.0],
-    "cdr_sb": [v / 2 for v in range(37)],
-    "logical_memory_delayed": [float(v) for v in range(25, -1, -1)],
-}
+#: score -> its values from healthiest to most impaired (MMSE 30 -> 0, CDR 0 -> 3, CDR-SB 0 -> 18, recall 25 -> 0)
+SCALES: dict[str, list[float]] = {f: scale_values(f)[::1 if worse_up else -1]
+                                  for f, (_, _, _, worse_up) in SCORES.items()}
 STAGE_WEIGHTS = np.array([0.0, 1.0, 2.0])
 
 
