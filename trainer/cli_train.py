@@ -83,6 +83,9 @@ def build_parser() -> ArgumentParser:
                    help="with --monotone: with probability P a pair compares two nearby values of one score anywhere "
                         "on its scale (MMSE 5 and 3 beside a healthy record), not the record and a copy of it "
                         "(default 0)")
+    p.add_argument("--monotone-reach", type=int, default=3, metavar="N",
+                   help="with --monotone-anywhere: the two values of a pair lie up to N steps of the scale apart "
+                        "(CDR-SB steps are 0.5; 1 = always next to each other; default 3)")
     p.add_argument("--mri-margin", type=float, default=0.0, metavar="M",
                    help="ask the scan of each NC and AD training case to move its log-odds of impairment (NC) or "
                         "dementia (AD) the right way by at least M against the same record with the MRI hidden "
@@ -187,6 +190,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
     if args.monotone_anywhere > 0 and not args.monotone > 0:
         raise AlifuseInputError(f"--monotone-anywhere {args.monotone_anywhere}: needs --monotone W above 0 (it "
                                 f"chooses the pairs that penalty compares)")
+    if not 1 <= args.monotone_reach <= 36:  # CDR-SB's 37 values are the longest scale
+        raise AlifuseInputError(f"--monotone-reach {args.monotone_reach}: must be from 1 to 36 steps")
     if not 0 <= args.monotone_ends <= 1:
         raise AlifuseInputError(f"--monotone-ends {args.monotone_ends}: must be a probability from 0 to 1")
     if not 0 <= args.mri_margin <= 20:
@@ -259,7 +264,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop)
                                  if args.augment_records else None), monotone=args.monotone,
                         monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
-                        monotone_anywhere=args.monotone_anywhere,
+                        monotone_anywhere=args.monotone_anywhere, monotone_reach=args.monotone_reach,
                         mri_margin=args.mri_margin, mri_margin_fixed=args.mri_margin_fixed,
                         image_augment=(ImageAugment() if args.augment_images
                                        else ScannerAugment() if args.augment_scanners else None),

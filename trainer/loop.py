@@ -62,6 +62,7 @@ class TrainOptions:
     monotone_margin: float = 0.0  # log-odds a score must move a prediction across its range (trainer.monotone)
     monotone_ends: float = 0.0  # share of the shifted copies moved to an end of the score's scale
     monotone_anywhere: float = 0.0  # share of the pairs that compare two nearby values anywhere on the scale
+    monotone_reach: int = 3  # how many steps of its scale apart those two values may lie
     mri_margin: float = 0.0  # log-odds a clear case's scan must move it towards its diagnosis (trainer.mri_weight)
     mri_margin_fixed: bool = False  # the prediction without the scan held fixed (no gradient) in that margin
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
@@ -268,7 +269,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
     train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
                            monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment,
-                           monotone_ends=opts.monotone_ends, monotone_anywhere=opts.monotone_anywhere)
+                           monotone_ends=opts.monotone_ends, monotone_anywhere=opts.monotone_anywhere,
+                           monotone_reach=opts.monotone_reach)
     val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
     if len(train_ds) < opts.batch_size * info.world:
         raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
@@ -336,7 +338,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     prov.update(trained=True, train_subjects_sha256=subject_hashes(splits["train"]),
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
                 monotone_margin=opts.monotone_margin, monotone_ends=opts.monotone_ends, mri_margin=opts.mri_margin,
-                monotone_anywhere=opts.monotone_anywhere,
+                monotone_anywhere=opts.monotone_anywhere, monotone_reach=opts.monotone_reach,
                 mri_margin_fixed=opts.mri_margin_fixed,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=({"kind": type(opts.image_augment).__name__, **asdict(opts.image_augment)}

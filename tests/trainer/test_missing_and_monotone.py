@@ -16,7 +16,7 @@ from trainer.cli_train import main as train_main
 from trainer.dataset import CaseDataset
 from trainer.loop import trim_collate
 from trainer.monotone import (SCORES, cumulative_log_odds, expected_stage, margin_penalty, moved_fraction,
-                              neighbour_pair, penalty, shifted_copy)
+                              neighbour_pair, penalty, scale_values, shifted_copy)
 from trainer.mri_weight import mri_margin_penalty
 from trainer.records import read_manifest
 from trainer.synth.records_only import record_only_cases
@@ -84,6 +84,19 @@ def test_neighbour_pairs_compare_two_nearby_values_anywhere_on_a_scale():
     assert neighbour_pair({"age": 70, "summary": "Well."}, rng) is None, "no score, no pair"
 
 
+def test_neighbour_pairs_with_reach_1_are_next_to_each_other_on_the_scale():
+    """--monotone-reach 1: CDR-SB 10.5 and 11, never 10.5 and 11.5 (the shipped model read x.5 above x + 1)."""
+    rng = np.random.default_rng(1)
+    pairs = set()
+    for _ in range(1000):
+        ref, alt, _ = neighbour_pair(FULL, rng, reach=1)
+        f = next(k for k in SCORES if alt[k] != ref[k])
+        values = scale_values(f)
+        assert abs(values.index(float(alt[f])) - values.index(float(ref[f]))) == 1
+        pairs.add((f, *sorted((float(ref[f]), float(alt[f])))))
+    assert {("cdr_sb", 10.5, 11.0), ("cdr", 1.0, 2.0), ("mmse", 0.0, 1.0)} <= pairs
+
+
 def test_pairs_anywhere_leave_the_default_draws_as_they_were(toy_cohort):
     records = read_manifest(toy_cohort / "manifest.csv").records
     cfg = preset("tiny")
@@ -95,6 +108,13 @@ def test_pairs_anywhere_leave_the_default_draws_as_they_were(toy_cohort):
     paired = [y for y in b if not torch.equal(y["ids_ref"], y["ids"])]
     assert len(paired) > len(records) // 2, "with P = 1 every record with a score compares two of its copies"
     assert all(float(y["alt_sign"]) != 0 and not torch.equal(y["ids_ref"], y["ids_alt"]) for y in paired)
+    near = CaseDataset(records, cfg, ["NC", "MCI", "AD"], monotone=True, seed=0, monotone_anywhere=1.0,
+                       monotone_reach=1)
+    near.set_epoch(1)
+    one_step = {1 / 30, 1 / 25, 0.5 / 18, 0.5 / 3, 1 / 3}  # next values: MMSE, recall, CDR-SB, CDR (0-1, 1-3)
+    moved = [float(near[i]["alt_moved"]) for i in range(len(records)) if not near[i]["ref_own"]]
+    assert moved and all(min(abs(m - s) for s in one_step) < 1e-6 for m in moved), moved
+    assert any(float(y["alt_moved"]) > 0.05 for y in paired), "reach 3 (the default) pairs values further apart"
 
 
 def test_the_penalty_is_zero_for_the_right_direction_and_positive_for_the_wrong_one():
@@ -293,8 +313,8 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(second), "--epochs", "2",
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
                        "--freeze", "image_encoder", "--augment-records", "--monotone", "1", "--monotone-margin", "2",
-                       "--monotone-ends", "0.3", "--monotone-anywhere", "0.5", "--mri-margin", "1",
-                       "--mri-margin-fixed",
+                       "--monotone-ends", "0.3", "--monotone-anywhere", "0.5", "--monotone-reach", "1",
+                       "--mri-margin", "1", "--mri-margin-fixed",
                        "--record-only", "30"]) == 0
     a, _ = load_checkpoint(first / "last.safetensors")
     b, info = load_checkpoint(second / "last.safetensors")
@@ -304,7 +324,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert info.provenance["freeze"] == ["image_encoder"] and info.provenance["monotone"] == 1.0
     assert info.provenance["monotone_margin"] == 2.0 and info.provenance["monotone_ends"] == 0.3
     assert info.provenance["mri_margin"] == 1.0 and info.provenance["mri_margin_fixed"] is True
-    assert info.provenance["monotone_anywhere"] == 0.5
+    assert info.provenance["monotone_anywhere"] == 0.5 and info.provenance["monotone_reach"] == 1
     assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
     lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
     assert "mono" in lines[-1]["train"] and "mri" in lines[-1]["train"], "the penalties are trained and logged"
@@ -350,9 +370,10 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
                                            ("--monotone-ends", "1.5"), ("--mri-margin", "-1"), ("--mri-margin", "nan"),
                                            ("--monotone-margin", "2"), ("--mri-margin", "2 --modalities image"),
                                            ("--mri-margin-fixed", ""), ("--monotone-anywhere", "1.5"),
-                                           ("--monotone-anywhere", "0.5")])
+                                           ("--monotone-anywhere", "0.5"), ("--monotone-reach", "0"),
+                                           ("--monotone-reach", "40")])
 # then: a margin without --monotone, an MRI margin on one modality, a fixed MRI margin without one, pairs
-# anywhere with a bad probability and without --monotone
+# anywhere with a bad probability and without --monotone, pairs further apart than a scale is long
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
