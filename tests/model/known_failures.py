@@ -4,8 +4,15 @@ These tests stay in the suite as strict expected failures: each runs and must st
 gets it right, the test passes, pytest reports the unexpected pass as a failure, and its line here must go. A model
 that newly fails a test not listed here fails the suite. None is listed for the checkpoint shipped on 2026-12-06 as the
 second of that day (step 9 of scripts/train_demo.sh with pairs anywhere on the scales, run folder stage8); the one
-before it failed CDR-SB 10 -> 12 beside an MCI-like record (0.099).
+before it failed CDR-SB 10 -> 12 beside an MCI-like record (0.099). Since 2026-12-06 (third session) it fails three
+sweeps beside unseen records (test_unseen_records.py, trainer/record_audit.py), listed below.
 """
 from __future__ import annotations
 
-KNOWN_FAILURES: dict[str, str] = {}
+_UNSEEN = "test_unseen_records.py::test_a_worse_score_never_looks_healthier_beside_records_no_test_wrote"
+#: measured 2026-12-06 on 447bd432057a (24 records of seed 9103, demo scan)
+KNOWN_FAILURES: dict[str, str] = {
+    f"{_UNSEEN}[mmse]": "8 of 24 records have a step lowering the stage by > 0.05; worst MMSE 9 -> 8 by 0.122",
+    f"{_UNSEEN}[cdr_sb]": "13 of 24 records; worst CDR-SB 16.5 -> 17 by 0.419 (x.5 read above x + 1)",
+    f"{_UNSEEN}[logical_memory_delayed]": "12 of 24 records; worst delayed recall 24 -> 23 by 0.255",
+}
