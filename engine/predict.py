@@ -95,12 +95,15 @@ class Predictor:
     def class_names(self) -> list[str]:
         return list(self.info.class_names)
 
+    @property
+    def excluded_parts(self) -> tuple[str, ...]:
+        """EHR parts the model was trained without (an ablation): it must read the text it was trained on."""
+        return tuple(self.info.provenance.get("without_ehr") or ())
+
     def prepare(self, image: str | Path | Volume, ehr: dict[str, Any]) -> CaseInputs:
         """Read + preprocess the image and encode the (already validated) record."""
         vol = image if isinstance(image, Volume) else load_volume(image)
-        # a model trained without some EHR parts (ablation) must read the text it was trained on
-        exclude = tuple(self.info.provenance.get("without_ehr") or ())
-        return prepare_case(vol, ehr, self.cfg, self.tokenizer, self.device, exclude)
+        return prepare_case(vol, ehr, self.cfg, self.tokenizer, self.device, self.excluded_parts)
 
     def tensors(self, case: CaseInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """image (1, S, S, S), ids (1, L), mask (1, L) on the model's device."""
@@ -116,8 +119,7 @@ class Predictor:
     def record_probabilities(self, records: list[dict[str, Any]], image: np.ndarray, batch: int = 64) -> np.ndarray:
         """(N, C) probabilities of N (validated) records, each with the same preprocessed scan ``image`` (S, S, S);
         zeros = the MRI hidden. The what-if questions of many records about one scan, in batches."""
-        exclude = tuple(self.info.provenance.get("without_ehr") or ())
-        encs = [encode_ehr(r, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, exclude)
+        encs = [encode_ehr(r, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, self.excluded_parts)
                 for r in records]
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
         out = []

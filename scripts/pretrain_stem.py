@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from image_baselines import CLASSES, fit  # noqa: E402
+from image_baselines import CLASSES, BatchFn, fit  # noqa: E402
 
 from engine.checkpoint import save_checkpoint  # noqa: E402
 from engine.config import AlifuseConfig, parse_field, preset  # noqa: E402
@@ -84,7 +84,7 @@ def split_volumes(manifest: Path, test: Path, cache: PreprocessCache,
     return torch.cat([v[0] for v in parts]), np.concatenate([v[1] for v in parts]), idx
 
 
-def scanner_batches(augment: ScannerAugment, cfg: AlifuseConfig, seed: int):
+def scanner_batches(augment: ScannerAugment, cfg: AlifuseConfig, seed: int) -> BatchFn:
     """image_baselines.fit's ``batch_fn``: centred volumes (B, S, S, S) -> the same scans with another scanner's
     look, drawn from (seed, epoch, index) so that a run is reproducible; centred again as the encoder centres."""
     def change(xb: torch.Tensor, indices: list[int], epoch: int) -> torch.Tensor:

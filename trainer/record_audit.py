@@ -35,6 +35,7 @@ from trainer.records import read_manifest
 #: score -> its values from healthiest to most impaired (MMSE 30 -> 0, CDR 0 -> 3, CDR-SB 0 -> 18, recall 25 -> 0)
 SCALES: dict[str, list[float]] = {f: scale_values(f)[::1 if worse_up else -1]
                                   for f, (_, _, _, worse_up) in SCORES.items()}
+#: expected stage E = P(MCI) + 2 P(AD): 0 healthy ... 2 dementia
 STAGE_WEIGHTS = np.array([0.0, 1.0, 2.0])
 
 

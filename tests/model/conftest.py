@@ -14,9 +14,8 @@ import pytest
 from engine.ehr import validate_ehr
 from engine.predict import Predictor
 from engine.resources import DEMO_CHECKPOINT, DEMO_IMAGE
+from trainer.record_audit import STAGE_WEIGHTS
 
-#: expected stage E = P(MCI) + 2 P(AD): 0 healthy ... 2 dementia
-STAGE_WEIGHTS = np.array([0.0, 1.0, 2.0])
 
 
 @dataclass
