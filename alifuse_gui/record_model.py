@@ -80,6 +80,8 @@ class RecordModel:
 
     def __init__(self) -> None:
         self._entries: dict[str, Any] = {name: None for name in FIELD_SPECS}
+        #: how the model in use writes a record as text (its config's text_format): the preview shows that text
+        self.text_format = 1
 
     # -- entries --
     def entry(self, name: str) -> Any:
@@ -166,7 +168,7 @@ class RecordModel:
 
     def preview(self, summary_max_words: int = SUMMARY_WORD_LIMIT) -> list[tuple[str, str]]:
         """``[(field, sentence)]`` the model will read, from the valid fields only."""
-        return ehr_to_sentences(self.valid_dict(), summary_max_words)
+        return ehr_to_sentences(self.valid_dict(), summary_max_words, text_format=self.text_format)
 
     @staticmethod
     def _known(name: str) -> str:

@@ -69,7 +69,8 @@ def prepare_case(volume: Volume, ehr: dict[str, Any], cfg, tokenizer, device: to
         arr, mapping = preprocess(volume, cfg.image_size)
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         pixels = torch.from_numpy(arr).to(device)  # on the CPU the same memory, no copy
-    text = encode_ehr(ehr, tokenizer, cfg.max_tokens, cfg.summary_max_words, tuple(exclude_parts))
+    text = encode_ehr(ehr, tokenizer, cfg.max_tokens, cfg.summary_max_words, tuple(exclude_parts),
+                      cfg.text_format)
     return CaseInputs(volume, arr, mapping, text, ehr, pixels)
 
 

@@ -55,6 +55,10 @@ class AlifuseConfig:
     vocab_size: int = 30522
     max_tokens: int = 70
     summary_max_words: int = 40
+    # How a record is written as text (engine.ehr_text.TEXT_FORMATS). 1: half points as decimals ("10.5", read
+    # as "10", ".", "5"); 2: CDR-SB's half points as "10½" ("10", "##½"), so its integer part is read first and
+    # alone. 1 by default: checkpoints saved before this field were trained on format 1.
+    text_format: int = 1
     text_trainable_layers: int = -1  # top-k text blocks trained; -1 = all, 0 = frozen encoder (heads still train)
     pad_token_id: int = 0          # BERT uncased WordPiece ids (MiniLM shares them)
     cls_token_id: int = 101
@@ -79,6 +83,9 @@ class AlifuseConfig:
 
     def __post_init__(self) -> None:
         check_types(self)  # before any conversion: int("16") or int(16.7) would hide a wrong type
+        for f in dataclasses.fields(self):  # JSON's 1 for 1.0: torch.tensor(1) is an integer tensor, not a weight
+            if f.type == "float":
+                setattr(self, f.name, float(getattr(self, f.name)))
         self.modalities = tuple(self.modalities)
         self.stem_widths = tuple(self.stem_widths)
         self.validate()

@@ -10,6 +10,7 @@ import dataclasses
 import math
 from typing import Any
 
+from engine.ehr_text import TEXT_FORMATS
 from engine.errors import AlifuseInputError, quote
 
 #: WordPiece vocabulary of the packaged MiniLM tokenizer, the one every model reads its text with
@@ -32,7 +33,8 @@ _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "dec_dim": (1, 16384), "dec_depth": (0, 256), "dec_heads": (1, 1024),
     "text_dim": (1, 16384), "text_depth": (1, 256), "text_heads": (1, 1024), "text_intermediate": (1, 65536),
     "vocab_size": (TOKENIZER_VOCAB_SIZE, 1_000_000), "max_tokens": (8, MAX_TEXT_POSITIONS),
-    "summary_max_words": (0, 10_000), "text_trainable_layers": (-1, None),
+    "summary_max_words": (0, 10_000), "text_format": (min(TEXT_FORMATS), max(TEXT_FORMATS)),
+    "text_trainable_layers": (-1, None),
     "pad_token_id": (0, None), "cls_token_id": (0, None), "sep_token_id": (0, None), "mask_token_id": (0, None),
     "text_dec_depth": (0, 256), "embed_dim": (1, 16384), "fusion_hidden": (1, 65536), "num_classes": (2, 1000),
 }

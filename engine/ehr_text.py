@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: the viewer's reco
     import torch
 
 __all__ = [
-    "TextEncoding", "ehr_to_sentences", "encode_ehr", "collate_text", "word_relevance", "field_relevance",
+    "TEXT_FORMATS", "TextEncoding", "ehr_to_sentences", "encode_ehr", "collate_text", "word_relevance", "field_relevance",
     "parts_fields",
 ]
 
@@ -36,6 +36,23 @@ _TEMPLATES: dict[str, str] = {
     "logical_memory_delayed": "The delayed logical memory score is {v}.",
     "ses": "The socioeconomic status is {v}.",
 }
+
+
+#: The ways of writing a record a model can have been trained on (its config's ``text_format``).
+#: 1: every number as a person writes it ("The CDR sum of boxes is 10.5."). The tokenizer reads "10.5." as
+#:    "10", ".", "5", ".": a sentence that seems to end at 10 and a 5 after it; models trained on it read
+#:    CDR-SB 10.5 as more impaired than 11 (docs/RESULTS.md, the record audit).
+#: 2: as 1, but the half points of the fields in ``_HALF_MARK[2]`` written with a half sign: "10½" is read
+#:    "10", "##½", the integer part first and alone, the half as one mark after it.
+TEXT_FORMATS: tuple[int, ...] = (1, 2)
+_HALF_MARK: dict[int, frozenset[str]] = {1: frozenset(), 2: frozenset({"cdr_sb"})}
+
+
+def _half_marked(x: object) -> str | None:
+    """10.5 -> "10½", 0.5 -> "0½"; None for a value that is not a whole number and a half."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 and float(x) % 1 == 0.5:
+        return f"{int(x)}½"
+    return None
 
 
 def _number_text(x: object) -> str:
@@ -60,15 +77,19 @@ def parts_fields(exclude_parts: Iterable[str]) -> set[str]:
 
 
 def ehr_to_sentences(
-    ehr: dict, summary_max_words: int | None = 40, exclude_parts: Iterable[str] = ()
+    ehr: dict, summary_max_words: int | None = 40, exclude_parts: Iterable[str] = (), text_format: int = 1
 ) -> list[tuple[str, str]]:
     """``[(field, sentence)]`` in the fixed field order, present fields only; never the subject ID.
 
     ``summary_max_words=None`` keeps the whole summary. The EHR is validated first, so a raw dict
-    (e.g. from a manifest) gives the same text as its validated copy.
+    (e.g. from a manifest) gives the same text as its validated copy. ``text_format``: one of
+    :data:`TEXT_FORMATS`, the model's ``config.text_format``.
     """
     if summary_max_words is not None and (isinstance(summary_max_words, bool) or summary_max_words < 1):
         raise AlifuseInputError(f"summary_max_words: {summary_max_words!r} must be a positive number of words")
+    if text_format not in _HALF_MARK or isinstance(text_format, bool):
+        raise AlifuseInputError(f"text_format: {text_format!r} is not one of {', '.join(map(str, TEXT_FORMATS))}")
+    half_mark = _HALF_MARK[text_format]
     clean = validate_ehr(ehr)
     drop = parts_fields(exclude_parts) | {"subject_id"}  # an identifier is not clinical information
     out: list[tuple[str, str]] = []
@@ -83,7 +104,8 @@ def ehr_to_sentences(
             out.append((name, " ".join(words)))
         else:
             years = "year" if value == 1 else "years"
-            out.append((name, _TEMPLATES[name].format(v=_number_text(value), years=years)))
+            written = (_half_marked(value) if name in half_mark else None) or _number_text(value)
+            out.append((name, _TEMPLATES[name].format(v=written, years=years)))
     return out
 
 
@@ -146,7 +168,8 @@ def _fit_budget(sentences: list[tuple[str, list[int]]], counts: list[int], budge
 
 
 def encode_ehr(
-    ehr: dict, tokenizer, max_tokens: int, summary_max_words: int | None = 40, exclude_parts: Iterable[str] = ()
+    ehr: dict, tokenizer, max_tokens: int, summary_max_words: int | None = 40, exclude_parts: Iterable[str] = (),
+    text_format: int = 1,
 ) -> TextEncoding:
     """Text of one EHR as ``max_tokens`` ids (padded), cut at word boundaries to fit, summary first.
 
@@ -158,7 +181,7 @@ def encode_ehr(
     if isinstance(max_tokens, bool) or max_tokens < n_special + 1:
         raise AlifuseInputError(f"max_tokens: {max_tokens!r} leaves no room for text (need at least {n_special + 1})")
 
-    sentences = ehr_to_sentences(ehr, summary_max_words, exclude_parts)
+    sentences = ehr_to_sentences(ehr, summary_max_words, exclude_parts, text_format)
     all_words: list[str] = []
     all_fields: list[str] = []
     spans: list[tuple[str, list[int]]] = []

@@ -119,7 +119,8 @@ class Predictor:
     def record_probabilities(self, records: list[dict[str, Any]], image: np.ndarray, batch: int = 64) -> np.ndarray:
         """(N, C) probabilities of N (validated) records, each with the same preprocessed scan ``image`` (S, S, S);
         zeros = the MRI hidden. The what-if questions of many records about one scan, in batches."""
-        encs = [encode_ehr(r, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, self.excluded_parts)
+        encs = [encode_ehr(r, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, self.excluded_parts,
+                           self.cfg.text_format)
                 for r in records]
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
         out = []

@@ -69,7 +69,8 @@ class CaseDataset(Dataset):
         self.epoch = int(epoch)
 
     def _encode(self, ehr: dict) -> TextEncoding:
-        return encode_ehr(ehr, self.tok, self.cfg.max_tokens, self.cfg.summary_max_words, self.exclude_parts)
+        return encode_ehr(ehr, self.tok, self.cfg.max_tokens, self.cfg.summary_max_words, self.exclude_parts,
+                          self.cfg.text_format)
 
     def _hidden(self, enc: TextEncoding) -> torch.Tensor:
         """(L,) every word-piece of the record as [MASK], exactly as the viewer's "record hidden" probe makes it."""

@@ -38,6 +38,7 @@ CONFIG_LABELS: dict[str, str] = {
     "text_heads": "Text encoder heads",
     "max_tokens": "Max. text tokens",
     "summary_max_words": "Summary words read",
+    "text_format": "Record text format",
     "dec_depth": "Image decoder layers",
     "text_dec_depth": "Text decoder layers",
     "embed_dim": "Contrastive embedding width",

@@ -145,6 +145,12 @@ class RecordForm(QWidget):
         self.status.setStyleSheet("color: #d32f2f;" if errors else "")
         self.changed.emit(self.model.valid_dict())
 
+    def set_text_format(self, text_format: int) -> None:
+        """Preview the record as a model with this ``config.text_format`` reads it."""
+        if text_format != self.model.text_format:
+            self.model.text_format = text_format
+            self.preview.setPlainText(" ".join(s for _, s in self.model.preview()))
+
     def invalid_fields(self) -> list[str]:
         return [n for n, e in self.editors.items() if e.property("invalid")]
 

@@ -116,6 +116,7 @@ class AlifuseSession(QObject):
         self.model_serial = 0   # one more per model loaded by the user
         self.record_form = RecordForm()
         self.record_form.changed.connect(self._inputs_changed)
+        self._preview_text_format(self.checkpoint)
         self.predict_panel = PredictPanel(self)
         self.explain_panel = ExplainPanel(self)
         self.views = LinkedViews(viewer, radiological, dock=dock, build=False)
@@ -349,10 +350,21 @@ class AlifuseSession(QObject):
             self.model_serial += 1
         self.last_case = None
         self.forget_explanation("Another model: predict, then explain its prediction.")
+        self.record_form.set_text_format(predictor.cfg.text_format)
         self.model_changed.emit(predictor.info)
         self.status(f"Model {predictor.info.checkpoint_id} loaded from {p.name}")
         self.state_changed.emit()
         return True
+
+    def _preview_text_format(self, checkpoint: Path | None) -> None:
+        """The record form previews the text as the model about to load reads it (metadata only, no weights)."""
+        from engine.checkpoint_info import read_info
+        from engine.resources import DEMO_CHECKPOINT
+
+        try:
+            self.record_form.set_text_format(read_info(checkpoint or DEMO_CHECKPOINT).config.text_format)
+        except AlifuseInputError:  # unreadable: predicting says what is wrong with it; keep the default
+            pass
 
     def ensure_model(self):
         """The model (an ``engine.predict.Predictor``), loaded on first use (waits for ``warm_up_model`` if it is loading it)."""

@@ -62,3 +62,27 @@ def test_a_case_of_another_grid_is_refused_by_name(predictor_and_scan):
     host = prepare_case(load_volume(scan), EHR, preset("tiny", image_size=8), predictor.tokenizer, "cpu")
     with pytest.raises(ValueError, match="does not fit the model's"):
         model_inputs(predictor.model, host)
+
+
+def test_a_model_reads_the_record_in_the_text_format_it_was_trained_on(predictor_and_scan, tmp_path):
+    """text_format travels in the checkpoint: Predict and the what-if batches write CDR-SB 10.5 as the model's
+    format does ("10.5" for 1, "10½" for 2); the record is the same."""
+    from engine.ehr_text import encode_ehr
+
+    old, scan = predictor_and_scan
+    torch.manual_seed(0)
+    save_checkpoint(AlifuseModel(preset("tiny", text_format=2)), tmp_path / "v2.safetensors", ["NC", "MCI", "AD"])
+    new = Predictor(tmp_path / "v2.safetensors", "cpu")
+    record = dict(EHR, cdr_sb=10.5)
+    assert "10½" in new.prepare(scan, record).text.text and "10.5" in old.prepare(scan, record).text.text
+    assert "##½" in new.prepare(scan, record).text.tokens
+    img = np.zeros((new.cfg.image_size,) * 3, np.float32)
+    batched = new.record_probabilities([record], img)[0]
+    by_format = {}
+    for f in (1, 2):
+        enc = encode_ehr(record, new.tokenizer, new.cfg.max_tokens, new.cfg.summary_max_words, text_format=f)
+        with torch.no_grad():
+            logits = new.model(torch.from_numpy(img)[None], enc.input_ids[None], enc.attention_mask[None])
+        by_format[f] = torch.softmax(logits.double(), -1)[0].numpy()
+    np.testing.assert_allclose(batched, by_format[2], atol=1e-6)
+    assert np.abs(by_format[1] - by_format[2]).max() > 1e-6  # the format is what the model read

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.config import PRESETS, AlifuseConfig, preset
@@ -104,6 +104,7 @@ _values = (st.none() | st.booleans() | st.integers(-10 ** 12, 10 ** 12) | st.int
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), _values, min_size=1, max_size=4))
+@example(changes={"temp_init": 1})  # a whole number where a float is declared: once a crash building the model
 def test_any_config_is_valid_and_buildable_or_a_named_error(changes):
     """Random field values: either one AlifuseInputError naming a field, or a config whose model is small enough
     to build -- and building it on the meta device raises nothing."""

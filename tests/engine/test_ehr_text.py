@@ -50,6 +50,26 @@ def test_numbers_printed_naturally():
     assert dict(ehr_to_sentences({"age": 74.25}))["age"] == "The age is 74.25 years."
 
 
+def test_format_2_marks_cdr_sb_half_points_and_changes_nothing_else(tok):
+    v1, v2 = dict(ehr_to_sentences(FULL)), dict(ehr_to_sentences(FULL, text_format=2))
+    assert v2.pop("cdr_sb") == "The CDR sum of boxes is 2½."
+    assert v1.pop("cdr_sb") == "The CDR sum of boxes is 2.5."
+    assert v1 == v2  # CDR 0.5 and every other field as in format 1
+    # the integer part is one word-piece of its own, the half one more; "." is only the sentence's end
+    half, whole = (encode_ehr({"cdr_sb": v}, tok, 70, text_format=2) for v in (10.5, 11.0))
+    assert half.tokens[-4:] == ["10", "##½", ".", "[SEP]"] and whole.tokens[-3:] == ["11", ".", "[SEP]"]
+    assert set(half.token_field) == {None, "cdr_sb"}
+    assert encode_ehr({"cdr_sb": 10.5}, tok, 70).tokens[-5:] == ["10", ".", "5", ".", "[SEP]"]
+    assert dict(ehr_to_sentences({"cdr_sb": 0.5}, text_format=2))["cdr_sb"] == "The CDR sum of boxes is 0½."
+    assert dict(ehr_to_sentences({"cdr_sb": 18}, text_format=2))["cdr_sb"] == "The CDR sum of boxes is 18."
+
+
+@pytest.mark.parametrize("bad", [0, 3, True, "2", None])
+def test_an_unknown_text_format_is_refused_by_name(bad):
+    with pytest.raises(AlifuseInputError, match="text_format"):
+        ehr_to_sentences(FULL, text_format=bad)
+
+
 def test_sparse_record_invents_nothing(tok):
     sparse = {"subject_id": "S1", "age": 81, "cdr": 0, "mmse": None}
     assert ehr_to_sentences(sparse) == [("age", "The age is 81 years."), ("cdr", "The CDR score is 0.")]

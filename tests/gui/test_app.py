@@ -144,3 +144,25 @@ def test_screenshot_run_saves_a_real_window(case, tiny_checkpoint, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert pixels.shape[0] >= 600 and pixels.shape[1] >= 1000       # the whole window, not the canvas
     assert pixels.std() > 20 and pixels.mean() > 15                   # not blank, not black
+
+
+def test_the_record_preview_is_written_as_the_model_in_use_reads_it(make_napari_viewer, tiny_checkpoint, tmp_path,
+                                                                     boxes):
+    """A model trained on text format 2 reads CDR-SB 10.5 as "10½": the preview shows the text of the model the
+    session starts with, and of the one the user loads after it."""
+    import torch
+
+    from alifuse_gui._qt.session import AlifuseSession
+    from engine.checkpoint import save_checkpoint
+    from engine.config import CLASS_NAMES_3WAY, preset
+    from engine.model import AlifuseModel
+
+    torch.manual_seed(0)
+    v2 = tmp_path / "format2.safetensors"
+    save_checkpoint(AlifuseModel(preset("tiny", text_format=2)), v2, list(CLASS_NAMES_3WAY))
+    session = AlifuseSession(make_napari_viewer(), v2)
+    session.record_form.set_record({"cdr_sb": 10.5, "cdr": 0.5})
+    shown = session.record_form.preview.toPlainText()
+    assert "The CDR sum of boxes is 10½." in shown and "The CDR score is 0.5." in shown
+    assert session.load_checkpoint(tiny_checkpoint)  # format 1
+    assert "The CDR sum of boxes is 10.5." in session.record_form.preview.toPlainText() and not boxes

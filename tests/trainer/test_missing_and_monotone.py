@@ -463,3 +463,22 @@ def test_a_reference_that_is_the_record_is_not_encoded_again(toy_cohort):
     items = [data[i] for i in range(len(data))]
     assert {bool(x["ref_own"]) for x in items} == {True, False}
     assert all(torch.equal(x["ids_ref"], x["ids"]) for x in items if bool(x["ref_own"]))
+
+
+def test_training_writes_the_records_in_the_configs_text_format(toy_cohort):
+    """A run with --set text_format=2 trains on "10½" where format 1 reads "10.5": the records and their shifted
+    copies alike (the pairs anywhere draw CDR-SB's half points)."""
+    from engine.minilm import load_tokenizer
+
+    records = read_manifest(toy_cohort / "manifest.csv").records
+    for r in records:
+        r.ehr["cdr_sb"] = 10.5
+    half = load_tokenizer()("10½", add_special_tokens=False)["input_ids"][-1]
+    v1, v2 = (CaseDataset(records, preset("tiny", text_format=f), ["NC", "MCI", "AD"], monotone=True, seed=0,
+                          monotone_anywhere=1.0) for f in (1, 2))
+    assert all("10½" in t.text and "10.5" not in t.text for t in v2.texts)
+    assert all("10.5" in t.text for t in v1.texts)
+    v2.set_epoch(1)
+    copies = [v2[i]["ids_alt"] for i in range(len(records))] + [v2[i]["ids_ref"] for i in range(len(records))]
+    assert any(half in c.tolist() for c in copies)
+    assert half not in torch.cat([v1[i]["ids"] for i in range(len(records))]).tolist()

@@ -110,7 +110,8 @@ def _train_batch(cfg, batch: int, device: torch.device) -> dict[str, torch.Tenso
     """A batch as the training loader yields it: image, ids, mask, label."""
     from engine.ehr_text import encode_ehr
 
-    enc = encode_ehr(validate_ehr(BENCH_EHR), load_tokenizer(), cfg.max_tokens, cfg.summary_max_words)
+    enc = encode_ehr(validate_ehr(BENCH_EHR), load_tokenizer(), cfg.max_tokens, cfg.summary_max_words,
+                     text_format=cfg.text_format)
     s = cfg.image_size
     return {"image": torch.rand(batch, s, s, s, device=device),
             "ids": enc.input_ids[None].repeat(batch, 1).to(device),
