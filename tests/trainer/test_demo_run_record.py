@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 #: the recipe's training stages (scripts/train_demo.sh), as the record must list them
-STAGES = tuple(f"stage{i}" for i in range(1, 9))
+STAGES = tuple(f"stage{i}" for i in range(1, 10))
 
 
 def _script():
@@ -51,9 +51,9 @@ def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path:
     rec = mod.build(tmp_path, DEMO_CHECKPOINT, "test machine", "")
     out.write_text(json.dumps(rec))
     back = json.loads(out.read_text())
-    assert [back["stages"][s]["seconds"] for s in mod.STAGES] == [60.0 * k for k in range(1, 9)]
+    assert [back["stages"][s]["seconds"] for s in mod.STAGES] == [60.0 * k for k in range(1, 10)]
     assert back["stages"]["stage3"]["best_val"]["auc"] == pytest.approx(0.82)
-    assert back["training_minutes"] == pytest.approx(36.0)
+    assert back["training_minutes"] == pytest.approx(45.0)
     assert back["calibration"].startswith("temperature ")  # the shipped checkpoint is calibrated
     assert back["environment"] == {"torch": "2.13.0+cpu"} and back["machine"] == "test machine"
     assert back["data"]["test"] == "alifuse-synth --subjects 300 --seed 23 --preset-size small"
@@ -64,8 +64,8 @@ def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path:
 def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
     for name in STAGES[:-1]:
         _run_folder(tmp_path, name, 60.0, 0.8)
-    _run_folder(tmp_path, "stage8", 60.0, 0.8, finished=False)
-    with pytest.raises(SystemExit, match="stage8.*has not finished"):
+    _run_folder(tmp_path, "stage9", 60.0, 0.8, finished=False)
+    with pytest.raises(SystemExit, match="stage9.*has not finished"):
         _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
 
 
@@ -76,8 +76,8 @@ def test_the_stems_pre_training_is_a_stage_of_the_record(tmp_path: Path) -> None
         "command": "scripts/pretrain_stem.py x", "started": "2026-12-01T21:45:21+0000", "seconds": 420.0,
         "best_val": {"auc": 0.88}, "kept_epoch": 11, "n_cases": {"train": 2100, "val": 300, "test": 300}}))
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
-    assert list(rec["stages"]) == ["stem", *(f"stage{i}" for i in range(1, 9))]
-    assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(15.0)
+    assert list(rec["stages"]) == ["stem", *(f"stage{i}" for i in range(1, 10))]
+    assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(16.0)
 
 
 def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path: Path) -> None:
@@ -95,15 +95,16 @@ def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path:
     robust = tmp_path / "robust_demo.safetensors"
     save_checkpoint(model, robust, info.class_names, {**info.provenance, "robust_image": {"epochs": 6}})
     rec = _script().build(tmp_path, robust, "", "")
-    assert list(rec["stages"]) == [*(f"stage{i}" for i in range(1, 9)), "robust"]
-    assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(13.0)
+    assert list(rec["stages"]) == [*(f"stage{i}" for i in range(1, 10)), "robust"]
+    assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(14.0)
 
 
 def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_path: Path) -> None:
-    """Stages 6-8 continued from the shipped stage-5 checkpoint on a new machine: 1-5 come from the old record."""
+    """Stages 6-9 continued from the shipped stage-5 checkpoint on a new machine: 1-5 come from the old record."""
     _run_folder(tmp_path, "stage6", 90.0, 0.9)
     _run_folder(tmp_path, "stage7", 30.0, 0.9)
     _run_folder(tmp_path, "stage8", 30.0, 0.9)
+    _run_folder(tmp_path, "stage9", 30.0, 0.9)
     earlier = tmp_path / "old.json"
     old = {"stages": {"stem": {"seconds": 30.0, "kept_epoch": 9},
                       **{f"stage{i}": {"seconds": 60.0, "command": f"old {i}"} for i in range(1, 6)}}}
@@ -111,7 +112,7 @@ def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "", earlier)
     assert rec["stages"]["stage2"]["command"] == "old 2" and rec["stages"]["stage2"]["from_record"] == str(earlier)
     assert rec["stages"]["stem"]["kept_epoch"] == 9 and "from_record" not in rec["stages"]["stage6"]
-    assert rec["training_minutes"] == pytest.approx((30 + 5 * 60 + 90 + 30 + 30) / 60, abs=0.05)
+    assert rec["training_minutes"] == pytest.approx((30 + 5 * 60 + 90 + 30 + 30 + 30) / 60, abs=0.05)
     del old["stages"]["stage3"]
     earlier.write_text(json.dumps(old))
     with pytest.raises(SystemExit, match="stage3"):
