@@ -24,7 +24,7 @@ from engine.calibration import describe_calibration
 from engine.checkpoint_info import read_info
 
 STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9")
-#: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" after stage8.
+#: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" after the last.
 SCRIPTS = ("stem", "robust")
 
 
