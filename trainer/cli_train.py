@@ -86,6 +86,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--monotone-reach", type=int, default=3, metavar="N",
                    help="with --monotone-anywhere: the two values of a pair lie up to N steps of the scale apart "
                         "(CDR-SB steps are 0.5; 1 = always next to each other; default 3)")
+    p.add_argument("--monotone-pair-ends", type=float, default=0.0, metavar="P",
+                   help="with --monotone-anywhere: with probability P a pair starts at an end of its scale (MMSE 0 "
+                        "and 1, 30 and 29; delayed recall 0 and 1, ...) instead of anywhere on it (default 0)")
     p.add_argument("--mri-margin", type=float, default=0.0, metavar="M",
                    help="ask the scan of each NC and AD training case to move its log-odds of impairment (NC) or "
                         "dementia (AD) the right way by at least M against the same record with the MRI hidden "
@@ -190,6 +193,11 @@ def _run(args, argv) -> int:  # noqa: ANN001
     if args.monotone_anywhere > 0 and not args.monotone > 0:
         raise AlifuseInputError(f"--monotone-anywhere {args.monotone_anywhere}: needs --monotone W above 0 (it "
                                 f"chooses the pairs that penalty compares)")
+    if not 0 <= args.monotone_pair_ends <= 1:
+        raise AlifuseInputError(f"--monotone-pair-ends {args.monotone_pair_ends}: must be a probability from 0 to 1")
+    if args.monotone_pair_ends > 0 and not args.monotone_anywhere > 0:
+        raise AlifuseInputError(f"--monotone-pair-ends {args.monotone_pair_ends}: needs --monotone-anywhere P above 0 "
+                                f"(it places those pairs)")
     if not 1 <= args.monotone_reach <= 36:  # CDR-SB's 37 values are the longest scale
         raise AlifuseInputError(f"--monotone-reach {args.monotone_reach}: must be from 1 to 36 steps")
     if not 0 <= args.monotone_ends <= 1:
@@ -265,6 +273,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
                                  if args.augment_records else None), monotone=args.monotone,
                         monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
                         monotone_anywhere=args.monotone_anywhere, monotone_reach=args.monotone_reach,
+                        monotone_pair_ends=args.monotone_pair_ends,
                         mri_margin=args.mri_margin, mri_margin_fixed=args.mri_margin_fixed,
                         image_augment=(ImageAugment() if args.augment_images
                                        else ScannerAugment() if args.augment_scanners else None),

@@ -45,6 +45,7 @@ class CaseDataset(Dataset):
                  cache: PreprocessCache | None = None, exclude_parts: Sequence[str] = (),
                  with_labels: bool = True, augment: RecordAugment | None = None, monotone: bool = False,
                  monotone_ends: float = 0.0, monotone_anywhere: float = 0.0, monotone_reach: int = 3,
+                 monotone_pair_ends: float = 0.0,
                  seed: int = 0, image_augment: ImageAugment | ScannerAugment | None = None) -> None:
         self.records, self.cfg = list(records), cfg
         self.cache = cache or PreprocessCache()
@@ -53,6 +54,7 @@ class CaseDataset(Dataset):
         self.augment, self.monotone, self.seed, self.epoch = augment, monotone, seed, 0
         self.monotone_ends = monotone_ends
         self.monotone_anywhere, self.monotone_reach = monotone_anywhere, monotone_reach
+        self.monotone_pair_ends = monotone_pair_ends
         self.image_augment = image_augment
         # Records are validated and encoded once, up front: a bad field fails before training starts.
         self.ehrs: list[dict] = []
@@ -114,7 +116,8 @@ class CaseDataset(Dataset):
                 # its own stream: with --monotone-anywhere 0 every other draw is as before it existed
                 pair_rng = case_rng(self.seed + 15_485, self.epoch, i)
                 near = pair_rng.random() < self.monotone_anywhere
-                pair = neighbour_pair(ehr, pair_rng, self.monotone_reach) if near else None
+                pair = (neighbour_pair(ehr, pair_rng, self.monotone_reach, self.monotone_pair_ends)
+                        if near else None)
                 if pair is not None:
                     ref, alt, sign = pair
             ta = self._encode(alt)

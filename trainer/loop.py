@@ -63,6 +63,7 @@ class TrainOptions:
     monotone_ends: float = 0.0  # share of the shifted copies moved to an end of the score's scale
     monotone_anywhere: float = 0.0  # share of the pairs that compare two nearby values anywhere on the scale
     monotone_reach: int = 3  # how many steps of its scale apart those two values may lie
+    monotone_pair_ends: float = 0.0  # share of those pairs that start at an end of the scale (MMSE 0 or 30)
     mri_margin: float = 0.0  # log-odds a clear case's scan must move it towards its diagnosis (trainer.mri_weight)
     mri_margin_fixed: bool = False  # the prediction without the scan held fixed (no gradient) in that margin
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
@@ -270,7 +271,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
                            monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment,
                            monotone_ends=opts.monotone_ends, monotone_anywhere=opts.monotone_anywhere,
-                           monotone_reach=opts.monotone_reach)
+                           monotone_reach=opts.monotone_reach, monotone_pair_ends=opts.monotone_pair_ends)
     val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
     if len(train_ds) < opts.batch_size * info.world:
         raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
@@ -339,7 +340,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 train_subjects_scheme=SUBJECT_KEY_SCHEME, lr=lr, monotone=opts.monotone,
                 monotone_margin=opts.monotone_margin, monotone_ends=opts.monotone_ends, mri_margin=opts.mri_margin,
                 monotone_anywhere=opts.monotone_anywhere, monotone_reach=opts.monotone_reach,
-                mri_margin_fixed=opts.mri_margin_fixed,
+                monotone_pair_ends=opts.monotone_pair_ends, mri_margin_fixed=opts.mri_margin_fixed,
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=({"kind": type(opts.image_augment).__name__, **asdict(opts.image_augment)}
                                if opts.image_augment else None),

@@ -60,11 +60,13 @@ def shifted_copy(ehr: dict[str, Any], rng: np.random.Generator, ends: float = 0.
     return alt, 1.0 if worse else -1.0
 
 
-def neighbour_pair(ehr: dict[str, Any], rng: np.random.Generator, reach: int = 3
+def neighbour_pair(ehr: dict[str, Any], rng: np.random.Generator, reach: int = 3, ends: float = 0.0
                    ) -> tuple[dict[str, Any], dict[str, Any], float] | None:
     """(reference, copy, sign): two copies of ``ehr`` with the same score set to two nearby values of its scale,
     anywhere on it (up to ``reach`` steps apart), +1 if the copy is worse than the reference / -1 if better; None for
-    a record without scores.
+    a record without scores. With probability ``ends`` the pair starts at an end of the scale instead (MMSE 0 or
+    30, the other value inside it): "0" is healthy for CDR and CDR-SB, the worst for MMSE and delayed recall, and
+    uniform draws reach MMSE 1 -> 0 in one pair of 31.
 
     :func:`shifted_copy` pairs a record with a copy of itself, so a healthy record's MMSE is compared from 29 to 5
     or to 0, never from 5 to 0: the shipped model's stage fell from 5 to 0 beside healthy scores, and from CDR-SB 10
@@ -76,6 +78,8 @@ def neighbour_pair(ehr: dict[str, Any], rng: np.random.Generator, reach: int = 3
     field = present[int(u[0] * len(present))]
     values = scale_values(field)
     a = int(u[1] * len(values))
+    if ends > 0 and rng.random() < ends:  # drawn only when asked: ends=0 leaves every other draw as it was
+        a = 0 if u[1] < 0.5 else len(values) - 1
     step = 1 + int(u[2] * reach)
     b = a + step if a + step < len(values) else a - step
     b = min(max(b, 0), len(values) - 1)

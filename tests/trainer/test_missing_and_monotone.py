@@ -97,6 +97,39 @@ def test_neighbour_pairs_with_reach_1_are_next_to_each_other_on_the_scale():
     assert {("cdr_sb", 10.5, 11.0), ("cdr", 1.0, 2.0), ("mmse", 0.0, 1.0)} <= pairs
 
 
+def test_pairs_at_the_ends_of_the_scales_and_the_default_draws_unchanged():
+    """--monotone-pair-ends 1: every pair starts at an end of its scale (MMSE 0 and 1, where "0" was read as
+    healthy); 0 (the default) draws exactly the pairs drawn before the option existed."""
+    rng = np.random.default_rng(2)
+    pairs = set()
+    for _ in range(400):
+        ref, alt, sign = neighbour_pair(FULL, rng, reach=1, ends=1.0)
+        f = next(k for k in SCORES if alt[k] != ref[k])
+        values = scale_values(f)
+        at = sorted((values.index(float(ref[f])), values.index(float(alt[f]))))
+        assert at in ([0, 1], [len(values) - 2, len(values) - 1]), (f, ref[f], alt[f])
+        pairs.add((f, float(ref[f]), float(alt[f]), sign))
+    # MMSE 0 beside MMSE 1 is the worse of the two; CDR-SB 0 beside 0.5 the better
+    assert ("mmse", 1.0, 0.0, 1.0) in pairs or ("mmse", 0.0, 1.0, -1.0) in pairs
+    assert ("cdr_sb", 0.0, 0.5, 1.0) in pairs or ("cdr_sb", 0.5, 0.0, -1.0) in pairs
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [neighbour_pair(FULL, a, 1) for _ in range(50)] == [neighbour_pair(FULL, b, 1, 0.0) for _ in range(50)]
+
+
+def test_the_dataset_places_its_pairs_at_the_ends_when_asked(toy_cohort, monkeypatch):
+    import trainer.dataset as dataset_module
+
+    asked = []
+    real = dataset_module.neighbour_pair
+    monkeypatch.setattr(dataset_module, "neighbour_pair", lambda *a: asked.append(a[2:]) or real(*a))
+    records = read_manifest(toy_cohort / "manifest.csv").records
+    ds = CaseDataset(records, preset("tiny"), ["NC", "MCI", "AD"], monotone=True, seed=0, monotone_anywhere=1.0,
+                     monotone_reach=1, monotone_pair_ends=0.4)
+    ds.set_epoch(1)
+    [ds[i] for i in range(len(records))]
+    assert asked and set(asked) == {(1, 0.4)}
+
+
 def test_pairs_anywhere_leave_the_default_draws_as_they_were(toy_cohort):
     records = read_manifest(toy_cohort / "manifest.csv").records
     cfg = preset("tiny")
@@ -314,7 +347,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
                        "--batch-size", "4", "--loss", "cls+cl", "--init-from", str(first / "last.safetensors"),
                        "--freeze", "image_encoder", "--augment-records", "--monotone", "1", "--monotone-margin", "2",
                        "--monotone-ends", "0.3", "--monotone-anywhere", "0.5", "--monotone-reach", "1",
-                       "--mri-margin", "1", "--mri-margin-fixed",
+                       "--monotone-pair-ends", "0.25", "--mri-margin", "1", "--mri-margin-fixed",
                        "--record-only", "30"]) == 0
     a, _ = load_checkpoint(first / "last.safetensors")
     b, info = load_checkpoint(second / "last.safetensors")
@@ -325,6 +358,7 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert info.provenance["monotone_margin"] == 2.0 and info.provenance["monotone_ends"] == 0.3
     assert info.provenance["mri_margin"] == 1.0 and info.provenance["mri_margin_fixed"] is True
     assert info.provenance["monotone_anywhere"] == 0.5 and info.provenance["monotone_reach"] == 1
+    assert info.provenance["monotone_pair_ends"] == 0.25
     assert info.provenance["augment"]["field_drop"] == pytest.approx(0.3)
     lines = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
     assert "mono" in lines[-1]["train"] and "mri" in lines[-1]["train"], "the penalties are trained and logged"
@@ -371,9 +405,11 @@ def test_a_bad_record_in_the_training_data_is_named_by_its_place_never_by_the_su
                                            ("--monotone-margin", "2"), ("--mri-margin", "2 --modalities image"),
                                            ("--mri-margin-fixed", ""), ("--monotone-anywhere", "1.5"),
                                            ("--monotone-anywhere", "0.5"), ("--monotone-reach", "0"),
-                                           ("--monotone-reach", "40")])
+                                           ("--monotone-reach", "40"), ("--monotone-pair-ends", "1.5"),
+                                           ("--monotone-pair-ends", "0.5 --monotone 1")])
 # then: a margin without --monotone, an MRI margin on one modality, a fixed MRI margin without one, pairs
-# anywhere with a bad probability and without --monotone, pairs further apart than a scale is long
+# anywhere with a bad probability and without --monotone, pairs further apart than a scale is long, pairs at the
+# ends with a bad probability and without --monotone-anywhere
 def test_a_bad_dropout_probability_is_named_by_its_option(toy_cohort, tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "r"), "--augment-records",
