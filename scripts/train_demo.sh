@@ -6,7 +6,7 @@
 # WORK_DIR (outside the work tree) holds the cohorts, the preprocessing cache and the run folders; every step
 # that has finished is skipped when the script runs again, and a training step stopped midway resumes exactly
 # (alifuse-train --resume). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
-# On the 2-core development machine the whole script takes about 2 h 29 min: 15 min of cohorts, 132 min of training
+# On the 2-core development machine the whole script takes about 2 h 28 min: 15 min of cohorts, 131 min of training
 # (step 10 measured with other jobs beside it), 2 min of calibration (12 s) and report (docs/demo_model_run.json); the
 # budget is 150 min.
 set -euo pipefail
