@@ -140,7 +140,7 @@ class RecordForm(QWidget):
         self.word_count.setText(f"{n} / {SUMMARY_WORD_LIMIT} words" +
                                 (f" — the model reads only the first {SUMMARY_WORD_LIMIT}" if over else ""))
         self.word_count.setStyleSheet("color: #e65100;" if over else "")
-        self.preview.setPlainText(" ".join(s for _, s in self.model.preview()))
+        self._show_preview()
         self.status.setText("Fix the marked fields: " + "; ".join(errors.values()) if errors else "")
         self.status.setStyleSheet("color: #d32f2f;" if errors else "")
         self.changed.emit(self.model.valid_dict())
@@ -149,7 +149,11 @@ class RecordForm(QWidget):
         """Preview the record as a model with this ``config.text_format`` reads it."""
         if text_format != self.model.text_format:
             self.model.text_format = text_format
-            self.preview.setPlainText(" ".join(s for _, s in self.model.preview()))
+            self._show_preview()
+
+    def _show_preview(self) -> None:
+        """The text the model will read, from the valid fields."""
+        self.preview.setPlainText(" ".join(s for _, s in self.model.preview()))
 
     def invalid_fields(self) -> list[str]:
         return [n for n, e in self.editors.items() if e.property("invalid")]
