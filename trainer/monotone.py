@@ -99,10 +99,14 @@ def moved_fraction(ehr: dict[str, Any], alt: dict[str, Any]) -> float:
     return 0.0
 
 
+#: weight of NC / MCI / AD in the expected stage E = P(MCI) + 2 P(AD): 0 healthy ... 2 dementia
+STAGE_WEIGHTS: tuple[float, float, float] = (0.0, 1.0, 2.0)
+
+
 def expected_stage(logits: torch.Tensor) -> torch.Tensor:
-    """(B, C) logits -> (B,) expected class index: P(MCI) + 2 P(AD) for NC / MCI / AD."""
+    """(B, 3) logits -> (B,) expected stage P(MCI) + 2 P(AD) for NC / MCI / AD."""
     p = torch.softmax(logits.float(), dim=-1)
-    return p @ torch.arange(p.shape[-1], device=p.device, dtype=p.dtype)
+    return p @ torch.tensor(STAGE_WEIGHTS, device=p.device, dtype=p.dtype)
 
 
 def penalty(stage: torch.Tensor, stage_alt: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:

@@ -29,14 +29,14 @@ from engine.ehr import FIELD_SPECS, validate_ehr
 from engine.errors import AlifuseInputError
 from engine.predict import Predictor
 from engine.resources import DEMO_IMAGE
-from trainer.monotone import SCORES, scale_values
+from trainer.monotone import SCORES, STAGE_WEIGHTS as _WEIGHTS, scale_values
 from trainer.records import read_manifest
 
 #: score -> its values from healthiest to most impaired (MMSE 30 -> 0, CDR 0 -> 3, CDR-SB 0 -> 18, recall 25 -> 0)
 SCALES: dict[str, list[float]] = {f: scale_values(f)[::1 if worse_up else -1]
                                   for f, (_, _, _, worse_up) in SCORES.items()}
-#: expected stage E = P(MCI) + 2 P(AD): 0 healthy ... 2 dementia
-STAGE_WEIGHTS = np.array([0.0, 1.0, 2.0])
+#: expected stage E = P(MCI) + 2 P(AD) as weights for a (N, 3) probability array (trainer.monotone states them)
+STAGE_WEIGHTS = np.array(_WEIGHTS)
 
 
 def random_context(rng: np.random.Generator, present: float = 0.6) -> dict[str, Any]:
