@@ -57,7 +57,8 @@ class AlifuseConfig:
     summary_max_words: int = 40
     # How a record is written as text (engine.ehr_text.TEXT_FORMATS). 1: half points as decimals ("10.5", read
     # as "10", ".", "5"); 2: CDR-SB's half points as "10½" ("10", "##½"), so its integer part is read first and
-    # alone. 1 by default: checkpoints saved before this field were trained on format 1.
+    # alone; 3: CDR-SB always with one decimal ("11.0"). 1 by default: checkpoints saved before this field were
+    # trained on format 1.
     text_format: int = 1
     text_trainable_layers: int = -1  # top-k text blocks trained; -1 = all, 0 = frozen encoder (heads still train)
     pad_token_id: int = 0          # BERT uncased WordPiece ids (MiniLM shares them)

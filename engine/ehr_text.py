@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from engine.ehr import EHR_PARTS, FIELD_SPECS, validate_ehr
 from engine.errors import AlifuseInputError
@@ -42,10 +42,11 @@ _TEMPLATES: dict[str, str] = {
 #: 1: every number as a person writes it ("The CDR sum of boxes is 10.5."). The tokenizer reads "10.5." as
 #:    "10", ".", "5", ".": a sentence that seems to end at 10 and a 5 after it; models trained on it read
 #:    CDR-SB 10.5 as more impaired than 11 (docs/RESULTS.md, the record audit).
-#: 2: as 1, but the half points of the fields in ``_HALF_MARK[2]`` written with a half sign: "10½" is read
-#:    "10", "##½", the integer part first and alone, the half as one mark after it.
-TEXT_FORMATS: tuple[int, ...] = (1, 2)
-_HALF_MARK: dict[int, frozenset[str]] = {1: frozenset(), 2: frozenset({"cdr_sb"})}
+#: 2: as 1, but CDR-SB's half points written with a half sign: "10½" is read "10", "##½", the integer part
+#:    first and alone, the half as one mark after it.
+#: 3: as 1, but CDR-SB always with one decimal ("11.0", "10.5", "0.0"): every value is read as the same three
+#:    word-pieces, whole number, ".", tenths, so a half point is no longer the only value with a tail.
+TEXT_FORMATS: tuple[int, ...] = (1, 2, 3)
 
 
 def _half_marked(x: object) -> str | None:
@@ -53,6 +54,18 @@ def _half_marked(x: object) -> str | None:
     if isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 and float(x) % 1 == 0.5:
         return f"{int(x)}½"
     return None
+
+
+def _one_decimal(x: object) -> str | None:
+    """11 -> "11.0", 10.5 -> "10.5"; None for a value that is not a number."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return f"{float(x):.1f}"
+    return None
+
+
+#: text format -> field -> how that format writes the field's value (None: as a person writes numbers)
+_WRITERS: dict[int, dict[str, Callable[[object], str | None]]] = {
+    1: {}, 2: {"cdr_sb": _half_marked}, 3: {"cdr_sb": _one_decimal}}
 
 
 def _number_text(x: object) -> str:
@@ -87,9 +100,9 @@ def ehr_to_sentences(
     """
     if summary_max_words is not None and (isinstance(summary_max_words, bool) or summary_max_words < 1):
         raise AlifuseInputError(f"summary_max_words: {summary_max_words!r} must be a positive number of words")
-    if text_format not in _HALF_MARK or isinstance(text_format, bool):
+    if text_format not in _WRITERS or isinstance(text_format, bool):
         raise AlifuseInputError(f"text_format: {text_format!r} is not one of {', '.join(map(str, TEXT_FORMATS))}")
-    half_mark = _HALF_MARK[text_format]
+    writers = _WRITERS[text_format]
     clean = validate_ehr(ehr)
     drop = parts_fields(exclude_parts) | {"subject_id"}  # an identifier is not clinical information
     out: list[tuple[str, str]] = []
@@ -104,7 +117,7 @@ def ehr_to_sentences(
             out.append((name, " ".join(words)))
         else:
             years = "year" if value == 1 else "years"
-            written = (_half_marked(value) if name in half_mark else None) or _number_text(value)
+            written = (writers[name](value) if name in writers else None) or _number_text(value)
             out.append((name, _TEMPLATES[name].format(v=written, years=years)))
     return out
 

@@ -64,7 +64,19 @@ def test_format_2_marks_cdr_sb_half_points_and_changes_nothing_else(tok):
     assert dict(ehr_to_sentences({"cdr_sb": 18}, text_format=2))["cdr_sb"] == "The CDR sum of boxes is 18."
 
 
-@pytest.mark.parametrize("bad", [0, 3, True, "2", None])
+def test_format_3_writes_every_cdr_sb_with_one_decimal_and_changes_nothing_else(tok):
+    v1, v3 = dict(ehr_to_sentences(FULL)), dict(ehr_to_sentences(FULL, text_format=3))
+    assert v3.pop("cdr_sb") == "The CDR sum of boxes is 2.5."
+    assert v1.pop("cdr_sb") == "The CDR sum of boxes is 2.5."
+    assert v1 == v3  # CDR 0.5 and every other field as in format 1
+    # whole and half points cost the same word-pieces: whole number, ".", tenths, then the sentence's "."
+    half, whole, zero = (encode_ehr({"cdr_sb": v}, tok, 70, text_format=3) for v in (10.5, 11.0, 0))
+    assert half.tokens[-5:] == ["10", ".", "5", ".", "[SEP]"] and whole.tokens[-5:] == ["11", ".", "0", ".", "[SEP]"]
+    assert zero.text.endswith("The CDR sum of boxes is 0.0.") and set(zero.token_field) == {None, "cdr_sb"}
+    assert encode_ehr({"cdr_sb": 11.0}, tok, 70).tokens[-3:] == ["11", ".", "[SEP]"]  # format 1 unchanged
+
+
+@pytest.mark.parametrize("bad", [0, 4, True, "2", None])
 def test_an_unknown_text_format_is_refused_by_name(bad):
     with pytest.raises(AlifuseInputError, match="text_format"):
         ehr_to_sentences(FULL, text_format=bad)
