@@ -90,6 +90,14 @@ def audit(predictor: Predictor, scan: np.ndarray, contexts: list[dict[str, Any]]
             "movement": {"median": round(float(np.median(move)), 4),
                          "p10": round(float(np.percentile(move, 10)), 4)},
         }
+        whole = [i for i, v in enumerate(scale) if float(v).is_integer()]
+        if len(whole) < len(scale):  # CDR-SB (and CDR): the same records stepped by whole points only
+            w_drops = stages[:, whole[:-1]] - stages[:, whole[1:]]
+            w_bad = w_drops.max(1) > tolerance
+            out[field]["whole_points"] = {
+                "violating": {"share": float(w_bad.mean()), "ci95": wilson(int(w_bad.sum()), len(contexts)),
+                              "n": int(w_bad.sum())},
+                "worst_drop": round(float(w_drops.max()), 4)}
     return out
 
 

@@ -54,6 +54,15 @@ def test_the_audit_reports_each_score_and_its_worst_step_is_the_model_s_own(tmp_
             assert got["violating"]["n"] == int(worst["drop"] > 0.05)  # one record: violating iff its worst step is
             assert got["violating"]["ci95"][0] <= got["violating"]["share"] <= got["violating"]["ci95"][1]
             assert got["movement"]["p10"] <= got["movement"]["median"] + 1e-9
+            if field in ("cdr", "cdr_sb"):  # whole points only: the same sweep without the half points
+                whole = [v for v in scale if float(v).is_integer()]
+                stages = predictor.record_probabilities(
+                    [validate_ehr({**worst["context"], field: v}) for v in whole], image) @ STAGE_WEIGHTS
+                drop = float(np.max(stages[:-1] - stages[1:]))
+                assert got["whole_points"]["worst_drop"] == pytest.approx(drop, abs=2e-4)
+                assert got["whole_points"]["violating"]["n"] == int(drop > 0.05)
+            else:
+                assert "whole_points" not in got
 
 
 @pytest.mark.parametrize("argv, named", [(["--contexts", "0"], "--contexts 0"),
