@@ -188,20 +188,18 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--monotone {args.monotone}: must be between 0 and 100")
     if not 0 <= args.monotone_margin <= 20:
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: must be between 0 and 20")
-    if not 0 <= args.monotone_anywhere <= 1:
-        raise AlifuseInputError(f"--monotone-anywhere {args.monotone_anywhere}: must be a probability from 0 to 1")
+    for name, v in (("--monotone-ends", args.monotone_ends), ("--monotone-anywhere", args.monotone_anywhere),
+                    ("--monotone-pair-ends", args.monotone_pair_ends)):
+        if not 0 <= v <= 1:
+            raise AlifuseInputError(f"{name} {v}: must be a probability from 0 to 1")
     if args.monotone_anywhere > 0 and not args.monotone > 0:
         raise AlifuseInputError(f"--monotone-anywhere {args.monotone_anywhere}: needs --monotone W above 0 (it "
                                 f"chooses the pairs that penalty compares)")
-    if not 0 <= args.monotone_pair_ends <= 1:
-        raise AlifuseInputError(f"--monotone-pair-ends {args.monotone_pair_ends}: must be a probability from 0 to 1")
     if args.monotone_pair_ends > 0 and not args.monotone_anywhere > 0:
         raise AlifuseInputError(f"--monotone-pair-ends {args.monotone_pair_ends}: needs --monotone-anywhere P above 0 "
                                 f"(it places those pairs)")
     if not 1 <= args.monotone_reach <= 36:  # CDR-SB's 37 values are the longest scale
         raise AlifuseInputError(f"--monotone-reach {args.monotone_reach}: must be from 1 to 36 steps")
-    if not 0 <= args.monotone_ends <= 1:
-        raise AlifuseInputError(f"--monotone-ends {args.monotone_ends}: must be a probability from 0 to 1")
     if not 0 <= args.mri_margin <= 20:
         raise AlifuseInputError(f"--mri-margin {args.mri_margin}: must be between 0 and 20")
     if args.mri_margin_fixed and not args.mri_margin > 0:
