@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine.ehr import FIELD_SPECS, FieldSpec, load_ehr, validate_ehr
+from engine.ehr import FIELD_SPECS, SCORE_FIELDS, SCORE_PART, FieldSpec, load_ehr, validate_ehr
 from engine.ehr_text import ehr_to_sentences
 from engine.errors import AlifuseInputError, quote
 
@@ -82,6 +82,8 @@ class RecordModel:
         self._entries: dict[str, Any] = {name: None for name in FIELD_SPECS}
         #: how the model in use writes a record as text (its config's text_format): the preview shows that text
         self.text_format = 1
+        #: the model in use reads the scores as numbers (its config's score_knots > 0): they leave the text
+        self.scores_as_numbers = False
 
     # -- entries --
     def entry(self, name: str) -> Any:
@@ -167,8 +169,15 @@ class RecordModel:
         return len(entry.split()) if isinstance(entry, str) else 0
 
     def preview(self, summary_max_words: int = SUMMARY_WORD_LIMIT) -> list[tuple[str, str]]:
-        """``[(field, sentence)]`` the model will read, from the valid fields only."""
-        return ehr_to_sentences(self.valid_dict(), summary_max_words, text_format=self.text_format)
+        """``[(field, sentence)]`` the model will read as text, from the valid fields only."""
+        left_out = (SCORE_PART,) if self.scores_as_numbers else ()
+        return ehr_to_sentences(self.valid_dict(), summary_max_words, left_out, text_format=self.text_format)
+
+    def numbers_line(self) -> str:
+        """For a model that reads the scores as numbers: 'Read as numbers: MMSE 24, CDR 0.5.'; '' otherwise."""
+        valid = self.valid_dict()
+        shown = [f"{FIELD_SPECS[f].label} {valid[f]:g}" for f in SCORE_FIELDS if f in valid]
+        return f"Read as numbers: {', '.join(shown)}." if self.scores_as_numbers and shown else ""
 
     @staticmethod
     def _known(name: str) -> str:

@@ -294,7 +294,11 @@ def page_text(fig: Figure, prediction: Any, explanation: Any | None) -> None:
     if getattr(prediction, "text_truncated", False):
         fig.text(_MARGIN, bottom - 0.01, "The record was cut to the model's token budget; words after the cut "
                                          "were not read.", fontsize=8, color=RED, va="top")
-    ax = fig.add_axes((0.30, 0.08, 0.60, min(0.34, bottom - 0.16)))
+    # a model that reads the scores as numbers: its text holds none, these sentences say what each did
+    scores = explanation.score_lines() if explanation is not None and hasattr(explanation, "score_lines") else []
+    for i, line in enumerate(scores):
+        fig.text(_MARGIN, bottom - 0.035 - 0.022 * i, line, fontsize=8, va="top")
+    ax = fig.add_axes((0.30, 0.08, 0.60, min(0.34, bottom - 0.16 - 0.022 * len(scores))))
     fields = dict(getattr(explanation, "field_relevance", {}) or {}) if explanation is not None else {}
     ax.set_title("Relevance per record field", fontsize=11)
     if not fields:

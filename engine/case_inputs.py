@@ -70,7 +70,7 @@ def prepare_case(volume: Volume, ehr: dict[str, Any], cfg, tokenizer, device: to
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         pixels = torch.from_numpy(arr).to(device)  # on the CPU the same memory, no copy
     text = encode_ehr(ehr, tokenizer, cfg.max_tokens, cfg.summary_max_words, tuple(exclude_parts),
-                      cfg.text_format)
+                      cfg.text_format, cfg.score_knots > 0)
     return CaseInputs(volume, arr, mapping, text, ehr, pixels)
 
 
@@ -88,9 +88,16 @@ def case_tensors(case: CaseInputs, device: torch.device | str) -> tuple[torch.Te
             case.text.attention_mask[None].to(device))
 
 
+def case_scores(case: CaseInputs, device: torch.device | str) -> torch.Tensor:
+    """(1, F) the record's scores as numbers (NaN = missing) on ``device``; read by a model with
+    ``config.score_knots`` > 0, ignored by the others."""
+    return case.text.scores[None].to(indexed(device))
+
+
 @dataclass
 class ModelInputs:
-    """One case as tensors on the model's device: img (1,S,S,S) | None, ids/mask (1,L) | None.
+    """One case as tensors on the model's device: img (1,S,S,S) | None, ids/mask (1,L) | None, scores (1,F) | None
+    (the record's scores as numbers, for a model that reads them so: engine.score_path).
 
     ``text`` is the case's encoding (word-pieces, words, fields); a modality the model does not read is None.
     """
@@ -99,6 +106,7 @@ class ModelInputs:
     ids: torch.Tensor | None
     mask: torch.Tensor | None
     text: TextEncoding | None
+    scores: torch.Tensor | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -109,7 +117,7 @@ class ModelInputs:
 def model_inputs(model: nn.Module, case: CaseInputs) -> ModelInputs:
     """What ``model`` reads of ``case``, on the model's device; None for a modality it does not read."""
     dev = next(model.parameters()).device
-    img = ids = mask = text = None
+    img = ids = mask = text = scores = None
     if model.image_encoder is not None:
         s = model.cfg.image_size
         shape = tuple(case.device_image.shape if case.device_image is not None else np.shape(case.image))
@@ -119,4 +127,5 @@ def model_inputs(model: nn.Module, case: CaseInputs) -> ModelInputs:
     if model.text_encoder is not None:
         text = case.text
         ids, mask = text.input_ids[None].to(dev), text.attention_mask[None].to(dev)
-    return ModelInputs(img, ids, mask, text)
+        scores = case_scores(case, dev)
+    return ModelInputs(img, ids, mask, text, scores)

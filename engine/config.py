@@ -60,6 +60,10 @@ class AlifuseConfig:
     # alone; 3: CDR-SB always with one decimal ("11.0"). 1 by default: checkpoints saved before this field were
     # trained on format 1.
     text_format: int = 1
+    # The four cognitive scores (MMSE, CDR, CDR-SB, delayed recall) read as numbers, not text: 0 = as text (the
+    # paper; checkpoints saved before this field); k > 0 = they leave the text and go through a path monotone by
+    # construction, k linear pieces per score (engine.score_path): a worse score never makes a case look healthier.
+    score_knots: int = 0
     text_trainable_layers: int = -1  # top-k text blocks trained; -1 = all, 0 = frozen encoder (heads still train)
     pad_token_id: int = 0          # BERT uncased WordPiece ids (MiniLM shares them)
     cls_token_id: int = 101

@@ -18,12 +18,13 @@ import math
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from engine.errors import AlifuseInputError, quote, quote_path
 from engine.safe_files import MAX_RECORD_BYTES, read_regular
 
-__all__ = ["FieldSpec", "FIELD_SPECS", "EHR_PARTS", "EHR_FIELD_ORDER", "validate_ehr", "load_ehr"]
+__all__ = ["FieldSpec", "FIELD_SPECS", "EHR_PARTS", "EHR_FIELD_ORDER", "SCORE_PART", "SCORE_FIELDS", "LOWER_IS_WORSE",
+           "score_values", "validate_ehr", "load_ehr"]
 
 #: the longest free text a record may hold (a narrative is a few KB; the model reads its first words only)
 MAX_TEXT_CHARS = 100_000
@@ -112,6 +113,20 @@ EHR_PARTS: dict[str, tuple[str, ...]] = {
     _LAB: ("mmse", "cdr", "cdr_sb", "logical_memory_delayed"),
     _SUM: ("summary",),
 }
+#: the record part of the cognitive scores, which a model with ``config.score_knots`` > 0 reads as numbers
+#: (engine.score_path), in this order
+SCORE_PART = _LAB
+SCORE_FIELDS: tuple[str, ...] = EHR_PARTS[_LAB]
+#: the scores on which a lower value is the impaired one (on the others a higher value is)
+LOWER_IS_WORSE = frozenset({"mmse", "logical_memory_delayed"})
+
+
+def score_values(ehr: dict[str, Any], exclude_parts: Iterable[str] = ()) -> list[float]:
+    """The record's scores in :data:`SCORE_FIELDS` order, NaN for a missing one (all NaN when the model was
+    trained without the score part)."""
+    if SCORE_PART in tuple(exclude_parts):
+        return [math.nan] * len(SCORE_FIELDS)
+    return [float(ehr[f]) if ehr.get(f) is not None else math.nan for f in SCORE_FIELDS]
 
 
 def _is_missing(v: object) -> bool:

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from engine.ehr import EHR_PARTS, FIELD_SPECS, validate_ehr
+from engine.ehr import EHR_PARTS, FIELD_SPECS, SCORE_PART, score_values, validate_ehr
 from engine.errors import AlifuseInputError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: the viewer's record preview needs no torch
@@ -135,6 +135,9 @@ class TextEncoding:
     word_field: list[str]          # per word: its field
     text: str                      # the full text the model reads (after truncation)
     truncated: bool                # True if the token budget cut anything
+    #: (F,) float32: the record's scores (engine.ehr.SCORE_FIELDS), NaN = missing; a model with
+    #: ``config.score_knots`` > 0 reads them as numbers (engine.score_path) and its text leaves them out
+    scores: torch.Tensor | None = None
 
 
 def _word_starts(words: Sequence[str]) -> list[int]:
@@ -182,11 +185,12 @@ def _fit_budget(sentences: list[tuple[str, list[int]]], counts: list[int], budge
 
 def encode_ehr(
     ehr: dict, tokenizer, max_tokens: int, summary_max_words: int | None = 40, exclude_parts: Iterable[str] = (),
-    text_format: int = 1,
+    text_format: int = 1, scores_as_numbers: bool = False,
 ) -> TextEncoding:
     """Text of one EHR as ``max_tokens`` ids (padded), cut at word boundaries to fit, summary first.
 
-    ``tokenizer`` must be a fast (Rust) tokenizer: its character offsets give the provenance.
+    ``tokenizer`` must be a fast (Rust) tokenizer: its character offsets give the provenance. The scores are in
+    ``scores`` either way; with ``scores_as_numbers`` (a model whose ``config.score_knots`` > 0) they leave the text.
     """
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError("encode_ehr needs a fast tokenizer (offset mapping), e.g. engine.minilm.load_tokenizer()")
@@ -194,7 +198,9 @@ def encode_ehr(
     if isinstance(max_tokens, bool) or max_tokens < n_special + 1:
         raise AlifuseInputError(f"max_tokens: {max_tokens!r} leaves no room for text (need at least {n_special + 1})")
 
-    sentences = ehr_to_sentences(ehr, summary_max_words, exclude_parts, text_format)
+    exclude_parts = tuple([exclude_parts] if isinstance(exclude_parts, str) else exclude_parts)
+    text_parts = exclude_parts + (SCORE_PART,) if scores_as_numbers else exclude_parts
+    sentences = ehr_to_sentences(ehr, summary_max_words, text_parts, text_format)
     all_words: list[str] = []
     all_fields: list[str] = []
     spans: list[tuple[str, list[int]]] = []
@@ -240,6 +246,7 @@ def encode_ehr(
         word_field=word_field,
         text=text,
         truncated=len(kept) < len(all_words) or cut_inside,
+        scores=torch.tensor(score_values(validate_ehr(ehr), exclude_parts), dtype=torch.float32),
     )
 
 

@@ -22,6 +22,7 @@ from engine.image_encoder import ImageEncoder
 from engine.losses import itc_loss, masked_patch_mse, masked_token_ce
 from engine.masking import MaskNoise, draw_mask_noise, random_patch_mask, random_token_mask
 from engine.patches import patchify
+from engine.score_path import ScorePath
 from engine.run_format import MODEL_LOSSES, TOTAL_LOSS
 from engine.text_encoder import TextEncoder, load_pretrained_text
 
@@ -31,10 +32,12 @@ ITC, IMG_REC, TXT_REC, CLS = MODEL_LOSSES
 
 @dataclass
 class Encoded:
-    """Unimodal features: img (B, 1+N, D_img) or None, txt (B, L, D_txt) or None."""
+    """Unimodal features: img (B, 1+N, D_img) or None, txt (B, L, D_txt) or None; scores (B, F) or None, the
+    record's scores as numbers (NaN = missing), read only by a model with ``config.score_knots`` > 0."""
 
     img: torch.Tensor | None
     txt: torch.Tensor | None
+    scores: torch.Tensor | None = None
 
 
 class AlifuseModel(nn.Module):
@@ -56,6 +59,8 @@ class AlifuseModel(nn.Module):
         self.fusion = nn.Sequential(nn.Linear(fused, cfg.fusion_hidden), nn.ReLU(), nn.Linear(cfg.fusion_hidden,
                                                                                            cfg.num_classes))
         self.apply(_init_weights)
+        # after _init_weights: the path's parameters start where it sets them (each piece rising a little)
+        self.score_path = ScorePath(cfg.num_classes, cfg.score_knots) if cfg.score_knots else None
         #: parameter names whose values come from an installed package, not from a checkpoint
         self.packaged_keys: set[str] = set()
         self.text_init = "none (image-only model)" if not cfg.use_text else "random initialisation"
@@ -93,32 +98,40 @@ class AlifuseModel(nn.Module):
         self.packaged_keys &= frozen
 
     # -- forward paths --
-    def encode(self, image: torch.Tensor | None, ids: torch.Tensor | None, mask: torch.Tensor | None) -> Encoded:
+    def encode(self, image: torch.Tensor | None, ids: torch.Tensor | None, mask: torch.Tensor | None,
+               scores: torch.Tensor | None = None) -> Encoded:
         z_img = self.image_encoder(image) if self.image_encoder is not None else None
         z_txt = self.text_encoder(ids, mask) if self.text_encoder is not None else None
-        return Encoded(z_img, z_txt)
+        return Encoded(z_img, z_txt, scores)
 
     def image_feature(self, z_img: torch.Tensor) -> torch.Tensor:
         """(B, 1+N, D) -> (B, D): the [CLS] token (paper), or the mean of the patch tokens (``image_pool="mean"``)."""
         return z_img[:, 1:].mean(dim=1) if self.cfg.image_pool == "mean" else z_img[:, 0]
 
     def classify(self, enc: Encoded) -> torch.Tensor:
-        """Fusion MLP over the concatenated image and text ([CLS]) features -> logits (B, C)."""
+        """Fusion MLP over the concatenated image and text ([CLS]) features -> logits (B, C); plus the scores'
+        monotone shifts (engine.score_path) for a model that reads them as numbers."""
         feats = []
         if enc.img is not None:
             feats.append(self.image_feature(enc.img))
         if enc.txt is not None:
             feats.append(enc.txt[:, 0])
-        return self.fusion(torch.cat(feats, dim=-1))
+        logits = self.fusion(torch.cat(feats, dim=-1))
+        if self.score_path is None:
+            return logits
+        if enc.scores is None:  # a caller that forgot them would read every record as one without scores
+            raise ValueError("this model reads the record's scores as numbers (config.score_knots): pass scores")
+        return logits + self.score_path(enc.scores.to(logits.device)).to(logits.dtype)
 
     def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 generator: torch.Generator | None = None, gather=None, noise: MaskNoise | None = None,
-                itc_rows: torch.Tensor | None = None):
-        """Prediction path: logits (B, C). With ``labels``: :meth:`training_losses` (so DDP's wrapper sees it)."""
+                itc_rows: torch.Tensor | None = None, scores: torch.Tensor | None = None):
+        """Prediction path: logits (B, C). With ``labels``: :meth:`training_losses` (so DDP's wrapper sees it).
+        ``scores`` (B, F): the records' scores as numbers (``TextEncoding.scores``), for a model that reads them."""
         if labels is not None:
-            return self.training_losses(image, ids, mask, labels, generator, gather, noise, itc_rows)
-        return self.classify(self.encode(image, ids, mask))
+            return self.training_losses(image, ids, mask, labels, generator, gather, noise, itc_rows, scores)
+        return self.classify(self.encode(image, ids, mask, scores))
 
     def embeddings(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         """L2-normalised projected image / text features for ITC: (B, E), (B, E)."""
@@ -130,8 +143,8 @@ class AlifuseModel(nn.Module):
 
     def training_losses(self, image: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
                         generator: torch.Generator | None = None, gather=None,
-                        noise: MaskNoise | None = None, itc_rows: torch.Tensor | None = None
-                        ) -> dict[str, torch.Tensor]:
+                        noise: MaskNoise | None = None, itc_rows: torch.Tensor | None = None,
+                        scores: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """All loss terms by name plus ``total`` (λ-weighted) and ``logits`` (B, C).
 
         ``gather``: optional function that all-gathers (B, E) features across processes for ITC negatives.
@@ -145,7 +158,7 @@ class AlifuseModel(nn.Module):
             ref = image if image is not None else ids
             noise = draw_mask_noise(cfg, ref.shape[0], ids.shape[1] if ids is not None else 0, ref.device, generator)
         both = cfg.use_image and cfg.use_text
-        enc = self.encode(image if cfg.use_image else None, ids if cfg.use_text else None, mask)
+        enc = self.encode(image if cfg.use_image else None, ids if cfg.use_text else None, mask, scores)
         out: dict[str, torch.Tensor] = {}
         if both and cfg.lambda_cl > 0:
             fi, ft = self.embeddings(enc)

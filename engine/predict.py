@@ -14,7 +14,7 @@ import torch
 
 from engine.calibration import certainty_sentence, verdict
 # CaseInputs and indexed are imported from here too (the case a prediction returns, the device it ran on)
-from engine.case_inputs import CaseInputs, case_tensors, indexed, prepare_case
+from engine.case_inputs import CaseInputs, case_scores, case_tensors, indexed, prepare_case
 from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
@@ -109,18 +109,23 @@ class Predictor:
         """image (1, S, S, S), ids (1, L), mask (1, L) on the model's device."""
         return case_tensors(case, self.device)
 
+    def scores(self, case: CaseInputs) -> torch.Tensor:
+        """(1, F) the record's scores as numbers (NaN = missing), for a model that reads them so."""
+        return case_scores(case, self.device)
+
     @torch.no_grad()
     def probabilities(self, case: CaseInputs) -> np.ndarray:
         """Softmax over classes, (C,)."""
         img, ids, mask = self.tensors(case)
-        return finite_probabilities(torch.softmax(self.model(img, ids, mask).float(), dim=-1)[0].cpu().numpy())
+        logits = self.model(img, ids, mask, scores=self.scores(case))
+        return finite_probabilities(torch.softmax(logits.float(), dim=-1)[0].cpu().numpy())
 
     @torch.no_grad()
     def record_probabilities(self, records: list[dict[str, Any]], image: np.ndarray, batch: int = 64) -> np.ndarray:
         """(N, C) probabilities of N (validated) records, each with the same preprocessed scan ``image`` (S, S, S);
         zeros = the MRI hidden. The what-if questions of many records about one scan, in batches."""
         encs = [encode_ehr(r, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, self.excluded_parts,
-                           self.cfg.text_format)
+                           self.cfg.text_format, self.cfg.score_knots > 0)
                 for r in records]
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
         out = []
@@ -128,7 +133,8 @@ class Predictor:
             part = encs[i:i + batch]
             ids = torch.stack([e.input_ids for e in part]).to(self.device)
             mask = torch.stack([e.attention_mask for e in part]).to(self.device)
-            logits = self.model(img.expand(len(part), -1, -1, -1), ids, mask)
+            scores = torch.stack([e.scores for e in part]).to(self.device)
+            logits = self.model(img.expand(len(part), -1, -1, -1), ids, mask, scores=scores)
             out.append(torch.softmax(logits.double(), -1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)))
 

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.ehr import SCORE_FIELDS
 from engine.errors import AlifuseInputError
 from engine.explain.reliance import hidden_mri
 from engine.model import AlifuseModel, Encoded
@@ -72,7 +73,8 @@ def empty_record_tokens(model: AlifuseModel, class_names: list[str]) -> torch.Te
 
 def empty_record_logits(model: AlifuseModel, z: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
     """Logits (B, C) of the model's own head for image tokens ``z`` (B, 1 + P, D) beside the empty record ``txt``."""
-    return model.classify(Encoded(z, txt.expand(len(z), -1, -1)))
+    nothing = torch.full((len(z), len(SCORE_FIELDS)), float("nan"))  # the empty record has no scores either
+    return model.classify(Encoded(z, txt.expand(len(z), -1, -1), nothing))
 
 
 @torch.no_grad()

@@ -57,7 +57,7 @@ def validation_logits(model, info, records, device, cache=None) -> tuple[np.ndar
     with torch.no_grad():
         for b in DataLoader(ds, batch_size=8):
             logits = model(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
-                           b["mask"].to(device))
+                           b["mask"].to(device), scores=b["scores"].to(device))
             out.append(logits.float().cpu().numpy())
     return np.concatenate(out), np.asarray(ds.labels)
 

@@ -11,7 +11,7 @@ from engine.config import AlifuseConfig
 from engine.ehr import validate_ehr
 from engine.ehr_text import TextEncoding, encode_ehr
 from engine.errors import AlifuseInputError
-from engine.explain.reliance import hidden_mri, hidden_record
+from engine.explain.reliance import hidden_mri, hidden_record, hidden_scores
 from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.scanner_augment import ScannerAugment
@@ -31,7 +31,8 @@ def label_index(label: str, class_names: Sequence[str]) -> int:
 
 
 class CaseDataset(Dataset):
-    """Item i -> dict(image (S,S,S) float32 or (0,), ids (L,), mask (L,), label () int64, index () int64).
+    """Item i -> dict(image (S,S,S) float32 or (0,), ids (L,), mask (L,), scores (F,) float32 (NaN = missing),
+    label () int64, index () int64).
 
     A record without an image (``CaseRecord.image`` None: a record-only case) reads an MRI of zeros, the
     "MRI hidden" input. With ``augment`` (training), each epoch (:meth:`set_epoch`) drops fields, records and
@@ -72,7 +73,7 @@ class CaseDataset(Dataset):
 
     def _encode(self, ehr: dict) -> TextEncoding:
         return encode_ehr(ehr, self.tok, self.cfg.max_tokens, self.cfg.summary_max_words, self.exclude_parts,
-                          self.cfg.text_format)
+                          self.cfg.text_format, self.cfg.score_knots > 0)
 
     def _hidden(self, enc: TextEncoding) -> torch.Tensor:
         """(L,) every word-piece of the record as [MASK], exactly as the viewer's "record hidden" probe makes it."""
@@ -93,7 +94,7 @@ class CaseDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if self.augment is None and not self.monotone and self.image_augment is None:
             t = self.texts[i]
-            return {"image": self.image(i), "ids": t.input_ids, "mask": t.attention_mask,
+            return {"image": self.image(i), "ids": t.input_ids, "mask": t.attention_mask, "scores": t.scores,
                     "label": torch.tensor(self.labels[i]), "index": torch.tensor(i)}
         rng = case_rng(self.seed, self.epoch, i)
         image_rng = case_rng(self.seed + 7_919, self.epoch, i)  # its own stream: records draw the same either way
@@ -102,12 +103,14 @@ class CaseDataset(Dataset):
             ehr, how, drop_image = self.augment.draw(ehr, rng)
         t = self._encode(ehr)
         ids = self._hidden(t) if how == "masked" else t.input_ids
+        scores = hidden_scores(t.scores) if how == "masked" else t.scores
         image = self.image(i)
         if self.image_augment is not None and self.records[i].image is not None and self.cfg.use_image:
             image = torch.from_numpy(self.image_augment.apply(image.numpy(), image_rng))
         if drop_image:
             image = hidden_mri(image)
-        item = {"image": image, "ids": ids, "mask": t.attention_mask, "label": torch.tensor(self.labels[i]),
+        item = {"image": image, "ids": ids, "mask": t.attention_mask, "scores": scores,
+                "label": torch.tensor(self.labels[i]),
                 "index": torch.tensor(i), "has_image": torch.tensor(self.records[i].image is not None and not drop_image)}
         if self.monotone:
             alt, sign = shifted_copy(ehr, rng, self.monotone_ends) if how == "kept" else (ehr, 0.0)
@@ -121,9 +124,11 @@ class CaseDataset(Dataset):
                 if pair is not None:
                     ref, alt, sign = pair
             ta = self._encode(alt)
-            item.update(ids_alt=ta.input_ids, mask_alt=ta.attention_mask, alt_sign=torch.tensor(sign),
+            item.update(ids_alt=ta.input_ids, mask_alt=ta.attention_mask, scores_alt=ta.scores,
+                        alt_sign=torch.tensor(sign),
                         alt_moved=torch.tensor(moved_fraction(ref, alt), dtype=torch.float32))
             if self.monotone_anywhere > 0:  # the pair's reference: the record itself, or its first copy
                 tr = t if ref is ehr else self._encode(ref)
-                item.update(ids_ref=tr.input_ids, mask_ref=tr.attention_mask, ref_own=torch.tensor(ref is ehr))
+                item.update(ids_ref=tr.input_ids, mask_ref=tr.attention_mask, scores_ref=tr.scores,
+                            ref_own=torch.tensor(ref is ehr))
         return item

@@ -80,7 +80,7 @@ def embed_and_predict(model: AlifuseModel, ds: CaseDataset, device: torch.device
     for b in DataLoader(ds, batch_size=batch):
         with _autocast(device):
             enc = model.encode(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
-                               b["mask"].to(device))
+                               b["mask"].to(device), b["scores"].to(device))
             probs.append(torch.softmax(model.classify(enc).float(), -1).cpu().numpy())
             if enc.img is not None and enc.txt is not None:
                 a, t = model.embeddings(enc)
@@ -101,7 +101,8 @@ def mean_reliance(model: AlifuseModel, ds: CaseDataset, device: torch.device, ba
     shifts: dict[str, list[np.ndarray]] = {"image": [], "record": []}
     for b in DataLoader(ds, batch_size=batch):
         # float32 and above, no autocast: bf16 logits would add a noise floor of a few tenths of a percent
-        hp = hide_each_modality(model, b["image"].to(device), b["ids"].to(device), b["mask"].to(device))
+        hp = hide_each_modality(model, b["image"].to(device), b["ids"].to(device), b["mask"].to(device),
+                                scores=b["scores"].to(device))
         shifts["image"].append(total_variation(hp.whole, hp.without_image).cpu().numpy())
         if hp.without_record is not None:  # a record with no word-piece to hide has no figure (as in the viewer)
             shifts["record"].append(total_variation(hp.whole, hp.without_record)[hp.has_words].cpu().numpy())

@@ -100,6 +100,11 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+#: the score path's learning rate over the rest's: its few hundred parameters start from an even rise, not from
+#: trained weights, and must take each score's shape within the epochs that fine-tune the rest (engine.score_path)
+SCORE_PATH_LR_SCALE = 30.0
+
+
 def _lr_lambda(total: int, warmup: int):
     def f(step: int) -> float:
         if step < warmup:
@@ -129,9 +134,15 @@ def predict_dataset(model: AlifuseModel, ds: CaseDataset, device: torch.device, 
     for b in loader:
         with _autocast(device):
             logits = model(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
-                           b["mask"].to(device))
+                           b["mask"].to(device), scores=b["scores"].to(device))
         out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.cfg.num_classes))
+
+
+def _on(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    """A batch entry on ``device``; None stays None (a batch made without the records' scores: only a model that
+    reads them as numbers needs them, and it says so)."""
+    return None if t is None else t.to(device)
 
 
 def trim_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -158,7 +169,7 @@ def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dic
     from engine.model import Encoded
 
     z_txt = model.text_encoder(batch["ids_alt"].to(device), batch["mask_alt"].to(device))
-    logits_alt = model.classify(Encoded(out.get("z_img"), z_txt))
+    logits_alt = model.classify(Encoded(out.get("z_img"), z_txt, _on(batch.get("scores_alt"), device)))
     logits = out["logits"]
     if "ids_ref" in batch:  # --monotone-anywhere: some pairs compare two copies, not the record and one copy
         logits = _reference_logits(model, out, batch, device)
@@ -182,7 +193,9 @@ def _reference_logits(model: AlifuseModel, out: dict[str, torch.Tensor], batch: 
         return out["logits"]
     z_ref = model.text_encoder(*trim_text(batch["ids_ref"].to(device)[rows], batch["mask_ref"].to(device)[rows]))
     z_img = out.get("z_img")
-    ref = model.classify(Encoded(z_img[rows] if z_img is not None else None, z_ref))
+    scores_ref = _on(batch.get("scores_ref"), device)
+    ref = model.classify(Encoded(z_img[rows] if z_img is not None else None, z_ref,
+                                 scores_ref[rows] if scores_ref is not None else None))
     return out["logits"].index_put((rows,), ref.to(out["logits"].dtype))
 
 
@@ -199,7 +212,8 @@ def _mri_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str
     with torch.set_grad_enabled(not fixed):
         blank = hidden_mri(batch["image"][:1].to(device))
         z_blank = model.image_encoder(blank).expand(out["z_txt"].shape[0], -1, -1)
-        logits_hidden = model.classify(Encoded(z_blank, out["z_txt"].detach() if fixed else out["z_txt"]))
+        logits_hidden = model.classify(Encoded(z_blank, out["z_txt"].detach() if fixed else out["z_txt"],
+                                               _on(batch.get("scores"), device)))
     return mri_margin_penalty(out["logits"], logits_hidden, batch["label"].to(device),
                               batch["has_image"].to(device).bool(), margin)
 
@@ -245,7 +259,8 @@ def train_step(model: Callable[..., dict[str, torch.Tensor]], batch: dict[str, t
         with autocast if autocast is not None else _autocast(device):
             out = model(batch["image"].to(device, non_blocking=True) if cfg.use_image else None,
                         ids, batch["mask"].to(device), labels=batch["label"].to(device), gather=gather, noise=noise,
-                        itc_rows=batch["has_image"].to(device) if "has_image" in batch else None)
+                        itc_rows=batch["has_image"].to(device) if "has_image" in batch else None,
+                        scores=_on(batch.get("scores"), device))
             if monotone > 0 and "ids_alt" in batch:
                 out[rf.MONOTONE_LOSS] = _monotone_term(getattr(model, "module", model), out, batch, device,
                                                        monotone_margin)
@@ -294,11 +309,14 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
     total = steps_per_epoch * opts.epochs
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    optim = torch.optim.AdamW([{"params": decay, "weight_decay": opts.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999),
-                              fused=device.type == "cuda")
+    numbers = {id(p) for p in model.score_path.parameters()} if model.score_path is not None else set()
+    decay = [p for p in params if p.ndim >= 2 and id(p) not in numbers]
+    no_decay = [p for p in params if p.ndim < 2 and id(p) not in numbers]
+    groups = [{"params": decay, "weight_decay": opts.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    score_params = [p for p in params if id(p) in numbers]
+    if score_params:  # a group of its own only where there is one: older runs' optimizer states keep their shape
+        groups.append({"params": score_params, "weight_decay": 0.0, "lr": lr * SCORE_PATH_LR_SCALE})
+    optim = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), fused=device.type == "cuda")
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(total, max(1, int(total * opts.warmup_frac))))
 
     if info.main:

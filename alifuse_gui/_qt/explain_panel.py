@@ -183,6 +183,9 @@ class ExplainPanel(JobControls, QWidget):
     def show_explanation(self, explanation) -> None:
         self._follow_layer()
         self.show_reliance(getattr(explanation, "reliance", None))
+        scores = explanation.score_lines() if hasattr(explanation, "score_lines") else []
+        if scores:  # a model that reads the scores as numbers: no word shows them, these sentences do
+            self.reliance.setText("\n".join(filter(None, [self.reliance.text(), *scores])))
         self.words.set_words(list(explanation.words), list(explanation.word_relevance),
                              list(getattr(explanation, "word_field", []) or []))
         self.chart.set_values(dict(explanation.field_relevance))

@@ -39,6 +39,7 @@ CONFIG_LABELS: dict[str, str] = {
     "max_tokens": "Max. text tokens",
     "summary_max_words": "Summary words read",
     "text_format": "Record text format",
+    "score_knots": "Scores read as numbers (pieces per score; 0 = as text)",
     "dec_depth": "Image decoder layers",
     "text_dec_depth": "Text decoder layers",
     "embed_dim": "Contrastive embedding width",

@@ -145,15 +145,17 @@ class RecordForm(QWidget):
         self.status.setStyleSheet("color: #d32f2f;" if errors else "")
         self.changed.emit(self.model.valid_dict())
 
-    def set_text_format(self, text_format: int) -> None:
-        """Preview the record as a model with this ``config.text_format`` reads it."""
-        if text_format != self.model.text_format:
-            self.model.text_format = text_format
+    def set_text_format(self, text_format: int, scores_as_numbers: bool = False) -> None:
+        """Preview the record as a model with this ``config.text_format`` (and ``score_knots`` > 0 when
+        ``scores_as_numbers``) reads it."""
+        if (text_format, scores_as_numbers) != (self.model.text_format, self.model.scores_as_numbers):
+            self.model.text_format, self.model.scores_as_numbers = text_format, scores_as_numbers
             self._show_preview()
 
     def _show_preview(self) -> None:
-        """The text the model will read, from the valid fields."""
-        self.preview.setPlainText(" ".join(s for _, s in self.model.preview()))
+        """The text the model will read, from the valid fields (and the scores it reads as numbers)."""
+        text = " ".join(s for _, s in self.model.preview())
+        self.preview.setPlainText("\n".join(filter(None, [text, self.model.numbers_line()])))
 
     def invalid_fields(self) -> list[str]:
         return [n for n, e in self.editors.items() if e.property("invalid")]

@@ -61,7 +61,8 @@ def _reliance_of(predictor, case):
         from engine.explain.reliance import modality_reliance
     except ImportError:
         return None
-    return modality_reliance(predictor.model, *predictor.tensors(case), class_names=predictor.class_names)
+    return modality_reliance(predictor.model, *predictor.tensors(case), class_names=predictor.class_names,
+                             scores=predictor.scores(case))
 
 
 class AlifuseSession(QObject):
@@ -350,7 +351,7 @@ class AlifuseSession(QObject):
             self.model_serial += 1
         self.last_case = None
         self.forget_explanation("Another model: predict, then explain its prediction.")
-        self.record_form.set_text_format(predictor.cfg.text_format)
+        self.record_form.set_text_format(predictor.cfg.text_format, predictor.cfg.score_knots > 0)
         self.model_changed.emit(predictor.info)
         self.status(f"Model {predictor.info.checkpoint_id} loaded from {p.name}")
         self.state_changed.emit()
@@ -362,7 +363,8 @@ class AlifuseSession(QObject):
         from engine.resources import DEMO_CHECKPOINT
 
         try:
-            self.record_form.set_text_format(read_info(checkpoint or DEMO_CHECKPOINT).config.text_format)
+            cfg = read_info(checkpoint or DEMO_CHECKPOINT).config
+            self.record_form.set_text_format(cfg.text_format, cfg.score_knots > 0)
         except AlifuseInputError:  # unreadable: predicting says what is wrong with it; keep the default
             pass
 

@@ -7,7 +7,7 @@ unless nothing is relevant). Special tokens ([CLS], [SEP]) get 0: they are not t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +31,7 @@ from engine.explain.guided import explain_guided
 from engine.explain.occlusion import explain_occlusion
 from engine.explain.relevance import explain_relevance
 from engine.explain.reliance import ModalityReliance, modality_reliance
+from engine.explain.score_effects import ScoreEffect, score_effects
 from engine.preprocess import to_original_grid
 from engine.preprocess_torch import to_original_grid_on
 
@@ -54,6 +55,12 @@ class Explanation:
     seconds: float
     #: how much the prediction moves with the MRI or the record hidden (``explain(..., reliance=True)``)
     reliance: ModalityReliance | None = None
+    #: a model that reads the scores as numbers: each score's effect on the target (its text holds none)
+    score_effects: list[ScoreEffect] = field(default_factory=list)
+
+    def score_lines(self) -> list[str]:
+        """One sentence per score read as a number (:class:`ScoreEffect`); [] for a model that reads them as text."""
+        return [e.sentence(self.target_name) for e in self.score_effects]
 
     def summary(self, top: int = 5) -> dict[str, Any]:
         """Plain-JSON digest: method, class, the ``top`` words, the fields, time."""
@@ -65,6 +72,9 @@ class Explanation:
             "fields": {k: round(float(v), 4) for k, v in self.field_relevance.items()},
             "seconds": round(self.seconds, 3),
             **({"reliance": self.reliance.to_dict()} if self.reliance is not None else {}),
+            **({"scores_as_numbers": [{"field": e.field, "value": e.value, "with_score": round(e.with_score, 6),
+                                       "unknown": round(e.unknown, 6)} for e in self.score_effects],
+                "score_lines": self.score_lines()} if self.score_effects else {}),
         }
 
 
@@ -150,7 +160,9 @@ def explain(model: nn.Module, case, method: str = DEFAULT_METHOD, target: int | 
         image_model = image_map(raw.image, model.cfg.image_size)
         image_original = on_original_grid(image_model, case.mapping, next(model.parameters()).device)
         tokens, words, fields = _text_scores(raw, x.text)
-        rel = modality_reliance(model, x.img, x.ids, x.mask, raw.target, names) if reliance else None
+        rel = (modality_reliance(model, x.img, x.ids, x.mask, raw.target, names, scores=x.scores)
+               if reliance else None)
+        effects = score_effects(model, x, raw.target)
     finally:
         _clear_attention(model)
         model.train(was_training)
@@ -161,7 +173,7 @@ def explain(model: nn.Module, case, method: str = DEFAULT_METHOD, target: int | 
         image_model=image_model, image_original=image_original,
         token_relevance=tokens, word_relevance=words, field_relevance=fields,
         words=list(enc.words) if enc is not None else [], word_field=list(enc.word_field) if enc is not None else [],
-        seconds=time.perf_counter() - t0, reliance=rel,
+        seconds=time.perf_counter() - t0, reliance=rel, score_effects=effects,
     )
 
 

@@ -18,6 +18,6 @@ def explain_attention(model: nn.Module, x: ModelInputs, target: int | None, rep:
     rep(0.0, "attention: forward pass")
     encoders = encoders_of(model, x)
     with explaining(model), torch.no_grad():
-        logits = model(x.img, x.ids, x.mask)
+        logits = model(x.img, x.ids, x.mask, scores=x.scores)
         rows = {name: readout_row(enc.blocks[-1].attn.attn_map[0].mean(dim=0), name, model) for name, enc in encoders}
     return cls_rows_to_raw(model, x, rows, resolve_target(logits, target))

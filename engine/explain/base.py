@@ -115,14 +115,16 @@ def text_features(model: nn.Module, ids: torch.Tensor | None, mask: torch.Tensor
     return None if ids is None or model.text_encoder is None else model.text_encoder(ids, mask)
 
 
-def classify_with(model: nn.Module, img_feats: torch.Tensor | None, txt_feats: torch.Tensor | None) -> torch.Tensor:
-    """Logits (B, C) from features; a batch-1 feature is broadcast to the other modality's batch size."""
-    b = max(f.shape[0] for f in (img_feats, txt_feats) if f is not None)
+def classify_with(model: nn.Module, img_feats: torch.Tensor | None, txt_feats: torch.Tensor | None,
+                  scores: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (B, C) from features (and the record's scores (1|B, F) as numbers); a batch-1 input is broadcast to
+    the others' batch size."""
+    b = max(f.shape[0] for f in (img_feats, txt_feats, scores) if f is not None)
 
     def expand(f: torch.Tensor | None) -> torch.Tensor | None:
-        return f if f is None or f.shape[0] == b else f.expand(b, -1, -1)
+        return f if f is None or f.shape[0] == b else f.expand(b, *f.shape[1:])
 
-    return model.classify(Encoded(expand(img_feats), expand(txt_feats)))
+    return model.classify(Encoded(expand(img_feats), expand(txt_feats), expand(scores)))
 
 
 def log_probs(logits: torch.Tensor) -> torch.Tensor:

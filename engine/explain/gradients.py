@@ -40,19 +40,19 @@ def explain_integrated_gradients(model: nn.Module, x: ModelInputs, target: int |
     with torch.no_grad():
         img_f = image_features(model, x.img)
         txt_f = text_features(model, x.ids, x.mask)
-        t = resolve_target(classify_with(model, img_f, txt_f), target)
+        t = resolve_target(classify_with(model, img_f, txt_f, x.scores), target)
     do_img, do_txt = img_f is not None, txt_f is not None and text
     split = 0.5 if (do_img and do_txt) else 1.0
     image = tokens = None
     with torch.enable_grad():
         if do_img:
-            fwd = counting(lambda im: log_probs(classify_with(model, model.image_encoder(im), txt_f)),
+            fwd = counting(lambda im: log_probs(classify_with(model, model.image_encoder(im), txt_f, x.scores)),
                            rep.span(0.0, split), _n_calls(n_steps, batch_size), "integrated gradients: image")
             attr = IntegratedGradients(fwd).attribute(x.img, baselines=hidden_mri(x.img), target=t,
                                                       n_steps=n_steps, internal_batch_size=batch_size)
             image = attr[0].detach()
         if do_txt:
-            fwd = counting(lambda ids, mask: log_probs(classify_with(model, img_f, model.text_encoder(ids, mask))),
+            fwd = counting(lambda ids, mask: log_probs(classify_with(model, img_f, model.text_encoder(ids, mask), x.scores)),
                            rep.span(split if do_img else 0.0, 1.0), _n_calls(n_steps, batch_size) + 2,
                            "integrated gradients: text")
             # (+2: LayerIntegratedGradients first runs the layer on the inputs and on the baselines)

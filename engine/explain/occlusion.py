@@ -35,7 +35,7 @@ def _text_drops(model: nn.Module, x: ModelInputs, img_f: torch.Tensor | None, t:
     for k in range(n_batches):
         report(k / n_batches, "occlusion: text")
         ids = variants[k * batch_size:(k + 1) * batch_size]
-        logits = classify_with(model, img_f, model.text_encoder(ids, x.mask.expand(ids.shape[0], -1)))
+        logits = classify_with(model, img_f, model.text_encoder(ids, x.mask.expand(ids.shape[0], -1)), x.scores)
         drops += (base - log_probs(logits)[:, t]).tolist()
     return drops
 
@@ -50,7 +50,7 @@ def explain_occlusion(model: nn.Module, x: ModelInputs, target: int | None, rep:
     with torch.no_grad():
         img_f = image_features(model, x.img)
         txt_f = text_features(model, x.ids, x.mask)
-        logits = classify_with(model, img_f, txt_f)
+        logits = classify_with(model, img_f, txt_f, x.scores)
         t = resolve_target(logits, target)
         base = float(log_probs(logits)[0, t])
         do_img, do_txt = img_f is not None, txt_f is not None
@@ -59,7 +59,7 @@ def explain_occlusion(model: nn.Module, x: ModelInputs, target: int | None, rep:
             report = rep.span(0.0, 0.8 if do_txt else 1.0)
             # captum evaluates the unoccluded input once, then N windows in batches
             total = 1 + math.ceil(model.cfg.num_patches / batch_size)
-            fwd = counting(lambda im: log_probs(classify_with(model, model.image_encoder(im), txt_f)), report, total,
+            fwd = counting(lambda im: log_probs(classify_with(model, model.image_encoder(im), txt_f, x.scores)), report, total,
                            "occlusion: image")
             attr = Occlusion(fwd).attribute(x.img, sliding_window_shapes=(p, p, p), strides=(p, p, p),
                                             baselines=0.0, target=t, perturbations_per_eval=batch_size)

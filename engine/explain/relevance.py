@@ -57,7 +57,7 @@ def explain_relevance(model: nn.Module, x: ModelInputs, target: int | None, rep:
     encoders = encoders_of(model, x)
     img = None if x.img is None else x.img.detach().clone().requires_grad_(True)
     with explaining(model), torch.enable_grad(), _text_embeddings_need_grad(model):
-        logits = model(img, x.ids, x.mask)
+        logits = model(img, x.ids, x.mask, scores=x.scores)
         t = resolve_target(logits, target)
         rep(0.5, "relevance: backward pass")
         maps = {name: [blk.attn.attn_map for blk in enc.blocks] for name, enc in encoders}

@@ -114,6 +114,11 @@ def hidden_record(ids: torch.Tensor, mask: torch.Tensor, cfg) -> torch.Tensor | 
     return ids.masked_fill(words, cfg.mask_token_id)
 
 
+def hidden_scores(scores: torch.Tensor) -> torch.Tensor:
+    """The record's scores hidden, as numbers (engine.score_path): every one NaN, "not known"; any shape."""
+    return torch.full_like(scores, float("nan"))
+
+
 def total_variation(p, q):  # noqa: ANN001, ANN201 - numpy arrays or tensors alike
     """Half the summed absolute difference over the last axis (classes): 0 = the same, 1 = disjoint."""
     return 0.5 * abs(p - q).sum(-1)
@@ -135,8 +140,9 @@ class HiddenProbabilities:
 
 @torch.no_grad()
 def hide_each_modality(model: nn.Module, image: torch.Tensor | None, ids: torch.Tensor | None,
-                       mask: torch.Tensor | None) -> HiddenProbabilities:
-    """One forward of up to 3B cases: image (B, S, S, S) | None, ids and mask (B, L) | None on the model's device.
+                       mask: torch.Tensor | None, *, scores: torch.Tensor | None = None) -> HiddenProbabilities:
+    """One forward of up to 3B cases: image (B, S, S, S) | None, ids and mask (B, L) | None on the model's device;
+    ``scores`` (B, F), the records' scores as numbers, for a model that reads them so (hidden with the record).
 
     The model is put in eval mode for the call and handed back in the mode it came in.
     """
@@ -144,38 +150,50 @@ def hide_each_modality(model: nn.Module, image: torch.Tensor | None, ids: torch.
         image = None
     if model.text_encoder is None:
         ids = mask = None
+    if getattr(model, "score_path", None) is None or ids is None:
+        scores = None  # read only by a model with a score path, and only beside a record
     hidden = hidden_record(ids, mask, model.cfg) if ids is not None else None
-    images, texts = [image], [ids]
+    has_words = (hidden != ids).any(-1) if hidden is not None else None
+    if scores is not None:  # a record may hold scores and no word: hiding it still hides something
+        known = ~torch.isnan(scores).all(-1)
+        has_words = known if has_words is None else has_words | known
+        if hidden is None and bool(known.any()):
+            hidden = ids
+    images, texts, numbers = [image], [ids], [scores]
     if image is not None:
         images.append(hidden_mri(image))
         texts.append(ids)
+        numbers.append(scores)
     if hidden is not None:
         images.append(image)
         texts.append(hidden)
+        numbers.append(None if scores is None else hidden_scores(scores))
     n = len(images)
     batch_img = torch.cat(images) if image is not None else None
     batch_ids = torch.cat(texts) if ids is not None else None
     batch_mask = mask.repeat(n, 1) if mask is not None else None
+    batch_scores = torch.cat(numbers) if scores is not None else None
     was_training = model.training
     model.eval()
     try:
-        probs = torch.softmax(model(batch_img, batch_ids, batch_mask).double(), dim=-1).chunk(n)
+        logits = model(batch_img, batch_ids, batch_mask, scores=batch_scores)
+        probs = torch.softmax(logits.double(), dim=-1).chunk(n)
     finally:
         model.train(was_training)
     return HiddenProbabilities(probs[0], probs[1] if image is not None else None,
-                               probs[-1] if hidden is not None else None,
-                               (hidden != ids).any(-1) if hidden is not None else None)
+                               probs[-1] if hidden is not None else None, has_words if hidden is not None else None)
 
 
 def modality_reliance(model: nn.Module, image: torch.Tensor | None, ids: torch.Tensor | None,
                       mask: torch.Tensor | None, target: int | None = None,
-                      class_names: Sequence[str] | None = None) -> ModalityReliance:
+                      class_names: Sequence[str] | None = None, *,
+                      scores: torch.Tensor | None = None) -> ModalityReliance:
     """Probabilities for one case and with each modality hidden (:func:`hide_each_modality`).
 
-    image (1, S, S, S) or None; ids, mask (1, L) or None, on the model's device. ``target`` None = the
-    predicted class.
+    image (1, S, S, S) or None; ids, mask (1, L) or None, scores (1, F) or None, on the model's device.
+    ``target`` None = the predicted class.
     """
-    hp = hide_each_modality(model, image, ids, mask)
+    hp = hide_each_modality(model, image, ids, mask, scores=scores)
     n_classes = hp.whole.shape[-1]
     names = tuple(class_names) if class_names is not None else tuple(f"class {k}" for k in range(n_classes))
     if len(names) != n_classes:

@@ -166,3 +166,44 @@ def test_the_record_preview_is_written_as_the_model_in_use_reads_it(make_napari_
     assert "The CDR sum of boxes is 10½." in shown and "The CDR score is 0.5." in shown
     assert session.load_checkpoint(tiny_checkpoint)  # format 1
     assert "The CDR sum of boxes is 10.5." in session.record_form.preview.toPlainText() and not boxes
+
+
+def test_the_preview_and_the_explanation_say_which_scores_a_model_reads_as_numbers(make_napari_viewer, tmp_path,
+                                                                                  tiny_checkpoint, boxes):
+    """A model with score_knots > 0 reads MMSE and CDR as numbers: the preview leaves them out of the text and lists
+    them below it, and its explanation says what each did (no word of the text holds them)."""
+    import torch
+
+    from alifuse_gui._qt.session import AlifuseSession
+    from engine.checkpoint import save_checkpoint
+    from engine.config import CLASS_NAMES_3WAY, preset
+    from engine.explain import explain
+    from engine.model import AlifuseModel
+
+    torch.manual_seed(0)
+    numbers = tmp_path / "numbers.safetensors"
+    save_checkpoint(AlifuseModel(preset("tiny", score_knots=4)), numbers, list(CLASS_NAMES_3WAY))
+    session = AlifuseSession(make_napari_viewer(), numbers)
+    session.record_form.set_record({"age": 70, "mmse": 24, "cdr": 0.5})
+    shown = session.record_form.preview.toPlainText()
+    assert "The age is 70 years." in shown and "MMSE score" not in shown
+    assert shown.splitlines()[-1] == "Read as numbers: MMSE 24, CDR 0.5."
+    predictor = session.ensure_model()
+    _, case = predictor.predict(session_scan(tmp_path), {"age": 70, "mmse": 24, "cdr": 0.5})
+    expl = explain(predictor.model, case, "relevance", class_names=list(CLASS_NAMES_3WAY))
+    assert [e.field for e in expl.score_effects] == ["mmse", "cdr"]
+    lines = expl.score_lines()
+    assert lines[0].startswith("MMSE 24 (read as a number): ") and "with it unknown" in lines[0]
+    session.explain_panel.show_explanation(expl)
+    assert lines[1] in session.explain_panel.reliance.text()
+    assert session.load_checkpoint(tiny_checkpoint)  # reads its scores as text again
+    assert "The MMSE score is 24." in session.record_form.preview.toPlainText() and not boxes
+
+
+def session_scan(tmp_path):
+    import nibabel as nib
+
+    from tests.engine.test_explain import AFFINE, _brain
+
+    nib.save(nib.Nifti1Image(_brain(), AFFINE), tmp_path / "t1.nii.gz")
+    return tmp_path / "t1.nii.gz"

@@ -518,3 +518,31 @@ def test_training_writes_the_records_in_the_configs_text_format(toy_cohort):
     copies = [v2[i]["ids_alt"] for i in range(len(records))] + [v2[i]["ids_ref"] for i in range(len(records))]
     assert any(half in c.tolist() for c in copies)
     assert half not in torch.cat([v1[i]["ids"] for i in range(len(records))]).tolist()
+
+
+def test_a_run_that_reads_the_scores_as_numbers_trains_its_path_and_hides_them_with_the_record(toy_cohort, tmp_path):
+    """--set score_knots=4: the records' scores leave the text for the dataset's ``scores`` (NaN where hidden),
+    the pairs carry their copies' scores, and training moves the path (its own, faster learning rate)."""
+    records = read_manifest(toy_cohort / "manifest.csv").records
+    cfg = preset("tiny", score_knots=4)
+    ds = CaseDataset(records, cfg, ["NC", "MCI", "AD"], augment=RecordAugment(record_masked=0.5), monotone=True,
+                     seed=0, monotone_anywhere=0.5)
+    assert not any("MMSE" in t.text or "CDR" in t.text for t in ds.texts)
+    ds.set_epoch(1)
+    items = [ds[i] for i in range(len(ds))]
+    masked = [it for it in items if (it["ids"] == cfg.mask_token_id).any()]
+    kept = [it for it in items if not (it["ids"] == cfg.mask_token_id).any()]
+    assert masked and all(torch.isnan(it["scores"]).all() for it in masked), "a hidden record hides its scores"
+    assert any(not torch.isnan(it["scores"]).all() for it in kept)
+    moved = [it for it in kept if float(it["alt_sign"]) != 0]
+    assert moved and all(not torch.equal(torch.nan_to_num(it["scores_alt"]),
+                                         torch.nan_to_num(it.get("scores_ref", it["scores"]))) for it in moved)
+
+    out = tmp_path / "numbers"
+    assert train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(out), "--epochs", "1",
+                       "--batch-size", "4", "--loss", "cls+cl", "--set", "score_knots=4", "--augment-records",
+                       "--monotone", "1", "--monotone-margin", "2"]) == 0
+    model, info = load_checkpoint(out / "last.safetensors")
+    assert info.config.score_knots == 4
+    start = torch.log(torch.expm1(torch.tensor(3.0 / 4)))  # every piece's rise at the start (engine.score_path)
+    assert (model.score_path.raw_rise - start).abs().max() > 1e-3, "the path trained"

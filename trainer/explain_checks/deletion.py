@@ -20,7 +20,8 @@ from trainer.explain_checks.metrics import (brain_patches, delete_patches, fract
 
 @torch.no_grad()
 def class_probabilities(model: nn.Module, images: torch.Tensor | None, ids: torch.Tensor | None,
-                        mask: torch.Tensor | None, cls: int, batch: int = 8) -> np.ndarray:
+                        mask: torch.Tensor | None, cls: int, batch: int = 8,
+                        scores: torch.Tensor | None = None) -> np.ndarray:
     """p(cls) for V variants -> (V,). images (V|1, S, S, S), ids/mask (V|1, L); a batch of 1 is broadcast,
     None is a modality the model does not read."""
     model.eval()
@@ -34,17 +35,20 @@ def class_probabilities(model: nn.Module, images: torch.Tensor | None, ids: torc
     out = []
     for lo in range(0, v, batch):
         n = min(batch, v - lo)
-        logits = model(rows(images, lo, n), rows(ids, lo, n), rows(mask, lo, n))
+        numbers = {} if scores is None else {"scores": rows(scores, lo, n)}  # only a model that reads them takes them
+        logits = model(rows(images, lo, n), rows(ids, lo, n), rows(mask, lo, n), **numbers)
         out.append(torch.softmax(logits.double(), dim=-1)[:, cls].cpu().numpy())
     return np.concatenate(out)
 
 
 def image_deletion(model: nn.Module, image: np.ndarray, ids: torch.Tensor, mask: torch.Tensor, cls: int,
                    maps: Mapping[str, np.ndarray], fraction: float, fill: float, draws: int,
-                   rng: np.random.Generator, brain_threshold: float) -> dict[str, object]:
+                   rng: np.random.Generator, brain_threshold: float,
+                   scores: torch.Tensor | None = None) -> dict[str, object]:
     """Drops of p(cls) when hiding each map's top patches, and the mean drop over ``draws`` random sets.
 
-    image (S, S, S) in [0, 1]; ids, mask (1, L) on the model's device; maps: method -> (S, S, S).
+    image (S, S, S) in [0, 1]; ids, mask (1, L) (and the scores as numbers, (1, F)) on the model's device;
+    maps: method -> (S, S, S).
     Returns {"base": p, "top": {method: drop}, "random": mean drop, "random_draws": [drops], "k": patches,
     "all": drop when the whole image is filled}.
     """
@@ -59,7 +63,7 @@ def image_deletion(model: nn.Module, image: np.ndarray, ids: torch.Tensor, mask:
         variants.append(delete_patches(image, random_k_indices(candidates, k, rng), p, fill))
     variants.append(np.full_like(image, fill, dtype=np.float32))  # context: how much the image matters at all
     dev = next(model.parameters()).device
-    probs = class_probabilities(model, torch.from_numpy(np.stack(variants)).to(dev), ids, mask, cls)
+    probs = class_probabilities(model, torch.from_numpy(np.stack(variants)).to(dev), ids, mask, cls, scores=scores)
     drops = probs[0] - probs[1:]
     rand = drops[len(names):-1]
     return {"base": float(probs[0]), "top": {n: float(d) for n, d in zip(names, drops[:len(names)])},
@@ -75,8 +79,9 @@ def text_candidates(ids: torch.Tensor, n_real: int, special_ids: tuple[int, ...]
 
 def text_deletion(model: nn.Module, image: np.ndarray | None, ids: torch.Tensor, mask: torch.Tensor, cls: int,
                   token_maps: Mapping[str, np.ndarray], fraction: float, draws: int,
-                  rng: np.random.Generator) -> dict[str, object] | None:
-    """Drops of p(cls) when the top tokens of each token map (n,) become [MASK], and the random mean.
+                  rng: np.random.Generator, scores: torch.Tensor | None = None) -> dict[str, object] | None:
+    """Drops of p(cls) when the top tokens of each token map (n,) become [MASK], and the random mean; ``scores``
+    (1, F), the scores a model reads as numbers, stay as they are.
 
     None when the case has no maskable token. Same return layout as :func:`image_deletion` ("all": every
     real word-piece masked).
@@ -97,7 +102,7 @@ def text_deletion(model: nn.Module, image: np.ndarray | None, ids: torch.Tensor,
     img = None
     if image is not None and model.image_encoder is not None:
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None].to(ids.device)
-    probs = class_probabilities(model, img, variants, mask, cls)
+    probs = class_probabilities(model, img, variants, mask, cls, scores=scores)
     drops = probs[0] - probs[1:]
     rand = drops[len(names):-1]
     return {"base": float(probs[0]), "top": {n: float(d) for n, d in zip(names, drops[:len(names)])},

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from engine.case_inputs import case_tensors
+from engine.case_inputs import case_scores, case_tensors
 from engine.explain import explain
 from engine.minilm import load_tokenizer
 from engine.model import AlifuseModel
@@ -109,8 +109,9 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
         t0 = time.perf_counter()
         case = load_case(rec, model.cfg, tok, settings.exclude_parts)
         img_t, ids, mask = case_tensors(case, dev)
+        scores = case_scores(case, dev)
         with torch.no_grad():
-            probs = torch.softmax(model(img_t, ids, mask).double(), -1)[0].cpu().numpy()
+            probs = torch.softmax(model(img_t, ids, mask, scores=scores).double(), -1)[0].cpu().numpy()
         pred = int(probs.argmax())
         methods = [m for m in settings.methods if m not in SLOW_METHODS or i < settings.max_cases_slow]
         row: dict[str, Any] = {"subject_id": rec.subject_id, "label": rec.label, "predicted": class_names[pred],
@@ -133,9 +134,10 @@ def run_checks(model: AlifuseModel, class_names: Sequence[str], records: Sequenc
         dele = tdel = None  # a modality the model does not read has nothing to delete
         if model.image_encoder is not None:
             dele = image_deletion(model, case.image, ids, mask, pred, trained, settings.fraction,
-                                  fill_of(case.image), settings.draws, rng, settings.brain_threshold)
+                                  fill_of(case.image), settings.draws, rng, settings.brain_threshold, scores)
         if model.text_encoder is not None:
-            tdel = text_deletion(model, case.image, ids, mask, pred, tokens, settings.fraction, settings.draws, rng)
+            tdel = text_deletion(model, case.image, ids, mask, pred, tokens, settings.fraction, settings.draws, rng,
+                                 scores)
         for m in methods:
             row["methods"][m]["deletion"] = {
                 "image_top": None if dele is None else dele["top"][m],

@@ -1,0 +1,71 @@
+"""The four cognitive scores read as numbers, through a path that is monotone by construction.
+
+A text model reads "The CDR sum of boxes is 10.5." as word-pieces ("10", ".", "5") and may learn any shape of
+response to them: the record audit found CDR-SB 10.5 read as more impaired than 11 beside a quarter of the
+records, and no soft penalty removed it (docs/RESULTS.md). A model with ``config.score_knots`` > 0 leaves MMSE,
+CDR, CDR-SB and delayed recall out of its text and reads them here instead.
+
+Each score's value becomes its severity x in [0, 1] (0 at the healthy end of its scale, 1 at the impaired end),
+and for each of the C - 1 ordered thresholds ("impaired at all", "dementia") a non-decreasing piecewise-linear
+function g(x) with ``score_knots`` pieces (non-negative slopes: Gupta et al. 2016 build monotonicity in the same
+way). A missing score takes a learned value of its own. The thresholds' sums t_1 .. t_{C-1} are added to the
+fusion's logits of the ordered classes as [0, t_1, t_1 + t_2, ...]: a shift that rises with the class index, so
+the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) / P(y < k) can only rise when a
+score worsens (the derivative of the expected stage along such a shift is a covariance of two non-decreasing
+functions of the class, never negative), whatever the image and the rest of the record say.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.ehr import FIELD_SPECS, LOWER_IS_WORSE, SCORE_FIELDS
+
+
+def _scale() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(F,) lowest value, highest value and direction (+1: higher is worse, -1: lower is worse) of each score."""
+    lo = torch.tensor([float(FIELD_SPECS[f].minimum) for f in SCORE_FIELDS])
+    hi = torch.tensor([float(FIELD_SPECS[f].maximum) for f in SCORE_FIELDS])
+    sign = torch.tensor([-1.0 if f in LOWER_IS_WORSE else 1.0 for f in SCORE_FIELDS])
+    return lo, hi, sign
+
+
+def severity(scores: torch.Tensor) -> torch.Tensor:
+    """(B, F) values (NaN = missing) -> (B, F) in [0, 1]: 0 at each scale's healthy end, 1 at its impaired end;
+    a missing score reads 0 here (the path replaces it by its own learned value)."""
+    lo, hi, sign = (t.to(scores.device, scores.dtype) for t in _scale())
+    x = (scores - lo) / (hi - lo)
+    x = torch.where(sign > 0, x, 1 - x)
+    return torch.nan_to_num(x, nan=0.0).clamp(0.0, 1.0)  # NaN never reaches a gradient (0 * NaN is NaN)
+
+
+class ScorePath(nn.Module):
+    """scores (B, F) float, NaN = missing -> logit shifts (B, C), [0, t_1, t_1 + t_2, ...], non-decreasing in every
+    score's severity. ``knots``: linear pieces per score and threshold."""
+
+    def __init__(self, num_classes: int, knots: int) -> None:
+        super().__init__()
+        n = len(SCORE_FIELDS)
+        self.knots = knots
+        # softplus(raw) is each piece's rise: at the start every score rises evenly across its scale, 3 log-odds in
+        # all per threshold, and a missing score reads as one halfway along it (training then shapes both)
+        rise = 3.0 / knots
+        self.raw_rise = nn.Parameter(torch.full((num_classes - 1, n, knots), math.log(math.expm1(rise))))
+        self.missing = nn.Parameter(torch.full((num_classes - 1, n), 1.5))
+
+    def thresholds(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, C-1, F): each score's contribution g(x) to each threshold t_k (the learned missing value
+        where the score is missing)."""
+        x = severity(scores.float())
+        k = torch.arange(self.knots, device=x.device, dtype=x.dtype)
+        ramp = (x[..., None] * self.knots - k).clamp(0.0, 1.0)           # (B, F, K): how far into each piece
+        g = torch.einsum("bfk,tfk->btf", ramp, F.softplus(self.raw_rise))  # (B, C-1, F)
+        return torch.where(torch.isnan(scores.float())[:, None, :], self.missing[None], g)
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        t = self.thresholds(scores).sum(-1)                     # (B, C-1)
+        zero = torch.zeros_like(t[:, :1])
+        return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1)  # (B, C)
