@@ -296,6 +296,15 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     model = AlifuseModel(cfg)
     if opts.init_from and not resume:
         _init_parts(model, opts.init_from, opts.init_parts)
+    path_fit = None
+    if model.score_path is not None and not (opts.init_from and "score_path" in opts.init_parts):
+        # before a resume too (a second or two, deterministic): the run's provenance states the fit either way,
+        # and the resumed state then replaces the weights
+        from trainer.score_path_fit import fit_score_path
+
+        fit_loss = fit_score_path(model.score_path, torch.stack([t.scores for t in train_ds.texts]),
+                                  torch.tensor(train_ds.labels))
+        path_fit = {"cases": len(train_ds), "cross_entropy": round(fit_loss, 4)}
     for name in opts.freeze:
         try:  # a top-level part (image_encoder) or one inside it (image_encoder.patch_embed)
             module = model.get_submodule(name) if name else None
@@ -362,7 +371,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 augment=opts.augment.to_json() if opts.augment else None, freeze=list(opts.freeze),
                 image_augment=({"kind": type(opts.image_augment).__name__, **asdict(opts.image_augment)}
                                if opts.image_augment else None),
-                init_from=opts.init_from,
+                init_from=opts.init_from, **({"score_path_fit": path_fit} if path_fit else {}),
                 batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
     reporter.event(event=rf.START, epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),
                    start_epoch=start_epoch, n_train=len(train_ds), n_val=len(val_ds), device=str(device))

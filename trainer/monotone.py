@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.ehr import FIELD_SPECS, LOWER_IS_WORSE, SCORE_FIELDS
+
+#: the step between neighbouring values (CDR: 0, 0.5, 1, 2, 3; 1.5 and 2.5 are not CDR values, scale_values)
+_STEPS = {"mmse": 1.0, "cdr": 0.5, "cdr_sb": 0.5, "logical_memory_delayed": 1.0}
 #: field -> (lowest value, highest value, step, True when a higher value is worse)
 SCORES: dict[str, tuple[float, float, float, bool]] = {
-    "mmse": (0.0, 30.0, 1.0, False),
-    "cdr": (0.0, 3.0, 0.5, True),     # 0, 0.5, 1, 2, 3 (1.5 and 2.5 are not CDR values)
-    "cdr_sb": (0.0, 18.0, 0.5, True),
-    "logical_memory_delayed": (0.0, 25.0, 1.0, False),
-}
+    f: (float(FIELD_SPECS[f].minimum), float(FIELD_SPECS[f].maximum), _STEPS[f], f not in LOWER_IS_WORSE)
+    for f in SCORE_FIELDS}
 _CDR_VALUES = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 

@@ -3,6 +3,7 @@ pairwise monotonicity penalty, the padding trim, and starting a run from another
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -544,5 +545,30 @@ def test_a_run_that_reads_the_scores_as_numbers_trains_its_path_and_hides_them_w
                        "--monotone", "1", "--monotone-margin", "2"]) == 0
     model, info = load_checkpoint(out / "last.safetensors")
     assert info.config.score_knots == 4
-    start = torch.log(torch.expm1(torch.tensor(3.0 / 4)))  # every piece's rise at the start (engine.score_path)
-    assert (model.score_path.raw_rise - start).abs().max() > 1e-3, "the path trained"
+    fit = info.provenance["score_path_fit"]
+    assert fit["cases"] == run_cases(out) and 0 < fit["cross_entropy"] < math.log(3), "fitted to the labels first"
+    start = torch.log(torch.expm1(torch.tensor(3.0 / 4)))  # every piece's rise before the fit (engine.score_path)
+    assert (model.score_path.raw_rise - start).abs().max() > 0.1, "the path was fitted and trained"
+
+
+def run_cases(out) -> int:
+    return json.loads((out / "run.json").read_text())["n_cases"]["train"]
+
+
+def test_the_score_path_fit_finds_each_scores_direction_and_weight():
+    """Scores that decide the label (CDR) against scores that do not (delayed recall, noise): the fit gives the
+    first a steep rise, the second a small one, and a missing score the value of a middle case."""
+    from engine.score_path import ScorePath
+    from trainer.score_path_fit import fit_score_path
+
+    g = torch.Generator().manual_seed(0)
+    n = 600
+    labels = torch.randint(0, 3, (n,), generator=g)
+    cdr = torch.tensor([0.0, 0.5, 2.0])[labels]
+    scores = torch.stack([torch.full((n,), 28.0), cdr, cdr * 4, torch.randint(0, 26, (n,), generator=g).float()], -1)
+    scores[torch.rand(n, generator=g) < 0.2, 1] = math.nan
+    path = ScorePath(3, 6)
+    loss = fit_score_path(path, scores, labels)
+    assert loss < 0.3
+    rise = torch.nn.functional.softplus(path.raw_rise).sum(-1).detach()  # (threshold, field)
+    assert (rise[:, 1] > 5 * rise[:, 3]).all() and (rise[:, 2] > 5 * rise[:, 3]).all()
