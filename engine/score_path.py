@@ -7,12 +7,13 @@ CDR, CDR-SB and delayed recall out of its text and reads them here instead.
 
 Each score's value becomes its severity x in [0, 1] (0 at the healthy end of its scale, 1 at the impaired end),
 and for each of the C - 1 ordered thresholds ("impaired at all", "dementia") a non-decreasing piecewise-linear
-function g(x) with ``score_knots`` pieces (non-negative slopes: Gupta et al. 2016 build monotonicity in the same
-way). A missing score takes a learned value of its own. The thresholds' sums t_1 .. t_{C-1} are added to the
-fusion's logits of the ordered classes as [0, t_1, t_1 + t_2, ...]: a shift that rises with the class index, so
-the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) / P(y < k) can only rise when a
-score worsens (the derivative of the expected stage along such a shift is a covariance of two non-decreasing
-functions of the class, never negative), whatever the image and the rest of the record say.
+function of it with ``score_knots`` pieces (non-negative slopes: Gupta et al. 2016 build monotonicity in the same
+way): the score's estimate of that threshold's level. A threshold's level t_k is the weighted mean of the estimates
+of the scores the record holds (positive weights: a mean rises with each of its terms). The levels t_1 .. t_{C-1}
+are added to the fusion's logits of the ordered classes as [0, t_1, t_1 + t_2, ...]: a shift that rises with the
+class index, so the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) / P(y < k) can only
+rise when a score worsens (the derivative of the expected stage along such a shift is a covariance of two
+non-decreasing functions of the class, never negative), whatever the image and the rest of the record say.
 """
 from __future__ import annotations
 
@@ -44,28 +45,45 @@ def severity(scores: torch.Tensor) -> torch.Tensor:
 
 class ScorePath(nn.Module):
     """scores (B, F) float, NaN = missing -> logit shifts (B, C), [0, t_1, t_1 + t_2, ...], non-decreasing in every
-    score's severity. ``knots``: linear pieces per score and threshold."""
+    score's severity. ``knots``: linear pieces per score and threshold.
+
+    Each known score gives its own estimate of each threshold's level, e = offset + g(x) (g non-decreasing in the
+    severity x); t_k is their weighted mean, with a learned positive weight per score (how much it is trusted), over
+    the scores the record holds. A missing score leaves the mean instead of standing in with a guess: the scores
+    measure one disease and say much the same, so a sum would count "MMSE 29" and "CDR 0" as two proofs of health
+    and read a missing score as an average case's (an MCI's) beside them. A record without scores reads ``missing``.
+    """
 
     def __init__(self, num_classes: int, knots: int) -> None:
         super().__init__()
         n = len(SCORE_FIELDS)
         self.knots = knots
-        # softplus(raw) is each piece's rise: at the start every score rises evenly across its scale, 3 log-odds in
-        # all per threshold, and a missing score reads as one halfway along it (training then shapes both)
+        # softplus(raw) is each piece's rise: at the start every score's estimate rises evenly across its scale, 3
+        # log-odds in all per threshold, all scores trusted alike, and no score reads as halfway (training, and
+        # trainer.score_path_fit before it, shape all of these)
         rise = 3.0 / knots
         self.raw_rise = nn.Parameter(torch.full((num_classes - 1, n, knots), math.log(math.expm1(rise))))
-        self.missing = nn.Parameter(torch.full((num_classes - 1, n), 1.5))
+        self.offset = nn.Parameter(torch.zeros(num_classes - 1, n))
+        self.raw_weight = nn.Parameter(torch.zeros(num_classes - 1, n))
+        self.missing = nn.Parameter(torch.full((num_classes - 1,), 1.5))
 
-    def thresholds(self, scores: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, C-1, F): each score's contribution g(x) to each threshold t_k (the learned missing value
-        where the score is missing)."""
+    def estimates(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, C-1, F): each score's estimate of each threshold's level (meaningless where missing)."""
         x = severity(scores.float())
         k = torch.arange(self.knots, device=x.device, dtype=x.dtype)
         ramp = (x[..., None] * self.knots - k).clamp(0.0, 1.0)           # (B, F, K): how far into each piece
-        g = torch.einsum("bfk,tfk->btf", ramp, F.softplus(self.raw_rise))  # (B, C-1, F)
-        return torch.where(torch.isnan(scores.float())[:, None, :], self.missing[None], g)
+        return self.offset[None] + torch.einsum("bfk,tfk->btf", ramp, F.softplus(self.raw_rise))
+
+    def weights(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, C-1, F): each known score's share of each threshold's mean (0 where missing; rows without
+        any score are all 0)."""
+        known = (~torch.isnan(scores.float())).to(self.raw_weight.dtype)[:, None, :]
+        w = F.softplus(self.raw_weight)[None] * known
+        return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
 
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        t = self.thresholds(scores).sum(-1)                     # (B, C-1)
+        w = self.weights(scores)
+        any_known = w.sum(-1) > 0                                     # (B, C-1)
+        t = torch.where(any_known, (w * self.estimates(scores)).sum(-1), self.missing[None])
         zero = torch.zeros_like(t[:, :1])
-        return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1)  # (B, C)
+        return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1)      # (B, C)

@@ -35,6 +35,8 @@ def _random_path(seed: int) -> ScorePath:
     with torch.no_grad():  # any weights at all: some pieces near flat, some steep, missing values anywhere
         path.raw_rise.copy_(torch.randn_like(path.raw_rise) * 3)
         path.missing.copy_(torch.randn_like(path.missing) * 3)
+        path.offset.copy_(torch.randn_like(path.offset) * 3)
+        path.raw_weight.copy_(torch.randn_like(path.raw_weight) * 2)
     return path
 
 
@@ -71,21 +73,35 @@ def test_the_expected_stage_and_both_log_odds_never_fall_as_a_score_worsens(seed
     assert moved > 0.5, "the path moves the prediction at all (else the test proves nothing)"
 
 
-def test_a_missing_score_reads_its_own_learned_value_and_no_nan_reaches_a_gradient():
+def test_a_missing_score_leaves_the_mean_and_no_nan_reaches_a_gradient():
     path = _random_path(3)
-    scores = torch.tensor([[24.0, math.nan, 3.5, math.nan], [24.0, 1.0, 3.5, 12.0]])
+    nan = math.nan
+    scores = torch.tensor([[24.0, nan, 3.5, nan], [24.0, 1.0, 3.5, 12.0], [nan, nan, nan, nan]])
     out = path(scores)
     assert torch.isfinite(out).all()
     out[:, 2].sum().backward()
-    assert torch.isfinite(path.raw_rise.grad).all() and torch.isfinite(path.missing.grad).all()
-    # the CDR's missing value moves only the row where the CDR is missing
-    assert path.missing.grad[:, 1].abs().sum() > 0
+    for p in path.parameters():
+        assert torch.isfinite(p.grad).all()
     with torch.no_grad():
         before = path(scores)
-        path.missing[:, 1] += 1.0
+        path.offset[:, 1] += 1.0  # the CDR's own estimate: read beside it, never in its place
         after = path(scores)
-    assert not torch.allclose(before[0], after[0]) and torch.equal(before[1], after[1])
+    assert torch.equal(before[0], after[0]) and not torch.allclose(before[1], after[1])
+    assert torch.equal(before[2], after[2])
+    with torch.no_grad():
+        path.missing += 1.0  # a record without any score reads only this
+        moved = path(scores)
+    assert torch.equal(moved[:2], after[:2]) and torch.allclose(moved[2, 1:] - after[2, 1:], torch.tensor([1.0, 2.0]))
     assert out[:, 0].abs().max() == 0, "NC's logit is the reference: the path shifts MCI and AD against it"
+
+
+def test_scores_that_say_the_same_are_not_counted_twice():
+    """Two healthy scores are not twice the proof of one: with every score's estimate alike, a record with one of
+    them and a record with all four read the same (a sum would double and quadruple them)."""
+    path = ScorePath(3, 4)
+    one = torch.tensor([[30.0, math.nan, math.nan, math.nan]])
+    four = torch.tensor([[30.0, 0.0, 0.0, 25.0]])
+    torch.testing.assert_close(path(one), path(four))
 
 
 def test_the_text_leaves_the_scores_out_and_hands_them_over_as_numbers():

@@ -556,19 +556,21 @@ def run_cases(out) -> int:
 
 
 def test_the_score_path_fit_finds_each_scores_direction_and_weight():
-    """Scores that decide the label (CDR) against scores that do not (delayed recall, noise): the fit gives the
-    first a steep rise, the second a small one, and a missing score the value of a middle case."""
+    """A score that decides the label (CDR) against one that does not (delayed recall, noise): after the fit the first
+    moves the prediction across its scale, the second hardly, and records are classified by their CDR."""
     from engine.score_path import ScorePath
+    from trainer.monotone import expected_stage
     from trainer.score_path_fit import fit_score_path
 
     g = torch.Generator().manual_seed(0)
     n = 600
     labels = torch.randint(0, 3, (n,), generator=g)
     cdr = torch.tensor([0.0, 0.5, 2.0])[labels]
-    scores = torch.stack([torch.full((n,), 28.0), cdr, cdr * 4, torch.randint(0, 26, (n,), generator=g).float()], -1)
-    scores[torch.rand(n, generator=g) < 0.2, 1] = math.nan
+    noise = torch.randint(0, 26, (n,), generator=g).float()
+    scores = torch.stack([torch.full((n,), math.nan), cdr, torch.full((n,), math.nan), noise], -1)
     path = ScorePath(3, 6)
-    loss = fit_score_path(path, scores, labels)
-    assert loss < 0.3
-    rise = torch.nn.functional.softplus(path.raw_rise).sum(-1).detach()  # (threshold, field)
-    assert (rise[:, 1] > 5 * rise[:, 3]).all() and (rise[:, 2] > 5 * rise[:, 3]).all()
+    assert fit_score_path(path, scores, labels) < 0.3
+    with torch.no_grad():
+        by_cdr = expected_stage(path(torch.tensor([[math.nan, 0.0, math.nan, 12.0], [math.nan, 2.0, math.nan, 12.0]])))
+        by_recall = expected_stage(path(torch.tensor([[math.nan, 0.5, math.nan, 25.0], [math.nan, 0.5, math.nan, 0.0]])))
+    assert by_cdr[1] - by_cdr[0] > 1.5 and abs(float(by_recall[1] - by_recall[0])) < 0.3
