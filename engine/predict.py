@@ -18,6 +18,7 @@ from engine.case_inputs import CaseInputs, case_scores, case_tensors, indexed, p
 from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
+from engine.ehr import SCORE_FIELDS
 from engine.ehr_text import encode_ehr
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
@@ -52,6 +53,8 @@ class Prediction:
     temperature: float | None = None
     #: one line for a person: how sure, and on what that rests (engine.calibration.certainty_sentence)
     certainty: str = ""
+    #: the scores a model with ``config.score_knots`` > 0 read as numbers, not in ``text`` ({} for the others)
+    scores_read_as_numbers: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.verdict:
@@ -165,5 +168,7 @@ class Predictor:
             notes=notes, verdict=said, confidence=float(probs.max()), calibrated=cal is not None,
             uncertain_below=cal.uncertain_below if cal else None, temperature=cal.temperature if cal else None,
             certainty=certainty_sentence(probabilities, said, cal),
+            scores_read_as_numbers=({f: float(v) for f, v in zip(SCORE_FIELDS, case.text.scores.tolist()) if v == v}
+                                    if self.cfg.score_knots else {}),  # v == v: not NaN (a missing score)
         )
         return pred, case

@@ -170,6 +170,12 @@ def _scan(tmp_path) -> str:
     return str(tmp_path / "t1.nii.gz")
 
 
+def test_a_prediction_says_which_scores_it_read_as_numbers(predictor, tmp_path):
+    pred, _ = predictor.predict(_scan(tmp_path), {"age": 70, "mmse": 24, "cdr_sb": 2.5})
+    assert pred.scores_read_as_numbers == {"mmse": 24.0, "cdr_sb": 2.5}
+    assert "MMSE" not in pred.text and pred.to_dict()["scores_read_as_numbers"]["cdr_sb"] == 2.5
+
+
 def test_hiding_the_record_hides_its_scores_too(predictor, tmp_path):
     _, case = predictor.predict(_scan(tmp_path), {"mmse": 29, "cdr": 0})
     assert "MMSE" not in case.text.text  # the record's text holds no word at all: only numbers
