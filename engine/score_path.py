@@ -49,9 +49,11 @@ class ScorePath(nn.Module):
 
     Each known score gives its own estimate of each threshold's level, e = offset + g(x) (g non-decreasing in the
     severity x); t_k is their weighted mean, with a learned positive weight per score (how much it is trusted), over
-    the scores the record holds. A missing score leaves the mean instead of standing in with a guess: the scores
-    measure one disease and say much the same, so a sum would count "MMSE 29" and "CDR 0" as two proofs of health
-    and read a missing score as an average case's (an MCI's) beside them. A record without scores reads ``missing``.
+    the scores the record holds, shrunk towards 0 by a learned prior weight: sum(w e) / (sum(w) + prior). A missing
+    score leaves the mean instead of standing in with a guess: the scores measure one disease and say much the
+    same, so a sum would count "MMSE 29" and "CDR 0" as two proofs of health and read a missing score as an average
+    case's (an MCI's) beside them. The prior makes more scores that agree surer than one, and a record without
+    scores adds nothing: the image and the text decide it, as the rest of the model learned to.
     """
 
     def __init__(self, num_classes: int, knots: int) -> None:
@@ -59,13 +61,13 @@ class ScorePath(nn.Module):
         n = len(SCORE_FIELDS)
         self.knots = knots
         # softplus(raw) is each piece's rise: at the start every score's estimate rises evenly across its scale, 3
-        # log-odds in all per threshold, all scores trusted alike, and no score reads as halfway (training, and
-        # trainer.score_path_fit before it, shape all of these)
+        # log-odds in all per threshold, and all scores and the prior weigh alike (trainer.score_path_fit, then
+        # training, shape all of these)
         rise = 3.0 / knots
         self.raw_rise = nn.Parameter(torch.full((num_classes - 1, n, knots), math.log(math.expm1(rise))))
         self.offset = nn.Parameter(torch.zeros(num_classes - 1, n))
         self.raw_weight = nn.Parameter(torch.zeros(num_classes - 1, n))
-        self.missing = nn.Parameter(torch.full((num_classes - 1,), 1.5))
+        self.raw_prior = nn.Parameter(torch.zeros(num_classes - 1))  # softplus: a prior as strong as one score
 
     def estimates(self, scores: torch.Tensor) -> torch.Tensor:
         """(B, F) -> (B, C-1, F): each score's estimate of each threshold's level (meaningless where missing)."""
@@ -75,15 +77,13 @@ class ScorePath(nn.Module):
         return self.offset[None] + torch.einsum("bfk,tfk->btf", ramp, F.softplus(self.raw_rise))
 
     def weights(self, scores: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, C-1, F): each known score's share of each threshold's mean (0 where missing; rows without
-        any score are all 0)."""
+        """(B, F) -> (B, C-1, F): each known score's share of each threshold's level (0 where missing); the shares
+        sum to less than 1, the rest is the prior's (a level of 0)."""
         known = (~torch.isnan(scores.float())).to(self.raw_weight.dtype)[:, None, :]
         w = F.softplus(self.raw_weight)[None] * known
-        return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
+        return w / (w.sum(-1, keepdim=True) + F.softplus(self.raw_prior)[None, :, None])
 
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        w = self.weights(scores)
-        any_known = w.sum(-1) > 0                                     # (B, C-1)
-        t = torch.where(any_known, (w * self.estimates(scores)).sum(-1), self.missing[None])
+        t = (self.weights(scores) * self.estimates(scores)).sum(-1)   # (B, C-1); 0 for a record without scores
         zero = torch.zeros_like(t[:, :1])
         return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1)      # (B, C)

@@ -34,7 +34,7 @@ def _random_path(seed: int) -> ScorePath:
     path = ScorePath(3, 12)
     with torch.no_grad():  # any weights at all: some pieces near flat, some steep, missing values anywhere
         path.raw_rise.copy_(torch.randn_like(path.raw_rise) * 3)
-        path.missing.copy_(torch.randn_like(path.missing) * 3)
+        path.raw_prior.copy_(torch.randn_like(path.raw_prior))
         path.offset.copy_(torch.randn_like(path.offset) * 3)
         path.raw_weight.copy_(torch.randn_like(path.raw_weight) * 2)
     return path
@@ -87,21 +87,20 @@ def test_a_missing_score_leaves_the_mean_and_no_nan_reaches_a_gradient():
         path.offset[:, 1] += 1.0  # the CDR's own estimate: read beside it, never in its place
         after = path(scores)
     assert torch.equal(before[0], after[0]) and not torch.allclose(before[1], after[1])
-    assert torch.equal(before[2], after[2])
-    with torch.no_grad():
-        path.missing += 1.0  # a record without any score reads only this
-        moved = path(scores)
-    assert torch.equal(moved[:2], after[:2]) and torch.allclose(moved[2, 1:] - after[2, 1:], torch.tensor([1.0, 2.0]))
     assert out[:, 0].abs().max() == 0, "NC's logit is the reference: the path shifts MCI and AD against it"
+    assert out[2].abs().max() == 0, "a record without scores adds nothing: the image and the text decide it"
 
 
-def test_scores_that_say_the_same_are_not_counted_twice():
-    """Two healthy scores are not twice the proof of one: with every score's estimate alike, a record with one of
-    them and a record with all four read the same (a sum would double and quadruple them)."""
+def test_scores_that_say_the_same_are_not_counted_as_independent_proofs():
+    """Agreeing scores make a reading surer than one of them alone, but not four times as sure: with every score's
+    estimate alike, four healthy scores move the levels less than twice as far as one (a sum: four times)."""
     path = ScorePath(3, 4)
-    one = torch.tensor([[30.0, math.nan, math.nan, math.nan]])
-    four = torch.tensor([[30.0, 0.0, 0.0, 25.0]])
-    torch.testing.assert_close(path(one), path(four))
+    with torch.no_grad():
+        path.offset.fill_(-2.0)  # every score, at its healthy end, estimates "healthy" alike
+    one = path(torch.tensor([[30.0, math.nan, math.nan, math.nan]]))
+    four = path(torch.tensor([[30.0, 0.0, 0.0, 25.0]]))
+    assert (four[0, 1:] < one[0, 1:]).all(), "four healthy scores are surer than one"
+    assert (four[0, 1:] > 2 * one[0, 1:]).all(), "but not counted as four independent proofs"
 
 
 def test_the_text_leaves_the_scores_out_and_hands_them_over_as_numbers():
@@ -177,7 +176,7 @@ def test_a_prediction_says_which_scores_it_read_as_numbers(predictor, tmp_path):
 
 
 def test_hiding_the_record_hides_its_scores_too(predictor, tmp_path):
-    _, case = predictor.predict(_scan(tmp_path), {"mmse": 29, "cdr": 0})
+    _, case = predictor.predict(_scan(tmp_path), {"mmse": 3, "cdr": 3})
     assert "MMSE" not in case.text.text  # the record's text holds no word at all: only numbers
     rel = modality_reliance(predictor.model, *predictor.tensors(case), class_names=["NC", "MCI", "AD"],
                             scores=predictor.scores(case))
