@@ -232,6 +232,28 @@ def _init_parts(model: AlifuseModel, path: str, parts: Sequence[str]) -> list[st
     return copied
 
 
+def _fit_score_path(model: AlifuseModel, train_ds: CaseDataset, opts: TrainOptions, run_dir: Path,
+                    device: torch.device, resume: bool, main: bool) -> dict | None:
+    """A model that reads the scores as numbers: its path fitted to the training cases before the first step
+    (trainer.score_path_fit), on top of what the image and the text say; the fit's figures for the provenance
+    (kept in the run folder, so a resumed run, whose state replaces the weights, states the same). None otherwise,
+    and when the path comes from --init-from."""
+    if model.score_path is None or (opts.init_from and "score_path" in opts.init_parts):
+        return None
+    record = run_dir / "score_path_fit.json"
+    if resume and record.is_file():
+        return json.loads(record.read_text())
+    from trainer.score_path_fit import base_logits, fit_score_path
+
+    loss = fit_score_path(model.score_path, torch.stack([t.scores for t in train_ds.texts]),
+                          torch.tensor(train_ds.labels), base_logits(model, train_ds, device))
+    fit = {"cases": len(train_ds), "cross_entropy": round(loss, 4), "on_top_of": "the image and the text"}
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(fit))
+    return fit
+
+
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -296,15 +318,6 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     model = AlifuseModel(cfg)
     if opts.init_from and not resume:
         _init_parts(model, opts.init_from, opts.init_parts)
-    path_fit = None
-    if model.score_path is not None and not (opts.init_from and "score_path" in opts.init_parts):
-        # before a resume too (a second or two, deterministic): the run's provenance states the fit either way,
-        # and the resumed state then replaces the weights
-        from trainer.score_path_fit import fit_score_path
-
-        fit_loss = fit_score_path(model.score_path, torch.stack([t.scores for t in train_ds.texts]),
-                                  torch.tensor(train_ds.labels))
-        path_fit = {"cases": len(train_ds), "cross_entropy": round(fit_loss, 4)}
     for name in opts.freeze:
         try:  # a top-level part (image_encoder) or one inside it (image_encoder.patch_embed)
             module = model.get_submodule(name) if name else None
@@ -314,6 +327,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             raise AlifuseInputError(f"--freeze {name}: the model has no such part")
         module.requires_grad_(False)
     model = model.to(device)
+    path_fit = _fit_score_path(model, train_ds, opts, run_dir, device, resume, info.main)
     start_epoch, best_key, best_val = 1, (-math.inf,), {}
     steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
     total = steps_per_epoch * opts.epochs
