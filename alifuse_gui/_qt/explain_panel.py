@@ -66,6 +66,11 @@ class ExplainPanel(JobControls, QWidget):
         self.reliance = QLabel("")
         self.reliance.setWordWrap(True)
         self.reliance.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        #: a model that reads the scores as numbers: what each did (no word of the text shows them); empty otherwise
+        self.scores = QLabel("")
+        self.scores.setObjectName("score_effects")
+        self.scores.setWordWrap(True)
+        self.scores.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.words = WordView()  # as tall as its words (up to a limit): the last line is never cut
         # The field chart is matplotlib (~0.5 s to import): made on first use (the session's start-up does it).
         self._chart: FieldChart | None = None
@@ -86,6 +91,7 @@ class ExplainPanel(JobControls, QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.reliance)
+        layout.addWidget(self.scores)
         layout.addLayout(sliders)
         layout.addWidget(QLabel("Words (blue = relevant; hover for the value):"))
         layout.addWidget(self.words)
@@ -183,9 +189,7 @@ class ExplainPanel(JobControls, QWidget):
     def show_explanation(self, explanation) -> None:
         self._follow_layer()
         self.show_reliance(getattr(explanation, "reliance", None))
-        scores = explanation.score_lines() if hasattr(explanation, "score_lines") else []
-        if scores:  # a model that reads the scores as numbers: no word shows them, these sentences do
-            self.reliance.setText("\n".join(filter(None, [self.reliance.text(), *scores])))
+        self.scores.setText("\n".join(explanation.score_lines() if hasattr(explanation, "score_lines") else []))
         self.words.set_words(list(explanation.words), list(explanation.word_relevance),
                              list(getattr(explanation, "word_field", []) or []))
         self.chart.set_values(dict(explanation.field_relevance))
@@ -196,6 +200,7 @@ class ExplainPanel(JobControls, QWidget):
         if self._chart is not None:  # not built yet: nothing drawn to clear
             self._chart.set_values({})
         self.show_reliance(None)
+        self.scores.setText("")
         if message:
             self.status.setText(message)
 

@@ -195,7 +195,9 @@ def test_the_preview_and_the_explanation_say_which_scores_a_model_reads_as_numbe
     lines = expl.score_lines()
     assert lines[0].startswith("MMSE 24 (read as a number): ") and "with it unknown" in lines[0]
     session.explain_panel.show_explanation(expl)
-    assert lines[1] in session.explain_panel.reliance.text()
+    assert session.explain_panel.scores.text().splitlines() == lines
+    session.explain_panel.clear()
+    assert session.explain_panel.scores.text() == ""
     assert session.load_checkpoint(tiny_checkpoint)  # reads its scores as text again
     assert "The MMSE score is 24." in session.record_form.preview.toPlainText() and not boxes
 
