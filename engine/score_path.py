@@ -9,7 +9,8 @@ Each score's value becomes its severity x in [0, 1] (0 at the healthy end of its
 and for each of the C - 1 ordered thresholds ("impaired at all", "dementia") a non-decreasing piecewise-linear
 function of it with ``score_knots`` pieces (non-negative slopes: Gupta et al. 2016 build monotonicity in the same
 way): the score's estimate of that threshold's level. A threshold's level t_k is the weighted mean of the estimates
-of the scores the record holds (positive weights: a mean rises with each of its terms). The levels t_1 .. t_{C-1}
+of the scores the record holds, shrunk towards 0 by a prior weight (positive weights: such a mean rises with each
+of its terms; a record without scores gets 0). The levels t_1 .. t_{C-1}
 are added to the fusion's logits of the ordered classes as [0, t_1, t_1 + t_2, ...]: a shift that rises with the
 class index, so the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) / P(y < k) can only
 rise when a score worsens (the derivative of the expected stage along such a shift is a covariance of two
@@ -36,7 +37,7 @@ def _scale() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def severity(scores: torch.Tensor) -> torch.Tensor:
     """(B, F) values (NaN = missing) -> (B, F) in [0, 1]: 0 at each scale's healthy end, 1 at its impaired end;
-    a missing score reads 0 here (the path replaces it by its own learned value)."""
+    a missing score reads 0 here (its weight in the path's mean is 0)."""
     lo, hi, sign = (t.to(scores.device, scores.dtype) for t in _scale())
     x = (scores - lo) / (hi - lo)
     x = torch.where(sign > 0, x, 1 - x)

@@ -52,7 +52,8 @@ def explain_integrated_gradients(model: nn.Module, x: ModelInputs, target: int |
                                                       n_steps=n_steps, internal_batch_size=batch_size)
             image = attr[0].detach()
         if do_txt:
-            fwd = counting(lambda ids, mask: log_probs(classify_with(model, img_f, model.text_encoder(ids, mask), x.scores)),
+            fwd = counting(lambda ids, mask: log_probs(classify_with(model, img_f, model.text_encoder(ids, mask),
+                                                                     x.scores)),
                            rep.span(split if do_img else 0.0, 1.0), _n_calls(n_steps, batch_size) + 2,
                            "integrated gradients: text")
             # (+2: LayerIntegratedGradients first runs the layer on the inputs and on the baselines)

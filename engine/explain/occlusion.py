@@ -59,8 +59,8 @@ def explain_occlusion(model: nn.Module, x: ModelInputs, target: int | None, rep:
             report = rep.span(0.0, 0.8 if do_txt else 1.0)
             # captum evaluates the unoccluded input once, then N windows in batches
             total = 1 + math.ceil(model.cfg.num_patches / batch_size)
-            fwd = counting(lambda im: log_probs(classify_with(model, model.image_encoder(im), txt_f, x.scores)), report, total,
-                           "occlusion: image")
+            fwd = counting(lambda im: log_probs(classify_with(model, model.image_encoder(im), txt_f, x.scores)),
+                           report, total, "occlusion: image")
             attr = Occlusion(fwd).attribute(x.img, sliding_window_shapes=(p, p, p), strides=(p, p, p),
                                             baselines=0.0, target=t, perturbations_per_eval=batch_size)
             image = attr[0].detach()

@@ -572,5 +572,6 @@ def test_the_score_path_fit_finds_each_scores_direction_and_weight():
     assert fit_score_path(path, scores, labels) < 0.3
     with torch.no_grad():
         by_cdr = expected_stage(path(torch.tensor([[math.nan, 0.0, math.nan, 12.0], [math.nan, 2.0, math.nan, 12.0]])))
-        by_recall = expected_stage(path(torch.tensor([[math.nan, 0.5, math.nan, 25.0], [math.nan, 0.5, math.nan, 0.0]])))
+        by_recall = expected_stage(path(torch.tensor([[math.nan, 0.5, math.nan, 25.0],
+                                                      [math.nan, 0.5, math.nan, 0.0]])))
     assert by_cdr[1] - by_cdr[0] > 1.5 and abs(float(by_recall[1] - by_recall[0])) < 0.3
