@@ -185,3 +185,22 @@ def test_hiding_the_record_hides_its_scores_too(predictor, tmp_path):
     # the same case with the scores removed by hand is what "record hidden" shows
     _, bare = predictor.predict(_scan(tmp_path), {})
     assert np.allclose(rel.without_record, predictor.probabilities(bare), atol=1e-6)
+
+
+def test_the_explanation_json_and_the_reports_text_page_say_what_each_score_did(predictor, tmp_path):
+    from matplotlib.figure import Figure
+
+    from alifuse_gui.report_pages import page_text
+    from engine.explain import explain
+
+    pred, case = predictor.predict(_scan(tmp_path), {"age": 70, "mmse": 22, "logical_memory_delayed": 3})
+    expl = explain(predictor.model, case, "relevance", class_names=["NC", "MCI", "AD"])
+    summary = expl.summary()
+    assert [e["field"] for e in summary["scores_as_numbers"]] == ["mmse", "logical_memory_delayed"]
+    effect = summary["scores_as_numbers"][0]
+    assert effect["value"] == 22.0 and 0 <= effect["unknown"] <= 1 and effect["with_score"] == pytest.approx(
+        pred.probabilities[expl.target_name], abs=1e-5)  # "with the score" is the prediction the user saw
+    fig = Figure(figsize=(8.27, 11.69))
+    page_text(fig, pred, expl)
+    drawn = [t.get_text() for t in fig.texts]
+    assert all(line in drawn for line in expl.score_lines()) and len(expl.score_lines()) == 2
