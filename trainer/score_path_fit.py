@@ -26,9 +26,10 @@ def fit_score_path(path: ScorePath, scores: torch.Tensor, labels: torch.Tensor,
     cross-entropy. ``base`` (N, C): the rest of the model's logits for the same cases (the image and the text, no
     score), which the path's shifts are added to: it then learns what they leave, not what they say already. Without
     it the path is fitted alone, its offsets the class priors. Cases without a label (-1) are left out."""
+    dev = path.raw_rise.device  # the model's: on a GPU run the path is there already
     keep = labels >= 0
-    scores, labels = scores[keep].float(), labels[keep].long()
-    base = torch.zeros(len(labels), path.raw_rise.shape[0] + 1) if base is None else base[keep].float()
+    scores, labels = scores[keep].float().to(dev), labels[keep].long().to(dev)
+    base = (torch.zeros(len(labels), path.raw_rise.shape[0] + 1) if base is None else base[keep.cpu()].float()).to(dev)
     if len(labels) == 0:
         return float("nan")
     opt = torch.optim.Adam(path.parameters(), lr=FIT_LR)
