@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.ehr_text import TextEncoding, encode_ehr
+from engine.ehr_text import TextEncoding, encode_for_model
 from engine.imageio import Volume
 from engine.preprocess import GridMapping, preprocess
 from engine.preprocess_torch import preprocess_on
@@ -69,8 +69,7 @@ def prepare_case(volume: Volume, ehr: dict[str, Any], cfg, tokenizer, device: to
         arr, mapping = preprocess(volume, cfg.image_size)
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         pixels = torch.from_numpy(arr).to(device)  # on the CPU the same memory, no copy
-    text = encode_ehr(ehr, tokenizer, cfg.max_tokens, cfg.summary_max_words, tuple(exclude_parts),
-                      cfg.text_format, cfg.score_knots > 0)
+    text = encode_for_model(ehr, tokenizer, cfg, tuple(exclude_parts))
     return CaseInputs(volume, arr, mapping, text, ehr, pixels)
 
 

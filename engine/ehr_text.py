@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: the viewer's reco
     import torch
 
 __all__ = [
-    "TEXT_FORMATS", "TextEncoding", "ehr_to_sentences", "encode_ehr", "collate_text", "word_relevance",
+    "TEXT_FORMATS", "TextEncoding", "ehr_to_sentences", "encode_ehr", "encode_for_model", "collate_text", "word_relevance",
     "field_relevance", "parts_fields",
 ]
 
@@ -248,6 +248,13 @@ def encode_ehr(
         truncated=len(kept) < len(all_words) or cut_inside,
         scores=torch.tensor(score_values(validate_ehr(ehr), exclude_parts), dtype=torch.float32),
     )
+
+
+def encode_for_model(ehr: dict, tokenizer, cfg, exclude_parts: Iterable[str] = ()) -> TextEncoding:
+    """One EHR as the model of ``cfg`` (an engine.config.AlifuseConfig) reads it: its token budget, summary length,
+    text format and, when ``cfg.score_knots`` > 0, the scores as numbers; ``exclude_parts`` as it was trained."""
+    return encode_ehr(ehr, tokenizer, cfg.max_tokens, cfg.summary_max_words, exclude_parts, cfg.text_format,
+                      cfg.score_knots > 0)
 
 
 def collate_text(encodings: list[TextEncoding]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,7 @@ from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
 from engine.ehr import SCORE_FIELDS
-from engine.ehr_text import encode_ehr
+from engine.ehr_text import encode_for_model
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
 from engine.minilm import load_tokenizer
@@ -127,9 +127,7 @@ class Predictor:
     def record_probabilities(self, records: list[dict[str, Any]], image: np.ndarray, batch: int = 64) -> np.ndarray:
         """(N, C) probabilities of N (validated) records, each with the same preprocessed scan ``image`` (S, S, S);
         zeros = the MRI hidden. The what-if questions of many records about one scan, in batches."""
-        encs = [encode_ehr(r, self.tokenizer, self.cfg.max_tokens, self.cfg.summary_max_words, self.excluded_parts,
-                           self.cfg.text_format, self.cfg.score_knots > 0)
-                for r in records]
+        encs = [encode_for_model(r, self.tokenizer, self.cfg, self.excluded_parts) for r in records]
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
         out = []
         for i in range(0, len(encs), batch):

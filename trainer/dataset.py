@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from engine.config import AlifuseConfig
 from engine.ehr import validate_ehr
-from engine.ehr_text import TextEncoding, encode_ehr
+from engine.ehr_text import TextEncoding, encode_for_model
 from engine.errors import AlifuseInputError
 from engine.explain.reliance import hidden_mri, hidden_record, hidden_scores
 from engine.minilm import load_tokenizer
@@ -72,8 +72,7 @@ class CaseDataset(Dataset):
         self.epoch = int(epoch)
 
     def _encode(self, ehr: dict) -> TextEncoding:
-        return encode_ehr(ehr, self.tok, self.cfg.max_tokens, self.cfg.summary_max_words, self.exclude_parts,
-                          self.cfg.text_format, self.cfg.score_knots > 0)
+        return encode_for_model(ehr, self.tok, self.cfg, self.exclude_parts)
 
     def _hidden(self, enc: TextEncoding) -> torch.Tensor:
         """(L,) every word-piece of the record as [MASK], exactly as the viewer's "record hidden" probe makes it."""

@@ -100,8 +100,8 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-#: the score path's learning rate over the rest's: its few hundred parameters start from an even rise, not from
-#: trained weights, and must take each score's shape within the epochs that fine-tune the rest (engine.score_path)
+#: the score path's learning rate over the rest's: its few hundred parameters, fitted before the first step
+#: (trainer.score_path_fit), must follow within two epochs as the fusion and the text encoder they sit beside move
 SCORE_PATH_LR_SCALE = 30.0
 
 

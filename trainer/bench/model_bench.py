@@ -108,10 +108,9 @@ def bench_paper(res: Results, repeats: int, devices: list[str]) -> None:
 
 def _train_batch(cfg, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
     """A batch as the training loader yields it: image, ids, mask, scores, label."""
-    from engine.ehr_text import encode_ehr
+    from engine.ehr_text import encode_for_model
 
-    enc = encode_ehr(validate_ehr(BENCH_EHR), load_tokenizer(), cfg.max_tokens, cfg.summary_max_words,
-                     text_format=cfg.text_format, scores_as_numbers=cfg.score_knots > 0)
+    enc = encode_for_model(validate_ehr(BENCH_EHR), load_tokenizer(), cfg)
     s = cfg.image_size
     return {"image": torch.rand(batch, s, s, s, device=device),
             "ids": enc.input_ids[None].repeat(batch, 1).to(device),
