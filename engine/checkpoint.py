@@ -141,9 +141,13 @@ def _check_tensors(path: Path, tensors: dict[str, torch.Tensor], info: Checkpoin
 @torch.no_grad()
 def apply_temperature(model: AlifuseModel, temperature: float) -> None:
     """logits -> logits / T, in the fusion head's last Linear layer (weight and bias / T): one place that every
-    forward path goes through; the argmax is unchanged. Marks the model (``applied_temperature``)."""
+    forward path goes through; the argmax is unchanged. A model that reads the scores as numbers adds the score
+    path's shifts after that layer: they are divided by T there (T was fitted on the sum of both). Marks the model
+    (``applied_temperature``)."""
     last = model.fusion[-1]
     assert isinstance(last, torch.nn.Linear), "the fusion head must end in a Linear layer"
     last.weight.div_(temperature)
     last.bias.div_(temperature)
+    if model.score_path is not None:
+        model.score_path.temperature = float(temperature)
     model.applied_temperature = float(temperature)

@@ -69,6 +69,9 @@ class ScorePath(nn.Module):
         self.offset = nn.Parameter(torch.zeros(num_classes - 1, n))
         self.raw_weight = nn.Parameter(torch.zeros(num_classes - 1, n))
         self.raw_prior = nn.Parameter(torch.zeros(num_classes - 1))  # softplus: a prior as strong as one score
+        #: the calibration's temperature (engine.checkpoint.apply_temperature): the shifts are logits like the
+        #: fusion's and are divided by it too; not a weight, never saved (1 while training)
+        self.temperature = 1.0
 
     def estimates(self, scores: torch.Tensor) -> torch.Tensor:
         """(B, F) -> (B, C-1, F): each score's estimate of each threshold's level (meaningless where missing)."""
@@ -87,4 +90,4 @@ class ScorePath(nn.Module):
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
         t = (self.weights(scores) * self.estimates(scores)).sum(-1)   # (B, C-1); 0 for a record without scores
         zero = torch.zeros_like(t[:, :1])
-        return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1)      # (B, C)
+        return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1) / self.temperature  # (B, C)

@@ -159,6 +159,28 @@ def test_loaded_model_gives_logits_over_t_and_is_not_saved_twice_scaled(case, tm
         save_checkpoint(cal, tmp_path / "again.safetensors", info.class_names)
 
 
+def test_a_model_reading_scores_as_numbers_is_calibrated_whole_path_included(tmp_path):
+    """T is fitted on the fusion's logits plus the score path's shifts (trainer.calibrate loads raw logits): the
+    calibrated model must divide both, or a record's scores would speak with their uncalibrated confidence."""
+    from tests.conftest import make_batch
+
+    torch.manual_seed(0)
+    model = AlifuseModel(preset("tiny", score_knots=6))
+    with torch.no_grad():
+        model.score_path.raw_rise.copy_(3 * torch.rand_like(model.score_path.raw_rise))
+    save_checkpoint(model, tmp_path / "cal.safetensors", ["NC", "MCI", "AD"], {"trained": True},
+                    calibration=Calibration(**CAL))
+    raw, _ = load_checkpoint(tmp_path / "cal.safetensors", calibrated=False)
+    cal, _ = load_checkpoint(tmp_path / "cal.safetensors")
+    img, ids, mask, _ = make_batch(raw.cfg, 3)
+    scores = torch.tensor([[10.0, 2.0, 12.0, 1.0], [30.0, 0.0, float("nan"), 20.0], [float("nan")] * 4])
+    with torch.no_grad():
+        a, b = raw(img, ids, mask, scores=scores), cal(img, ids, mask, scores=scores)
+        shift = raw.score_path(scores)
+    assert shift[0].abs().max() > 1.0  # the path speaks on the first record: the check below could fail
+    assert torch.allclose(b, a / CAL["temperature"], atol=1e-5)
+
+
 _predict = run_predict  # (exit code, stdout, stderr) of alifuse-predict, in-process
 
 
