@@ -42,6 +42,22 @@ def fit_score_path(path: ScorePath, scores: torch.Tensor, labels: torch.Tensor,
     return float(loss.detach())
 
 
+def with_score_subsets(scores: torch.Tensor, labels: torch.Tensor, base: torch.Tensor, copies: int,
+                       keep: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The cases as recorded and ``copies`` more of each with every known score kept with probability ``keep``
+    (the rest NaN, "not known"): scores (N, F), labels (N,), base (N, C) -> ((1 + copies) N, ...), the same rows
+    first. Fitted on records as recorded, where three or four scores are nearly always known, the path's prior
+    weight (how sure one score alone may make it) is never asked for: a record with one score then reads as surely
+    as one with four that agree. Deterministic in ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    drawn = [scores]
+    for _ in range(copies):
+        kept = torch.rand(scores.shape, generator=g) < keep
+        drawn.append(torch.where(kept, scores, torch.full_like(scores, float("nan"))))
+    n = 1 + copies
+    return torch.cat(drawn), labels.repeat(n), base.repeat(n, 1)
+
+
 @torch.no_grad()
 def base_logits(model: nn.Module, ds, device: torch.device, batch: int = 32) -> torch.Tensor:
     """(N, C) logits of every case of ``ds`` (a trainer.dataset.CaseDataset) as recorded, without augmentation, with

@@ -1,0 +1,87 @@
+"""What the synthetic cohort itself says a record's scores mean: P(NC, MCI, AD | scores) by Monte Carlo.
+
+The imaged cohort's generator (trainer.synth.ehr_gen) draws a label in the cohort's class balance, a latent
+severity and a record. Drawing many records and keeping those whose scores equal a given set estimates the
+posterior a perfect reader of the scores would give (no image, other fields ignored): the most any model trained
+on this cohort can learn from them. tests/model asks for the sweeps of test_record_reading; this script gives the
+generator's own expected stage along each, so a check the cohort cannot teach is told apart from a model's fault.
+
+    python scripts/generator_posterior.py --records 1000000 --out docs/generator_posterior.json
+
+Missing fields are left out at random independently of their values, so the records holding all four scores have
+the same posterior as all records would; only they are kept. Cells with fewer than 30 matching records are None.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.ehr import SCORE_FIELDS  # noqa: E402
+from tests.model.test_record_reading import CONTEXTS, SWEEPS  # noqa: E402
+from trainer.synth.cohort import DEFAULT_BALANCE  # noqa: E402
+from trainer.synth.ehr_gen import sample_ehr, sample_latents  # noqa: E402
+
+CLASSES = ("NC", "MCI", "AD")
+MIN_CELL = 30
+
+
+def draw(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n records -> labels (M,) and scores (M, 4) in SCORE_FIELDS order, of the M records holding all four."""
+    rng = np.random.default_rng(seed)
+    p = np.asarray(DEFAULT_BALANCE) / sum(DEFAULT_BALANCE)
+    labels, scores = [], []
+    for k in rng.choice(len(CLASSES), size=n, p=p):
+        ehr = sample_ehr(rng, sample_latents(rng, CLASSES[k]), "x")
+        if all(f in ehr for f in SCORE_FIELDS):
+            labels.append(k)
+            scores.append([float(ehr[f]) for f in SCORE_FIELDS])
+    return np.asarray(labels), np.asarray(scores)
+
+
+def posterior(labels: np.ndarray, scores: np.ndarray, known: dict[str, float]) -> dict | None:
+    """P(class) and expected stage of the records whose scores equal ``known`` (others free); None if too few."""
+    hit = np.ones(len(labels), bool)
+    for f, v in known.items():
+        hit &= scores[:, SCORE_FIELDS.index(f)] == float(v)
+    n = int(hit.sum())
+    if n < MIN_CELL:
+        return None
+    p = np.bincount(labels[hit], minlength=len(CLASSES)) / n
+    return {"n": n, "p": [round(float(x), 3) for x in p], "stage": round(float(p[1] + 2 * p[2]), 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    labels, scores = draw(args.records, args.seed)
+    sweeps: dict[str, dict] = {}
+    for name, ctx in CONTEXTS.items():
+        for field, values in SWEEPS.items():
+            fixed = {f: v for f, v in ctx.items() if f in SCORE_FIELDS and f != field}
+            cells = {str(v): posterior(labels, scores, {**fixed, field: v}) for v in values}
+            stages = [c["stage"] for c in cells.values() if c]
+            sweeps[f"{name} / {field}"] = {
+                "fixed": fixed, "cells": cells,
+                "stage_range": round(max(stages) - min(stages), 3) if len(stages) > 1 else None}
+    alone = {f"{f} {v}": posterior(labels, scores, {f: v}) for f, vs in SWEEPS.items() for v in vs}
+    out = {"command": "python scripts/generator_posterior.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "records_drawn": args.records, "records_with_all_four_scores": int(len(labels)), "seed": args.seed,
+           "classes": list(CLASSES), "min_cell": MIN_CELL, "sweeps": sweeps, "one_score_alone": alone}
+    args.out.write_text(json.dumps(out, indent=1) + "\n")
+    for k, v in sweeps.items():
+        print(f"{k:45s} stage range {v['stage_range']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

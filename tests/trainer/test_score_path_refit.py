@@ -1,0 +1,105 @@
+"""Refitting the score path with random subsets of the scores (trainer.score_path_refit): one score alone is read
+as surely as the data allow, not as surely as four that agree, and nothing but the path changes."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.checkpoint import load_checkpoint
+from engine.score_path import ScorePath
+from tests.trainer.conftest import run_command, write_toy_cohort
+from trainer.cli_train import main as train_main
+from trainer.score_path_fit import fit_score_path, with_score_subsets
+from trainer.score_path_refit import main as refit_main
+
+NAN = math.nan
+
+
+def test_copies_keep_the_cases_first_and_hide_only_scores():
+    scores = torch.tensor([[20.0, 1.0, NAN, 3.0], [29.0, 0.0, 0.0, 12.0]])
+    labels, base = torch.tensor([2, 0]), torch.randn(2, 3)
+    s, y, b = with_score_subsets(scores, labels, base, copies=50, keep=0.5, seed=3)
+    assert s.shape == (102, 4) and y.tolist() == [2, 0] * 51 and torch.equal(b, base.repeat(51, 1))
+    assert torch.equal(torch.nan_to_num(s[:2], -1), torch.nan_to_num(scores, -1)), "the cases as recorded come first"
+    same = torch.isnan(s) | (s == scores.repeat(51, 1))
+    assert same.all(), "a copy only hides scores, it never changes one"
+    assert torch.isnan(s[2:, 2][::2]).all(), "a missing score stays missing"
+    hidden = torch.isnan(s[2:]).float().mean()
+    assert 0.45 < float(hidden) < 0.75  # half of the known ones, plus the one never known
+    again = with_score_subsets(scores, labels, base, copies=50, keep=0.5, seed=3)[0]
+    assert torch.equal(torch.nan_to_num(again, -1), torch.nan_to_num(s, -1))
+
+
+def _four_noisy_scores(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels from a latent severity; each score reads it with noise: together sure, alone much less."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    sev = (labels.float() + torch.rand(n, generator=g)) / 3
+    noisy = lambda scale: (sev + 0.35 * torch.randn(n, generator=g)).clamp(0, 1) * scale  # noqa: E731
+    scores = torch.stack([30 - noisy(30), noisy(3).div(0.5).round().mul(0.5), noisy(18).round(), 25 - noisy(25)], -1)
+    return scores, labels
+
+
+def test_a_path_fitted_with_subsets_reads_one_score_alone_less_surely():
+    scores, labels = _four_noisy_scores(1500, 0)
+    plain, subsets = ScorePath(3, 6), ScorePath(3, 6)
+    fit_score_path(plain, scores, labels)
+    s, y, b = with_score_subsets(scores, labels, torch.zeros(len(labels), 3), copies=4, keep=0.3, seed=0)
+    fit_score_path(subsets, s, y, b)
+    test_scores, test_labels = _four_noisy_scores(1500, 1)
+    one = torch.full_like(test_scores, NAN)
+    one[:, 0] = test_scores[:, 0]  # MMSE alone
+    with torch.no_grad():
+        ce = {name: float(F.cross_entropy(p(one), test_labels)) for name, p in (("plain", plain), ("subsets", subsets))}
+        all_four = {name: float(F.cross_entropy(p(test_scores), test_labels))
+                    for name, p in (("plain", plain), ("subsets", subsets))}
+    assert ce["subsets"] < ce["plain"] - 0.05, ce
+    assert all_four["subsets"] < all_four["plain"] + 0.05, all_four  # records with all four lose (almost) nothing
+
+
+@pytest.fixture(scope="module")
+def numbers_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("refit")
+    cohort = write_toy_cohort(d / "toy", 12).parent
+    out = d / "run"
+    assert train_main(["--data", str(cohort), "--preset", "tiny", "--out", str(out), "--epochs", "1",
+                       "--batch-size", "4", "--set", "score_knots=4", "--record-only", "30"]) == 0
+    return cohort, out / "last.safetensors", d
+
+
+def test_the_refit_changes_the_path_only_and_says_so(numbers_run, capsys):
+    cohort, ckpt, d = numbers_run
+    out = d / "refit.safetensors"
+    code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", out, "--copies", "2"], capsys)
+    assert code == 0, io.err
+    before, _ = load_checkpoint(ckpt, calibrated=False)
+    after, info = load_checkpoint(out, calibrated=False)
+    refit = info.provenance["score_path_refit"]
+    assert refit["cases"] == 8 + 30 and refit["copies"] == 2  # the toy run's training split and its record-only
+    assert refit["cross_entropy"] < refit["cross_entropy_before"]
+    a, b = before.state_dict(), after.state_dict()
+    moved = {k for k in a if not torch.equal(a[k], b[k])}
+    assert moved and all(k.startswith("score_path.") for k in moved), moved
+    assert "cross-entropy" in io.out and str(out) in io.out
+
+
+def test_the_refit_refuses_other_data_a_text_reading_model_and_bad_options(numbers_run, capsys, tmp_path):
+    cohort, ckpt, d = numbers_run
+    other = write_toy_cohort(tmp_path / "other", 15, seed=4).parent
+    code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", other, "--out", tmp_path / "x.safetensors"],
+                           capsys)
+    assert code != 0 and "--data" in io.err and "not the subjects the checkpoint trained on" in io.err
+    assert not (tmp_path / "x.safetensors").exists()
+    text_run = tmp_path / "text"
+    assert train_main(["--data", str(cohort), "--preset", "tiny", "--out", str(text_run), "--epochs", "1",
+                       "--batch-size", "4"]) == 0
+    code, io = run_command(refit_main, ["--checkpoint", text_run / "last.safetensors", "--data", cohort,
+                                        "--out", tmp_path / "x.safetensors"], capsys)
+    assert code != 0 and "--checkpoint" in io.err and "no score path" in io.err
+    for opt, value in (("--keep", "1"), ("--copies", "-1")):
+        code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out",
+                                            tmp_path / "x.safetensors", opt, value], capsys)
+        assert code != 0 and opt in io.err

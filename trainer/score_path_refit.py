@@ -1,0 +1,101 @@
+"""``python -m trainer.score_path_refit --checkpoint IN --data PATH --out OUT``: fit a trained model's score path
+(engine.score_path) again, on its training cases with random subsets of their scores; nothing else changes.
+
+A path fitted on records as recorded (three or four of the four scores nearly always known) never learns how sure
+one score alone may make it: its prior weight is not asked for, and "MMSE 26" alone then reads as surely as four
+scores that agree (MCI 88 % on the shipped model where the synthetic cohort's own posterior is MCI 66 %, AD 30 %;
+scripts/generator_posterior.py). Here every training case also appears ``--copies`` times with each known score
+kept with probability ``--keep``, and the path is fitted (trainer.score_path_fit) on top of the rest of the model's
+logits, which do not change. The training cases are the run's own: its split and its record-only cases, rebuilt
+from the checkpoint's provenance and refused if they are not the subjects it trained on. The written checkpoint is
+uncalibrated (alifuse-calibrate follows); its provenance says what was done.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from engine.cli_common import ArgumentParser, resolve_device, run_cli
+from engine.errors import AlifuseInputError
+
+DEFAULT_COPIES, DEFAULT_KEEP = 4, 0.5
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m trainer.score_path_refit",
+                       description="Fit a trained checkpoint's score path again on its training cases, with random "
+                                   "subsets of their scores, on top of the rest of the model (which is not changed).")
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a trained checkpoint that reads the scores "
+                   "as numbers (config score_knots > 0)")
+    p.add_argument("--data", required=True, metavar="PATH", help="the data it was trained on; its training split is "
+                   "rebuilt from the seed in the checkpoint's provenance")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the refitted checkpoint")
+    p.add_argument("--copies", type=int, default=DEFAULT_COPIES, metavar="K",
+                   help=f"copies of each case with some scores hidden (default: {DEFAULT_COPIES})")
+    p.add_argument("--keep", type=float, default=DEFAULT_KEEP, metavar="P",
+                   help=f"probability that a copy keeps each known score (default: {DEFAULT_KEEP})")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--cache", metavar="DIR", help="preprocessed-image cache (default: ~/.cache/alifuse/preprocessed)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> int:  # noqa: ANN001
+    import torch
+    import torch.nn.functional as F
+
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+    from trainer.cache import PreprocessCache
+    from trainer.data_source import load_records, stderr_warn
+    from trainer.dataset import CaseDataset
+    from trainer.run_files import subject_hashes
+    from trainer.score_path_fit import base_logits, fit_score_path, with_score_subsets
+    from trainer.splits import run_splits
+    from trainer.synth.records_only import record_only_cases
+
+    if not 0 <= args.copies <= 32:
+        raise AlifuseInputError(f"--copies {args.copies}: must be from 0 to 32")
+    if not 0 < args.keep < 1:
+        raise AlifuseInputError(f"--keep {args.keep}: must be above 0 and below 1")
+    src, out = Path(args.checkpoint), Path(args.out)
+    if out.suffix != ".safetensors" or out.is_dir():
+        raise AlifuseInputError(f"--out {out}: must be a file ending in .safetensors")
+    device = resolve_device(args.device)
+    model, info = load_checkpoint(src, device, calibrated=False)
+    if model.score_path is None:
+        raise AlifuseInputError(f"--checkpoint {src}: reads the scores as text (score_knots 0): it has no score path")
+    prov = info.provenance
+    records, _ = load_records(args.data, need_images=model.cfg.use_image, warn=stderr_warn)
+    seed = int(prov.get("seed", 0))
+    train = run_splits(records, seed, prov.get("folds"), prov.get("fold"))["train"]
+    n_extra = int(prov.get("record_only") or 0)
+    train = list(train) + record_only_cases(n_extra, seed, info.class_names) if n_extra else list(train)
+    if sorted(subject_hashes(train)) != sorted(prov.get("train_subjects_sha256") or []):
+        raise AlifuseInputError(f"--data {args.data}: its training split is not the subjects the checkpoint trained "
+                                f"on: not the data (or seed) it was trained with")
+    ds = CaseDataset(train, model.cfg, info.class_names, PreprocessCache(Path(args.cache) if args.cache else None),
+                     tuple(prov.get("without_ehr") or ()))
+    base = base_logits(model, ds, device)
+    scores, labels = torch.stack([t.scores for t in ds.texts]), torch.tensor(ds.labels)
+    s, y, b = with_score_subsets(scores, labels, base, args.copies, args.keep, seed)
+    with torch.no_grad():
+        before = float(F.cross_entropy(b.to(device) + model.score_path(s.to(device)), y.to(device)))
+    after = fit_score_path(model.score_path, s, y, b)
+    refit = {"from": info.checkpoint_id, "cases": len(ds), "copies": args.copies, "keep": args.keep,
+             "cross_entropy_before": round(before, 4), "cross_entropy": round(after, 4),
+             "on_top_of": "the image and the text"}
+    try:
+        save_checkpoint(model, out, info.class_names, {**prov, "score_path_refit": refit})
+    except OSError as exc:
+        raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    print(f"Score path refitted on {len(ds)} training cases and {args.copies} copies of each with scores hidden "
+          f"(kept with p = {args.keep}): cross-entropy {before:.4f} -> {after:.4f}\nWrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
