@@ -6,7 +6,11 @@ posterior a perfect reader of the scores would give (no image, other fields igno
 on this cohort can learn from them. tests/model asks for the sweeps of test_record_reading; this script gives the
 generator's own expected stage along each, so a check the cohort cannot teach is told apart from a model's fault.
 
-    python scripts/generator_posterior.py --records 1000000 --out docs/generator_posterior.json
+    python scripts/generator_posterior.py --records 1000000 --out docs/generator_posterior.json \
+        [--checkpoint resources/alifuse-demo.safetensors]
+
+With --checkpoint, the model's probabilities for each record of one score alone (the MRI hidden, nothing else in the
+record) stand beside the cohort's, and their mean total-variation distance is reported.
 
 Missing fields are left out at random independently of their values, so the records holding all four scores have
 the same posterior as all records would; only they are kept. Cells with fewer than 30 matching records are None.
@@ -57,11 +61,35 @@ def posterior(labels: np.ndarray, scores: np.ndarray, known: dict[str, float]) -
     return {"n": n, "p": [round(float(x), 3) for x in p], "stage": round(float(p[1] + 2 * p[2]), 3)}
 
 
+def model_one_score_alone(checkpoint: Path, alone: dict[str, dict | None]) -> dict:
+    """The checkpoint's calibrated probabilities, MRI hidden, for each record holding one score only."""
+    from engine.ehr import validate_ehr
+    from engine.explain.reliance import hidden_mri
+    from engine.predict import Predictor
+
+    import torch
+
+    pred = Predictor(checkpoint, "cpu")
+    s = pred.cfg.image_size
+    hidden = hidden_mri(torch.zeros(s, s, s)).numpy()
+    keys = [k for k, v in alone.items() if v]
+    values = [float(k.rsplit(" ", 1)[1]) for k in keys]
+    records = [validate_ehr({k.rsplit(" ", 1)[0]: int(v) if v.is_integer() else v}) for k, v in zip(keys, values)]
+    probs = pred.record_probabilities(records, hidden)
+    # total-variation distance between the model's three probabilities and the cohort's
+    tv = [0.5 * float(np.abs(q - np.asarray(alone[k]["p"])).sum()) for k, q in zip(keys, probs)]
+    return {"checkpoint_id": pred.info.checkpoint_id,
+            "p": {k: [round(float(x), 3) for x in q] for k, q in zip(keys, probs)},
+            "mean_total_variation": round(float(np.mean(tv)), 3), "max_total_variation": round(float(np.max(tv)), 3),
+            "worst": keys[int(np.argmax(tv))]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=Path, help="also the model's probabilities for each record of one score alone")
     args = ap.parse_args(argv)
     labels, scores = draw(args.records, args.seed)
     sweeps: dict[str, dict] = {}
@@ -77,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     out = {"command": "python scripts/generator_posterior.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "records_drawn": args.records, "records_with_all_four_scores": int(len(labels)), "seed": args.seed,
            "classes": list(CLASSES), "min_cell": MIN_CELL, "sweeps": sweeps, "one_score_alone": alone}
+    if args.checkpoint:
+        out["model"] = model_one_score_alone(args.checkpoint, alone)
+        m = out["model"]
+        print(f"one score alone, model against cohort: mean total variation {m['mean_total_variation']}, "
+              f"worst {m['max_total_variation']} ({m['worst']})")
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     for k, v in sweeps.items():
         print(f"{k:45s} stage range {v['stage_range']}")

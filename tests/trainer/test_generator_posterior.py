@@ -1,0 +1,45 @@
+"""scripts/generator_posterior.py: the synthetic cohort's own P(class | scores), and a model set beside it."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+from engine.resources import DEMO_CHECKPOINT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("generator_posterior", ROOT / "scripts" / "generator_posterior.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_posterior_counts_the_matching_records_and_leaves_thin_cells_out():
+    gp = _script()
+    labels = np.array([0] * 30 + [1] * 60 + [2] * 10)
+    scores = np.zeros((100, 4))
+    scores[:, 0] = 26.0
+    scores[:10, 0] = 30.0  # ten NC records of MMSE 30: too few for a cell of their own
+    cell = gp.posterior(labels, scores, {"mmse": 26})
+    assert cell["n"] == 90 and cell["p"] == [round(20 / 90, 3), round(60 / 90, 3), round(10 / 90, 3)]
+    assert cell["stage"] == round((60 + 20) / 90, 3)
+    assert gp.posterior(labels, scores, {"mmse": 30}) is None
+
+
+def test_the_cohort_reads_a_worse_score_as_worse_and_the_model_is_set_beside_it(tmp_path):
+    gp = _script()
+    out = tmp_path / "gp.json"
+    assert gp.main(["--records", "20000", "--seed", "1", "--out", str(out), "--checkpoint", str(DEMO_CHECKPOINT)]) == 0
+    d = json.loads(out.read_text())
+    alone = d["one_score_alone"]
+    assert alone["mmse 30"]["stage"] < alone["mmse 26"]["stage"] < alone["mmse 20"]["stage"]
+    assert alone["cdr 0"]["p"][0] > 0.8 and alone["cdr 2"]["p"][2] > 0.9
+    m = d["model"]
+    assert set(m["p"]) == {k for k, v in alone.items() if v}
+    assert all(abs(sum(p) - 1) < 0.01 for p in m["p"].values())
+    assert 0 <= m["mean_total_variation"] <= m["max_total_variation"] <= 1
