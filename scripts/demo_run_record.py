@@ -24,8 +24,12 @@ from engine.calibration import describe_calibration
 from engine.checkpoint_info import read_info
 
 STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9")
-#: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" after the last.
-SCRIPTS = ("stem", "robust")
+#: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" and
+#: "score_path_refit" (python -m trainer.score_path_refit) after the last, each only where the checkpoint's provenance
+#: says it had the step.
+SCRIPTS = ("stem", "robust", "score_path_refit")
+#: provenance key that says the shipped checkpoint went through a step after the last stage
+AFTER_LAST = {"robust": "robust_image", "score_path_refit": "score_path_refit"}
 
 
 def _done_event(run: Path) -> dict[str, Any]:
@@ -77,7 +81,7 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
     info = read_info(checkpoint)
     scripts = {}
     for name in SCRIPTS:
-        if name == "robust" and "robust_image" not in info.provenance:
+        if name in AFTER_LAST and AFTER_LAST[name] not in info.provenance:
             scripts[name] = None  # a probe's record in the work folder: the shipped model never had the step
             continue
         scripts[name] = script_record(work, name)
@@ -85,8 +89,10 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
             scripts[name] = {**earlier["stages"][name], "from_record": str(earlier_path)}
     stages = {**({"stem": scripts["stem"]} if scripts["stem"] else {}),
               **{s: _stage(work, s, earlier, earlier_path) for s in STAGES},
-              **({"robust": scripts["robust"]} if scripts["robust"] else {})}
-    env = json.loads((work / "runs" / STAGES[-1] / "run.json").read_text())["environment"]
+              **{name: scripts[name] for name in AFTER_LAST if scripts[name]}}
+    last_run = work / "runs" / STAGES[-1] / "run.json"
+    # the last stage's folder may be an earlier session's (--earlier): its environment is in that record
+    env = json.loads(last_run.read_text())["environment"] if last_run.is_file() else earlier["environment"]
     return {
         "script": "bash scripts/train_demo.sh WORK_DIR --install",
         "work_dir": f"{work} (outside the work tree)",

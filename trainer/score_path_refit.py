@@ -8,11 +8,15 @@ scripts/generator_posterior.py). Here every training case also appears ``--copie
 kept with probability ``--keep``, and the path is fitted (trainer.score_path_fit) on top of the rest of the model's
 logits, which do not change. The training cases are the run's own: its split and its record-only cases, rebuilt
 from the checkpoint's provenance and refused if they are not the subjects it trained on. The written checkpoint is
-uncalibrated (alifuse-calibrate follows); its provenance says what was done.
+uncalibrated (alifuse-calibrate follows); its provenance says what was done, and OUT.json beside it records the
+command, start and seconds too (scripts/demo_run_record.py).
 """
 from __future__ import annotations
 
+import json
+import shlex
 import sys
+import time
 from pathlib import Path
 
 from engine.cli_common import ArgumentParser, resolve_device, run_cli
@@ -40,11 +44,12 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: _run(args))
+    return run_cli(lambda: _run(args, argv))
 
 
-def _run(args) -> int:  # noqa: ANN001
+def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     import torch
     import torch.nn.functional as F
 
@@ -64,6 +69,7 @@ def _run(args) -> int:  # noqa: ANN001
     src, out = Path(args.checkpoint), Path(args.out)
     if out.suffix != ".safetensors" or out.is_dir():
         raise AlifuseInputError(f"--out {out}: must be a file ending in .safetensors")
+    started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
     device = resolve_device(args.device)
     model, info = load_checkpoint(src, device, calibrated=False)
     if model.score_path is None:
@@ -90,6 +96,9 @@ def _run(args) -> int:  # noqa: ANN001
              "on_top_of": "the image and the text"}
     try:
         save_checkpoint(model, out, info.class_names, {**prov, "score_path_refit": refit})
+        out.with_name(out.name + ".json").write_text(json.dumps(
+            {"command": shlex.join(["python", "-m", "trainer.score_path_refit", *argv]), "started": started,
+             "seconds": round(time.time() - t0, 2), **refit}, indent=1) + "\n")
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     print(f"Score path refitted on {len(ds)} training cases and {args.copies} copies of each with scores hidden "

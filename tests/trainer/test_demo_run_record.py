@@ -117,3 +117,32 @@ def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_
     earlier.write_text(json.dumps(old))
     with pytest.raises(SystemExit, match="stage3"):
         _script().build(tmp_path, DEMO_CHECKPOINT, "", "", earlier)
+
+
+def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_their_environment(tmp_path: Path):
+    """The path refitted in a later session (python -m trainer.score_path_refit) on the last stage's checkpoint, whose
+    run folders stayed on another machine: the stages and the environment come from the earlier record."""
+    for cohort, (n, seed, acquisition) in COHORTS.items():
+        (tmp_path / cohort).mkdir()
+        (tmp_path / cohort / "cohort.json").write_text(json.dumps(
+            {"n_subjects": n, "seed": seed, "preset_size": "small", "acquisition": acquisition}))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "score_path_refit.safetensors.json").write_text(json.dumps({
+        "command": "python -m trainer.score_path_refit x", "started": "2026-12-07T00:40:00+0000", "seconds": 240.0,
+        "copies": 4, "keep": 0.5}))
+    earlier = tmp_path / "old.json"
+    earlier.write_text(json.dumps({"stages": {f"stage{i}": {"seconds": 60.0} for i in range(1, 10)},
+                                   "environment": {"torch": "2.13.0+cpu", "machine": "old"}}))
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+
+    model, info = load_checkpoint(DEMO_CHECKPOINT, calibrated=False)
+    plain = tmp_path / "plain.safetensors"
+    prov = {k: v for k, v in info.provenance.items() if k != "score_path_refit"}
+    save_checkpoint(model, plain, info.class_names, prov)
+    assert "score_path_refit" not in _script().build(tmp_path, plain, "", "", earlier)["stages"]
+    refit = tmp_path / "refit.safetensors"
+    save_checkpoint(model, refit, info.class_names, {**prov, "score_path_refit": {"copies": 4}})
+    rec = _script().build(tmp_path, refit, "", "", earlier)
+    assert list(rec["stages"]) == [*STAGES, "score_path_refit"]
+    assert rec["stages"]["score_path_refit"]["seconds"] == 240.0 and rec["environment"]["machine"] == "old"
+    assert rec["training_minutes"] == pytest.approx((9 * 60 + 240) / 60)

@@ -2,6 +2,7 @@
 as surely as the data allow, not as surely as four that agree, and nothing but the path changes."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -84,6 +85,8 @@ def test_the_refit_changes_the_path_only_and_says_so(numbers_run, capsys):
     moved = {k for k in a if not torch.equal(a[k], b[k])}
     assert moved and all(k.startswith("score_path.") for k in moved), moved
     assert "cross-entropy" in io.out and str(out) in io.out
+    sidecar = json.loads((d / "refit.safetensors.json").read_text())  # for scripts/demo_run_record.py
+    assert sidecar["seconds"] > 0 and sidecar["started"] and sidecar["cases"] == refit["cases"]
 
 
 def test_the_refit_refuses_other_data_a_text_reading_model_and_bad_options(numbers_run, capsys, tmp_path):
