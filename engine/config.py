@@ -64,6 +64,10 @@ class AlifuseConfig:
     # paper; checkpoints saved before this field); k > 0 = they leave the text and go through a path monotone by
     # construction, k linear pieces per score (engine.score_path): a worse score never makes a case look healthier.
     score_knots: int = 0
+    # 1 = beside the weighted mean of the scores' estimates, each known score also adds a non-decreasing term of its
+    # own (engine.score_path): a score that disagrees with the others still counts. 0 = the mean alone (checkpoints
+    # saved before this field).
+    score_sum: int = 0
     text_trainable_layers: int = -1  # top-k text blocks trained; -1 = all, 0 = frozen encoder (heads still train)
     pad_token_id: int = 0          # BERT uncased WordPiece ids (MiniLM shares them)
     cls_token_id: int = 101

@@ -34,7 +34,7 @@ _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "text_dim": (1, 16384), "text_depth": (1, 256), "text_heads": (1, 1024), "text_intermediate": (1, 65536),
     "vocab_size": (TOKENIZER_VOCAB_SIZE, 1_000_000), "max_tokens": (8, MAX_TEXT_POSITIONS),
     "summary_max_words": (0, 10_000), "text_format": (min(TEXT_FORMATS), max(TEXT_FORMATS)),
-    "score_knots": (0, 64),
+    "score_knots": (0, 64), "score_sum": (0, 1),
     "text_trainable_layers": (-1, None),
     "pad_token_id": (0, None), "cls_token_id": (0, None), "sep_token_id": (0, None), "mask_token_id": (0, None),
     "text_dec_depth": (0, 256), "embed_dim": (1, 16384), "fusion_hidden": (1, 65536), "num_classes": (2, 1000),
@@ -130,6 +130,8 @@ def check_ranges(cfg: Any) -> None:
     if cfg.score_knots and not cfg.use_text:
         _bad("score_knots", f"{cfg.score_knots}: the scores are part of the record, and this model reads no record "
                             "(modalities has no 'text'); use 0")
+    if cfg.score_sum and not cfg.score_knots:
+        _bad("score_sum", f"{cfg.score_sum}: a term of each score's own is part of the score path; needs score_knots > 0")
     if cfg.image_std <= 0:
         _bad("image_std", f"{cfg.image_std}: need a finite sd > 0")
     if not 0.0 < cfg.mask_ratio < 1.0:

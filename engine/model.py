@@ -60,7 +60,8 @@ class AlifuseModel(nn.Module):
                                                                                            cfg.num_classes))
         self.apply(_init_weights)
         # after _init_weights: the path's parameters start where it sets them (each piece rising a little)
-        self.score_path = ScorePath(cfg.num_classes, cfg.score_knots) if cfg.score_knots else None
+        self.score_path = (ScorePath(cfg.num_classes, cfg.score_knots, own_terms=bool(cfg.score_sum))
+                           if cfg.score_knots else None)
         #: parameter names whose values come from an installed package, not from a checkpoint
         self.packaged_keys: set[str] = set()
         self.text_init = "none (image-only model)" if not cfg.use_text else "random initialisation"

@@ -10,9 +10,10 @@ and for each of the C - 1 ordered thresholds ("impaired at all", "dementia") a n
 function of it with ``score_knots`` pieces (non-negative slopes: Gupta et al. 2016 build monotonicity in the same
 way): the score's estimate of that threshold's level. A threshold's level t_k is the weighted mean of the estimates
 of the scores the record holds, shrunk towards 0 by a prior weight (positive weights: such a mean rises with each
-of its terms; a record without scores gets 0). The levels t_1 .. t_{C-1}
-are added to the fusion's logits of the ordered classes as [0, t_1, t_1 + t_2, ...]: a shift that rises with the
-class index, so the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) / P(y < k) can only
+of its terms; a record without scores gets 0). With ``config.score_sum`` each known score also adds a term of its
+own, u_f(x) non-decreasing: in the mean three scores outvote a fourth that disagrees, this way it still counts. The
+levels t_1 .. t_{C-1} are added to the fusion's logits of the ordered classes as [0, t_1, t_1 + t_2, ...]: a shift
+that rises with the class index, so the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) / P(y < k) can only
 rise when a score worsens (the derivative of the expected stage along such a shift is a covariance of two
 non-decreasing functions of the class, never negative), whatever the image and the rest of the record say.
 """
@@ -55,9 +56,14 @@ class ScorePath(nn.Module):
     same, so a sum would count "MMSE 29" and "CDR 0" as two proofs of health and read a missing score as an average
     case's (an MCI's) beside them. The prior makes more scores that agree surer than one, and a record without
     scores adds nothing: the image and the text decide it, as the rest of the model learned to.
+
+    With ``own_terms`` (config.score_sum), t_k also gets sum over the known scores of u = own_offset + h(x), h
+    non-decreasing: in the mean, "MMSE 29, CDR 0, CDR-SB 0" outvote a delayed recall of 0 that the cohort reads as
+    impairment (docs/generator_posterior.json); its own term lets it count. Fitted with records of fewer scores
+    (trainer.score_path_refit), the mean and the terms share what the scores say.
     """
 
-    def __init__(self, num_classes: int, knots: int) -> None:
+    def __init__(self, num_classes: int, knots: int, own_terms: bool = False) -> None:
         super().__init__()
         n = len(SCORE_FIELDS)
         self.knots = knots
@@ -69,16 +75,32 @@ class ScorePath(nn.Module):
         self.offset = nn.Parameter(torch.zeros(num_classes - 1, n))
         self.raw_weight = nn.Parameter(torch.zeros(num_classes - 1, n))
         self.raw_prior = nn.Parameter(torch.zeros(num_classes - 1))  # softplus: a prior as strong as one score
+        if own_terms:
+            # each known score's own term, u = own_offset + h(x), h non-decreasing; a missing score adds 0. It starts
+            # nearly flat (rises of softplus(-6) per piece) and is fitted (trainer.score_path_refit)
+            self.raw_own_rise = nn.Parameter(torch.full((num_classes - 1, n, knots), -6.0))
+            self.own_offset = nn.Parameter(torch.zeros(num_classes - 1, n))
+        else:
+            self.raw_own_rise = self.own_offset = None
         #: the calibration's temperature (engine.checkpoint.apply_temperature): the shifts are logits like the
         #: fusion's and are divided by it too; not a weight, never saved (1 while training)
         self.temperature = 1.0
 
-    def estimates(self, scores: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, C-1, F): each score's estimate of each threshold's level (meaningless where missing)."""
+    def _ramp(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, F, K): how far each score's severity reaches into each of its linear pieces, in [0, 1]."""
         x = severity(scores.float())
         k = torch.arange(self.knots, device=x.device, dtype=x.dtype)
-        ramp = (x[..., None] * self.knots - k).clamp(0.0, 1.0)           # (B, F, K): how far into each piece
-        return self.offset[None] + torch.einsum("bfk,tfk->btf", ramp, F.softplus(self.raw_rise))
+        return (x[..., None] * self.knots - k).clamp(0.0, 1.0)
+
+    def estimates(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, C-1, F): each score's estimate of each threshold's level (meaningless where missing)."""
+        return self.offset[None] + torch.einsum("bfk,tfk->btf", self._ramp(scores), F.softplus(self.raw_rise))
+
+    def own_terms(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, C-1, F): each known score's own term (0 where missing); a path built with ``own_terms``."""
+        known = (~torch.isnan(scores.float())).to(self.offset.dtype)[:, None, :]
+        own = self.own_offset[None] + torch.einsum("bfk,tfk->btf", self._ramp(scores), F.softplus(self.raw_own_rise))
+        return own * known
 
     def weights(self, scores: torch.Tensor) -> torch.Tensor:
         """(B, F) -> (B, C-1, F): each known score's share of each threshold's level (0 where missing); the shares
@@ -89,5 +111,7 @@ class ScorePath(nn.Module):
 
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
         t = (self.weights(scores) * self.estimates(scores)).sum(-1)   # (B, C-1); 0 for a record without scores
+        if self.raw_own_rise is not None:
+            t = t + self.own_terms(scores).sum(-1)
         zero = torch.zeros_like(t[:, :1])
         return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1) / self.temperature  # (B, C)

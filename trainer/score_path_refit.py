@@ -38,9 +38,26 @@ def build_parser() -> ArgumentParser:
                    help=f"copies of each case with some scores hidden (default: {DEFAULT_COPIES})")
     p.add_argument("--keep", type=float, default=DEFAULT_KEEP, metavar="P",
                    help=f"probability that a copy keeps each known score (default: {DEFAULT_KEEP})")
+    p.add_argument("--own-terms", action="store_true",
+                   help="also give each score a term of its own beside the mean (config score_sum = 1); a checkpoint "
+                        "without them gets them, starting flat")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--cache", metavar="DIR", help="preprocessed-image cache (default: ~/.cache/alifuse/preprocessed)")
     return p
+
+
+def with_own_terms(model, device):  # noqa: ANN001, ANN201
+    """The same model with config.score_sum = 1: every weight copied, each score's own term added, nearly flat."""
+    import dataclasses
+
+    from engine.model import AlifuseModel
+
+    cfg = dataclasses.replace(model.cfg, score_sum=1)
+    cfg.validate()
+    grown = AlifuseModel(cfg, load_pretrained=cfg.text_backbone == "minilm")
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("score_path.") for k in missing), (missing, unexpected)
+    return grown.to(device).eval()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +91,8 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     model, info = load_checkpoint(src, device, calibrated=False)
     if model.score_path is None:
         raise AlifuseInputError(f"--checkpoint {src}: reads the scores as text (score_knots 0): it has no score path")
+    if args.own_terms and not model.cfg.score_sum:
+        model = with_own_terms(model, device)
     prov = info.provenance
     records, _ = load_records(args.data, need_images=model.cfg.use_image, warn=stderr_warn)
     seed = int(prov.get("seed", 0))
@@ -92,6 +111,7 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         before = float(F.cross_entropy(b.to(device) + model.score_path(s.to(device)), y.to(device)))
     after = fit_score_path(model.score_path, s, y, b)
     refit = {"from": info.checkpoint_id, "cases": len(ds), "copies": args.copies, "keep": args.keep,
+             "own_terms": bool(model.cfg.score_sum),
              "cross_entropy_before": round(before, 4), "cross_entropy": round(after, 4),
              "on_top_of": "the image and the text"}
     try:

@@ -29,14 +29,17 @@ SCALES = {"mmse": (0, 30), "cdr": (0, 3), "cdr_sb": (0, 18), "logical_memory_del
 WORSE_WHEN_LOWER = {"mmse", "logical_memory_delayed"}
 
 
-def _random_path(seed: int) -> ScorePath:
+def _random_path(seed: int, own_terms: bool = False) -> ScorePath:
     torch.manual_seed(seed)
-    path = ScorePath(3, 12)
+    path = ScorePath(3, 12, own_terms=own_terms)
     with torch.no_grad():  # any weights at all: some pieces near flat, some steep, missing values anywhere
         path.raw_rise.copy_(torch.randn_like(path.raw_rise) * 3)
         path.raw_prior.copy_(torch.randn_like(path.raw_prior))
         path.offset.copy_(torch.randn_like(path.offset) * 3)
         path.raw_weight.copy_(torch.randn_like(path.raw_weight) * 2)
+        if own_terms:
+            path.raw_own_rise.copy_(torch.randn_like(path.raw_own_rise) * 3)
+            path.own_offset.copy_(torch.randn_like(path.own_offset) * 3)
     return path
 
 
@@ -47,10 +50,11 @@ def _stage_and_log_odds(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return stage, log_odds
 
 
+@pytest.mark.parametrize("own_terms", [False, True], ids=["mean", "mean+own"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("field", SCORE_FIELDS)
-def test_the_expected_stage_and_both_log_odds_never_fall_as_a_score_worsens(seed, field):
-    path = _random_path(seed)
+def test_the_expected_stage_and_both_log_odds_never_fall_as_a_score_worsens(seed, field, own_terms):
+    path = _random_path(seed, own_terms)
     g = torch.Generator().manual_seed(seed)
     n_ctx, lo, hi = 40, *SCALES[field]
     j = SCORE_FIELDS.index(field)
@@ -103,6 +107,25 @@ def test_scores_that_say_the_same_are_not_counted_as_independent_proofs():
     assert (four[0, 1:] > 2 * one[0, 1:]).all(), "but not counted as four independent proofs"
 
 
+def test_a_scores_own_term_lets_it_count_where_the_mean_outvotes_it():
+    """Three healthy scores and a delayed recall of 0: in the mean (recall weighted a tenth of the others) the recall
+    barely moves the levels; its own term moves them by what it adds, and a record without scores still gets 0."""
+    mean, own = ScorePath(3, 4), ScorePath(3, 4, own_terms=True)
+    with torch.no_grad():
+        for p in (mean, own):
+            p.raw_weight.copy_(torch.tensor([[2.0, 2.0, 2.0, -2.0]] * 2))
+        own.load_state_dict({**own.state_dict(), **mean.state_dict()})
+        own.raw_own_rise.fill_(-30.0)
+        own.raw_own_rise[:, 3] = math.log(math.expm1(1.0))  # recall's own term: +4 log-odds across its scale
+    healthy = [29.0, 0.0, 0.0]
+    records = torch.tensor([healthy + [25.0], healthy + [0.0], [math.nan] * 4])
+    with torch.no_grad():
+        m, o = mean(records), own(records)
+    assert float(m[1, 1] - m[0, 1]) < 0.5, "the mean: recall outvoted"
+    assert float(o[1, 1] - o[0, 1]) > float(m[1, 1] - m[0, 1]) + 3.5, "its own term adds its rise"
+    assert o[2].abs().max() == 0, "a record without scores adds nothing"
+
+
 def test_the_text_leaves_the_scores_out_and_hands_them_over_as_numbers():
     tok = load_tokenizer()
     ehr = validate_ehr({"age": 74, "sex": "female", "mmse": 24, "cdr": 0.5, "summary": "Forgets names."})
@@ -126,6 +149,12 @@ def test_the_config_field_is_checked_and_older_configs_read_their_scores_as_text
     del old["score_knots"]
     assert AlifuseConfig.from_dict(old).score_knots == 0
     assert AlifuseModel(preset("tiny")).score_path is None
+    with pytest.raises(AlifuseInputError, match="config field 'score_sum'.*needs score_knots"):
+        preset("tiny", score_sum=1)
+    del old["score_sum"]
+    assert AlifuseConfig.from_dict(old).score_sum == 0
+    assert AlifuseModel(preset("tiny", score_knots=4)).score_path.raw_own_rise is None
+    assert AlifuseModel(preset("tiny", score_knots=4, score_sum=1)).score_path.raw_own_rise is not None
 
 
 @pytest.fixture(scope="module")

@@ -87,6 +87,21 @@ def test_the_refit_changes_the_path_only_and_says_so(numbers_run, capsys):
     assert "cross-entropy" in io.out and str(out) in io.out
     sidecar = json.loads((d / "refit.safetensors.json").read_text())  # for scripts/demo_run_record.py
     assert sidecar["seconds"] > 0 and sidecar["started"] and sidecar["cases"] == refit["cases"]
+    assert info.config.score_sum == 0 and not refit["own_terms"]
+
+
+def test_the_refit_can_give_each_score_a_term_of_its_own(numbers_run, capsys):
+    cohort, ckpt, d = numbers_run
+    out = d / "own.safetensors"
+    code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", out, "--own-terms"], capsys)
+    assert code == 0, io.err
+    before, _ = load_checkpoint(ckpt, calibrated=False)
+    after, info = load_checkpoint(out, calibrated=False)
+    assert info.config.score_sum == 1 and info.provenance["score_path_refit"]["own_terms"]
+    a, b = before.state_dict(), after.state_dict()
+    assert set(b) - set(a) == {"score_path.raw_own_rise", "score_path.own_offset"}
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("score_path.")), "only the path changes"
+    assert float(torch.nn.functional.softplus(after.score_path.raw_own_rise).sum()) > 0.1, "the terms were fitted"
 
 
 def test_the_refit_refuses_other_data_a_text_reading_model_and_bad_options(numbers_run, capsys, tmp_path):
