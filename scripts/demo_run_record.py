@@ -67,13 +67,15 @@ def cohort_line(folder: Path) -> str:
 
 
 def _stage(work: Path, name: str, earlier: dict[str, Any] | None, earlier_path: Path | None) -> dict[str, Any]:
-    """A stage's record from its run folder, or, where the folder is not in ``work``, from the earlier record."""
+    """A stage's record from its run folder, or, where the folder is not in ``work``, from the earlier record (a
+    folder holding only a checkpoint restored from a shipped one, for the next step to start from, is not a run)."""
     run = (work / "runs" / name).resolve()
-    if run.is_dir() or earlier is None:
+    if (run / "run.json").is_file() or earlier is None:
         return stage_record(run)
     if name not in earlier.get("stages", {}):
         raise SystemExit(f"{run}: no run folder, and the earlier record {earlier_path} has no stage {name!r}")
-    return {**earlier["stages"][name], "from_record": str(earlier_path)}
+    # a stage the earlier record took from one before it keeps naming the record it was measured in
+    return {"from_record": str(earlier_path), **earlier["stages"][name]}
 
 
 def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: Path | None = None) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
             continue
         scripts[name] = script_record(work, name)
         if scripts[name] is None and earlier is not None and name in earlier.get("stages", {}):
-            scripts[name] = {**earlier["stages"][name], "from_record": str(earlier_path)}
+            scripts[name] = {"from_record": str(earlier_path), **earlier["stages"][name]}
     stages = {**({"stem": scripts["stem"]} if scripts["stem"] else {}),
               **{s: _stage(work, s, earlier, earlier_path) for s in STAGES},
               **{name: scripts[name] for name in AFTER_LAST if scripts[name]}}

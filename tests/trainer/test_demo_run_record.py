@@ -126,13 +126,15 @@ def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_
         (tmp_path / cohort).mkdir()
         (tmp_path / cohort / "cohort.json").write_text(json.dumps(
             {"n_subjects": n, "seed": seed, "preset_size": "small", "acquisition": acquisition}))
-    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "stage9").mkdir(parents=True)  # only the checkpoint the refit starts from: not a run
+    (tmp_path / "runs" / "stage9" / "last.safetensors").write_bytes(b"")
     (tmp_path / "runs" / "score_path_refit.safetensors.json").write_text(json.dumps({
         "command": "python -m trainer.score_path_refit x", "started": "2026-12-07T00:40:00+0000", "seconds": 240.0,
         "copies": 4, "keep": 0.5}))
     earlier = tmp_path / "old.json"
-    earlier.write_text(json.dumps({"stages": {f"stage{i}": {"seconds": 60.0} for i in range(1, 10)},
-                                   "environment": {"torch": "2.13.0+cpu", "machine": "old"}}))
+    stages = {f"stage{i}": {"seconds": 60.0} for i in range(1, 10)}
+    stages["stage1"]["from_record"] = "older.json"  # measured in a record before that one: it keeps saying so
+    earlier.write_text(json.dumps({"stages": stages, "environment": {"torch": "2.13.0+cpu", "machine": "old"}}))
     from engine.checkpoint import load_checkpoint, save_checkpoint
 
     model, info = load_checkpoint(DEMO_CHECKPOINT, calibrated=False)
@@ -146,3 +148,5 @@ def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_
     assert list(rec["stages"]) == [*STAGES, "score_path_refit"]
     assert rec["stages"]["score_path_refit"]["seconds"] == 240.0 and rec["environment"]["machine"] == "old"
     assert rec["training_minutes"] == pytest.approx((9 * 60 + 240) / 60)
+    assert rec["stages"]["stage1"]["from_record"] == "older.json"
+    assert rec["stages"]["stage2"]["from_record"] == str(earlier)
