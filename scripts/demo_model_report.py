@@ -140,8 +140,9 @@ def main() -> None:
             if Path(earlier[name]["cohort"]).name != Path(folder).name:
                 raise SystemExit(f"--image-only-from {a.image_only_from}: its {name!r} is {earlier[name]['cohort']}, "
                                  f"not {folder}")
-            result["data"][name]["image_only_model"] = {**earlier[name]["image_only_model"],
-                                                        "from_report": str(a.image_only_from)}
+            # a row the earlier report copied from one before it keeps naming the report it was measured in
+            result["data"][name]["image_only_model"] = {"from_report": str(a.image_only_from),
+                                                        **earlier[name]["image_only_model"]}
         print(name, json.dumps(result["data"][name]), flush=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -7,7 +7,8 @@ three-class macro AUC and ACC on the test cohort (WORK_DIR/test300, seed 23) and
 (WORK_DIR/shifted200, seed 24) with percentile-bootstrap 95 % CIs, and the paired bootstrap difference in AUC from
 the tables' reference, Alifuse by the same short recipe (cls + cl, both modalities, the full record): the same
 resampled cases for both models, so a difference whose CI excludes 0 is one the data shows. Also, on the shipped
-model, the record's parts left out at prediction time.
+model, the record's parts left out at prediction time. ``--runs-from REPORT`` takes the variants' rows from an
+earlier report (a later session, whose work folder no longer holds their runs) and computes the shipped model's.
 Prints the Markdown tables and writes everything as JSON.
 """
 from __future__ import annotations
@@ -106,6 +107,9 @@ def main() -> None:
     p.add_argument("--shipped", default="resources/alifuse-demo.safetensors")
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--runs-from", type=Path, metavar="REPORT",
+                   help="take the trained variants' rows from this earlier report (their run folders are gone); "
+                        "only the shipped model's rows are computed")
     a = p.parse_args()
     torch.set_grad_enabled(False)
     cache = PreprocessCache(a.work / "cache")
@@ -114,6 +118,10 @@ def main() -> None:
     probs: dict[str, dict[str, np.ndarray]] = {}
     labels: dict[str, np.ndarray] = {}
     result: dict = {"runs": {}, "differences": {}, "shipped_parts_left_out": {}, "provenance": {}}
+    if a.runs_from:
+        earlier = json.loads(a.runs_from.read_text())
+        result.update({k: earlier[k] for k in ("runs", "differences", "provenance")}, runs_from=str(a.runs_from))
+        runs = []
     for run in runs:
         folder = a.work / "tables" / "runs" / run
         if not _finished(folder):
