@@ -38,6 +38,8 @@ def test_trained_card_shows_identity_config_and_provenance(qtbot):
     assert cfg["Image size (voxels per side)"] == str(tiny.image_size)
     assert cfg["Image encoder layers"] == str(tiny.img_depth)
     assert cfg["Modalities"] == "image, text"
+    assert cfg["Scores read as numbers (pieces per score; 0 = as text)"] == "0"
+    assert cfg["Each score also counts on its own (1) or only in the mean (0)"] == "0"
     prov = rows(dlg.provenance_table)
     assert prov["Command"].startswith("alifuse-train --data /data/adni")
     assert prov["Seed"] == "7" and prov["Time"] == "2025-03-01T10:00:00" and prov["Training data"] == "/data/adni"
