@@ -140,7 +140,7 @@ train "$work/runs/stage9" --set text_trainable_layers=2 --set score_knots=12 --m
 
 # 11. The score path fitted again on step 10's model, whose other weights do not change (trainer/score_path_refit.py):
 #     every training case also four times with each of its scores kept at random (p = 0.5), so that the path is asked
-#     how sure one score alone may make it (after step 10 "MMSE 26" alone read MCI 88 %; the cohort says MCI 66 %,
+#     how sure one score alone may make it (after step 10 "MMSE 26" alone read MCI 86 %; the cohort says MCI 66 %,
 #     AD 30 %: scripts/generator_posterior.py), and each score gets a non-decreasing term of its own beside the mean
 #     (--own-terms, config score_sum): in the mean three healthy scores outvoted a delayed recall of 0 that the cohort
 #     reads as impairment. Validation loss 0.334 against 0.351 (0.344 with the mean alone), 2 min.

@@ -3,7 +3,7 @@
 
 A path fitted on records as recorded (three or four of the four scores nearly always known) never learns how sure
 one score alone may make it: its prior weight is not asked for, and "MMSE 26" alone then reads as surely as four
-scores that agree (MCI 88 % on the shipped model where the synthetic cohort's own posterior is MCI 66 %, AD 30 %;
+scores that agree (MCI 86 % on step 10's model where the synthetic cohort's own posterior is MCI 66 %, AD 30 %;
 scripts/generator_posterior.py). Here every training case also appears ``--copies`` times with each known score
 kept with probability ``--keep``, and the path is fitted (trainer.score_path_fit) on top of the rest of the model's
 logits, which do not change (on the shipped model this cut the validation loss but did not bring records of one
