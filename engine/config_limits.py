@@ -131,7 +131,8 @@ def check_ranges(cfg: Any) -> None:
         _bad("score_knots", f"{cfg.score_knots}: the scores are part of the record, and this model reads no record "
                             "(modalities has no 'text'); use 0")
     if cfg.score_sum and not cfg.score_knots:
-        _bad("score_sum", f"{cfg.score_sum}: a term of each score's own is part of the score path; needs score_knots > 0")
+        _bad("score_sum", f"{cfg.score_sum}: a term of each score's own is part of the score path; "
+                          "needs score_knots > 0")
     if cfg.image_std <= 0:
         _bad("image_std", f"{cfg.image_std}: need a finite sd > 0")
     if not 0.0 < cfg.mask_ratio < 1.0:

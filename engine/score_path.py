@@ -5,17 +5,17 @@ response to them: the record audit found CDR-SB 10.5 read as more impaired than 
 records, and no soft penalty removed it (docs/RESULTS.md). A model with ``config.score_knots`` > 0 leaves MMSE,
 CDR, CDR-SB and delayed recall out of its text and reads them here instead.
 
-Each score's value becomes its severity x in [0, 1] (0 at the healthy end of its scale, 1 at the impaired end),
-and for each of the C - 1 ordered thresholds ("impaired at all", "dementia") a non-decreasing piecewise-linear
-function of it with ``score_knots`` pieces (non-negative slopes: Gupta et al. 2016 build monotonicity in the same
-way): the score's estimate of that threshold's level. A threshold's level t_k is the weighted mean of the estimates
-of the scores the record holds, shrunk towards 0 by a prior weight (positive weights: such a mean rises with each
-of its terms; a record without scores gets 0). With ``config.score_sum`` each known score also adds a term of its
-own, u_f(x) non-decreasing: in the mean three scores outvote a fourth that disagrees, this way it still counts. The
+Each score's value becomes its severity x in [0, 1] (0 at the healthy end of its scale, 1 at the impaired end), and
+for each of the C - 1 ordered thresholds ("impaired at all", "dementia") a non-decreasing piecewise-linear function
+of it with ``score_knots`` pieces (non-negative slopes: Gupta et al. 2016 build monotonicity in the same way): the
+score's estimate of that threshold's level. A threshold's level t_k is the weighted mean of the estimates of the
+scores the record holds, shrunk towards 0 by a prior weight (positive weights: such a mean rises with each of its
+terms; a record without scores gets 0). With ``config.score_sum`` each known score also adds a term of its own,
+u_f(x) non-decreasing: in the mean three scores outvote a fourth that disagrees, this way it still counts. The
 levels t_1 .. t_{C-1} are added to the fusion's logits of the ordered classes as [0, t_1, t_1 + t_2, ...]: a shift
-that rises with the class index, so the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) / P(y < k) can only
-rise when a score worsens (the derivative of the expected stage along such a shift is a covariance of two
-non-decreasing functions of the class, never negative), whatever the image and the rest of the record say.
+that rises with the class index, so the expected stage sum_k k P(k) and every cumulative log-odds log P(y >= k) /
+P(y < k) can only rise when a score worsens (the derivative of the expected stage along such a shift is a covariance
+of two non-decreasing functions of the class, never negative), whatever the image and the rest of the record say.
 """
 from __future__ import annotations
 

@@ -4,13 +4,13 @@
 A path fitted on records as recorded (three or four of the four scores nearly always known) never learns how sure
 one score alone may make it: its prior weight is not asked for, and "MMSE 26" alone then reads as surely as four
 scores that agree (MCI 86 % on step 10's model where the synthetic cohort's own posterior is MCI 66 %, AD 30 %;
-scripts/generator_posterior.py). Here every training case also appears ``--copies`` times with each known score
-kept with probability ``--keep``, and the path is fitted (trainer.score_path_fit) on top of the rest of the model's
+scripts/generator_posterior.py). Here every training case also appears ``--copies`` times with each known score kept
+with probability ``--keep``, and the path is fitted (trainer.score_path_fit) on top of the rest of the model's
 logits, which do not change (on the shipped model this cut the validation loss but did not bring records of one
-score alone closer to the cohort's posterior: docs/RESULTS.md). The training cases are the run's own: its split and its record-only cases, rebuilt
-from the checkpoint's provenance and refused if they are not the subjects it trained on. The written checkpoint is
-uncalibrated (alifuse-calibrate follows); its provenance says what was done, and OUT.json beside it records the
-command, start and seconds too (scripts/demo_run_record.py).
+score alone closer to the cohort's posterior: docs/RESULTS.md). The training cases are the run's own: its split and
+its record-only cases, rebuilt from the checkpoint's provenance and refused if they are not the subjects it trained
+on. The written checkpoint is uncalibrated (alifuse-calibrate follows); its provenance says what was done, and
+OUT.json beside it records the command, start and seconds too (scripts/demo_run_record.py).
 """
 from __future__ import annotations
 
