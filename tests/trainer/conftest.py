@@ -9,6 +9,8 @@ import pytest
 
 from trainer.records import CaseRecord, write_manifest
 
+ROOT = Path(__file__).resolve().parents[2]
+
 LABELS = ("NC", "MCI", "AD")
 
 
@@ -45,3 +47,13 @@ def run_command(fn, argv, capsys):
     except SystemExit as exc:
         code = exc.code
     return code, capsys.readouterr()
+
+
+def load_script(name: str):  # noqa: ANN201
+    """The module of scripts/NAME.py (the scripts folder is not a package), loaded afresh."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,7 +1,6 @@
 """scripts/demo_run_record.py: docs/demo_model_run.json is built from the run folders, not typed by hand."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pytest
 
 from engine.resources import DEMO_CHECKPOINT
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.trainer.conftest import load_script
 
 
 #: the recipe's training stages (scripts/train_demo.sh), as the record must list them
@@ -17,10 +16,7 @@ STAGES = tuple(f"stage{i}" for i in range(1, 10))
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("demo_run_record", ROOT / "scripts" / "demo_run_record.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("demo_run_record")
 
 
 COHORTS = {"train1200": (1200, 21, "standard"), "train_extra": (1800, 25, "standard"), "test300": (300, 23, "standard"),

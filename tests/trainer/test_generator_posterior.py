@@ -1,22 +1,17 @@
 """scripts/generator_posterior.py: the synthetic cohort's own P(class | scores), and a model set beside it."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
 from engine.resources import DEMO_CHECKPOINT
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.trainer.conftest import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("generator_posterior", ROOT / "scripts" / "generator_posterior.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generator_posterior")
 
 
 def test_the_posterior_counts_the_matching_records_and_leaves_thin_cells_out():

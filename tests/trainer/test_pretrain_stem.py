@@ -1,7 +1,6 @@
 """scripts/pretrain_stem.py: a stem learned inside a CNN starts alifuse-train's image encoder (--init-from)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,17 +12,14 @@ from engine.checkpoint import load_checkpoint
 from engine.model import AlifuseModel
 from trainer.cli_train import main as train_main
 
-from tests.trainer.conftest import write_toy_cohort
+from tests.trainer.conftest import load_script, write_toy_cohort
 
 ROOT = Path(__file__).resolve().parents[2]
 SETS = ["--set", "image_size=16", "--set", "patch_size=8", "--set", "stem_widths=8,8"]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("pretrain_stem", ROOT / "scripts" / "pretrain_stem.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("pretrain_stem")
 
 
 def test_the_pretrained_stem_starts_the_encoder_and_its_run_is_recorded(tmp_path, monkeypatch):

@@ -1,7 +1,6 @@
 """scripts/robust_image.py: only the image encoder learns other scanners' looks; the rest of the model is kept."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import torch
 from engine.checkpoint import load_checkpoint
 from trainer.cli_train import main as train_main
 
-from tests.trainer.conftest import write_toy_cohort
+from tests.trainer.conftest import load_script, write_toy_cohort
 
 ROOT = Path(__file__).resolve().parents[2]
 SETS = ["--set", "image_size=16", "--set", "patch_size=8", "--set", "patch_stem=cnn", "--set", "stem_widths=8,8",
@@ -20,10 +19,7 @@ SETS = ["--set", "image_size=16", "--set", "patch_size=8", "--set", "patch_stem=
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("robust_image", ROOT / "scripts" / "robust_image.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("robust_image")
 
 
 @pytest.fixture(scope="module")

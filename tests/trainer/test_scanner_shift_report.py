@@ -1,7 +1,6 @@
 """scripts/scanner_shift_report.py: the MRI's reading per acquisition setting and after one change at a time."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -14,16 +13,11 @@ from engine.resources import DEMO_CHECKPOINT
 from trainer.cache import PreprocessCache
 from trainer.records import read_manifest
 
-from tests.trainer.conftest import write_toy_cohort
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.trainer.conftest import load_script, write_toy_cohort
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("scanner_shift_report", ROOT / "scripts" / "scanner_shift_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scanner_shift_report")
 
 
 def _cohort(folder: Path, n: int = 42) -> Path:

@@ -1,7 +1,6 @@
 """The figures both reports write (trainer.metrics.scores_with_ci), and that their JSON keeps its layout."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,14 @@ from sklearn.metrics import roc_auc_score
 
 from trainer.metrics import scores_with_ci
 
+from tests.trainer.conftest import load_script
+
 CLASSES = ["NC", "MCI", "AD"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 def _layout(d: dict) -> list:
