@@ -87,6 +87,8 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     src, out = Path(args.checkpoint), Path(args.out)
     if out.suffix != ".safetensors" or out.is_dir():
         raise AlifuseInputError(f"--out {out}: must be a file ending in .safetensors")
+    if out.resolve() == src.resolve():
+        raise AlifuseInputError(f"--out {out}: is the --checkpoint itself; write the refitted model beside it")
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
     device = resolve_device(args.device)
     model, info = load_checkpoint(src, device, calibrated=False)
@@ -123,7 +125,8 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     print(f"Score path refitted on {len(ds)} training cases and {args.copies} copies of each with scores hidden "
-          f"(kept with p = {args.keep}): cross-entropy {before:.4f} -> {after:.4f}\nWrote {out}")
+          f"(kept with p = {args.keep}): cross-entropy {before:.4f} -> {after:.4f}\nWrote {out} (uncalibrated: "
+          f"alifuse-calibrate --checkpoint {out} --data {args.data} calibrates it)")
     return 0
 
 

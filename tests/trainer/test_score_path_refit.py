@@ -84,7 +84,7 @@ def test_the_refit_changes_the_path_only_and_says_so(numbers_run, capsys):
     a, b = before.state_dict(), after.state_dict()
     moved = {k for k in a if not torch.equal(a[k], b[k])}
     assert moved and all(k.startswith("score_path.") for k in moved), moved
-    assert "cross-entropy" in io.out and str(out) in io.out
+    assert "cross-entropy" in io.out and str(out) in io.out and "uncalibrated" in io.out
     sidecar = json.loads((d / "refit.safetensors.json").read_text())  # for scripts/demo_run_record.py
     assert sidecar["seconds"] > 0 and sidecar["started"] and sidecar["cases"] == refit["cases"]
     assert info.config.score_sum == 0 and not refit["own_terms"]
@@ -118,6 +118,8 @@ def test_the_refit_refuses_other_data_a_text_reading_model_and_bad_options(numbe
     code, io = run_command(refit_main, ["--checkpoint", text_run / "last.safetensors", "--data", cohort,
                                         "--out", tmp_path / "x.safetensors"], capsys)
     assert code != 0 and "--checkpoint" in io.err and "no score path" in io.err
+    code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", ckpt], capsys)
+    assert code != 0 and "--out" in io.err and "is the --checkpoint itself" in io.err
     for opt, value in (("--keep", "1"), ("--copies", "-1")):
         code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out",
                                             tmp_path / "x.safetensors", opt, value], capsys)
