@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, help="also the model's probabilities for each record of one score alone")
     args = ap.parse_args(argv)
+    if not 1_000 <= args.records <= 100_000_000:
+        ap.error(f"--records {args.records}: must be from 1000 to 100000000 (too few leave every cell empty)")
     labels, scores = draw(args.records, args.seed)
     sweeps: dict[str, dict] = {}
     for name, ctx in CONTEXTS.items():

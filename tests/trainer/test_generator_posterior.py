@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from engine.resources import DEMO_CHECKPOINT
 
@@ -38,3 +39,9 @@ def test_the_cohort_reads_a_worse_score_as_worse_and_the_model_is_set_beside_it(
     assert set(m["p"]) == {k for k, v in alone.items() if v}
     assert all(abs(sum(p) - 1) < 0.01 for p in m["p"].values())
     assert 0 <= m["mean_total_variation"] <= m["max_total_variation"] <= 1
+
+
+def test_too_few_records_are_refused_by_the_options_name(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _script().main(["--records", "10", "--out", str(tmp_path / "x.json")])
+    assert "--records 10" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
