@@ -14,6 +14,7 @@ OUT.json beside it records the command, start and seconds too (scripts/demo_run_
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -39,6 +40,9 @@ def build_parser() -> ArgumentParser:
                    help=f"copies of each case with some scores hidden (default: {DEFAULT_COPIES})")
     p.add_argument("--keep", type=float, default=DEFAULT_KEEP, metavar="P",
                    help=f"probability that a copy keeps each known score (default: {DEFAULT_KEEP})")
+    p.add_argument("--bare-copies", type=int, default=0, metavar="K",
+                   help="how many of the copies rest on the record read bare, without its summary and with the MRI "
+                        "hidden: the path then also learns what its scores say alone (default: 0)")
     p.add_argument("--own-terms", action="store_true",
                    help="also give each score a term of its own beside the mean (config score_sum = 1); a checkpoint "
                         "without them gets them, starting flat")
@@ -49,8 +53,6 @@ def build_parser() -> ArgumentParser:
 
 def with_own_terms(model, device):  # noqa: ANN001, ANN201
     """The same model with config.score_sum = 1: every weight copied, each score's own term added, nearly flat."""
-    import dataclasses
-
     from engine.model import AlifuseModel
 
     cfg = dataclasses.replace(model.cfg, score_sum=1)
@@ -84,6 +86,8 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--copies {args.copies}: must be from 0 to 32")
     if not 0 < args.keep < 1:
         raise AlifuseInputError(f"--keep {args.keep}: must be above 0 and below 1")
+    if not 0 <= args.bare_copies <= args.copies:
+        raise AlifuseInputError(f"--bare-copies {args.bare_copies}: must be from 0 to --copies ({args.copies})")
     src, out = Path(args.checkpoint), Path(args.out)
     if out.suffix != ".safetensors" or out.is_dir():
         raise AlifuseInputError(f"--out {out}: must be a file ending in .safetensors")
@@ -109,11 +113,22 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
                      tuple(prov.get("without_ehr") or ()))
     base = base_logits(model, ds, device)
     scores, labels = torch.stack([t.scores for t in ds.texts]), torch.tensor(ds.labels)
-    s, y, b = with_score_subsets(scores, labels, base, args.copies, args.keep, seed)
+    s, y, b = with_score_subsets(scores, labels, base, args.copies - args.bare_copies, args.keep, seed)
+    if args.bare_copies:
+        # the copies hide scores only: beside the scan and the summary the path learns what a score adds to them,
+        # never what it says alone; these rest on the record without its summary and the MRI hidden
+        bare = [dataclasses.replace(r, image=None, ehr={k: v for k, v in r.ehr.items() if k != "summary"})
+                for r in train]
+        ds_bare = CaseDataset(bare, model.cfg, info.class_names, ds.cache, ds.exclude_parts)
+        extra = with_score_subsets(scores, labels, base_logits(model, ds_bare, device), args.bare_copies,
+                                   args.keep, seed + 1)
+        n = len(labels)  # the cases as recorded are in s already
+        s, y, b = (torch.cat([a, e[n:]]) for a, e in zip((s, y, b), extra))
     with torch.no_grad():
         before = float(F.cross_entropy(b.to(device) + model.score_path(s.to(device)), y.to(device)))
     after = fit_score_path(model.score_path, s, y, b)
     refit = {"from": info.checkpoint_id, "cases": len(ds), "copies": args.copies, "keep": args.keep,
+             "bare_copies": args.bare_copies,
              "own_terms": bool(model.cfg.score_sum),
              "cross_entropy_before": round(before, 4), "cross_entropy": round(after, 4),
              "on_top_of": "the image and the text"}

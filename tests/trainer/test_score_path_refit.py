@@ -120,7 +120,23 @@ def test_the_refit_refuses_other_data_a_text_reading_model_and_bad_options(numbe
     assert code != 0 and "--checkpoint" in io.err and "no score path" in io.err
     code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", ckpt], capsys)
     assert code != 0 and "--out" in io.err and "is the --checkpoint itself" in io.err
-    for opt, value in (("--keep", "1"), ("--copies", "-1")):
+    for opt, value in (("--keep", "1"), ("--copies", "-1"), ("--bare-copies", "5")):
         code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out",
                                             tmp_path / "x.safetensors", opt, value], capsys)
         assert code != 0 and opt in io.err
+
+
+def test_copies_resting_on_the_bare_record_teach_what_the_scores_say_alone(numbers_run, capsys):
+    """--bare-copies: some copies rest on the record without its summary and with the MRI hidden. The fit then meets
+    the scores without the scan and the summary that, beside them, say much of the same."""
+    cohort, ckpt, d = numbers_run
+    outs = {}
+    for bare in (0, 2):
+        out = d / f"bare{bare}.safetensors"
+        code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", out, "--copies", "2",
+                                            "--bare-copies", bare], capsys)
+        assert code == 0, io.err
+        outs[bare] = load_checkpoint(out, calibrated=False)
+    assert outs[2][1].provenance["score_path_refit"]["bare_copies"] == 2
+    a, b = outs[0][0].score_path.state_dict(), outs[2][0].score_path.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a), "the bare copies changed what the path was fitted to"
