@@ -138,16 +138,8 @@ def _check_tensors(path: Path, tensors: dict[str, torch.Tensor], info: Checkpoin
             raise AlifuseInputError(f"{path}: tensor {quote(k)} holds NaN or infinite weights")
 
 
-@torch.no_grad()
 def apply_temperature(model: AlifuseModel, temperature: float) -> None:
-    """logits -> logits / T, in the fusion head's last Linear layer (weight and bias / T): one place that every
-    forward path goes through; the argmax is unchanged. A model that reads the scores as numbers adds the score
-    path's shifts after that layer: they are divided by T there (T was fitted on the sum of both). Marks the model
-    (``applied_temperature``)."""
-    last = model.fusion[-1]
-    assert isinstance(last, torch.nn.Linear), "the fusion head must end in a Linear layer"
-    last.weight.div_(temperature)
-    last.bias.div_(temperature)
-    if model.score_path is not None:
-        model.score_path.temperature = float(temperature)
+    """logits -> logits / T: ``AlifuseModel.classify``, which every forward path goes through, divides the sum of the
+    fusion's logits and the score path's shifts by it (T was fitted on that sum); the argmax is unchanged, the
+    weights stay as trained. Marks the model (``applied_temperature``)."""
     model.applied_temperature = float(temperature)

@@ -62,6 +62,9 @@ class AlifuseModel(nn.Module):
         # after _init_weights: the path's parameters start where it sets them (each piece rising a little)
         self.score_path = (ScorePath(cfg.num_classes, cfg.score_knots, own_terms=bool(cfg.score_sum))
                            if cfg.score_knots else None)
+        #: the calibration's temperature once engine.checkpoint.apply_temperature has set it: classify divides its
+        #: logits, the fusion's and the score path's together, by it (None: raw logits, as trained)
+        self.applied_temperature: float | None = None
         #: parameter names whose values come from an installed package, not from a checkpoint
         self.packaged_keys: set[str] = set()
         self.text_init = "none (image-only model)" if not cfg.use_text else "random initialisation"
@@ -111,18 +114,19 @@ class AlifuseModel(nn.Module):
 
     def classify(self, enc: Encoded) -> torch.Tensor:
         """Fusion MLP over the concatenated image and text ([CLS]) features -> logits (B, C); plus the scores'
-        monotone shifts (engine.score_path) for a model that reads them as numbers."""
+        monotone shifts (engine.score_path) for a model that reads them as numbers; divided by the calibration's
+        temperature when one is applied (every forward path comes through here)."""
         feats = []
         if enc.img is not None:
             feats.append(self.image_feature(enc.img))
         if enc.txt is not None:
             feats.append(enc.txt[:, 0])
         logits = self.fusion(torch.cat(feats, dim=-1))
-        if self.score_path is None:
-            return logits
-        if enc.scores is None:  # a caller that forgot them would read every record as one without scores
-            raise ValueError("this model reads the record's scores as numbers (config.score_knots): pass scores")
-        return logits + self.score_path(enc.scores.to(logits.device)).to(logits.dtype)
+        if self.score_path is not None:
+            if enc.scores is None:  # a caller that forgot them would read every record as one without scores
+                raise ValueError("this model reads the record's scores as numbers (config.score_knots): pass scores")
+            logits = logits + self.score_path(enc.scores.to(logits.device)).to(logits.dtype)
+        return logits if self.applied_temperature is None else logits / self.applied_temperature
 
     def forward(self, image: torch.Tensor | None, ids: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,

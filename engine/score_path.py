@@ -82,9 +82,6 @@ class ScorePath(nn.Module):
             self.own_offset = nn.Parameter(torch.zeros(num_classes - 1, n))
         else:
             self.raw_own_rise = self.own_offset = None
-        #: the calibration's temperature (engine.checkpoint.apply_temperature): the shifts are logits like the
-        #: fusion's and are divided by it too; not a weight, never saved (1 while training)
-        self.temperature = 1.0
 
     def _ramp(self, scores: torch.Tensor) -> torch.Tensor:
         """(B, F) -> (B, F, K): how far each score's severity reaches into each of its linear pieces, in [0, 1]."""
@@ -114,4 +111,4 @@ class ScorePath(nn.Module):
         if self.raw_own_rise is not None:
             t = t + self.own_terms(scores).sum(-1)
         zero = torch.zeros_like(t[:, :1])
-        return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1) / self.temperature  # (B, C)
+        return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1)      # (B, C)
