@@ -52,15 +52,17 @@ def build_parser() -> ArgumentParser:
 
 
 def with_own_terms(model, device):  # noqa: ANN001, ANN201
-    """The same model with config.score_sum = 1: every weight copied, each score's own term added, nearly flat."""
-    from engine.model import AlifuseModel
+    """The same model with config.score_sum = 1: its score path grown by each score's own term, nearly flat; every
+    other weight is the model's own (only the path is rebuilt)."""
+    from engine.score_path import ScorePath
 
     cfg = dataclasses.replace(model.cfg, score_sum=1)
     cfg.validate()
-    grown = AlifuseModel(cfg, load_pretrained=cfg.text_backbone == "minilm")
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("score_path.") for k in missing), (missing, unexpected)
-    return grown.to(device).eval()
+    grown = ScorePath(cfg.num_classes, cfg.score_knots, own_terms=True)
+    missing, unexpected = grown.load_state_dict(model.score_path.state_dict(), strict=False)
+    assert not unexpected and set(missing) == {"raw_own_rise", "own_offset"}, (missing, unexpected)
+    model.score_path, model.cfg = grown.to(device), cfg
+    return model
 
 
 def main(argv: list[str] | None = None) -> int:
