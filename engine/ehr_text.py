@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: the viewer's reco
     import torch
 
 __all__ = [
-    "TEXT_FORMATS", "TextEncoding", "ehr_to_sentences", "encode_ehr", "encode_for_model", "collate_text", "word_relevance",
-    "field_relevance", "parts_fields",
+    "TEXT_FORMATS", "TextEncoding", "ehr_to_sentences", "encode_ehr", "encode_for_model", "collate_text",
+    "word_relevance", "field_relevance", "parts_fields",
 ]
 
 # One clinical sentence per field; {v} is the value as a person writes it.

@@ -61,8 +61,9 @@ def posterior(labels: np.ndarray, scores: np.ndarray, known: dict[str, float]) -
     return {"n": n, "p": [round(float(x), 3) for x in p], "stage": round(float(p[1] + 2 * p[2]), 3)}
 
 
-def model_one_score_alone(checkpoint: Path, alone: dict[str, dict | None]) -> dict:
-    """The checkpoint's calibrated probabilities, MRI hidden, for each record holding one score only."""
+def model_one_score_alone(checkpoint: Path, alone: dict[str, dict | None], records: dict[str, dict]) -> dict:
+    """The checkpoint's calibrated probabilities, MRI hidden, for each record of one score only (``records``, by the
+    keys of ``alone``, the cohort's cells)."""
     from engine.ehr import validate_ehr
     from engine.explain.reliance import hidden_mri
     from engine.predict import Predictor
@@ -73,9 +74,7 @@ def model_one_score_alone(checkpoint: Path, alone: dict[str, dict | None]) -> di
     s = pred.cfg.image_size
     hidden = hidden_mri(torch.zeros(s, s, s)).numpy()
     keys = [k for k, v in alone.items() if v]
-    values = [float(k.rsplit(" ", 1)[1]) for k in keys]
-    records = [validate_ehr({k.rsplit(" ", 1)[0]: int(v) if v.is_integer() else v}) for k, v in zip(keys, values)]
-    probs = pred.record_probabilities(records, hidden)
+    probs = pred.record_probabilities([validate_ehr(records[k]) for k in keys], hidden)
     # total-variation distance between the model's three probabilities and the cohort's
     tv = [0.5 * float(np.abs(q - np.asarray(alone[k]["p"])).sum()) for k, q in zip(keys, probs)]
     return {"checkpoint_id": pred.info.checkpoint_id,
@@ -103,12 +102,13 @@ def main(argv: list[str] | None = None) -> int:
             sweeps[f"{name} / {field}"] = {
                 "fixed": fixed, "cells": cells,
                 "stage_range": round(max(stages) - min(stages), 3) if len(stages) > 1 else None}
-    alone = {f"{f} {v}": posterior(labels, scores, {f: v}) for f, vs in SWEEPS.items() for v in vs}
+    one_score = {f"{f} {v}": {f: v} for f, vs in SWEEPS.items() for v in vs}
+    alone = {k: posterior(labels, scores, record) for k, record in one_score.items()}
     out = {"command": "python scripts/generator_posterior.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "records_drawn": args.records, "records_with_all_four_scores": int(len(labels)), "seed": args.seed,
            "classes": list(CLASSES), "min_cell": MIN_CELL, "sweeps": sweeps, "one_score_alone": alone}
     if args.checkpoint:
-        out["model"] = model_one_score_alone(args.checkpoint, alone)
+        out["model"] = model_one_score_alone(args.checkpoint, alone, one_score)
         m = out["model"]
         print(f"one score alone, model against cohort: mean total variation {m['mean_total_variation']}, "
               f"worst {m['max_total_variation']} ({m['worst']})")
