@@ -48,6 +48,7 @@ def validation_logits(model, info, records, device, cache=None) -> tuple[np.ndar
     import torch
     from torch.utils.data import DataLoader
 
+    from trainer.batching import trim_collate
     from trainer.dataset import CaseDataset
 
     exclude = tuple(info.provenance.get("without_ehr") or ())
@@ -55,7 +56,7 @@ def validation_logits(model, info, records, device, cache=None) -> tuple[np.ndar
     out = []
     model.eval()
     with torch.no_grad():
-        for b in DataLoader(ds, batch_size=8):
+        for b in DataLoader(ds, batch_size=8, collate_fn=trim_collate):
             logits = model(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
                            b["mask"].to(device), scores=b["scores"].to(device))
             out.append(logits.float().cpu().numpy())

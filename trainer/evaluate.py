@@ -15,6 +15,7 @@ from engine.calibration import Calibration, expected_calibration_error, reliabil
 from engine.checkpoint import CheckpointInfo
 from engine.errors import AlifuseInputError, quote
 from engine.model import AlifuseModel
+from trainer.batching import trim_collate
 from trainer.dataset import CaseDataset
 from trainer.loop import _autocast
 from trainer.metrics import bootstrap_ci, scores, to_two_class
@@ -77,7 +78,7 @@ def embed_and_predict(model: AlifuseModel, ds: CaseDataset, device: torch.device
     """Probabilities (N, C) and, for two-modality models, the ITC embeddings (N, E) of image and text."""
     model.eval()
     probs, fi, ft = [], [], []
-    for b in DataLoader(ds, batch_size=batch):
+    for b in DataLoader(ds, batch_size=batch, collate_fn=trim_collate):
         with _autocast(device):
             enc = model.encode(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),
                                b["mask"].to(device), b["scores"].to(device))
@@ -99,7 +100,7 @@ def mean_reliance(model: AlifuseModel, ds: CaseDataset, device: torch.device, ba
     if not (model.cfg.use_image and model.cfg.use_text):
         return {"image": math.nan, "record": math.nan}
     shifts: dict[str, list[np.ndarray]] = {"image": [], "record": []}
-    for b in DataLoader(ds, batch_size=batch):
+    for b in DataLoader(ds, batch_size=batch, collate_fn=trim_collate):
         # float32 and above, no autocast: bf16 logits would add a noise floor of a few tenths of a percent
         hp = hide_each_modality(model, b["image"].to(device), b["ids"].to(device), b["mask"].to(device),
                                 scores=b["scores"].to(device))

@@ -26,6 +26,7 @@ from engine.errors import AlifuseInputError
 from engine.masking import draw_mask_noise
 from engine.model import AlifuseModel
 from trainer.augment import ImageAugment, RecordAugment
+from trainer.batching import trim_collate, trim_text
 from trainer.scanner_augment import ScannerAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset
@@ -143,23 +144,6 @@ def _on(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
     """A batch entry on ``device``; None stays None (a batch made without the records' scores: only a model that
     reads them as numbers needs them, and it says so)."""
     return None if t is None else t.to(device)
-
-
-def trim_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Default collation, then the text cut to the batch's longest record: padding costs the text encoder as
-    much as words do, and most records fill half of max_tokens. Attention never reads padding, so the outputs
-    are those of the padded batch (to float rounding)."""
-    batch = torch.utils.data.default_collate(items)
-    for ids, mask in (("ids", "mask"), ("ids_alt", "mask_alt"), ("ids_ref", "mask_ref")):
-        if ids in batch:
-            batch[ids], batch[mask] = trim_text(batch[ids], batch[mask])
-    return batch
-
-
-def trim_text(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Word-pieces (B, L) and attention mask (B, L) cut to the longest record of the batch (at least 2: [CLS] [SEP])."""
-    n = max(2, int(mask.sum(-1).max()))
-    return ids[:, :n].contiguous(), mask[:, :n].contiguous()
 
 
 def _monotone_term(model: AlifuseModel, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],

@@ -61,21 +61,25 @@ def with_score_subsets(scores: torch.Tensor, labels: torch.Tensor, base: torch.T
 @torch.no_grad()
 def base_logits(model: nn.Module, ds, device: torch.device, batch: int = 32) -> torch.Tensor:
     """(N, C) logits of every case of ``ds`` (a trainer.dataset.CaseDataset) as recorded, without augmentation, with
-    its scores hidden: what the image and the text say before the score path adds anything."""
+    its scores hidden: what the image and the text say before the score path adds anything. The cases are read
+    shortest record first, each batch cut to its longest (trainer.batching): the same logits to float rounding."""
     from engine.explain.reliance import hidden_scores
+    from trainer.batching import by_length, trim_text
 
     was_training = model.training
     model.eval()
-    out = []
+    order = by_length(torch.stack([t.attention_mask for t in ds.texts]))
+    out: list[torch.Tensor] = []
     try:
-        for lo in range(0, len(ds), batch):
-            idx = range(lo, min(lo + batch, len(ds)))
+        for lo in range(0, len(order), batch):
+            idx = order[lo:lo + batch]
             texts = [ds.texts[i] for i in idx]
             image = torch.stack([ds.image(i) for i in idx]).to(device) if model.cfg.use_image else None
-            ids = torch.stack([t.input_ids for t in texts]).to(device)
-            mask = torch.stack([t.attention_mask for t in texts]).to(device)
+            ids, mask = trim_text(torch.stack([t.input_ids for t in texts]),
+                                  torch.stack([t.attention_mask for t in texts]))
             scores = hidden_scores(torch.stack([t.scores for t in texts])).to(device)
-            out.append(model(image, ids, mask, scores=scores).float().cpu())
+            out.append(model(image, ids.to(device), mask.to(device), scores=scores).float().cpu())
     finally:
         model.train(was_training)
-    return torch.cat(out)
+    logits = torch.cat(out)
+    return logits[torch.argsort(torch.tensor(order))]  # back to the dataset's order

@@ -15,7 +15,7 @@ from engine.errors import AlifuseInputError
 from trainer.augment import RecordAugment, case_rng
 from trainer.cli_train import main as train_main
 from trainer.dataset import CaseDataset
-from trainer.loop import trim_collate
+from trainer.batching import trim_collate
 from trainer.monotone import (SCORES, cumulative_log_odds, expected_stage, margin_penalty, moved_fraction,
                               neighbour_pair, penalty, scale_values, shifted_copy)
 from trainer.mri_weight import mri_margin_penalty

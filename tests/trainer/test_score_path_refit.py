@@ -2,6 +2,7 @@
 as surely as the data allow, not as surely as four that agree, and nothing but the path changes."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -140,3 +141,30 @@ def test_copies_resting_on_the_bare_record_teach_what_the_scores_say_alone(numbe
     assert outs[2][1].provenance["score_path_refit"]["bare_copies"] == 2
     a, b = outs[0][0].score_path.state_dict(), outs[2][0].score_path.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a), "the bare copies changed what the path was fitted to"
+
+
+def test_base_logits_read_shortest_first_are_each_cases_own_in_the_datasets_order(numbers_run):
+    """The pass under the fit batches records of like length and cuts their padding; every case must still get the
+    logits it gets alone, padded to max_tokens, in its own row."""
+    from trainer.data_source import load_records
+    from trainer.dataset import CaseDataset
+    from trainer.score_path_fit import base_logits
+    from engine.explain.reliance import hidden_scores
+
+    cohort, ckpt, _ = numbers_run
+    model, info = load_checkpoint(ckpt, calibrated=False)
+    records, _ = load_records(str(cohort), need_images=True)
+    # records of unlike length in no order: some without their summary, some with a few fields only
+    keep = (None, ("age", "sex", "mmse"), ("age",))
+    records = [dataclasses.replace(r, ehr={k: v for k, v in r.ehr.items() if k != "summary" and (
+        keep[i % 3] is None or k in keep[i % 3])}) if i % 2 else r for i, r in enumerate(records)]
+    ds = CaseDataset(records, model.cfg, info.class_names)
+    lengths = [int(t.attention_mask.sum()) for t in ds.texts]
+    assert len(set(lengths)) > 3 and lengths != sorted(lengths), "the cohort must hold records of unlike length"
+    got = base_logits(model, ds, torch.device("cpu"), batch=4)
+    model.eval()
+    with torch.no_grad():
+        alone = torch.cat([model(ds.image(i)[None], t.input_ids[None], t.attention_mask[None],
+                                 scores=hidden_scores(t.scores[None])) for i, t in enumerate(ds.texts)])
+    assert got.shape == alone.shape
+    assert torch.allclose(got, alone, atol=1e-4), (got - alone).abs().max()
