@@ -63,6 +63,12 @@ def validation_logits(model, info, records, device, cache=None) -> tuple[np.ndar
     return np.concatenate(out), np.asarray(ds.labels)
 
 
+def validation_loss(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean cross-entropy of ``labels`` (N,) under softmax(``logits`` (N, C) / ``temperature``), rounded to 1e-4."""
+    p = softmax(logits, temperature)[np.arange(len(labels)), labels]
+    return round(float(-np.log(np.clip(p, 1e-12, 1.0)).mean()), 4)
+
+
 def fit_calibration(logits: np.ndarray, labels: np.ndarray, target_accuracy: float = DEFAULT_TARGET_ACCURACY,
                     data: str = "") -> Calibration:
     """Temperature, then the threshold on the calibrated probabilities, and the validation figures of both."""
@@ -119,14 +125,17 @@ def _run(args) -> int:  # noqa: ANN001
     logits, labels = validation_logits(model, info, val, device,
                                        PreprocessCache(Path(args.cache) if args.cache else None))
     cal = fit_calibration(logits, labels, args.target_accuracy, str(args.data))
+    # the figure to compare checkpoints by: the temperature does not change which class wins, the loss sees how sure
+    loss = {"raw": validation_loss(logits, labels, 1.0), "calibrated": validation_loss(logits, labels, cal.temperature)}
     try:
         save_checkpoint(model, out, info.class_names, dict(prov), calibration=cal)
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     if args.json:
-        print(json.dumps({"checkpoint": str(out), "calibration": cal.to_dict()}))
+        print(json.dumps({"checkpoint": str(out), "calibration": cal.to_dict(), "validation_loss": loss}))
     else:
-        print(f"Calibrated on {cal.n_val} validation cases: {describe_calibration(cal)}")
+        print(f"Calibrated on {cal.n_val} validation cases: {describe_calibration(cal)}; validation loss "
+              f"(cross-entropy) {loss['raw']:.4f} -> {loss['calibrated']:.4f}")
         if cal.val_selective_accuracy < cal.target_accuracy:
             print(f"Note: no threshold reached {cal.target_accuracy:.0%} accuracy on validation; the one chosen "
                   f"answers at least a fifth of the cases with the best accuracy it could")

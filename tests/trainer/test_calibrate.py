@@ -60,7 +60,7 @@ def test_calibrate_writes_the_same_model_with_its_calibration(setup, capsys, tmp
     code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", cohort, "--out", out,
                                      "--device", "cpu", "--cache", tmp_path / "c", "--target-accuracy", "0.5"], capsys)
     assert code == 0, io.err
-    assert f"Wrote {out}" in io.out and "validation cases" in io.out
+    assert f"Wrote {out}" in io.out and "validation cases" in io.out and "validation loss (cross-entropy) " in io.out
     before, after = read_info(d / "run.safetensors"), read_info(out)
     assert before.calibration is None and after.calibration is not None
     assert after.checkpoint_id == before.checkpoint_id and after.provenance == before.provenance
@@ -94,7 +94,19 @@ def test_eval_reports_ece_reliability_and_the_uncertain_fraction(setup, capsys, 
     code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", cohort, "--out", cal_path,
                                      "--device", "cpu", "--cache", tmp_path / "c", "--json"], capsys)
     assert code == 0, io.err
-    assert json.loads(io.out)["checkpoint"] == str(cal_path)
+    said = json.loads(io.out)
+    assert said["checkpoint"] == str(cal_path)
+    # the validation loss it reports is the cross-entropy of the validation cases, before and after the temperature
+    from engine.checkpoint import load_checkpoint
+    from trainer.calibrate import validation_logits
+
+    model, info = load_checkpoint(d / "run.safetensors", "cpu", calibrated=False)
+    logits, labels = validation_logits(model, info, splits["val"], torch.device("cpu"))
+    t = said["calibration"]["temperature"]
+    for key, temp in (("raw", 1.0), ("calibrated", t)):
+        expected = -np.log(softmax(logits, temp)[np.arange(len(labels)), labels]).mean()
+        assert said["validation_loss"][key] == pytest.approx(expected, abs=2e-4), key
+    assert said["validation_loss"]["calibrated"] <= said["validation_loss"]["raw"] + 1e-4  # T minimises it
     for ckpt, calibrated in ((d / "run.safetensors", False), (cal_path, True)):
         out = tmp_path / f"ev-{calibrated}"
         code, io = _run(eval_main, ["--checkpoint", ckpt, "--data", cohort, "--split", "test", "--out", out,
