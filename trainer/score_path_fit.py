@@ -20,12 +20,26 @@ from engine.score_path import ScorePath
 FIT_STEPS, FIT_LR = 1500, 0.03
 
 
+def roughness(path: ScorePath) -> torch.Tensor:
+    """Sum of squared differences between neighbouring pieces' rises, over every score and threshold (the mean's
+    estimates and, where the path has them, the own terms): 0 for a straight estimate, large for a staircase."""
+    total = torch.zeros((), device=path.raw_rise.device)
+    for raw in (path.raw_rise, path.raw_own_rise):
+        if raw is not None:
+            rise = F.softplus(raw)  # (C-1, F, K)
+            total = total + (rise[..., 1:] - rise[..., :-1]).pow(2).sum()
+    return total
+
+
 def fit_score_path(path: ScorePath, scores: torch.Tensor, labels: torch.Tensor,
-                   base: torch.Tensor | None = None) -> float:
+                   base: torch.Tensor | None = None, smooth: float = 0.0) -> float:
     """Fit ``path`` in place to ``labels`` (N,) from ``scores`` (N, F) (NaN = missing); returns the final
     cross-entropy. ``base`` (N, C): the rest of the model's logits for the same cases (the image and the text, no
     score), which the path's shifts are added to: it then learns what they leave, not what they say already. Without
-    it the path is fitted alone, its offsets the class priors. Cases without a label (-1) are left out."""
+    it the path is fitted alone, its offsets the class priors. Cases without a label (-1) are left out. ``smooth``
+    weighs :func:`roughness` beside the cross-entropy: fitted without it, pieces that the records rarely decide alone
+    stay flat beside steep ones (one MMSE of 22, 20 or 18 alone read alike), where the cohort's posterior rises
+    smoothly. The cross-entropy returned is without the penalty."""
     dev = path.raw_rise.device  # the model's: on a GPU run the path is there already
     keep = labels >= 0
     scores, labels = scores[keep].float().to(dev), labels[keep].long().to(dev)
@@ -37,7 +51,7 @@ def fit_score_path(path: ScorePath, scores: torch.Tensor, labels: torch.Tensor,
         for _ in range(FIT_STEPS):
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(base + path(scores), labels)
-            loss.backward()
+            (loss + smooth * roughness(path) if smooth else loss).backward()
             opt.step()
     return float(loss.detach())
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shlex
 import sys
 import time
@@ -43,6 +44,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--bare-copies", type=int, default=0, metavar="K",
                    help="how many of the copies rest on the record read bare, without its summary and with the MRI "
                         "hidden: the path then also learns what its scores say alone (default: 0)")
+    p.add_argument("--smooth", type=float, default=0.0, metavar="L",
+                   help="weight of a penalty on neighbouring pieces' rises that differ, beside the cross-entropy: "
+                        "each score's reading then rises smoothly across its scale instead of in steps (default: 0)")
     p.add_argument("--own-terms", action="store_true",
                    help="also give each score a term of its own beside the mean (config score_sum = 1); a checkpoint "
                         "without them gets them, starting flat")
@@ -90,6 +94,8 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--keep {args.keep}: must be above 0 and below 1")
     if not 0 <= args.bare_copies <= args.copies:
         raise AlifuseInputError(f"--bare-copies {args.bare_copies}: must be from 0 to --copies ({args.copies})")
+    if not (math.isfinite(args.smooth) and 0 <= args.smooth <= 1):
+        raise AlifuseInputError(f"--smooth {args.smooth}: must be from 0 to 1")
     src, out = Path(args.checkpoint), Path(args.out)
     if out.suffix != ".safetensors" or out.is_dir():
         raise AlifuseInputError(f"--out {out}: must be a file ending in .safetensors")
@@ -128,9 +134,9 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         s, y, b = (torch.cat([a, e[n:]]) for a, e in zip((s, y, b), extra))
     with torch.no_grad():
         before = float(F.cross_entropy(b.to(device) + model.score_path(s.to(device)), y.to(device)))
-    after = fit_score_path(model.score_path, s, y, b)
+    after = fit_score_path(model.score_path, s, y, b, smooth=args.smooth)
     refit = {"from": info.checkpoint_id, "cases": len(ds), "copies": args.copies, "keep": args.keep,
-             "bare_copies": args.bare_copies,
+             "bare_copies": args.bare_copies, "smooth": args.smooth,
              "own_terms": bool(model.cfg.score_sum),
              "cross_entropy_before": round(before, 4), "cross_entropy": round(after, 4),
              "on_top_of": "the image and the text"}
