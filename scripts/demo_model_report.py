@@ -13,7 +13,8 @@ For each data set (every subject of a cohort drawn with a seed no training run u
   model with the MRI hidden (zeros); optionally a separately trained image-only model (Table II's image row);
 - NC vs AD from the MRI with a record of age and sex only (AUC of P(AD), NC and AD subjects);
 - reliance: the mean total-variation shift of the prediction with the MRI hidden / every word-piece [MASK]ed;
-- calibration: ECE of the shipped (calibrated) probabilities, coverage and accuracy at its "uncertain" threshold,
+- calibration: ECE of the shipped (calibrated) probabilities (beside the ECE a perfectly calibrated model would show
+  on these cases from sampling noise alone), coverage and accuracy at its "uncertain" threshold,
   and a reliability diagram.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset
 from trainer.evaluate import check_no_leakage, mean_reliance
 from trainer.loop import predict_dataset
-from trainer.metrics import auc, bootstrap_ci, scores_with_ci
+from trainer.metrics import auc, bootstrap_ci, ece_noise_floor, scores_with_ci
 from trainer.records import CaseRecord, read_manifest, with_fields
 
 CLASSES = ["NC", "MCI", "AD"]
@@ -76,8 +77,9 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
     out["nc_vs_ad_mri_with_age_sex"] = _binary_auc_ci((y[nc_ad] == 2).astype(int), p_age_sex[nc_ad, 2], n_boot)
     out["reliance_mean_shift"] = {k: round(v, 4) for k, v in mean_reliance(model, full, cpu).items()}
     conf = p_fused.max(1)
-    out["calibration"] = {"ece": round(expected_calibration_error(p_fused, y), 4), "calibrated": info.calibration
-                          is not None}
+    out["calibration"] = {"ece": round(expected_calibration_error(p_fused, y), 4),
+                          "ece_if_calibrated": ece_noise_floor(p_fused, n_boot),
+                          "calibrated": info.calibration is not None}
     if info.calibration is not None:
         t = info.calibration.uncertain_below
         kept = conf >= t

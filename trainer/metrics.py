@@ -93,3 +93,20 @@ def to_two_class(probs: np.ndarray, y3: np.ndarray | None = None) -> tuple[np.nd
     """3-class NC/MCI/AD probabilities -> NC/impaired (MCI + AD summed), as the paper scores two-class sets."""
     p2 = np.stack([probs[:, 0], probs[:, 1:].sum(axis=1)], axis=1)
     return p2, None if y3 is None else (np.asarray(y3) > 0).astype(int)
+
+
+def ece_noise_floor(probs: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """The expected calibration error that ``probs`` (N, C) would show from sampling noise alone if the model were
+    perfectly calibrated: labels drawn n times from the probabilities themselves; the mean and the upper percentile
+    (``level``). On a few hundred cases it is a few points, so a measured ECE below it says nothing against the
+    calibration. (A bootstrap over cases is no help here: resampling adds the same noise, and its interval for a
+    small ECE can miss the figure itself.)"""
+    from engine.calibration import expected_calibration_error
+
+    probs = np.asarray(probs, dtype=float)
+    rng = np.random.default_rng(seed)
+    cum = probs.cumsum(axis=1)
+    floor = [expected_calibration_error(probs, (rng.random((len(probs), 1)) > cum).sum(axis=1)
+                                        .clip(0, probs.shape[1] - 1)) for _ in range(n)]
+    return {"mean": round(float(np.mean(floor)), 4),
+            f"p{round(level * 100)}": round(float(np.percentile(floor, level * 100)), 4)}

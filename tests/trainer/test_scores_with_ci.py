@@ -65,3 +65,20 @@ def test_each_report_writes_the_layout_of_its_shipped_json(script, shipped, entr
     y = rng.integers(0, 3, 40)
     written = _script(script)._scored(y, rng.dirichlet(np.ones(3), 40), 20)
     assert _layout(written) == _layout(entry(json.loads((ROOT / shipped).read_text())))
+
+
+def test_the_ece_s_noise_floor_holds_a_calibrated_model_and_not_an_overconfident_one():
+    """ece_noise_floor: labels drawn from the probabilities themselves (a calibrated model) give an ECE inside the
+    floor; the same probabilities made more confident than the labels give one far above it."""
+    from engine.calibration import expected_calibration_error
+    from trainer.metrics import ece_noise_floor
+
+    rng = np.random.default_rng(7)
+    p = rng.dirichlet(np.ones(3) * 0.7, 300)
+    y = (rng.random((300, 1)) > p.cumsum(axis=1)).sum(axis=1).clip(0, 2)  # calibrated by construction
+    calm = ece_noise_floor(p, n=300)
+    assert 0.01 < calm["mean"] < calm["p95"] < 0.15, calm
+    assert expected_calibration_error(p, y) <= calm["p95"]
+    sharp = p ** 4 / (p ** 4).sum(axis=1, keepdims=True)  # the same ranking, said far too surely
+    assert expected_calibration_error(sharp, y) > 2 * ece_noise_floor(sharp, n=300)["p95"]
+    assert ece_noise_floor(p, n=300) == calm, "deterministic in its seed"
