@@ -6,8 +6,10 @@ one score alone may make it: its prior weight is not asked for, and "MMSE 26" al
 scores that agree (MCI 86 % on step 10's model where the synthetic cohort's own posterior is MCI 66 %, AD 30 %;
 scripts/generator_posterior.py). Here every training case also appears ``--copies`` times with each known score kept
 with probability ``--keep``, and the path is fitted (trainer.score_path_fit) on top of the rest of the model's
-logits, which do not change (on the shipped model this cut the validation loss but did not bring records of one
-score alone closer to the cohort's posterior: docs/RESULTS.md). The training cases are the run's own: its split and
+logits, which do not change. Copies resting on the record read bare (``--bare-copies``: no summary, the MRI hidden)
+teach what the scores say alone, not only what they add beside the scan and the summary; ``--smooth`` keeps each
+score's reading from rising in steps (docs/RESULTS.md: with both, one score alone reads closer to the cohort's
+posterior, at a lower validation loss than without the smoothing). The training cases are the run's own: its split and
 its record-only cases, rebuilt from the checkpoint's provenance and refused if they are not the subjects it trained
 on. The written checkpoint is uncalibrated (alifuse-calibrate follows); its provenance says what was done, and
 OUT.json beside it records the command, start and seconds too (scripts/demo_run_record.py).
