@@ -128,10 +128,10 @@ def _order(n: int, seed: int, epoch: int, info: DistInfo, batch: int) -> list[in
 
 @torch.no_grad()
 def predict_dataset(model: AlifuseModel, ds: CaseDataset, device: torch.device, batch: int = 8) -> np.ndarray:
-    """Class probabilities (N, C) for every item of ``ds``."""
+    """Class probabilities (N, C) for every item of ``ds`` (each batch's text cut to its longest record)."""
     model.eval()
     out = []
-    loader = DataLoader(ds, batch_size=batch, shuffle=False)
+    loader = DataLoader(ds, batch_size=batch, shuffle=False, collate_fn=trim_collate)
     for b in loader:
         with _autocast(device):
             logits = model(b["image"].to(device) if model.cfg.use_image else None, b["ids"].to(device),

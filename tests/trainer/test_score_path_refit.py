@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -163,24 +164,30 @@ def test_copies_resting_on_the_bare_record_teach_what_the_scores_say_alone(numbe
     assert any(not torch.equal(a[k], b[k]) for k in a), "the bare copies changed what the path was fitted to"
 
 
-def test_base_logits_read_shortest_first_are_each_cases_own_in_the_datasets_order(numbers_run):
-    """The pass under the fit batches records of like length and cuts their padding; every case must still get the
-    logits it gets alone, padded to max_tokens, in its own row."""
+def _unlike_lengths(cohort, model, info):
+    """The toy cohort's records, some without their summary, some with a few fields only, in no order of length."""
     from trainer.data_source import load_records
     from trainer.dataset import CaseDataset
-    from trainer.score_path_fit import base_logits
-    from engine.explain.reliance import hidden_scores
 
-    cohort, ckpt, _ = numbers_run
-    model, info = load_checkpoint(ckpt, calibrated=False)
     records, _ = load_records(str(cohort), need_images=True)
-    # records of unlike length in no order: some without their summary, some with a few fields only
     keep = (None, ("age", "sex", "mmse"), ("age",))
     records = [dataclasses.replace(r, ehr={k: v for k, v in r.ehr.items() if k != "summary" and (
         keep[i % 3] is None or k in keep[i % 3])}) if i % 2 else r for i, r in enumerate(records)]
     ds = CaseDataset(records, model.cfg, info.class_names)
     lengths = [int(t.attention_mask.sum()) for t in ds.texts]
     assert len(set(lengths)) > 3 and lengths != sorted(lengths), "the cohort must hold records of unlike length"
+    return ds
+
+
+def test_base_logits_read_shortest_first_are_each_cases_own_in_the_datasets_order(numbers_run):
+    """The pass under the fit batches records of like length and cuts their padding; every case must still get the
+    logits it gets alone, padded to max_tokens, in its own row."""
+    from trainer.score_path_fit import base_logits
+    from engine.explain.reliance import hidden_scores
+
+    cohort, ckpt, _ = numbers_run
+    model, info = load_checkpoint(ckpt, calibrated=False)
+    ds = _unlike_lengths(cohort, model, info)
     got = base_logits(model, ds, torch.device("cpu"), batch=4)
     model.eval()
     with torch.no_grad():
@@ -188,3 +195,19 @@ def test_base_logits_read_shortest_first_are_each_cases_own_in_the_datasets_orde
                                  scores=hidden_scores(t.scores[None])) for i, t in enumerate(ds.texts)])
     assert got.shape == alone.shape
     assert torch.allclose(got, alone, atol=1e-4), (got - alone).abs().max()
+
+
+def test_predictions_with_each_batch_cut_to_its_longest_are_each_cases_own(numbers_run):
+    """trainer.loop.predict_dataset (validation while training, the docs' reports) cuts each batch's padding; every
+    case must still get the probabilities it gets alone, padded to max_tokens."""
+    from trainer.loop import predict_dataset
+
+    cohort, ckpt, _ = numbers_run
+    model, info = load_checkpoint(ckpt, calibrated=False)
+    ds = _unlike_lengths(cohort, model, info)
+    got = predict_dataset(model, ds, torch.device("cpu"), batch=4)
+    with torch.no_grad():
+        alone = torch.cat([torch.softmax(model(ds.image(i)[None], t.input_ids[None], t.attention_mask[None],
+                                               scores=t.scores[None]), -1) for i, t in enumerate(ds.texts)])
+    assert got.shape == tuple(alone.shape)
+    assert np.allclose(got, alone.numpy(), atol=1e-5), np.abs(got - alone.numpy()).max()
