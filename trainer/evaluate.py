@@ -18,7 +18,7 @@ from engine.model import AlifuseModel
 from trainer.batching import trim_collate
 from trainer.dataset import CaseDataset
 from trainer.loop import _autocast
-from trainer.metrics import bootstrap_ci, scores, to_two_class
+from trainer.metrics import bootstrap_ci, ece_noise_floor, scores, to_two_class
 from trainer.records import CaseRecord
 from trainer.run_files import image_digest
 from trainer.splits import DataLeakageError
@@ -149,9 +149,12 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
 
 
 def certainty(y: np.ndarray, probs: np.ndarray, confidence: np.ndarray, calibration: Calibration | None) -> dict:
-    """Top-label ECE of ``probs``; with a calibration, the fraction of cases the model calls "uncertain" (its top
+    """Top-label ECE of ``probs`` and beside it the ECE that a perfectly calibrated model with these probabilities
+    would show on this many cases from sampling alone (mean and 95th percentile: a measured ECE below it says nothing
+    against the calibration); with a calibration, the fraction of cases the model calls "uncertain" (its top
     probability ``confidence`` below the threshold), the fraction it answers and its accuracy on those."""
     out: dict = {"ece": expected_calibration_error(probs, y) if len(y) else math.nan,
+                 "ece_if_calibrated": ece_noise_floor(probs) if len(y) else {"mean": math.nan, "p95": math.nan},
                  "calibrated": calibration is not None}
     if calibration is None:
         return out
@@ -230,16 +233,21 @@ def markdown_table(results: Sequence[dict]) -> str:
         c = r.get("ci95", {}).get(m)
         return f" [{f(c[0])}, {f(c[1])}]" if c else ""
 
+    def floor(d: dict | None) -> str:
+        return f"{f(d['mean'])} ({f(d['p95'])})" if d else "–"
+
     def num(v: float | None) -> str:
         return "–" if v is None or math.isnan(v) else f"{v:.3f}"
 
     lines = ["| data set | n | ACC % [95% CI] | AUC % [95% CI] | balanced ACC % | modality gap ‖Δ‖ "
-             "| moved without the MRI | moved without the record | ECE % | uncertain % | ACC when answered % |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| moved without the MRI | moved without the record | ECE % | ECE if calibrated % (p95) | uncertain % "
+             "| ACC when answered % |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         rel = r.get("reliance") or {}
         lines.append(f"| {r['dataset']} | {r['n']} | {f(r['acc'])}{ci(r, 'acc')} | {f(r['auc'])}{ci(r, 'auc')} | "
                      f"{f(r['balanced_acc'])} | {num(r.get('modality_gap'))} | {num(rel.get('image'))} | "
-                     f"{num(rel.get('record'))} | {f(r.get('ece'))} | {f(r.get('uncertain_fraction'))} | "
+                     f"{num(rel.get('record'))} | {f(r.get('ece'))} | {floor(r.get('ece_if_calibrated'))} | "
+                     f"{f(r.get('uncertain_fraction'))} | "
                      f"{f(r.get('selective_accuracy'))} |")
     return "\n".join(lines) + "\n"

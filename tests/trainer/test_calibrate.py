@@ -115,7 +115,12 @@ def test_eval_reports_ece_reliability_and_the_uncertain_fraction(setup, capsys, 
         res = json.loads((out / "results.json").read_text())[0]
         assert res["n"] == len(splits["test"]) and 0 <= res["ece"] <= 1 and res["calibrated"] is calibrated
         assert (out / f"reliability_{cohort.name}.png").stat().st_size > 1000
-        assert "| ECE % | uncertain % | ACC when answered % |" in (out / "results.md").read_text()
+        table = (out / "results.md").read_text()
+        assert "| ECE % | ECE if calibrated % (p95) | uncertain % | ACC when answered % |" in table
+        # beside the ECE, what a perfectly calibrated model would show on so few cases (sampling alone)
+        floor = res["ece_if_calibrated"]
+        assert 0 < floor["mean"] <= floor["p95"] < 1
+        assert f"| {100 * floor['mean']:.1f} ({100 * floor['p95']:.1f}) |" in table
         if calibrated:
             assert res["coverage"] + res["uncertain_fraction"] == pytest.approx(1.0)
             assert res["uncertain_below"] == read_info(cal_path).calibration.uncertain_below
