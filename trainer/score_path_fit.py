@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from engine.score_path import ScorePath
 
@@ -31,28 +32,62 @@ def roughness(path: ScorePath) -> torch.Tensor:
     return total
 
 
+def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    """x with softplus(x) = y (y > 0), without overflow for large y."""
+    return y + torch.log(-torch.expm1(-y))
+
+
+class _RiseFloor(nn.Module):
+    """A parametrization of ``raw_own_rise``: softplus(raw) = floor + softplus(q), so every piece rises at least
+    ``floor`` whatever q the fit chooses; removed after the fit, it leaves the raw value, and the checkpoint stays
+    the ordinary path."""
+
+    def __init__(self, floor: float) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        return _inverse_softplus(self.floor + F.softplus(q))
+
+    def right_inverse(self, raw: torch.Tensor) -> torch.Tensor:  # a rise below the floor starts at it
+        return _inverse_softplus((F.softplus(raw) - self.floor).clamp_min(1e-4))
+
+
 def fit_score_path(path: ScorePath, scores: torch.Tensor, labels: torch.Tensor,
-                   base: torch.Tensor | None = None, smooth: float = 0.0) -> float:
+                   base: torch.Tensor | None = None, smooth: float = 0.0, min_rise: float = 0.0) -> float:
     """Fit ``path`` in place to ``labels`` (N,) from ``scores`` (N, F) (NaN = missing); returns the final
     cross-entropy. ``base`` (N, C): the rest of the model's logits for the same cases (the image and the text, no
     score), which the path's shifts are added to: it then learns what they leave, not what they say already. Without
     it the path is fitted alone, its offsets the class priors. Cases without a label (-1) are left out. ``smooth``
     weighs :func:`roughness` beside the cross-entropy: fitted without it, pieces that the records rarely decide alone
     stay flat beside steep ones (one MMSE of 22, 20 or 18 alone read alike), where the cohort's posterior rises
-    smoothly. The cross-entropy returned is without the penalty."""
+    smoothly. The cross-entropy returned is without the penalty. ``min_rise`` (log-odds; a path with own terms): each
+    score's own term rises by at least this much per threshold across the score's scale, evenly spread over its
+    pieces: beside any other scores, scan and text, the score then moves each threshold's level by that much at least
+    (the mean's part only adds to it), where a cohort in which the other scores decide nearly every case would let
+    it move almost nothing."""
     dev = path.raw_rise.device  # the model's: on a GPU run the path is there already
     keep = labels >= 0
     scores, labels = scores[keep].float().to(dev), labels[keep].long().to(dev)
     base = (torch.zeros(len(labels), path.raw_rise.shape[0] + 1) if base is None else base[keep.cpu()].float()).to(dev)
     if len(labels) == 0:
         return float("nan")
-    opt = torch.optim.Adam(path.parameters(), lr=FIT_LR)
-    with torch.enable_grad():
-        for _ in range(FIT_STEPS):
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(base + path(scores), labels)
-            (loss + smooth * roughness(path) if smooth else loss).backward()
-            opt.step()
+    if min_rise:
+        if path.raw_own_rise is None:
+            raise ValueError("min_rise needs a path with own terms")
+        parametrize.register_parametrization(path, "raw_own_rise", _RiseFloor(min_rise / path.knots))
+    try:
+        opt = torch.optim.Adam(path.parameters(), lr=FIT_LR)
+        with torch.enable_grad():
+            for _ in range(FIT_STEPS):
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(base + path(scores), labels)
+                (loss + smooth * roughness(path) if smooth else loss).backward()
+                opt.step()
+    finally:
+        if min_rise:
+            with torch.no_grad():
+                parametrize.remove_parametrizations(path, "raw_own_rise", leave_parametrized=True)
     return float(loss.detach())
 
 

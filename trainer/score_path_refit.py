@@ -49,6 +49,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--smooth", type=float, default=0.0, metavar="L",
                    help="weight of a penalty on neighbouring pieces' rises that differ, beside the cross-entropy: "
                         "each score's reading then rises smoothly across its scale instead of in steps (default: 0)")
+    p.add_argument("--min-rise", type=float, default=0.0, metavar="M",
+                   help="with --own-terms: each score's own term rises by at least M log-odds (before calibration) "
+                        "per threshold across its scale, so that every score moves the stage beside any others, "
+                        "however firmly they decide the training cases (default: 0)")
     p.add_argument("--own-terms", action="store_true",
                    help="also give each score a term of its own beside the mean (config score_sum = 1); a checkpoint "
                         "without them gets them, starting flat")
@@ -98,6 +102,8 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--bare-copies {args.bare_copies}: must be from 0 to --copies ({args.copies})")
     if not (math.isfinite(args.smooth) and 0 <= args.smooth <= 1):
         raise AlifuseInputError(f"--smooth {args.smooth}: must be from 0 to 1")
+    if not (math.isfinite(args.min_rise) and 0 <= args.min_rise <= 20):
+        raise AlifuseInputError(f"--min-rise {args.min_rise}: must be from 0 to 20")
     src, out = Path(args.checkpoint), Path(args.out)
     if out.suffix != ".safetensors" or out.is_dir():
         raise AlifuseInputError(f"--out {out}: must be a file ending in .safetensors")
@@ -110,6 +116,8 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--checkpoint {src}: reads the scores as text (score_knots 0): it has no score path")
     if args.own_terms and not model.cfg.score_sum:
         model = with_own_terms(model, device)
+    if args.min_rise and not model.cfg.score_sum:
+        raise AlifuseInputError(f"--min-rise {args.min_rise}: needs each score's own term; add --own-terms")
     prov = info.provenance
     records, _ = load_records(args.data, need_images=model.cfg.use_image, warn=stderr_warn)
     seed = int(prov.get("seed", 0))
@@ -136,9 +144,9 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         s, y, b = (torch.cat([a, e[n:]]) for a, e in zip((s, y, b), extra))
     with torch.no_grad():
         before = float(F.cross_entropy(b.to(device) + model.score_path(s.to(device)), y.to(device)))
-    after = fit_score_path(model.score_path, s, y, b, smooth=args.smooth)
+    after = fit_score_path(model.score_path, s, y, b, smooth=args.smooth, min_rise=args.min_rise)
     refit = {"from": info.checkpoint_id, "cases": len(ds), "copies": args.copies, "keep": args.keep,
-             "bare_copies": args.bare_copies, "smooth": args.smooth,
+             "bare_copies": args.bare_copies, "smooth": args.smooth, "min_rise": args.min_rise,
              "own_terms": bool(model.cfg.score_sum),
              "cross_entropy_before": round(before, 4), "cross_entropy": round(after, 4),
              "on_top_of": "the image and the text"}

@@ -81,6 +81,42 @@ def test_smoothing_straightens_a_score_s_reading_at_little_cost_in_fit():
     assert all(a < b + 0.03 for a, b in zip(ce[0.01], ce[0.0])), ce
 
 
+def _a_score_the_others_decide(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three sharp scores and a fourth (delayed recall) so noisy that beside them it tells the fit almost nothing."""
+    scores, labels = _four_noisy_scores(n, seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    sev = labels.float() / 2
+    sharp = lambda scale: (sev + 0.05 * torch.randn(n, generator=g)).clamp(0, 1) * scale  # noqa: E731
+    scores[:, 0], scores[:, 2] = 30 - sharp(30), sharp(18).round()
+    scores[:, 1] = sharp(3).div(0.5).round().mul(0.5)
+    scores[:, 3] = 25 - (sev + 1.5 * torch.randn(n, generator=g)).clamp(0, 1) * 25
+    return scores, labels
+
+
+def test_a_floor_on_each_score_s_own_rise_makes_it_move_the_stage_beside_any_others():
+    """min_rise: the other three scores decide every case, so the fit leaves the fourth's own term nearly flat;
+    with the floor, moving it from its healthy to its impaired end raises each threshold's level by at least the
+    floor beside every context, and the path left behind is an ordinary one (the checkpoint format is unchanged)."""
+    scores, labels = _a_score_the_others_decide(1500, 0)
+    paths = {m: ScorePath(3, 12, own_terms=True) for m in (0.0, 3.0)}
+    for m, p in paths.items():
+        fit_score_path(p, scores, labels, min_rise=m)
+    healthy, impaired = scores.clone(), scores.clone()
+    healthy[:, 3], impaired[:, 3] = 25.0, 0.0
+    with torch.no_grad():
+        move = {m: (p(impaired) - p(healthy))[:, 1:] for m, p in paths.items()}  # (N, 2): t_1 and t_1 + t_2
+        levels = {m: torch.stack([move[m][:, 0], move[m][:, 1] - move[m][:, 0]], -1) for m in paths}
+    assert float(levels[0.0].min()) < 1.0, "without the floor recall must move some context little (else no test)"
+    assert float(levels[3.0].min()) >= 3.0 * (1 - 1e-4), levels[3.0].min()
+    p = paths[3.0]
+    assert type(p.raw_own_rise) is torch.nn.Parameter and not torch.nn.utils.parametrize.is_parametrized(p)
+    assert set(p.state_dict()) == set(ScorePath(3, 12, own_terms=True).state_dict())
+    rise = F.softplus(p.raw_own_rise.detach())
+    assert float(rise.min()) >= 3.0 / 12 * (1 - 1e-4), "the floor holds for every piece, not only the sum"
+    with pytest.raises(ValueError, match="own terms"):
+        fit_score_path(ScorePath(3, 4), scores, labels, min_rise=1.0)
+
+
 @pytest.fixture(scope="module")
 def numbers_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("refit")
@@ -113,12 +149,16 @@ def test_the_refit_changes_the_path_only_and_says_so(numbers_run, capsys):
 def test_the_refit_can_give_each_score_a_term_of_its_own(numbers_run, capsys):
     cohort, ckpt, d = numbers_run
     out = d / "own.safetensors"
-    code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", out, "--own-terms"], capsys)
+    code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", out, "--own-terms",
+                                        "--min-rise", "2"], capsys)
     assert code == 0, io.err
     before, _ = load_checkpoint(ckpt, calibrated=False)
     after, info = load_checkpoint(out, calibrated=False)
     assert info.config.score_sum == 1 and info.provenance["score_path_refit"]["own_terms"]
     assert info.provenance["score_path_refit"]["smooth"] == 0.0
+    assert info.provenance["score_path_refit"]["min_rise"] == 2.0
+    span = torch.nn.functional.softplus(after.score_path.raw_own_rise.detach()).sum(-1)  # (C-1, F), as loaded
+    assert float(span.min()) >= 2.0 * (1 - 1e-4), span
     a, b = before.state_dict(), after.state_dict()
     assert set(b) - set(a) == {"score_path.raw_own_rise", "score_path.own_offset"}
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("score_path.")), "only the path changes"
@@ -141,8 +181,12 @@ def test_the_refit_refuses_other_data_a_text_reading_model_and_bad_options(numbe
     assert code != 0 and "--checkpoint" in io.err and "no score path" in io.err
     code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", ckpt], capsys)
     assert code != 0 and "--out" in io.err and "is the --checkpoint itself" in io.err
+    code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out", tmp_path / "x.safetensors",
+                                        "--min-rise", "2"], capsys)
+    assert code != 0 and "--min-rise" in io.err and "--own-terms" in io.err
+    assert not (tmp_path / "x.safetensors").exists()
     for opt, value in (("--keep", "1"), ("--copies", "-1"), ("--bare-copies", "5"), ("--smooth", "-0.1"),
-                       ("--smooth", "nan")):
+                       ("--smooth", "nan"), ("--min-rise", "-1"), ("--min-rise", "inf")):
         code, io = run_command(refit_main, ["--checkpoint", ckpt, "--data", cohort, "--out",
                                             tmp_path / "x.safetensors", opt, value], capsys)
         assert code != 0 and opt in io.err
