@@ -39,6 +39,10 @@ def build_parser() -> ArgumentParser:
                    help="the accuracy the answered (not 'uncertain') validation cases must reach (default: 0.9)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--cache", metavar="DIR", help="preprocessed-image cache (default: ~/.cache/alifuse/preprocessed)")
+    p.add_argument("--missing-scores", type=int, default=0, metavar="K",
+                   help="also report the calibrated validation loss on K copies of each validation case with each "
+                        "score kept with p = 0.5, beside the scan and the summary, and K more on the record read "
+                        "bare (no summary, the MRI hidden): how the model reads records of fewer scores (default: 0)")
     p.add_argument("--json", action="store_true", help="print the calibration as JSON")
     return p
 
@@ -67,6 +71,22 @@ def validation_loss(logits: np.ndarray, labels: np.ndarray, temperature: float) 
     """Mean cross-entropy of ``labels`` (N,) under softmax(``logits`` (N, C) / ``temperature``), rounded to 1e-4."""
     p = softmax(logits, temperature)[np.arange(len(labels)), labels]
     return round(float(-np.log(np.clip(p, 1e-12, 1.0)).mean()), 4)
+
+
+def missing_scores_loss(model, info, val, device, cache, copies: int, temperature: float,  # noqa: ANN001
+                        keep: float = 0.5) -> dict | None:
+    """Calibrated validation loss on ``copies`` copies of each validation case with some scores missing
+    (trainer.missing_scores), beside the scan and the summary and on the record read bare; None for no copies."""
+    from trainer.missing_scores import with_missing_scores
+
+    if not copies:
+        return None
+    out: dict = {"copies": copies, "keep": keep}
+    for key, bare, seed in (("beside_scan", False, 1), ("bare", True, 2)):
+        logits, labels = validation_logits(model, info, with_missing_scores(val, copies, keep, bare, seed), device,
+                                           cache)
+        out[key] = validation_loss(logits, labels, temperature)
+    return out
 
 
 def fit_calibration(logits: np.ndarray, labels: np.ndarray, target_accuracy: float = DEFAULT_TARGET_ACCURACY,
@@ -102,6 +122,8 @@ def _run(args) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--out {out}: is a folder; give the checkpoint file to write")
     if out.suffix != ".safetensors":
         raise AlifuseInputError(f"--out {out}: must end in .safetensors")
+    if not 0 <= args.missing_scores <= 20:
+        raise AlifuseInputError(f"--missing-scores {args.missing_scores}: must be from 0 to 20")
     device = resolve_device(args.device)
     model, info = load_checkpoint(src, device, calibrated=False)  # raw logits: T is fitted on them
     if not info.trained:
@@ -122,20 +144,27 @@ def _run(args) -> int:  # noqa: ANN001
                                f"(or seed) it was trained with; calibrating on them would flatter it") from None
     if len(val) < FEW_VAL_CASES:
         stderr_warn(f"only {len(val)} validation cases: the temperature and the threshold rest on few cases")
-    logits, labels = validation_logits(model, info, val, device,
-                                       PreprocessCache(Path(args.cache) if args.cache else None))
+    cache = PreprocessCache(Path(args.cache) if args.cache else None)
+    logits, labels = validation_logits(model, info, val, device, cache)
     cal = fit_calibration(logits, labels, args.target_accuracy, str(args.data))
     # the figure to compare checkpoints by: the temperature does not change which class wins, the loss sees how sure
     loss = {"raw": validation_loss(logits, labels, 1.0), "calibrated": validation_loss(logits, labels, cal.temperature)}
+    missing = missing_scores_loss(model, info, val, device, cache, args.missing_scores, cal.temperature)
     try:
         save_checkpoint(model, out, info.class_names, dict(prov), calibration=cal)
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     if args.json:
-        print(json.dumps({"checkpoint": str(out), "calibration": cal.to_dict(), "validation_loss": loss}))
+        print(json.dumps({"checkpoint": str(out), "calibration": cal.to_dict(), "validation_loss": loss,
+                          **({"validation_loss_missing_scores": missing} if missing else {})}))
     else:
         print(f"Calibrated on {cal.n_val} validation cases: {describe_calibration(cal)}; validation loss "
               f"(cross-entropy) {loss['raw']:.4f} -> {loss['calibrated']:.4f}")
+        if missing:
+            k = missing["copies"]
+            print(f"Validation loss with scores missing ({k} cop{'y' if k == 1 else 'ies'} of each case, each score "
+                  f"kept with p = {missing['keep']}): beside the scan and the summary {missing['beside_scan']:.4f}, "
+                  f"on the record read bare {missing['bare']:.4f}")
         if cal.val_selective_accuracy < cal.target_accuracy:
             print(f"Note: no threshold reached {cal.target_accuracy:.0%} accuracy on validation; the one chosen "
                   f"answers at least a fifth of the cases with the best accuracy it could")

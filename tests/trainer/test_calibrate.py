@@ -73,6 +73,7 @@ def test_calibrate_bad_input_one_line_exit_2(setup, capsys, tmp_path):
     d, cohort, _ = setup
     base = ["--checkpoint", d / "run.safetensors", "--data", cohort, "--device", "cpu", "--cache", tmp_path / "c"]
     for extra, needle in [(["--target-accuracy", "1.5"], "--target-accuracy"),
+                          (["--missing-scores", "-1"], "--missing-scores"),
                           (["--out", tmp_path], "--out"),
                           (["--out", tmp_path / "x.pt"], "--out")]:
         code, io = _run(calibrate_main, base + extra, capsys)
@@ -126,3 +127,30 @@ def test_eval_reports_ece_reliability_and_the_uncertain_fraction(setup, capsys, 
             assert res["uncertain_below"] == read_info(cal_path).calibration.uncertain_below
         else:
             assert "uncertain_fraction" not in res
+
+
+def test_calibrate_reports_the_validation_loss_with_scores_missing(setup, capsys, tmp_path):
+    """--missing-scores K: the calibrated loss on K copies of each validation case with some scores hidden, beside
+    the scan and the summary and on the record read bare: the records trainer.missing_scores makes, no others."""
+    from engine.checkpoint import load_checkpoint
+    from trainer.calibrate import validation_logits, validation_loss
+    from trainer.missing_scores import with_missing_scores
+
+    d, cohort, splits = setup
+    out = tmp_path / "cal.safetensors"
+    code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", cohort, "--out", out,
+                                     "--device", "cpu", "--missing-scores", "2", "--json"], capsys)
+    assert code == 0, io.err
+    said = json.loads(io.out)
+    missing, t = said["validation_loss_missing_scores"], said["calibration"]["temperature"]
+    assert missing["copies"] == 2 and missing["keep"] == 0.5
+    model, info = load_checkpoint(d / "run.safetensors", "cpu", calibrated=False)
+    for key, bare, seed in (("beside_scan", False, 1), ("bare", True, 2)):
+        records = with_missing_scores(splits["val"], 2, 0.5, bare, seed)
+        assert len(records) == 2 * len(splits["val"])
+        logits, labels = validation_logits(model, info, records, torch.device("cpu"))
+        assert missing[key] == pytest.approx(validation_loss(logits, labels, t), abs=2e-4), key
+    code, io = _run(calibrate_main, ["--checkpoint", d / "run.safetensors", "--data", cohort, "--out", out,
+                                     "--device", "cpu", "--missing-scores", "1"], capsys)
+    assert code == 0 and "(1 copy of each case" in io.out
+    assert "with scores missing" in io.out and "on the record read bare" in io.out
