@@ -127,6 +127,35 @@ def test_a_worse_score_never_looks_healthier_and_moves_the_stage(demo_model, fie
         assert stage[-1] - stage[0] >= least, f"{field} hardly moves the stage ({context}): {np.round(stage, 2)}"
 
 
+#: how far each score, from the healthy to the impaired end of its scale, must raise the calibrated log-odds of
+#: "impaired at all" (MCI or AD against NC) and of dementia (AD against NC or MCI), beside any record and scan: a
+#: clinician reads an MMSE of 0 or a delayed recall of 0 as a finding, whatever the other scores say
+LEAST_LOG_ODDS = 3.0
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    """(N, 3) probabilities -> (N, 2) log-odds of impairment and of dementia (inf where a side is 0)."""
+    with np.errstate(divide="ignore"):
+        lp = np.log(p.astype(np.float64))
+        imp = np.logaddexp(lp[:, 1], lp[:, 2]) - lp[:, 0]
+        dem = lp[:, 2] - np.logaddexp(lp[:, 0], lp[:, 1])
+    return np.stack([imp, dem], -1)
+
+
+@pytest.mark.parametrize("context", list(CONTEXTS))
+def test_every_score_counts_beside_any_record(demo_model, context):
+    """The ends of each score's scale, the other fields as in the context: the impaired end raises both log-odds by
+    LEAST_LOG_ODDS or more, on the demo scan and with the MRI hidden, however surely the others decide the case."""
+    base = CONTEXTS[context]
+    for field, values in SWEEPS.items():
+        ends = [{**{k: v for k, v in base.items() if k != field}, field: v} for v in (values[0], values[-1])]
+        for image in (None, np.zeros_like(demo_model.demo_image)):
+            rise = np.diff(_log_odds(demo_model.probs(ends, image)), axis=0)[0]
+            assert (rise >= LEAST_LOG_ODDS).all(), (
+                f"{field} {values[0]} -> {values[-1]} ({context}) raises the log-odds of impairment / dementia by "
+                f"{np.round(rise, 2).tolist()}; at least {LEAST_LOG_ODDS} asked")
+
+
 def test_each_value_is_read_as_a_value_of_its_own_field(demo_model):
     """"0" is healthy for CDR and CDR-SB and the worst score for MMSE and delayed recall."""
     hidden = np.zeros_like(demo_model.demo_image)
