@@ -9,7 +9,8 @@ with probability ``--keep``, and the path is fitted (trainer.score_path_fit) on 
 logits, which do not change. Copies resting on the record read bare (``--bare-copies``: no summary, the MRI hidden)
 teach what the scores say alone, not only what they add beside the scan and the summary; ``--smooth`` keeps each
 score's reading from rising in steps (docs/RESULTS.md: with both, one score alone reads closer to the cohort's
-posterior, at a lower validation loss than without the smoothing). The training cases are the run's own: its split and
+posterior, at a lower validation loss than without the smoothing); ``--min-rise`` puts a floor under each score's own
+term, so that a score the others decide in this cohort (delayed recall beside CDR 0.5) still moves the stage. The training cases are the run's own: its split and
 its record-only cases, rebuilt from the checkpoint's provenance and refused if they are not the subjects it trained
 on. The written checkpoint is uncalibrated (alifuse-calibrate follows); its provenance says what was done, and
 OUT.json beside it records the command, start and seconds too (scripts/demo_run_record.py).
