@@ -4,8 +4,8 @@
 #   bash scripts/train_demo.sh WORK_DIR [--install]
 #
 # WORK_DIR (outside the work tree) holds the cohorts, the preprocessing cache and the run folders; every step
-# that has finished is skipped when the script runs again, and a training step stopped midway resumes exactly
-# (alifuse-train --resume). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
+# that has finished is skipped when the script runs again (step 11 only if it ran with the options written here,
+# from the same step-10 checkpoint), and a training step stopped midway resumes exactly (alifuse-train --resume). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
 # On the 2-core development machine the whole script takes about 2 h 30 min: 15 min of cohorts, 132 min of training
 # (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit; step 11: 2.6 min), 2 min of
 # calibration (12 s) and report (docs/demo_model_run.json); the budget is 150 min.
@@ -152,10 +152,11 @@ train "$work/runs/stage9" --set text_trainable_layers=2 --set score_knots=12 --m
 #     record, 0.03 beside a demented one), where the cohort's other scores decide nearly every case. With the floor
 #     three of the six copies rest on the bare record (two left one score alone read less surely). Validation loss
 #     0.334 against 0.351 (0.336 with two bare copies and no floor); 2.6 min.
-[ -f "$work/runs/score_path_refit.safetensors" ] || "$bin/python" -m trainer.score_path_refit \
+#     (--skip-if-done: a work folder whose step 11 ran with other options, or from another step-10 checkpoint, refits.)
+"$bin/python" -m trainer.score_path_refit \
     --checkpoint "$work/runs/stage9/last.safetensors" --data "$work/train3000.csv" --cache "$cache" \
     --out "$work/runs/score_path_refit.safetensors" --own-terms --copies 6 --bare-copies 3 --smooth 0.001 \
-    --min-rise 6
+    --min-rise 6 --skip-if-done
 
 # 12. Temperature and "uncertain" threshold from the run's own validation split.
 "$bin/alifuse-calibrate" --checkpoint "$work/runs/score_path_refit.safetensors" --data "$work/train3000.csv" \

@@ -57,6 +57,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--own-terms", action="store_true",
                    help="also give each score a term of its own beside the mean (config score_sum = 1); a checkpoint "
                         "without them gets them, starting flat")
+    p.add_argument("--skip-if-done", action="store_true",
+                   help="do nothing if OUT was written by this same command from this same checkpoint (its OUT.json "
+                        "says so); a recipe run again after its options changed refits instead of keeping the old one")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--cache", metavar="DIR", help="preprocessed-image cache (default: ~/.cache/alifuse/preprocessed)")
     return p
@@ -74,6 +77,26 @@ def with_own_terms(model, device):  # noqa: ANN001, ANN201
     assert not unexpected and set(missing) == {"raw_own_rise", "own_offset"}, (missing, unexpected)
     model.score_path, model.cfg = grown.to(device), cfg
     return model
+
+
+def _command(argv: list[str]) -> str:
+    return shlex.join(["python", "-m", "trainer.score_path_refit", *argv])
+
+
+def already_done(src: Path, out: Path, argv: list[str]) -> bool:
+    """True when ``out`` exists and its sidecar OUT.json records this command (``--skip-if-done`` aside) run on the
+    checkpoint ``src`` holds now (its id): the refit is deterministic, so it would write the same file again."""
+    from engine.checkpoint_info import read_info
+
+    sidecar = out.with_name(out.name + ".json")
+    if not (out.is_file() and sidecar.is_file() and src.is_file()):
+        return False
+    try:
+        done = json.loads(sidecar.read_text())
+        return (done.get("command") == _command([a for a in argv if a != "--skip-if-done"])
+                and done.get("from") == read_info(src).checkpoint_id)
+    except (OSError, ValueError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +133,9 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--out {out}: must be a file ending in .safetensors")
     if out.resolve() == src.resolve():
         raise AlifuseInputError(f"--out {out}: is the --checkpoint itself; write the refitted model beside it")
+    if args.skip_if_done and already_done(src, out, argv):
+        print(f"{out} was written by this command from this checkpoint already: nothing to do")
+        return 0
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
     device = resolve_device(args.device)
     model, info = load_checkpoint(src, device, calibrated=False)
@@ -154,7 +180,7 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     try:
         save_checkpoint(model, out, info.class_names, {**prov, "score_path_refit": refit})
         out.with_name(out.name + ".json").write_text(json.dumps(
-            {"command": shlex.join(["python", "-m", "trainer.score_path_refit", *argv]), "started": started,
+            {"command": _command([a for a in argv if a != "--skip-if-done"]), "started": started,
              "seconds": round(time.time() - t0, 2), **refit}, indent=1) + "\n")
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None

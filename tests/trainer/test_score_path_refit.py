@@ -166,6 +166,25 @@ def test_the_refit_can_give_each_score_a_term_of_its_own(numbers_run, capsys):
     assert float(rise.sum()) > 0.1, "the terms were fitted"
 
 
+def test_skip_if_done_keeps_a_refit_of_the_same_command_and_redoes_one_of_other_options(numbers_run, capsys):
+    """--skip-if-done (the recipe's step 11): OUT written by this very command from this checkpoint is kept; changed
+    options, or no sidecar saying what wrote it, refit."""
+    cohort, ckpt, d = numbers_run
+    out = d / "skip.safetensors"
+    args = ["--checkpoint", ckpt, "--data", cohort, "--out", out, "--copies", "1"]
+    code, io = run_command(refit_main, [*args, "--skip-if-done"], capsys)
+    assert code == 0 and "Wrote" in io.out, io.err
+    stamp = out.stat().st_mtime_ns
+    code, io = run_command(refit_main, [*args, "--skip-if-done"], capsys)
+    assert code == 0 and "nothing to do" in io.out and out.stat().st_mtime_ns == stamp
+    code, io = run_command(refit_main, [*args, "--keep", "0.3", "--skip-if-done"], capsys)
+    assert code == 0 and "Wrote" in io.out, "other options: refitted"
+    assert load_checkpoint(out, calibrated=False)[1].provenance["score_path_refit"]["keep"] == 0.3
+    (d / "skip.safetensors.json").unlink()
+    code, io = run_command(refit_main, [*args, "--keep", "0.3", "--skip-if-done"], capsys)
+    assert code == 0 and "Wrote" in io.out, "no record of what wrote it: refitted"
+
+
 def test_the_refit_refuses_other_data_a_text_reading_model_and_bad_options(numbers_run, capsys, tmp_path):
     cohort, ckpt, d = numbers_run
     other = write_toy_cohort(tmp_path / "other", 15, seed=4).parent
