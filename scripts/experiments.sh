@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces docs/RESULTS.md: the demo model, its evaluation, the paper's ablations (Tables II/III form),
+# Reproduces docs/EARLIER_RESULTS.md (the first experiments): the first demo model, its evaluation, the paper's ablations (Tables II/III form),
 # the zero-shot cohort and the OASIS-2 text branch. Long: hours on 2 CPU cores; minutes on a GPU.
 # Usage: bash scripts/experiments.sh [WORK_DIR] [STEP ...]   (steps: cohorts demo eval ablations oasis)
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Is the class in the preprocessed MRI at all, and which simple models find it? (docs/RESULTS.md, image branch)
+"""Is the class in the preprocessed MRI at all, and which simple models find it? (docs/EARLIER_RESULTS.md, image branch)
 
     .venv/bin/python scripts/image_baselines.py COHORT [--cache DIR] [--models lr cnn vit vit-conv] [--epochs N]
 

@@ -1,4 +1,4 @@
-"""Print the Markdown tables of docs/RESULTS.md from the evaluation folders that scripts/experiments.sh writes.
+"""Print the Markdown tables of docs/EARLIER_RESULTS.md from the evaluation folders that scripts/experiments.sh writes.
 
 Usage: .venv/bin/python scripts/results_tables.py EVAL_DIR
 """
