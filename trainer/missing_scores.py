@@ -17,18 +17,21 @@ from engine.ehr import SCORE_FIELDS
 from trainer.records import CaseRecord
 
 
+def read_bare(record: CaseRecord) -> CaseRecord:
+    """The record without its summary and with the MRI hidden (image None, as the model reads a case without one):
+    what its scores and other fields say alone."""
+    return dataclasses.replace(record, image=None, ehr={k: v for k, v in record.ehr.items() if k != "summary"})
+
+
 def with_missing_scores(records: Sequence[CaseRecord], copies: int, keep: float = 0.5, bare: bool = False,
                         seed: int = 0) -> list[CaseRecord]:
     """``copies`` copies of each record (record by record), each known score kept with probability ``keep``; the
-    other fields stay as they are. ``bare``: the copies also lose the summary and the scan (image None: the MRI
-    hidden, as the model reads a case without one). Deterministic in ``seed``."""
+    other fields stay as they are. ``bare``: the copies are read bare (:func:`read_bare`). Deterministic in ``seed``."""
     rng = np.random.default_rng(seed)
     out = []
     for r in records:
         for _ in range(copies):
             drop = {f for f in SCORE_FIELDS if f in r.ehr and rng.random() >= keep}
-            if bare:
-                drop.add("summary")
-            ehr = {k: v for k, v in r.ehr.items() if k not in drop}
-            out.append(dataclasses.replace(r, ehr=ehr, image=None) if bare else dataclasses.replace(r, ehr=ehr))
+            copy = dataclasses.replace(r, ehr={k: v for k, v in r.ehr.items() if k not in drop})
+            out.append(read_bare(copy) if bare else copy)
     return out

@@ -10,10 +10,11 @@ logits, which do not change. Copies resting on the record read bare (``--bare-co
 teach what the scores say alone, not only what they add beside the scan and the summary; ``--smooth`` keeps each
 score's reading from rising in steps (docs/RESULTS.md: with both, one score alone reads closer to the cohort's
 posterior, at a lower validation loss than without the smoothing); ``--min-rise`` puts a floor under each score's own
-term, so that a score the others decide in this cohort (delayed recall beside CDR 0.5) still moves the stage. The training cases are the run's own: its split and
-its record-only cases, rebuilt from the checkpoint's provenance and refused if they are not the subjects it trained
-on. The written checkpoint is uncalibrated (alifuse-calibrate follows); its provenance says what was done, and
-OUT.json beside it records the command, start and seconds too (scripts/demo_run_record.py).
+term, so that a score the others decide in this cohort (delayed recall beside CDR 0.5) still moves the stage. The
+training cases are the run's own: its split and its record-only cases, rebuilt from the checkpoint's provenance and
+refused if they are not the subjects it trained on. The written checkpoint is uncalibrated (alifuse-calibrate follows);
+its provenance says what was done, and OUT.json beside it records the command, start and seconds too
+(scripts/demo_run_record.py).
 """
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def with_own_terms(model, device):  # noqa: ANN001, ANN201
 
 
 def _command(argv: list[str]) -> str:
-    return shlex.join(["python", "-m", "trainer.score_path_refit", *argv])
+    """The command OUT.json records (and --skip-if-done compares): argv without --skip-if-done itself."""
+    return shlex.join(["python", "-m", "trainer.score_path_refit", *(a for a in argv if a != "--skip-if-done")])
 
 
 def already_done(src: Path, out: Path, argv: list[str]) -> bool:
@@ -93,7 +95,7 @@ def already_done(src: Path, out: Path, argv: list[str]) -> bool:
         return False
     try:
         done = json.loads(sidecar.read_text())
-        return (done.get("command") == _command([a for a in argv if a != "--skip-if-done"])
+        return (done.get("command") == _command(argv)
                 and done.get("from") == read_info(src).checkpoint_id)
     except (OSError, ValueError):
         return False
@@ -113,6 +115,7 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     from trainer.cache import PreprocessCache
     from trainer.data_source import load_records, stderr_warn
     from trainer.dataset import CaseDataset
+    from trainer.missing_scores import read_bare
     from trainer.run_files import subject_hashes
     from trainer.score_path_fit import base_logits, fit_score_path, with_score_subsets
     from trainer.splits import run_splits
@@ -162,9 +165,7 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     if args.bare_copies:
         # the copies hide scores only: beside the scan and the summary the path learns what a score adds to them,
         # never what it says alone; these rest on the record without its summary and the MRI hidden
-        bare = [dataclasses.replace(r, image=None, ehr={k: v for k, v in r.ehr.items() if k != "summary"})
-                for r in train]
-        ds_bare = CaseDataset(bare, model.cfg, info.class_names, ds.cache, ds.exclude_parts)
+        ds_bare = CaseDataset([read_bare(r) for r in train], model.cfg, info.class_names, ds.cache, ds.exclude_parts)
         extra = with_score_subsets(scores, labels, base_logits(model, ds_bare, device), args.bare_copies,
                                    args.keep, seed + 1)
         n = len(labels)  # the cases as recorded are in s already
@@ -180,7 +181,7 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     try:
         save_checkpoint(model, out, info.class_names, {**prov, "score_path_refit": refit})
         out.with_name(out.name + ".json").write_text(json.dumps(
-            {"command": _command([a for a in argv if a != "--skip-if-done"]), "started": started,
+            {"command": _command(argv), "started": started,
              "seconds": round(time.time() - t0, 2), **refit}, indent=1) + "\n")
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
