@@ -42,11 +42,13 @@ def _done_event(run: Path) -> dict[str, Any]:
 
 
 def stage_record(run: Path) -> dict[str, Any]:
-    """command, started, seconds, best_val and n_cases of one finished run folder."""
+    """command, started, seconds, best_val and n_cases of one finished run folder; a run resumed in later
+    sessions also lists each resume's command and start (its seconds are all sessions' training)."""
     meta = json.loads((run / "run.json").read_text())
     done = _done_event(run)
+    resumed = [{"command": r["command"], "started": r["started"]} for r in meta.get("resumed", [])]
     return {"command": meta["command"], "started": meta["started"], "seconds": done["seconds"],
-            "best_val": done["best_val"], "n_cases": meta["n_cases"]}
+            "best_val": done["best_val"], "n_cases": meta["n_cases"], **({"resumed": resumed} if resumed else {})}
 
 
 def script_record(work: Path, name: str) -> dict[str, Any] | None:

@@ -4,8 +4,10 @@
 #   bash scripts/train_demo.sh WORK_DIR [--install]
 #
 # WORK_DIR (outside the work tree) holds the cohorts, the preprocessing cache and the run folders; every step
-# that has finished is skipped when the script runs again (step 11 only if it ran with the options written here,
-# from the same step-10 checkpoint), and a training step stopped midway resumes exactly (alifuse-train --resume). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
+# that has finished is skipped when the script runs again, a training step stopped midway resumes exactly, and a
+# training step that finished with other options than those written here stops the script with the options named
+# (alifuse-train --skip-if-done; step 11 is done again if it ran with other options or from another step-10
+# checkpoint). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
 # On the 2-core development machine the whole script takes about 2 h 30 min: 15 min of cohorts, 132 min of training
 # (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit; step 11: 2.6 min), 2 min of
 # calibration (12 s) and report (docs/demo_model_run.json); the budget is 150 min.
@@ -44,14 +46,9 @@ synth shifted200 200 24 shifted
 model=(--preset demo --set image_size=32 --set patch_size=8 --set patch_stem=cnn --set stem_widths=16,32,64
        --set image_pool=mean --seed 0 --cache "$cache" --batch-size 8)
 
-train() {  # RUN_DIR ARGS...  (resumes a run that was stopped)
+train() {  # RUN_DIR ARGS...  (a finished step is kept, a stopped one resumed, one run with other options refused)
     local run=$1; shift
-    if [ -f "$run/train_state.pt" ] && grep -q '"event": "done"' "$run/progress.json" 2>/dev/null; then
-        return 0
-    fi
-    local resume=()
-    [ -f "$run/train_state.pt" ] && resume=(--resume)
-    "$bin/alifuse-train" --data "$work/train3000.csv" --out "$run" "${model[@]}" "$@" "${resume[@]}"
+    "$bin/alifuse-train" --data "$work/train3000.csv" --out "$run" "${model[@]}" "$@" --skip-if-done
 }
 
 # 2. The image encoder alone, on the classification loss: fused from the start, the record (which separates the

@@ -25,7 +25,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), default=rf.PRESET_DEMO,
                    help=f"model size (default: {rf.PRESET_DEMO})")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints and metrics")
-    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint; "
+                   "every option that decides what it learns must be the run's own")
+    p.add_argument("--skip-if-done", action="store_true",
+                   help="for scripts: a run in RUN_DIR that finished with these options is kept (nothing is done), "
+                        "one that did not finish is resumed, one with other options is refused; an empty RUN_DIR "
+                        "starts a new run")
     p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
     p.add_argument("--batch-size", type=int, default=8, help="cases per step and process (default: 8)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-5 paper, 3e-4 demo, 1e-3 tiny)")
@@ -132,30 +137,98 @@ def _resolved(spec: str) -> str:
     return str(p.resolve()) if p.exists() else spec
 
 
-def _check_same_run(run_json: Path, args) -> None:  # noqa: ANN001
-    """``--resume`` continues the run in the folder: the same data, seed and folds, or the checkpoint would list
-    only the last split's subjects and mix two trainings. Names every option that differs."""
+#: options that say where a run is written and how fast it goes, not what it learns: a resume may change them
+_NOT_COMPARED = frozenset({"data", "out", "resume", "skip_if_done", "device", "workers", "progress_json", "compile",
+                           "cache"})
+_PATH_OPTIONS = ("init_from", "text_weights")
+
+
+def training_options(args) -> dict:  # noqa: ANN001
+    """Every option that decides what the run learns, by its argparse name (paths made absolute): run.json keeps
+    them, and ``--resume`` refuses a command that differs in any of them (the schedule, the data a step sees and
+    the losses would mix two trainings)."""
+    opts = {k: v for k, v in vars(args).items() if k not in _NOT_COMPARED}
+    for k in _PATH_OPTIONS:
+        if opts.get(k):
+            opts[k] = _resolved(opts[k])
+    return opts
+
+
+def _shown(value) -> str:  # noqa: ANN001
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None or value == []:
+        return "not given"
+    return quote(", ".join(map(str, value)) if isinstance(value, list) else str(value), 60)
+
+
+def _read_run_info(run_json: Path, why: str) -> dict | None:
+    """run.json of a run folder, None where there is none (an older folder, or one killed before it)."""
     if not run_json.is_file():
-        return  # an older run folder, or one killed before run.json: nothing to compare with
+        return None
     from engine.safe_files import read_regular
 
     try:
         saved = json.loads(read_regular(run_json, 16 << 20, rf.RUN_INFO).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise AlifuseInputError(f"--resume: {quote_path(run_json)} is not valid JSON; it cannot say which run this "
+        raise AlifuseInputError(f"{why}: {quote_path(run_json)} is not valid JSON; it cannot say which run this "
                                 f"is") from None
     if not isinstance(saved, dict):
-        raise AlifuseInputError(f"--resume: {quote_path(run_json)} does not hold a JSON object")
-    differ = []
+        raise AlifuseInputError(f"{why}: {quote_path(run_json)} does not hold a JSON object")
+    return saved
+
+
+def _check_same_run(run_json: Path, args, why: str = "--resume") -> dict | None:  # noqa: ANN001
+    """``--resume`` continues the run in the folder: the same data and every option that decides what it learns
+    (seed and folds, or the checkpoint would list only the last split's subjects; epochs, which set the learning
+    rate's schedule; losses, augmentation, ...), or it would mix two trainings. Names every option that differs.
+    Folders written before run.json kept the options are compared on data, seed and folds. Returns run.json."""
+    from trainer.data_source import stderr_warn
+
+    saved = _read_run_info(run_json, why)
+    if saved is None:
+        return None
+    differ, stretched = [], ""
     data_then = saved.get("data_resolved") or saved.get("data")
     if data_then is not None and str(data_then) not in (str(args.data), _resolved(args.data)):
         differ.append(f"--data {quote(str(args.data), 60)} (the run's: {quote(str(data_then), 60)})")
-    for opt, key in (("--seed", "seed"), ("--folds", "folds"), ("--fold", "fold")):
-        if key in saved and saved[key] != getattr(args, key):
-            differ.append(f"{opt} {getattr(args, key)} (the run's: {quote(saved[key], 24)})")
+    then = saved.get("options")
+    if isinstance(then, dict):
+        parser = build_parser()
+        for key, now in training_options(args).items():
+            was = then.get(key, parser.get_default(key))  # an option added since: the run had its default
+            if was == now:
+                continue
+            if key == "epochs":  # training longer (or ending sooner) is a use of resume, but not an exact one
+                stretched = (f"{why}: --epochs {now} (the run's: {was}): the learning rate's schedule is stretched "
+                             f"to the new length from here on, so the run is not the one --epochs {now} from the "
+                             f"start would give")
+            else:
+                differ.append(f"--{key.replace('_', '-')} {_shown(now)} (the run's: {_shown(was)})")
+    else:
+        for opt, key in (("--seed", "seed"), ("--folds", "folds"), ("--fold", "fold")):
+            if key in saved and saved[key] != getattr(args, key):
+                differ.append(f"{opt} {getattr(args, key)} (the run's: {quote(saved[key], 24)})")
     if differ:
-        raise AlifuseInputError(f"--resume: {quote_path(run_json.parent)} was trained with other options: "
+        raise AlifuseInputError(f"{why}: {quote_path(run_json.parent)} was trained with other options: "
                                 f"{'; '.join(differ)}; resume with the run's own, or start a new --out")
+    if stretched:
+        stderr_warn(stretched)
+    return saved
+
+
+def _epochs_done(out: Path) -> int:
+    """The epochs the run in ``out`` has finished: 0 unless its last event (progress.json) is "done"."""
+    from engine.safe_files import read_regular
+
+    if not (out / rf.PROGRESS).is_file():
+        return 0
+    try:
+        ev = json.loads(read_regular(out / rf.PROGRESS, 1 << 20, rf.PROGRESS).decode("utf-8"))
+    except (AlifuseInputError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return 0  # resumed, which reads the run's own files and says what is wrong with them
+    done = isinstance(ev, dict) and ev.get(rf.EVENT) == rf.DONE and isinstance(ev.get("epochs_done"), int)
+    return ev["epochs_done"] if done else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,8 +290,14 @@ def _run(args, argv) -> int:  # noqa: ANN001
     if args.lr is not None and not 0 < args.lr < 1:
         raise AlifuseInputError(f"--lr {args.lr}: must be between 0 and 1")
     out = prepare_out_dir(args.out)  # a file, /dev/null/x or read-only: one line now, not after loading the data
-    if args.resume:
-        _check_same_run(out / rf.RUN_INFO, args)
+    if args.skip_if_done and (out / rf.TRAIN_STATE).is_file():
+        done = _epochs_done(out)
+        if done and done >= args.epochs:
+            _check_same_run(out / rf.RUN_INFO, args, "--skip-if-done")
+            print(f"{out}: finished with these options already; nothing to do (--skip-if-done)", file=sys.stderr)
+            return 0
+        args.resume = True  # not finished, or asked to train longer: continued where it stopped
+    saved_info = _check_same_run(out / rf.RUN_INFO, args) if args.resume else None
     if (out / rf.LAST_CHECKPOINT).exists() and not args.resume:
         raise AlifuseInputError(f"--out {out}: already holds a run; pass --resume to continue it or choose another "
                                 f"folder (checkpoints are never overwritten by a new run)")
@@ -255,12 +334,18 @@ def _run(args, argv) -> int:  # noqa: ANN001
             atomic_write_text(out / rf.CONFIG, json.dumps(cfg.to_dict(), indent=2))
             atomic_write_text(out / rf.SPLITS, json.dumps(
                 {k: sorted({r.subject_id for r in v}) for k, v in splits.items()}, indent=1))
-            run_info = {"command": "alifuse-train " + shlex.join(argv if argv is not None else sys.argv[1:]),
-                        "data": str(args.data), "data_resolved": _resolved(args.data), "seed": args.seed,
-                        "folds": args.folds, "fold": args.fold, "preset": args.preset, "classes": classes,
-                        "n_cases": {k: len(v) for k, v in splits.items()}, "skipped_rows": len(skipped),
-                        "environment": environment(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        "world_size": info.world}
+            command = "alifuse-train " + shlex.join(argv if argv is not None else sys.argv[1:])
+            started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            if saved_info is not None:  # the run's first command and start stay; each resume is listed after them
+                run_info = {**saved_info, "options": saved_info.get("options", training_options(args)),
+                            "resumed": [*saved_info.get("resumed", []),
+                                        {"command": command, "started": started, "environment": environment()}]}
+            else:
+                run_info = {"command": command, "data": str(args.data), "data_resolved": _resolved(args.data),
+                            "seed": args.seed, "folds": args.folds, "fold": args.fold, "preset": args.preset,
+                            "options": training_options(args), "classes": classes,
+                            "n_cases": {k: len(v) for k, v in splits.items()}, "skipped_rows": len(skipped),
+                            "environment": environment(), "started": started, "world_size": info.world}
             atomic_write_text(out / rf.RUN_INFO, json.dumps(run_info, indent=2))
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None

@@ -313,6 +313,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     model = model.to(device)
     path_fit = _fit_score_path(model, train_ds, opts, run_dir, device, resume, info.main)
     start_epoch, best_key, best_val = 1, (-math.inf,), {}
+    seconds_before = 0.0  # training time of the sessions before a resume: the done event gives the run's total
     steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
     total = steps_per_epoch * opts.epochs
     params = [p for p in model.parameters() if p.requires_grad]
@@ -341,6 +342,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
             raise AlifuseInputError(f"--resume: {state_file.name} does not fit this run's model and optimizer "
                                     f"(another config?); start a new --out") from None
         start_epoch, best_val = st["epoch"] + 1, st["best_val"]
+        seconds_before = float(st.get("seconds", 0.0))  # states written before it was kept: this session's only
         # states written before the tie-breaks hold "best_auc": the AUC alone (or, briefly, the key)
         saved = st["best_key"] if "best_key" in st else st["best_auc"]
         best_key = tuple(saved) if isinstance(saved, (list, tuple)) else (saved,)
@@ -424,7 +426,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 reporter.epoch(epoch=epoch, train=train_loss, val=val, checkpoint=str(last), best=is_best)
                 save_train_state(state_file, {"model": model.state_dict(), "optimizer": optim.state_dict(),
                                               "scheduler": sched.state_dict(), "epoch": epoch,
-                                              "best_key": best_key, "best_val": best_val})
+                                              "best_key": best_key, "best_val": best_val,
+                                              "seconds": seconds_before + time.perf_counter() - t_start})
     except OSError as exc:
         raise AlifuseInputError(f"{run_dir}: cannot write the run ({exc.strerror or exc}); "
                                 f"earlier checkpoints are intact") from None
@@ -434,7 +437,8 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     result = RunResult(best, last, epoch if not stop.stop else epoch - 1, best_val, stop.stop)
     if info.main:
         reporter.event(event=rf.STOPPED if stop.stop else rf.DONE, best_checkpoint=str(best),
-                       last_checkpoint=str(last), seconds=round(time.perf_counter() - t_start, 2),
+                       last_checkpoint=str(last),
+                       seconds=round(seconds_before + time.perf_counter() - t_start, 2),
                        epochs_done=result.epochs_done, best_val=best_val)
         reporter.close()
     return result

@@ -83,6 +83,14 @@ def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_siz
     batch = _whole("batch size", batch_size, 1, 4096)
     seed_v = _whole("seed", seed, 0, 2**31 - 1)
     out_p = _check_out(out, resume)
+    if resume:  # a blank field takes the run's own value; one that differs would mix two trainings
+        own = _run_options(out_p)
+        if own.get("preset") not in (None, preset):
+            raise AlifuseInputError(f"preset: {preset}, but the run in {out_p} was trained with {own['preset']}; "
+                                    f"a resumed run keeps its own (choose {own['preset']}, or untick Resume)")
+        batch = _own_value("batch size", batch, own.get("batch_size"), out_p)
+        seed_v = _own_value("seed", seed_v, own.get("seed"), out_p)
+        n_epochs = n_epochs if n_epochs is not None else own.get("epochs")  # more epochs: the run trains longer
     if synthetic_subjects is not None:
         n = _whole("synthetic subjects", synthetic_subjects, MIN_SYNTH_SUBJECTS, MAX_SYNTH_SUBJECTS)
         if n is None:
@@ -96,7 +104,30 @@ def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_siz
     else:
         n = None
         data_p = _check_data(data)
+    if resume:
+        trained_on = (RunFolder(out_p).run_info() or {}).get("data_resolved")
+        if isinstance(trained_on, str) and trained_on != str(data_p.resolve()):
+            raise AlifuseInputError(f"data: {data_p}, but the run in {out_p} was trained on {trained_on}; a resumed "
+                                    f"run reads its own data (choose it, or untick Resume)")
     return TrainSettings(data_p, preset, out_p, n_epochs, batch, device, seed_v, resume, n)
+
+
+def _run_options(out: Path) -> dict:
+    """The options the run in ``out`` was trained with (run.json "options"; a folder written before they were kept
+    names its preset and seed only; {} where there is no run.json)."""
+    info = RunFolder(out).run_info() or {}
+    own = info.get("options")
+    own = dict(own) if isinstance(own, dict) else {k: info[k] for k in ("preset", "seed") if k in info}
+    return {k: v for k, v in own.items() if k not in ("batch_size", "seed", "epochs") or
+            (isinstance(v, int) and not isinstance(v, bool))}
+
+
+def _own_value(label: str, given: int | None, own: int | None, out: Path) -> int | None:
+    """A resumed run's field: blank takes the run's own value; another value is refused, naming the field."""
+    if given is None or own is None or given == own:
+        return own if given is None else given
+    raise AlifuseInputError(f"{label}: {given}, but the run in {out} was trained with {own}; a resumed run keeps "
+                            f"its own (clear the field, or untick Resume for a new run)")
 
 
 def _check_data(text: str) -> Path:

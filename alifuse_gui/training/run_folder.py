@@ -13,6 +13,10 @@ from typing import Any
 
 from engine import run_format as rf
 from engine.errors import AlifuseInputError
+from engine.safe_files import read_regular
+
+#: the largest config.json / run.json / progress.json read (a run writes a few kB)
+MAX_RUN_JSON_BYTES = 16 << 20
 
 
 def parse_event_line(line: str | bytes) -> dict[str, Any] | None:
@@ -34,8 +38,11 @@ def parse_event_line(line: str | bytes) -> dict[str, Any] | None:
 def read_events(path: str | Path) -> list[dict[str, Any]]:
     """Every complete event object of a JSON-lines file; [] when the file does not exist (yet).
 
-    Unparseable lines are skipped: the last line may be half-written while the trainer appends to it.
+    Unparseable lines are skipped: the last line may be half-written while the trainer appends to it. Anything
+    but a regular file reads as none (a FIFO of that name would hang the read).
     """
+    if not Path(path).is_file():
+        return []
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -44,10 +51,13 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object file, or None when missing, half-written or not an object."""
+    """A JSON object file, or None when missing, half-written, not an object, not a regular file (a FIFO would
+    hang the read) or larger than a run's own files ever are."""
+    if not path.is_file():
+        return None
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        obj = json.loads(read_regular(path, MAX_RUN_JSON_BYTES, path.name).decode("utf-8"))
+    except (AlifuseInputError, OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
 

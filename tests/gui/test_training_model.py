@@ -133,3 +133,42 @@ def test_monitor_stopped_event_keeps_the_checkpoints():
             "seconds": 3.0, "epochs_done": 2})
     assert m.state == "stopped" and m.last_checkpoint == "/r/last.safetensors" and m.best_epoch == 1
     assert m.status_text() == "Training stopped after 2 complete epoch(s)."
+
+
+def test_resume_takes_the_runs_own_settings_and_names_a_field_that_differs(tmp_path):
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    (cohort / "manifest.csv").write_text("subject_id,image,label\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({
+        "data_resolved": str(cohort.resolve()), "preset": "tiny", "seed": 3,
+        "options": {"preset": "tiny", "epochs": 4, "batch_size": 2, "seed": 3, "lr": 0.001}}))
+    s = parse_settings(str(cohort), "tiny", str(run), resume=True)  # blank fields: the run's own
+    assert (s.epochs, s.batch_size, s.seed) == (4, 2, 3)
+    assert TrainLauncher().train_command(s)[-8:] == ["--epochs", "4", "--batch-size", "2", "--seed", "3", "--resume",
+                                                     "--progress-json"]
+    assert parse_settings(str(cohort), "tiny", str(run), epochs="8", resume=True).epochs == 8  # trains longer
+    with pytest.raises(AlifuseInputError, match=r"^batch size: 16, but the run in .* was trained with 2"):
+        parse_settings(str(cohort), "tiny", str(run), batch_size="16", resume=True)
+    with pytest.raises(AlifuseInputError, match=r"^seed: 1, but .* trained with 3"):
+        parse_settings(str(cohort), "tiny", str(run), seed="1", resume=True)
+    with pytest.raises(AlifuseInputError, match=r"^preset: demo, but .* trained with tiny"):
+        parse_settings(str(cohort), "demo", str(run), resume=True)
+    other = tmp_path / "other.csv"
+    other.write_text("x\n")
+    with pytest.raises(AlifuseInputError, match=r"^data: .*other.csv, but the run in .* was trained on"):
+        parse_settings(str(other), "tiny", str(run), resume=True)
+    assert parse_settings(str(cohort), "tiny", str(run), epochs="4", batch_size="2", seed="3", resume=True).resume
+
+
+def test_a_fifo_or_oversized_run_file_reads_as_none_without_hanging(tmp_path):
+    import os
+
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / "run.json")  # reading a FIFO with no writer would block forever
+    os.mkfifo(run / "metrics.jsonl")
+    (run / "config.json").write_bytes(b"{" + b" " * (17 << 20) + b"}")  # over the 16 MiB a run's file may be
+    folder = RunFolder(run)
+    assert folder.run_info() is None and folder.epochs() == [] and folder.config() is None

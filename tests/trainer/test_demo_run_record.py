@@ -57,6 +57,21 @@ def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path:
     assert "--subjects 1200 --seed 21" in back["data"]["train"] and "--subjects 1800 --seed 25" in back["data"]["train"]
 
 
+def test_a_resumed_stage_keeps_its_first_command_and_lists_the_resume(tmp_path: Path) -> None:
+    for i, name in enumerate(STAGES):
+        _run_folder(tmp_path, name, seconds=60.0, auc=0.9)
+    info = tmp_path / "runs" / "stage4" / "run.json"
+    meta = json.loads(info.read_text())
+    meta["resumed"] = [{"command": "alifuse-train --resume", "started": "2026-12-02T08:00:00+0000",
+                        "environment": {"torch": "2.13.0+cpu"}}]
+    info.write_text(json.dumps(meta))
+    rec = _script().build(tmp_path, DEMO_CHECKPOINT, "m", "")
+    assert rec["stages"]["stage4"]["command"].startswith("alifuse-train --out")
+    assert rec["stages"]["stage4"]["resumed"] == [{"command": "alifuse-train --resume",
+                                                   "started": "2026-12-02T08:00:00+0000"}]
+    assert "resumed" not in rec["stages"]["stage3"]
+
+
 def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
     for name in STAGES[:-1]:
         _run_folder(tmp_path, name, 60.0, 0.8)

@@ -208,7 +208,7 @@ class _NotATensor:
 def test_resume_from_damaged_files_is_one_line(run, tmp_path, capsys, name, damage, says):
     cohort, out = run
     copy = _damaged(out, tmp_path, name, damage)
-    code, io = _run(train_main, ["--data", cohort, "--out", copy, "--resume", "--epochs", "2", "--preset", "tiny",
+    code, io = _run(train_main, ["--data", cohort, "--out", copy, "--resume", "--epochs", "1", "--preset", "tiny",
                                  "--batch-size", "2", "--cache", tmp_path / "c"], capsys)
     assert code == 2 and says in io.err and io.err.count("\n") == 1, io.err
     assert "weights_only" not in io.err and "internal error" not in io.err
