@@ -23,13 +23,13 @@ cache="$work/cache"
 # 1. Cohorts: training (seeds 21 and 25, 3,000 subjects: with 840 training volumes the ViT memorised this cohort,
 #    with 2,100 it learns it), held-out test (seed 23) and other scanners (seed 24); small voxels (2-3 mm), ample
 #    for the 32^3 model grid. Seeds never shared: every test subject is someone no run trained on.
-synth() {  # OUT SUBJECTS SEED [ACQUISITION]
-    [ -f "$work/$1/manifest.csv" ] || "$bin/alifuse-synth" "$work/$1" --subjects "$2" --seed "$3" \
-        --preset-size small --acquisition "${4:-standard}" --workers 2
+synth() {  # OUT SUBJECTS SEED [ACQUISITION]  (kept if made with these options; one stopped midway is made again)
+    "$bin/alifuse-synth" "$work/$1" --subjects "$2" --seed "$3" --preset-size small --acquisition "${4:-standard}" \
+        --workers 2 --skip-if-done
 }
 synth train1200 1200 21
 synth train_extra 1800 25
-[ -f "$work/train3000.csv" ] || "$bin/python" -c "
+"$bin/python" -c "
 import sys
 from pathlib import Path
 from trainer.records import read_manifest, write_manifest

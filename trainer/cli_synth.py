@@ -9,7 +9,7 @@ from typing import Sequence
 from engine.cli_common import ArgumentParser, prepare_out_dir, run_cli, seed_type
 from engine.errors import AlifuseInputError, quote_path
 from trainer.synth.acquisition import ACQUISITIONS, SIZES
-from trainer.synth.cohort import DEFAULT_BALANCE, _check, make_cohort
+from trainer.synth.cohort import CLASSES, DEFAULT_BALANCE, FORMAT_VERSION, _check, finished_cohort, make_cohort
 
 _PROG = "alifuse-synth"
 
@@ -54,7 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(matrices about 50-80) for quick runs and tests (default: standard)")
     p.add_argument("--workers", metavar="W", type=int, default=1,
                    help="processes rendering subjects in parallel; output does not depend on it (default: 1)")
+    p.add_argument("--skip-if-done", action="store_true",
+                   help="for scripts: do nothing if OUT_DIR holds a finished cohort made with these options (its "
+                        "cohort.json says so); one stopped midway or made with other options is written again")
     return p
+
+
+def _same_options(made: dict, args) -> bool:  # noqa: ANN001
+    """True when a finished cohort's parameters (cohort.json) are the ones these options would write."""
+    balance = made.get("class_balance")
+    return (made.get("format_version") == FORMAT_VERSION and made.get("n_subjects") == args.subjects
+            and made.get("seed") == args.seed and made.get("acquisition") == args.acquisition
+            and made.get("preset_size") == args.preset_size and isinstance(balance, dict)
+            and [balance.get(c) for c in CLASSES] == [float(b) for b in args.class_balance])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +82,11 @@ def _run(args) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--workers {args.workers}: must be a whole number >= 1")
     _check(args.subjects, args.seed, args.class_balance)  # every option checked before the folder is made
     out = prepare_out_dir(args.out_dir, "OUT_DIR")  # /dev/null/x or a read-only folder: one line, before any work
+    if args.skip_if_done:
+        made = finished_cohort(out)
+        if made is not None and _same_options(made, args):
+            print(f"{args.out_dir} holds this cohort already (cohort.json): nothing to do")
+            return 0
     try:
         records = make_cohort(out, args.subjects, seed=args.seed, acquisition=args.acquisition,
                               class_balance=args.class_balance, workers=args.workers, size=args.preset_size)

@@ -87,3 +87,33 @@ def test_out_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, where):
         where = str(ro / "c")
     line = _fails(capsys, [where, "--subjects", "2"])
     assert "OUT_DIR" in line and "internal error" not in line
+
+
+@pytest.mark.slow
+def test_a_cohort_stopped_midway_is_written_again_and_skip_if_done_keeps_a_finished_one(tmp_path, capsys,
+                                                                                       monkeypatch):
+    import trainer.synth.cohort as cohort
+
+    out = tmp_path / "cohort"
+    argv = [str(out), "--subjects", "2", "--seed", "4", "--preset-size", "small", "--skip-if-done"]
+    real = cohort._render_job
+
+    def stop_after_one(job):  # noqa: ANN001, ANN202 - the process killed while the second subject is drawn
+        if job[1].subject_id.endswith("2"):
+            raise KeyboardInterrupt  # Ctrl-C
+        return real(job)
+
+    monkeypatch.setattr(cohort, "_render_job", stop_after_one)
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 130  # as after Ctrl-C
+    assert (out / cohort.PARTIAL_MARKER).is_file() and not (out / "cohort.json").exists()
+    assert cohort.finished_cohort(out) is None
+    monkeypatch.setattr(cohort, "_render_job", real)
+    assert main(argv) == 0 and "wrote 2 subjects" in capsys.readouterr().out  # not refused as a foreign folder
+    assert not (out / cohort.PARTIAL_MARKER).exists() and cohort.finished_cohort(out)["seed"] == 4
+    stamp = (out / "manifest.csv").stat().st_mtime_ns
+    assert main(argv) == 0 and "nothing to do" in capsys.readouterr().out
+    assert (out / "manifest.csv").stat().st_mtime_ns == stamp
+    assert main(argv[:4] + ["5", *argv[5:]]) == 0 and "wrote 2 subjects" in capsys.readouterr().out  # another seed
+    assert cohort.finished_cohort(out)["seed"] == 5

@@ -30,7 +30,11 @@ DATASET = "synthetic"
 def dataset_name(seed: int, acquisition: str = "standard") -> str:
     """Each cohort is its own data set: subject ids repeat across cohorts (sub-0001 ...), the people do not."""
     return f"{DATASET}-seed{int(seed)}" + ("" if acquisition == "standard" else f"-{acquisition}")
+
+
 DEFAULT_BALANCE: tuple[float, float, float] = (0.35, 0.40, 0.25)  # NC, MCI, AD, about ADNI's baseline mix
+#: cohort.json's layout version
+FORMAT_VERSION = 2
 _STREAM_EHR, _STREAM_SCAN, _STREAM_ANATOMY = 0, 1, 2  # a stream of its own: adding anatomy changed no other draw
 
 
@@ -135,12 +139,18 @@ def record_of(out_dir: Path, spec: SubjectSpec) -> CaseRecord:
                       mask=Path(out_dir) / spec.mask_name)
 
 
+#: written before the first subject and removed after cohort.json: a folder holding it is a cohort that was stopped
+#: midway (its cohort.json, if any, is an earlier cohort's), which a new call may write over
+PARTIAL_MARKER = ".alifuse-synth-partial"
+
+
 def _prepare(out_dir: Path) -> None:
-    """Refuse a file or a foreign non-empty folder; clear the subject files of an earlier cohort."""
+    """Refuse a file or a foreign non-empty folder; clear the subject files of an earlier cohort, finished or
+    stopped midway."""
     if out_dir.exists() and not out_dir.is_dir():
         raise AlifuseInputError(f"{out_dir}: OUT_DIR exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not (out_dir / "cohort.json").is_file():
+        if not ((out_dir / "cohort.json").is_file() or (out_dir / PARTIAL_MARKER).is_file()):
             raise AlifuseInputError(f"{out_dir}: OUT_DIR is not empty and holds no earlier synthetic cohort")
         for sub, pattern in (("images", "sub-*.nii*"), ("masks", "sub-*_atrophy.nii.gz"), ("ehr", "sub-*.json")):
             for stale in sorted((out_dir / sub).glob(pattern)):
@@ -152,7 +162,7 @@ def cohort_summary(specs: list[SubjectSpec], seed: int, acquisition: str, class_
                    size: str) -> dict[str, Any]:
     """cohort.json: the parameters and each subject's hidden truth (severity, acquisition)."""
     return {
-        "generator": "alifuse-synth", "format_version": 2, "dataset": dataset_name(seed, acquisition),
+        "generator": "alifuse-synth", "format_version": FORMAT_VERSION, "dataset": dataset_name(seed, acquisition),
         "seed": int(seed),
         "n_subjects": len(specs), "acquisition": acquisition, "preset_size": size,
         "class_balance": dict(zip(CLASSES, (float(b) for b in class_balance))),
@@ -184,6 +194,8 @@ def make_cohort(out_dir: Path, n_subjects: int, seed: int = 0, acquisition: str 
         raise AlifuseInputError(f"--workers: must be a whole number >= 1, got {workers!r}")
     specs = plan_cohort(n_subjects, seed, acquisition, class_balance, size)
     _prepare(out_dir)
+    (out_dir / PARTIAL_MARKER).write_text("alifuse-synth is writing this cohort; stopped midway if it stays\n")
+    (out_dir / "cohort.json").unlink(missing_ok=True)  # an earlier cohort's, no longer what the folder holds
     jobs = [(out_dir, s) for s in specs]
     if workers == 1 or len(specs) == 1:
         for job in jobs:
@@ -196,4 +208,20 @@ def make_cohort(out_dir: Path, n_subjects: int, seed: int = 0, acquisition: str 
     write_tables(specs, out_dir)
     summary = cohort_summary(specs, seed, acquisition, class_balance, size)
     (out_dir / "cohort.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out_dir / PARTIAL_MARKER).unlink()
     return records
+
+
+def finished_cohort(out_dir: Path) -> dict[str, Any] | None:
+    """The parameters of the finished cohort in ``out_dir`` (cohort.json without its subjects), or None where the
+    folder holds none, or one stopped midway."""
+    from engine.safe_files import read_regular
+
+    meta = Path(out_dir) / "cohort.json"
+    if (Path(out_dir) / PARTIAL_MARKER).exists() or not meta.is_file() or not (Path(out_dir) / "manifest.csv").is_file():
+        return None
+    try:
+        summary = json.loads(read_regular(meta, 1 << 30, "cohort.json").decode("utf-8"))
+    except (AlifuseInputError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    return {k: v for k, v in summary.items() if k != "subjects"} if isinstance(summary, dict) else None
