@@ -19,7 +19,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
 from alifuse_gui.training import PRESETS, RunFolder, RunMonitor, TrainLauncher, TrainSettings, open_run, parse_settings
-from alifuse_gui.training.launcher import DEVICES, MAX_SYNTH_SUBJECTS, MIN_SYNTH_SUBJECTS
+from alifuse_gui.training.launcher import DEVICES, MAX_SYNTH_SUBJECTS, MIN_SYNTH_SUBJECTS, run_options
 from alifuse_gui.training.progress import LOSS_TERMS
 from engine.errors import AlifuseInputError
 
@@ -151,6 +151,9 @@ class TrainingDialog(QDialog):
         out_row.addWidget(self.out_edit)
         out_row.addWidget(browse_out)
         self.resume_check = QCheckBox("Resume the run in this folder")
+        # a resumed run keeps its own settings: blank fields show them
+        self.resume_check.toggled.connect(self._show_run_settings)
+        self.out_edit.textChanged.connect(self._show_run_settings)
         form = QFormLayout()
         form.addRow("Preset", self.preset_combo)
         form.addRow("Epochs", self.epochs_edit)
@@ -219,6 +222,14 @@ class TrainingDialog(QDialog):
         if f:
             self.data_edit.setText(f)
             self.existing_radio.setChecked(True)
+
+    def _show_run_settings(self, *_args) -> None:  # noqa: ANN002
+        """With Resume ticked, the blank Epochs, Batch size and Seed fields show the run's own values (what a
+        blank field resumes with); otherwise the trainer's defaults."""
+        text = self.out_edit.text().strip()
+        own = run_options(Path(text).expanduser()) if text and self.resume_check.isChecked() else {}
+        for edit, key in ((self.epochs_edit, "epochs"), (self.batch_edit, "batch_size"), (self.seed_edit, "seed")):
+            edit.setPlaceholderText(f"the run's: {own[key]}" if own.get(key) is not None else "trainer default")
 
     def _browse_out(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Run folder")

@@ -84,7 +84,7 @@ def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_siz
     seed_v = _whole("seed", seed, 0, 2**31 - 1)
     out_p = _check_out(out, resume)
     if resume:  # a blank field takes the run's own value; one that differs would mix two trainings
-        own = _run_options(out_p)
+        own = run_options(out_p)
         if own.get("preset") not in (None, preset):
             raise AlifuseInputError(f"preset: {preset}, but the run in {out_p} was trained with {own['preset']}; "
                                     f"a resumed run keeps its own (choose {own['preset']}, or untick Resume)")
@@ -112,7 +112,7 @@ def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_siz
     return TrainSettings(data_p, preset, out_p, n_epochs, batch, device, seed_v, resume, n)
 
 
-def _run_options(out: Path) -> dict:
+def run_options(out: Path) -> dict:
     """The options the run in ``out`` was trained with (run.json "options"; a folder written before they were kept
     names its preset and seed only; {} where there is no run.json)."""
     info = RunFolder(out).run_info() or {}

@@ -252,3 +252,24 @@ def test_real_trainer_end_to_end(qtbot, tmp_path):
     assert dlg.best_checkpoint is not None and dlg.best_checkpoint.is_file()
     dlg.use_model()
     assert used == [dlg.best_checkpoint]
+
+
+def test_resume_shows_the_runs_own_settings_and_names_a_field_that_differs(qtbot, fake, tmp_path):
+    import json
+
+    dlg = make_dialog(qtbot, fake, tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"preset": "demo", "data_resolved": str(fake["cohort"].resolve()),
+                                              "options": {"preset": "demo", "epochs": 4, "batch_size": 2, "seed": 3}}))
+    (run / "metrics.jsonl").write_text("")
+    assert dlg.epochs_edit.placeholderText() == "trainer default"
+    dlg.resume_check.setChecked(True)
+    assert [e.placeholderText() for e in (dlg.epochs_edit, dlg.batch_edit, dlg.seed_edit)] == [
+        "the run's: 4", "the run's: 2", "the run's: 3"]
+    dlg.preset_combo.setCurrentIndex(dlg.preset_combo.findData("demo"))
+    dlg.seed_edit.setText("9")
+    assert not dlg.start()
+    assert dlg.error_label.text().startswith("seed: 9, but the run in") and dlg.seed_edit.text() == "9"
+    dlg.resume_check.setChecked(False)
+    assert dlg.seed_edit.placeholderText() == "trainer default"
