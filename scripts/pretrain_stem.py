@@ -94,6 +94,17 @@ def scanner_batches(augment: ScannerAugment, cfg: AlifuseConfig, seed: int) -> B
     return change
 
 
+def _written_by(out: Path, command: str) -> bool:
+    """True when ``out`` exists and its OUT.json records ``command`` (the run is deterministic in it)."""
+    sidecar = Path(f"{out}.json")
+    if not (out.is_file() and sidecar.is_file()):
+        return False
+    try:
+        return json.loads(sidecar.read_text(encoding="utf-8")).get("command") == command
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("manifest", type=Path, help="the training manifest (its seed-0 split gives train and val)")
@@ -106,9 +117,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--augment-scanners", action="store_true",
                    help="give each training volume another scanner's look, drawn per case and epoch")
+    p.add_argument("--skip-if-done", action="store_true",
+                   help="do nothing if OUT was written by this same command (OUT.json says so); with other options "
+                        "it is trained again")
     a = p.parse_args()
     if a.epochs < 1 or a.threads < 1:
         p.error(f"--epochs {a.epochs} / --threads {a.threads}: both must be at least 1")
+    command = shlex.join(["scripts/pretrain_stem.py", *(x for x in sys.argv[1:] if x != "--skip-if-done")])
+    if a.skip_if_done and _written_by(a.out, command):
+        print(f"{a.out} was written by this command already: nothing to do")
+        return
     try:  # a bad field, value or manifest is one line naming it, as alifuse-train's are
         cfg = preset("demo", **{**DEFAULTS, **dict(parse_field(s) for s in a.set)})
         cfg.validate()
@@ -132,7 +150,7 @@ def main() -> None:
     if augment is not None:  # named as alifuse-train's provenance names it
         provenance["image_augment"] = {"kind": type(augment).__name__, **augment.to_json()}
     save_checkpoint(model, a.out, CLASSES, provenance=provenance)
-    record = {"command": shlex.join(["scripts/pretrain_stem.py", *sys.argv[1:]]), "started": started,
+    record = {"command": command, "started": started,
               "seconds": round(time.time() - t0, 2), "best_val": {"auc": round(best_auc, 4)},
               "kept_epoch": best_epoch, "n_cases": {k: len(v) for k, v in idx.items()}}
     Path(f"{a.out}.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -4,10 +4,10 @@
 #   bash scripts/train_demo.sh WORK_DIR [--install]
 #
 # WORK_DIR (outside the work tree) holds the cohorts, the preprocessing cache and the run folders; every step
-# that has finished is skipped when the script runs again, a training step stopped midway resumes exactly, and a
-# training step that finished with other options than those written here stops the script with the options named
-# (alifuse-train --skip-if-done; step 11 is done again if it ran with other options or from another step-10
-# checkpoint). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
+# that has finished with the options written here is skipped when the script runs again (--skip-if-done): a cohort
+# or the stem made with other options is made again, as is step 11 (also from another step-10 checkpoint); a
+# training step stopped midway resumes exactly, and one that finished with other options stops the script with the
+# options named (its checkpoints are kept). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
 # On the 2-core development machine the whole script takes about 2 h 30 min: 15 min of cohorts, 132 min of training
 # (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit; step 11: 2.6 min), 2 min of
 # calibration (12 s) and report (docs/demo_model_run.json); the budget is 150 min.
@@ -55,9 +55,8 @@ train() {  # RUN_DIR ARGS...  (a finished step is kept, a stopped one resumed, o
 #    classes within a few epochs) leaves the MRI branch no gradient to learn from (docs/RESULTS.md). First its stem,
 #    as the first three stages of a four-stage CNN (which learns this cohort in about ten epochs where the stem inside
 #    the ViT stays on the class prior); then the transformer on the stem's tokens, the stem kept as it was learned.
-[ -f "$work/runs/stem.safetensors.json" ] || "$bin/python" "$root/scripts/pretrain_stem.py" "$work/train3000.csv" \
-    --test "$work/test300/manifest.csv" --cache "$cache" --out "$work/runs/stem.safetensors" --epochs 14 \
-    > "$work/runs/stem.log"
+"$bin/python" "$root/scripts/pretrain_stem.py" "$work/train3000.csv" --test "$work/test300/manifest.csv" \
+    --cache "$cache" --out "$work/runs/stem.safetensors" --epochs 14 --skip-if-done >> "$work/runs/stem.log"
 train "$work/runs/stage1" --modalities image --loss cls --init-from "$work/runs/stem.safetensors" \
     --freeze image_encoder.patch_embed --epochs 20 --lr 3e-4
 

@@ -91,3 +91,22 @@ def test_augment_scanners_changes_the_learned_stem_and_is_recorded(tmp_path, mon
     assert stems[True][1]["kind"] == "ScannerAugment" and stems[True][1]["rotate"] == 8.0
     assert any(not torch.equal(stems[False][0][k], stems[True][0][k]) for k in stems[True][0]), \
         "the same seed with the scans changed learns another stem"
+
+
+def test_skip_if_done_keeps_a_stem_written_by_the_same_command_and_trains_again_with_others(tmp_path, monkeypatch,
+                                                                                           capsys):
+    out = tmp_path / "stem.safetensors"
+    manifest = write_toy_cohort(tmp_path / "toy", 60)  # a validation split with every class, for its AUC
+    argv = ["pretrain_stem.py", str(manifest), "--test", str(manifest), "--out", str(out), "--epochs", "1",
+            "--threads", "1", *SETS, "--skip-if-done"]
+    monkeypatch.setattr(sys, "argv", argv)
+    _script().main()
+    record = json.loads(Path(f"{out}.json").read_text())
+    assert "--skip-if-done" not in record["command"] and "--epochs 1" in record["command"]
+    before = out.read_bytes()
+    capsys.readouterr()
+    _script().main()
+    assert "nothing to do" in capsys.readouterr().out and out.read_bytes() == before
+    monkeypatch.setattr(sys, "argv", [*argv[:-1], "--seed", "1", "--skip-if-done"])  # another option: trained again
+    _script().main()
+    assert "--seed 1" in json.loads(Path(f"{out}.json").read_text())["command"] and out.read_bytes() != before
