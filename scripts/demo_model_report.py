@@ -11,6 +11,8 @@ folder that no longer holds the image-only run.
 For each data set (every subject of a cohort drawn with a seed no training run used):
 - fused: the full record and the MRI; "MRI only": the same model with an empty record; "record only": the same
   model with the MRI hidden (zeros); optionally a separately trained image-only model (Table II's image row);
+- fused minus each one-modality reading: the AUC difference with a paired bootstrap CI (the same cases resampled
+  once for both readings);
 - NC vs AD from the MRI with a record of age and sex only (AUC of P(AD), NC and AD subjects);
 - reliance: the mean total-variation shift of the prediction with the MRI hidden / every word-piece [MASK]ed;
 - calibration: ECE of the shipped (calibrated) probabilities (beside the ECE a perfectly calibrated model would show
@@ -32,7 +34,7 @@ from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset
 from trainer.evaluate import check_no_leakage, mean_reliance
 from trainer.loop import predict_dataset
-from trainer.metrics import auc, bootstrap_ci, ece_noise_floor, scores_with_ci
+from trainer.metrics import auc, bootstrap_ci, ece_noise_floor, paired_auc_difference, scores_with_ci
 from trainer.records import CaseRecord, read_manifest, with_fields
 
 CLASSES = ["NC", "MCI", "AD"]
@@ -66,8 +68,12 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
     out = {"fused": _scored(y, p_fused, n_boot)}
     p_img = predict_dataset(model, CaseDataset(with_fields(records, ()), cfg, CLASSES, cache), cpu)
     out["mri_only_empty_record"] = _scored(y, p_img, n_boot)
-    out["record_only_mri_hidden"] = _scored(y, predict_dataset(model, _HiddenImage(records, cfg, CLASSES, cache), cpu),
-                                            n_boot)
+    p_rec = predict_dataset(model, _HiddenImage(records, cfg, CLASSES, cache), cpu)
+    out["record_only_mri_hidden"] = _scored(y, p_rec, n_boot)
+    # is the fused reading above each one-modality reading? The same cases resampled once for both (paired): the
+    # two CIs above overlap even where the data show a difference
+    out["fused_minus"] = {"record_only_mri_hidden": paired_auc_difference(y, p_fused, p_rec, n_boot),
+                          "mri_only_empty_record": paired_auc_difference(y, p_fused, p_img, n_boot)}
     if image_only is not None:
         m2, _ = image_only
         out["image_only_model"] = _scored(y, predict_dataset(m2, CaseDataset(records, m2.cfg, CLASSES, cache), cpu),
