@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QFil
                                QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import AutoLocator, NullLocator
 
 from alifuse_gui.training import PRESETS, RunFolder, RunMonitor, TrainLauncher, TrainSettings, open_run, parse_settings
 from alifuse_gui.training.launcher import DEVICES, MAX_SYNTH_SUBJECTS, MIN_SYNTH_SUBJECTS, run_options
@@ -54,8 +55,19 @@ class TrainingPlot(FigureCanvasQTAgg):
         (self.lines["val:auc"],) = self.ax_val.plot([], [], "-s", ms=4, label="AUC")
         self.ax_loss.set(title="Training loss", xlabel="epoch")
         self.ax_val.set(title="Validation", xlabel="epoch", ylim=(0, 1.02))
+        # before the first point, a line of text instead of matplotlib's axes around nothing (-0.04 ... 0.04)
+        self.empty_notes = {ax: ax.text(0.5, 0.5, "no epochs yet", transform=ax.transAxes, ha="center",
+                                        va="center", color="0.45") for ax in (self.ax_loss, self.ax_val)}
         for ax in (self.ax_loss, self.ax_val):
             ax.grid(alpha=0.3)
+            self._show_empty(ax, True)
+
+    def _show_empty(self, ax, empty: bool) -> None:  # noqa: ANN001
+        """No ticks and the "no epochs yet" note on an axis without data; matplotlib's own ticks otherwise."""
+        self.empty_notes[ax].set_visible(empty)
+        ax.xaxis.set_major_locator(NullLocator() if empty else AutoLocator())
+        if ax is self.ax_loss:
+            ax.yaxis.set_major_locator(NullLocator() if empty else AutoLocator())
 
     def show_monitor(self, m: RunMonitor) -> None:
         """Copy the monitor's curves into the lines and redraw (idle)."""
@@ -71,8 +83,11 @@ class TrainingPlot(FigureCanvasQTAgg):
             ax.relim()
             ax.autoscale_view(scaley=ax is self.ax_loss)
             handles = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+            self._show_empty(ax, not handles)
             if handles:
                 ax.legend(handles=handles, fontsize=7, loc="best")
+            elif ax.get_legend() is not None:  # a run reopened after one with curves
+                ax.get_legend().remove()
         self.draw_idle()
 
 

@@ -103,9 +103,13 @@ def test_run_to_the_end_plots_curves_and_offers_the_best_model(qtbot, fake, tmp_
     dlg.epochs_edit.setText("3")
     dlg.device_combo.setCurrentText("cpu")
     assert not dlg.use_button.isEnabled()
+    plot = dlg.plot  # before the first epoch: a note, not axes ticked around nothing
+    assert all(n.get_visible() for n in plot.empty_notes.values())
+    assert len(plot.ax_loss.get_xticks()) == 0 and len(plot.ax_loss.get_yticks()) == 0
     assert dlg.start()
     qtbot.waitUntil(lambda: not dlg.is_running() and dlg.monitor.state == "done", timeout=20_000)
     dlg._refresh()
+    assert not any(n.get_visible() for n in plot.empty_notes.values()) and len(plot.ax_loss.get_xticks()) > 1
     args = json.loads((tmp_path / "run" / "args.json").read_text())
     assert args[args.index("--epochs") + 1] == "3" and args[args.index("--device") + 1] == "cpu"
     assert "--progress-json" in args
