@@ -337,7 +337,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
             command = "alifuse-train " + shlex.join(argv if argv is not None else sys.argv[1:])
             started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             if saved_info is not None:  # the run's first command and start stay; each resume is listed after them
-                run_info = {**saved_info, "options": saved_info.get("options", training_options(args)),
+                # the options equal the run's but for --epochs, which a longer run records anew
+                run_info = {**saved_info, "options": training_options(args),
                             "resumed": [*saved_info.get("resumed", []),
                                         {"command": command, "started": started, "environment": environment()}]}
             else:

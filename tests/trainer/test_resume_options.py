@@ -69,6 +69,7 @@ def test_resume_to_train_longer_warns_keeps_the_first_command_and_adds_up_the_ti
     info = json.loads((run / "run.json").read_text())
     assert info["command"] == first["command"] and info["started"] == first["started"]
     assert len(info["resumed"]) == 1 and "--resume" in info["resumed"][0]["command"]
+    assert info["options"]["epochs"] == 2  # the length it now trains to: a second resume to 2 is exact
     done = json.loads((run / "progress.json").read_text())
     assert done["event"] == "done" and done["epochs_done"] == 2
     assert done["seconds"] > seconds_before  # both sessions' training, not the second one's alone
