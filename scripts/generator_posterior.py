@@ -10,7 +10,9 @@ generator's own expected stage along each, so a check the cohort cannot teach is
         [--checkpoint resources/alifuse-demo.safetensors]
 
 With --checkpoint, the model's probabilities for each record of one score alone (the MRI hidden, nothing else in the
-record) stand beside the cohort's, and their mean total-variation distance is reported.
+record) stand beside the cohort's, and their mean total-variation distance is reported. "criteria_corners": records
+at the edges of ADNI's enrolment criteria, with the cohort's posterior and (with --checkpoint) the model's call: where
+the synthetic cohort departs from those criteria, and whether the model follows it there.
 
 Missing fields are left out at random independently of their values, so the records holding all four scores have
 the same posterior as all records would; only they are kept. Cells with fewer than 30 matching records are None.
@@ -83,6 +85,55 @@ def model_one_score_alone(checkpoint: Path, alone: dict[str, dict | None], recor
             "worst": keys[int(np.argmax(tv))]}
 
 
+#: Records at the edges of ADNI's enrolment criteria (ADNI procedures manual, ADNI-1/GO/2: cognitively normal MMSE
+#: 24-30, CDR 0, Logical Memory II delayed recall >= 5 with 8-15 years of education; MCI MMSE 24-30, CDR 0.5 with a
+#: memory box >= 0.5, delayed recall <= 4; mild AD MMSE 20-26, CDR 0.5 or 1, delayed recall <= 4), with CDR-SB in
+#: the ranges O'Bryant et al. (Arch Neurol 2008) give for each stage (0; 0.5-4.0; 4.5-9.0). Twelve years of
+#: education, so the delayed-recall cut-offs above apply. The synthetic cohort need not follow them: these show
+#: where it does not, and where the model then follows it.
+CRITERIA_CORNERS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("NC", {"mmse": 24, "cdr": 0, "cdr_sb": 0, "logical_memory_delayed": 5}),
+    ("NC", {"mmse": 26, "cdr": 0, "cdr_sb": 0, "logical_memory_delayed": 5}),
+    ("NC", {"mmse": 30, "cdr": 0, "cdr_sb": 0, "logical_memory_delayed": 5}),
+    ("NC", {"mmse": 24, "cdr": 0, "cdr_sb": 0, "logical_memory_delayed": 12}),
+    ("MCI", {"mmse": 30, "cdr": 0.5, "cdr_sb": 0.5, "logical_memory_delayed": 4}),
+    ("MCI", {"mmse": 24, "cdr": 0.5, "cdr_sb": 2.5, "logical_memory_delayed": 4}),
+    ("MCI", {"mmse": 28, "cdr": 0.5, "cdr_sb": 1.5, "logical_memory_delayed": 0}),
+    ("MCI", {"mmse": 25, "cdr": 0.5, "cdr_sb": 4.0, "logical_memory_delayed": 2}),
+    ("AD", {"mmse": 26, "cdr": 0.5, "cdr_sb": 4.5, "logical_memory_delayed": 4}),
+    ("AD", {"mmse": 26, "cdr": 1, "cdr_sb": 5.0, "logical_memory_delayed": 2}),
+    ("AD", {"mmse": 20, "cdr": 0.5, "cdr_sb": 4.5, "logical_memory_delayed": 3}),
+    ("AD", {"mmse": 20, "cdr": 1, "cdr_sb": 6.0, "logical_memory_delayed": 0}),
+)
+CORNER_DEMOGRAPHICS = {"age": 73, "sex": "female", "education_years": 12}
+
+
+def criteria_corners(labels: np.ndarray, scores: np.ndarray, checkpoint: Path | None) -> dict:
+    """For each of :data:`CRITERIA_CORNERS`: ADNI's label, the cohort's posterior of its four scores and, with a
+    checkpoint, the model's calibrated probabilities for the whole record (the MRI hidden); and how many of the
+    corners the cohort's most likely class and the model's call as ADNI does."""
+    rows = [{"adni": label, "scores": rec, "cohort": posterior(labels, scores, rec)} for label, rec in CRITERIA_CORNERS]
+    if checkpoint is not None:
+        from engine.ehr import validate_ehr
+        from engine.explain.reliance import hidden_mri
+        from engine.predict import Predictor
+
+        import torch
+
+        pred = Predictor(checkpoint, "cpu")
+        s = pred.cfg.image_size
+        probs = pred.record_probabilities([validate_ehr({**CORNER_DEMOGRAPHICS, **r["scores"]}) for r in rows],
+                                          hidden_mri(torch.zeros(s, s, s)).numpy())
+        for r, q in zip(rows, probs):
+            r["model"] = [round(float(x), 3) for x in q]
+    def agrees(key: str) -> int:
+        return sum(1 for r in rows if r.get(key) is not None
+                   and CLASSES[int(np.argmax(r[key]["p"] if key == "cohort" else r[key]))] == r["adni"])
+    return {"demographics": CORNER_DEMOGRAPHICS, "records": rows, "cohort_agrees": agrees("cohort"),
+            "cohort_cells": sum(1 for r in rows if r["cohort"] is not None),
+            **({"model_agrees": agrees("model")} if checkpoint is not None else {})}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=1_000_000)
@@ -107,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     out = {"command": "python scripts/generator_posterior.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "records_drawn": args.records, "records_with_all_four_scores": int(len(labels)), "seed": args.seed,
            "classes": list(CLASSES), "min_cell": MIN_CELL, "sweeps": sweeps, "one_score_alone": alone}
+    out["criteria_corners"] = criteria_corners(labels, scores, args.checkpoint)
+    c = out["criteria_corners"]
+    print(f"ADNI's criteria corners: the cohort's most likely class is ADNI's on {c['cohort_agrees']} of "
+          f"{c['cohort_cells']}" + (f", the model's on {c['model_agrees']} of {len(CRITERIA_CORNERS)}"
+                                    if args.checkpoint else ""))
     if args.checkpoint:
         out["model"] = model_one_score_alone(args.checkpoint, alone, one_score)
         m = out["model"]

@@ -39,6 +39,14 @@ def test_the_cohort_reads_a_worse_score_as_worse_and_the_model_is_set_beside_it(
     assert set(m["p"]) == {k for k, v in alone.items() if v}
     assert all(abs(sum(p) - 1) < 0.01 for p in m["p"].values())
     assert 0 <= m["mean_total_variation"] <= m["max_total_variation"] <= 1
+    corners = d["criteria_corners"]  # ADNI's criteria edges: the cohort's and the model's call beside ADNI's label
+    rows = corners["records"]
+    assert [r["adni"] for r in rows] == [label for label, _ in gp.CRITERIA_CORNERS]
+    assert all(abs(sum(r["model"]) - 1) < 0.01 for r in rows)
+    assert corners["cohort_agrees"] <= corners["cohort_cells"] == sum(r["cohort"] is not None for r in rows)
+    called = [gp.CLASSES[int(np.argmax(r["model"]))] for r in rows]
+    assert corners["model_agrees"] == sum(c == r["adni"] for c, r in zip(called, rows))
+    assert called[-1] == "AD" and called[4] == "MCI"  # CDR 1 with MMSE 20 and no recall; MMSE 30 with CDR 0.5
 
 
 def test_too_few_records_are_refused_by_the_options_name(tmp_path, capsys):
