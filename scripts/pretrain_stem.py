@@ -136,6 +136,8 @@ def main() -> None:
         x, y, idx = split_volumes(a.manifest, a.test, PreprocessCache(a.cache, memory=False), cfg)
     except AlifuseInputError as exc:
         p.error(str(exc))
+    # the old OUT.json goes first: killed between writing the new OUT and its record, it would vouch for the new stem
+    Path(f"{a.out}.json").unlink(missing_ok=True)
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
     augment = ScannerAugment() if a.augment_scanners else None
     net, best_auc, best_epoch = fit("stem-cnn", lambda: StemCNN(cfg), x, y, idx, a.epochs, 1e-3, clip=None,

@@ -143,14 +143,51 @@ _NOT_COMPARED = frozenset({"data", "out", "resume", "skip_if_done", "device", "w
 _PATH_OPTIONS = ("init_from", "text_weights")
 
 
+#: what the files behind --data and --init-from hold (None where they cannot be read now): the same path may hold
+#: another table or checkpoint than the run began with (a recipe that made its cohort or its stem again)
+_CONTENT_KEYS = ("data_sha256", "init_from_id")
+
+
+def _table_sha256(spec: str) -> str | None:
+    """SHA-256 of the table ``--data`` reads (a folder: its manifest.csv; KIND:TABLE[:ROOT]: TABLE), or None."""
+    import hashlib
+
+    path = Path(spec)
+    if not path.exists() and ":" in spec:
+        path = Path(spec.split(":", 1)[1].partition(":")[0])
+    path = path / "manifest.csv" if path.is_dir() else path
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()[:16]
+
+
+def _checkpoint_id(path: str | None) -> str | None:
+    """The content id of the checkpoint at ``path`` (engine.checkpoint_info), None where there is none to read."""
+    if not path or not Path(path).is_file():
+        return None
+    from engine.checkpoint_info import read_info
+
+    try:
+        return read_info(path).checkpoint_id or None
+    except AlifuseInputError:
+        return None
+
+
 def training_options(args) -> dict:  # noqa: ANN001
-    """Every option that decides what the run learns, by its argparse name (paths made absolute): run.json keeps
-    them, and ``--resume`` refuses a command that differs in any of them (the schedule, the data a step sees and
-    the losses would mix two trainings)."""
+    """Every option that decides what the run learns, by its argparse name (paths made absolute), and what the
+    files behind --data and --init-from hold: run.json keeps them, and ``--resume`` refuses a command that differs
+    in any of them (the schedule, the data a step sees and the losses would mix two trainings)."""
     opts = {k: v for k, v in vars(args).items() if k not in _NOT_COMPARED}
     for k in _PATH_OPTIONS:
         if opts.get(k):
-            opts[k] = _resolved(opts[k])
+            opts[k] = str(Path(opts[k]).resolve())
+    opts["data_sha256"] = _table_sha256(str(args.data))
+    opts["init_from_id"] = _checkpoint_id(args.init_from)
     return opts
 
 
@@ -196,10 +233,16 @@ def _check_same_run(run_json: Path, args, why: str = "--resume") -> dict | None:
     if isinstance(then, dict):
         parser = build_parser()
         for key, now in training_options(args).items():
-            was = then.get(key, parser.get_default(key))  # an option added since: the run had its default
+            was = then.get(key, None if key in _CONTENT_KEYS else parser.get_default(key))  # added since: default
             if was == now:
                 continue
-            if key == "epochs":  # training longer (or ending sooner) is a use of resume, but not an exact one
+            if key in _CONTENT_KEYS:  # unknown on either side (a file gone since): the path above is compared
+                if was is not None and now is not None:
+                    differ.append(f"--data {quote(str(args.data), 60)}: its table has changed since the run began"
+                                  if key == "data_sha256" else
+                                  f"--init-from {quote(str(args.init_from), 60)}: another checkpoint than the run "
+                                  f"began from (id {now}; the run's: {was})")
+            elif key == "epochs":  # training longer (or ending sooner) is a use of resume, but not an exact one
                 stretched = (f"{why}: --epochs {now} (the run's: {was}): the learning rate's schedule is stretched "
                              f"to the new length from here on, so the run is not the one --epochs {now} from the "
                              f"start would give")
@@ -285,20 +328,29 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError(f"--monotone-margin {args.monotone_margin}: needs --monotone W (its weight) above 0")
     if not 0 <= args.record_only <= 200_000:
         raise AlifuseInputError(f"--record-only {args.record_only}: must be between 0 and 200000")
-    if args.init_from and not Path(args.init_from).is_file():
-        raise AlifuseInputError(f"--init-from {args.init_from}: no such checkpoint file")
     if args.lr is not None and not 0 < args.lr < 1:
         raise AlifuseInputError(f"--lr {args.lr}: must be between 0 and 1")
     out = prepare_out_dir(args.out)  # a file, /dev/null/x or read-only: one line now, not after loading the data
+    why = "--resume"
     if args.skip_if_done and (out / rf.TRAIN_STATE).is_file():
-        done = _epochs_done(out)
-        if done and done >= args.epochs:
-            _check_same_run(out / rf.RUN_INFO, args, "--skip-if-done")
+        why, done = "--skip-if-done", _epochs_done(out)
+        if done and done > args.epochs:
+            raise AlifuseInputError(f"--skip-if-done: {quote_path(out)} finished {done} epochs, more than --epochs "
+                                    f"{args.epochs}; give the run's own, or start a new --out")
+        if done and done == args.epochs:
+            _check_same_run(out / rf.RUN_INFO, args, why)
             print(f"{out}: finished with these options already; nothing to do (--skip-if-done)", file=sys.stderr)
             return 0
         args.resume = True  # not finished, or asked to train longer: continued where it stopped
-    saved_info = _check_same_run(out / rf.RUN_INFO, args) if args.resume else None
+    # a resumed run does not read --init-from again (its state replaces the weights): a file moved since is no bar
+    if args.init_from and not args.resume and not Path(args.init_from).is_file():
+        raise AlifuseInputError(f"--init-from {args.init_from}: no such checkpoint file")
+    saved_info = _check_same_run(out / rf.RUN_INFO, args, why) if args.resume else None
     if (out / rf.LAST_CHECKPOINT).exists() and not args.resume:
+        if args.skip_if_done:  # killed between its first checkpoint and its first state: nothing to resume from
+            raise AlifuseInputError(f"--skip-if-done: {quote_path(out)} holds a checkpoint but no {rf.TRAIN_STATE} "
+                                    f"(stopped before its first epoch's state was written), so it cannot be resumed; "
+                                    f"move it away or choose another --out")
         raise AlifuseInputError(f"--out {out}: already holds a run; pass --resume to continue it or choose another "
                                 f"folder (checkpoints are never overwritten by a new run)")
     device = resolve_device(args.device)

@@ -17,6 +17,8 @@ from engine.safe_files import read_regular
 
 #: the largest config.json / run.json / progress.json read (a run writes a few kB)
 MAX_RUN_JSON_BYTES = 16 << 20
+#: the largest metrics.jsonl read (a few hundred bytes an epoch: some 200,000 epochs)
+MAX_METRICS_BYTES = 64 << 20
 
 
 def parse_event_line(line: str | bytes) -> dict[str, Any] | None:
@@ -39,13 +41,13 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     """Every complete event object of a JSON-lines file; [] when the file does not exist (yet).
 
     Unparseable lines are skipped: the last line may be half-written while the trainer appends to it. Anything
-    but a regular file reads as none (a FIFO of that name would hang the read).
+    but a regular file, or one larger than any run writes, reads as none (a FIFO of that name would hang the read).
     """
-    if not Path(path).is_file():
-        return []
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        if not Path(path).is_file():
+            return []
+        text = read_regular(path, MAX_METRICS_BYTES, Path(path).name).decode("utf-8", errors="replace")
+    except (OSError, AlifuseInputError):
         return []
     return [ev for ev in map(parse_event_line, text.splitlines()) if ev is not None]
 
@@ -53,9 +55,9 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
 def _read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object file, or None when missing, half-written, not an object, not a regular file (a FIFO would
     hang the read) or larger than a run's own files ever are."""
-    if not path.is_file():
-        return None
     try:
+        if not path.is_file():  # (is_file raises where a parent folder cannot be searched)
+            return None
         obj = json.loads(read_regular(path, MAX_RUN_JSON_BYTES, path.name).decode("utf-8"))
     except (AlifuseInputError, OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None

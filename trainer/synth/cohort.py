@@ -35,6 +35,8 @@ def dataset_name(seed: int, acquisition: str = "standard") -> str:
 DEFAULT_BALANCE: tuple[float, float, float] = (0.35, 0.40, 0.25)  # NC, MCI, AD, about ADNI's baseline mix
 #: cohort.json's layout version
 FORMAT_VERSION = 2
+#: the largest cohort.json read back: about 1.3 kB a subject, alifuse-synth's 100,000 subjects at most
+MAX_COHORT_JSON_BYTES = 160 << 20
 _STREAM_EHR, _STREAM_SCAN, _STREAM_ANATOMY = 0, 1, 2  # a stream of its own: adding anatomy changed no other draw
 
 
@@ -221,7 +223,7 @@ def finished_cohort(out_dir: Path) -> dict[str, Any] | None:
     if (Path(out_dir) / PARTIAL_MARKER).exists() or not meta.is_file() or not (Path(out_dir) / "manifest.csv").is_file():
         return None
     try:
-        summary = json.loads(read_regular(meta, 1 << 30, "cohort.json").decode("utf-8"))
+        summary = json.loads(read_regular(meta, MAX_COHORT_JSON_BYTES, "cohort.json").decode("utf-8"))
     except (AlifuseInputError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     return {k: v for k, v in summary.items() if k != "subjects"} if isinstance(summary, dict) else None
