@@ -7,7 +7,8 @@
 # that has finished with the options written here is skipped when the script runs again (--skip-if-done): a cohort
 # or the stem made with other options is made again, as is step 11 (also from another step-10 checkpoint); a
 # training step stopped midway resumes exactly, and one that finished with other options stops the script with the
-# options named (its checkpoints are kept). --install copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
+# options named, or from a table or start checkpoint that has changed since (its checkpoints are kept). --install
+# copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
 # On the 2-core development machine the whole script takes about 2 h 30 min: 15 min of cohorts, 132 min of training
 # (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit; step 11: 2.6 min), 2 min of
 # calibration (12 s) and report (docs/demo_model_run.json); the budget is 150 min.

@@ -21,7 +21,8 @@ def finished(tmp_path_factory):
     d = tmp_path_factory.mktemp("resume")
     cohort = write_toy_cohort(d / "toy", 12).parent
     out = d / "run"
-    assert train_main([str(a) for a in ["--data", cohort, "--out", out, "--epochs", "1", "--cache", d / "c", *BASE]]) == 0
+    argv = ["--data", cohort, "--out", out, "--epochs", "1", "--cache", d / "c", *BASE]
+    assert train_main([str(a) for a in argv]) == 0
     return cohort, out
 
 

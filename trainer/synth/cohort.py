@@ -220,7 +220,8 @@ def finished_cohort(out_dir: Path) -> dict[str, Any] | None:
     from engine.safe_files import read_regular
 
     meta = Path(out_dir) / "cohort.json"
-    if (Path(out_dir) / PARTIAL_MARKER).exists() or not meta.is_file() or not (Path(out_dir) / "manifest.csv").is_file():
+    stopped = (Path(out_dir) / PARTIAL_MARKER).exists()
+    if stopped or not meta.is_file() or not (Path(out_dir) / "manifest.csv").is_file():
         return None
     try:
         summary = json.loads(read_regular(meta, MAX_COHORT_JSON_BYTES, "cohort.json").decode("utf-8"))
