@@ -32,19 +32,19 @@ sys.path.insert(0, str(ROOT))
 from engine.ehr import SCORE_FIELDS  # noqa: E402
 from tests.model.test_record_reading import CONTEXTS, SWEEPS  # noqa: E402
 from trainer.synth.cohort import DEFAULT_BALANCE  # noqa: E402
-from trainer.synth.ehr_gen import sample_ehr, sample_latents  # noqa: E402
+from trainer.synth.ehr_gen import CDR_RULES, sample_ehr, sample_latents  # noqa: E402
 
 CLASSES = ("NC", "MCI", "AD")
 MIN_CELL = 30
 
 
-def draw(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def draw(n: int, seed: int, cdr_rule: str = "cohort") -> tuple[np.ndarray, np.ndarray]:
     """n records -> labels (M,) and scores (M, 4) in SCORE_FIELDS order, of the M records holding all four."""
     rng = np.random.default_rng(seed)
     p = np.asarray(DEFAULT_BALANCE) / sum(DEFAULT_BALANCE)
     labels, scores = [], []
     for k in rng.choice(len(CLASSES), size=n, p=p):
-        ehr = sample_ehr(rng, sample_latents(rng, CLASSES[k]), "x")
+        ehr = sample_ehr(rng, sample_latents(rng, CLASSES[k]), "x", cdr_rule)
         if all(f in ehr for f in SCORE_FIELDS):
             labels.append(k)
             scores.append([float(ehr[f]) for f in SCORE_FIELDS])
@@ -140,10 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, help="also the model's probabilities for each record of one score alone")
+    ap.add_argument("--cdr-rule", choices=CDR_RULES, default="cohort",
+                    help="how the drawn records' CDR is drawn: the imaged cohort's generator as it is (default), or "
+                         "ADNI's enrolment criteria (NC always 0, MCI always 0.5): what such a cohort would teach")
     args = ap.parse_args(argv)
     if not 1_000 <= args.records <= 100_000_000:
         ap.error(f"--records {args.records}: must be from 1000 to 100000000 (too few leave every cell empty)")
-    labels, scores = draw(args.records, args.seed)
+    labels, scores = draw(args.records, args.seed, args.cdr_rule)
     sweeps: dict[str, dict] = {}
     for name, ctx in CONTEXTS.items():
         for field, values in SWEEPS.items():
@@ -156,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     one_score = {f"{f} {v}": {f: v} for f, vs in SWEEPS.items() for v in vs}
     alone = {k: posterior(labels, scores, record) for k, record in one_score.items()}
     out = {"command": "python scripts/generator_posterior.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "records_drawn": args.records, "records_with_all_four_scores": int(len(labels)), "seed": args.seed,
+           "cdr_rule": args.cdr_rule, "records_drawn": args.records,
+           "records_with_all_four_scores": int(len(labels)), "seed": args.seed,
            "classes": list(CLASSES), "min_cell": MIN_CELL, "sweeps": sweeps, "one_score_alone": alone}
     out["criteria_corners"] = criteria_corners(labels, scores, args.checkpoint)
     c = out["criteria_corners"]

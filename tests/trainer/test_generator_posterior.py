@@ -53,3 +53,17 @@ def test_too_few_records_are_refused_by_the_options_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         _script().main(["--records", "10", "--out", str(tmp_path / "x.json")])
     assert "--records 10" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+
+
+def test_adni_s_cdr_rule_gives_mci_cdr_half_and_nc_cdr_zero_and_leaves_the_cohort_s_rule_as_it_was(tmp_path):
+    gp = _script()
+    labels, scores = gp.draw(20000, 2)
+    cdr = scores[:, 1]
+    assert (labels[cdr == 0] == 1).any() and (labels[cdr == 0.5] == 0).any()  # the cohort's own overlap
+    labels, scores = gp.draw(20000, 2, "adni")
+    cdr = scores[:, 1]
+    assert not (labels[cdr == 0] == 1).any() and not (labels[cdr == 0.5] == 0).any()
+    assert set(cdr[labels == 1]) == {0.5} and (cdr[labels == 2] >= 0.5).all()
+    out = tmp_path / "gp.json"
+    assert gp.main(["--records", "20000", "--seed", "1", "--cdr-rule", "adni", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["cdr_rule"] == "adni"

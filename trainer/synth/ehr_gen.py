@@ -50,7 +50,20 @@ def _half_steps(x: float, lo: float, hi: float) -> float:
     return float(np.clip(round(x * 2.0) / 2.0, lo, hi))
 
 
-def _cdr(rng: np.random.Generator, lat: Latents) -> float:
+#: how a subject's global CDR is drawn: "cohort" (this generator's: 10 % of MCI subjects CDR 0, a few NC 0.5) or
+#: "adni" (ADNI's enrolment criteria: NC always 0, MCI always 0.5, AD as "cohort"). Only "cohort" makes the imaged
+#: cohorts; "adni" is scripts/generator_posterior.py's question of what such a cohort would teach.
+CDR_RULES = ("cohort", "adni")
+
+
+def _cdr(rng: np.random.Generator, lat: Latents, rule: str = "cohort") -> float:
+    drawn = _cdr_cohort(rng, lat)
+    if rule == "adni" and lat.label in ("NC", "MCI"):
+        return 0.0 if lat.label == "NC" else 0.5
+    return drawn
+
+
+def _cdr_cohort(rng: np.random.Generator, lat: Latents) -> float:
     s = lat.severity
     if lat.label == "NC":
         return 0.5 if rng.random() < 0.03 + 0.3 * s else 0.0
@@ -70,14 +83,15 @@ def _cdr_sb(rng: np.random.Generator, cdr: float, s: float) -> float:
     return _half_steps(centre + rng.normal(0.0, 0.8), lo, hi)
 
 
-def sample_ehr(rng: np.random.Generator, lat: Latents, subject_id: str) -> dict[str, Any]:
-    """One record: all fields drawn, then some removed as in real cohorts (missing = absent)."""
+def sample_ehr(rng: np.random.Generator, lat: Latents, subject_id: str, cdr_rule: str = "cohort") -> dict[str, Any]:
+    """One record: all fields drawn, then some removed as in real cohorts (missing = absent). ``cdr_rule``: one of
+    :data:`CDR_RULES`."""
     s = lat.severity
     edu = int(np.clip(round(rng.normal(16.0 - 1.0 * s, 2.8)), 6, 20))
     hand = _HANDS[int(rng.choice(len(_HANDS), p=[p for _, p in _HANDS]))][0]
     mmse_mean = 29.6 - 2.0 * s - 14.0 * s ** 3 - 0.03 * (lat.age - 73.0) + 0.12 * (edu - 16.0)
     mmse = int(np.clip(round(rng.normal(mmse_mean, 0.8 + 2.4 * s)), 0, 30))
-    cdr = _cdr(rng, lat)
+    cdr = _cdr(rng, lat, cdr_rule)
     ses = int(np.clip(round(5.3 - (edu - 6) / 3.5 + rng.normal(0.0, 0.7)), 1, 5))  # 1 = highest
     ehr: dict[str, Any] = {
         "subject_id": subject_id,
