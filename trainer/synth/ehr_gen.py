@@ -57,6 +57,8 @@ CDR_RULES = ("cohort", "adni")
 
 
 def _cdr(rng: np.random.Generator, lat: Latents, rule: str = "cohort") -> float:
+    if rule not in CDR_RULES:
+        raise ValueError(f"cdr_rule {rule!r}: not one of {', '.join(CDR_RULES)}")
     drawn = _cdr_cohort(rng, lat)
     if rule == "adni" and lat.label in ("NC", "MCI"):
         return 0.0 if lat.label == "NC" else 0.5
