@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ from engine.model import AlifuseModel  # noqa: E402
 from trainer.cache import PreprocessCache  # noqa: E402
 from trainer.augment import case_rng  # noqa: E402
 from trainer.records import CaseRecord, read_manifest  # noqa: E402
+from trainer.run_files import recorded_command, sidecar_records  # noqa: E402
 from trainer.scanner_augment import ScannerAugment  # noqa: E402
 from trainer.splits import run_splits  # noqa: E402
 
@@ -94,17 +94,6 @@ def scanner_batches(augment: ScannerAugment, cfg: AlifuseConfig, seed: int) -> B
     return change
 
 
-def _written_by(out: Path, command: str) -> bool:
-    """True when ``out`` exists and its OUT.json records ``command`` (the run is deterministic in it)."""
-    sidecar = Path(f"{out}.json")
-    if not (out.is_file() and sidecar.is_file()):
-        return False
-    try:
-        return json.loads(sidecar.read_text(encoding="utf-8")).get("command") == command
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return False
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("manifest", type=Path, help="the training manifest (its seed-0 split gives train and val)")
@@ -123,8 +112,8 @@ def main() -> None:
     a = p.parse_args()
     if a.epochs < 1 or a.threads < 1:
         p.error(f"--epochs {a.epochs} / --threads {a.threads}: both must be at least 1")
-    command = shlex.join(["scripts/pretrain_stem.py", *(x for x in sys.argv[1:] if x != "--skip-if-done")])
-    if a.skip_if_done and _written_by(a.out, command):
+    command = recorded_command(["scripts/pretrain_stem.py"], sys.argv[1:])
+    if a.skip_if_done and sidecar_records(a.out, command=command):
         print(f"{a.out} was written by this command already: nothing to do")
         return
     try:  # a bad field, value or manifest is one line naming it, as alifuse-train's are

@@ -16,6 +16,36 @@ from trainer.records import CaseRecord
 from trainer.subject_ids import ID_SCHEME, SCHEME, data_identity, subject_keys
 
 
+#: the option that asks a script to keep an output its own record vouches for; never part of the recorded command
+SKIP_IF_DONE = "--skip-if-done"
+
+
+def recorded_command(program: list[str], argv: Iterable[str]) -> str:
+    """The command a script records beside its output (OUT.json) and --skip-if-done compares: without that option."""
+    import shlex
+
+    return shlex.join([*program, *(a for a in argv if a != SKIP_IF_DONE)])
+
+
+def sidecar_records(out: Path, **expected: Any) -> bool:
+    """True when the file ``out`` exists and its record OUT.json (a JSON object) holds every ``expected`` key with
+    that value: a deterministic script would write the same file again. Anything unreadable is False (do it again)."""
+    import json
+
+    from engine.errors import AlifuseInputError
+    from engine.safe_files import read_regular
+
+    out = Path(out)
+    sidecar = out.with_name(out.name + ".json")
+    if not (out.is_file() and sidecar.is_file()):
+        return False
+    try:
+        done = json.loads(read_regular(sidecar, 16 << 20, sidecar.name).decode("utf-8"))
+    except (AlifuseInputError, OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(done, dict) and all(done.get(k) == v for k, v in expected.items())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename: readers never see half a file, a crash never leaves one."""
     path = Path(path)

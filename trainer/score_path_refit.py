@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -82,23 +81,24 @@ def with_own_terms(model, device):  # noqa: ANN001, ANN201
 
 def _command(argv: list[str]) -> str:
     """The command OUT.json records (and --skip-if-done compares): argv without --skip-if-done itself."""
-    return shlex.join(["python", "-m", "trainer.score_path_refit", *(a for a in argv if a != "--skip-if-done")])
+    from trainer.run_files import recorded_command
+
+    return recorded_command(["python", "-m", "trainer.score_path_refit"], argv)
 
 
 def already_done(src: Path, out: Path, argv: list[str]) -> bool:
     """True when ``out`` exists and its sidecar OUT.json records this command (``--skip-if-done`` aside) run on the
     checkpoint ``src`` holds now (its id): the refit is deterministic, so it would write the same file again."""
     from engine.checkpoint_info import read_info
+    from trainer.run_files import sidecar_records
 
-    sidecar = out.with_name(out.name + ".json")
-    if not (out.is_file() and sidecar.is_file() and src.is_file()):
+    if not src.is_file():
         return False
     try:
-        done = json.loads(sidecar.read_text())
-        return (done.get("command") == _command(argv)
-                and done.get("from") == read_info(src).checkpoint_id)
-    except (OSError, ValueError):
+        src_id = read_info(src).checkpoint_id
+    except AlifuseInputError:
         return False
+    return sidecar_records(out, command=_command(argv), **{"from": src_id})
 
 
 def main(argv: list[str] | None = None) -> int:
