@@ -149,21 +149,14 @@ _CONTENT_KEYS = ("data_sha256", "init_from_id")
 
 
 def _table_sha256(spec: str) -> str | None:
-    """SHA-256 of the table ``--data`` reads (a folder: its manifest.csv; KIND:TABLE[:ROOT]: TABLE), or None."""
-    import hashlib
+    """SHA-256 (16 hex digits) of the table ``--data`` reads (trainer.subject_ids.table_path), or None."""
+    from trainer.cache import content_hash
+    from trainer.subject_ids import table_path
 
-    path = Path(spec)
-    if not path.exists() and ":" in spec:
-        path = Path(spec.split(":", 1)[1].partition(":")[0])
-    path = path / "manifest.csv" if path.is_dir() else path
     try:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
+        return content_hash(table_path(spec))[:16]
+    except (OSError, AlifuseInputError):
         return None
-    return h.hexdigest()[:16]
 
 
 def _checkpoint_id(path: str | None) -> str | None:
@@ -215,11 +208,12 @@ def _read_run_info(run_json: Path, why: str) -> dict | None:
     return saved
 
 
-def _check_same_run(run_json: Path, args, why: str = "--resume") -> dict | None:  # noqa: ANN001
+def _check_same_run(run_json: Path, args, options: dict, why: str = "--resume") -> dict | None:  # noqa: ANN001
     """``--resume`` continues the run in the folder: the same data and every option that decides what it learns
     (seed and folds, or the checkpoint would list only the last split's subjects; epochs, which set the learning
     rate's schedule; losses, augmentation, ...), or it would mix two trainings. Names every option that differs.
-    Folders written before run.json kept the options are compared on data, seed and folds. Returns run.json."""
+    ``options``: :func:`training_options` of ``args``. Folders written before run.json kept the options are
+    compared on data, seed and folds. Returns run.json."""
     from trainer.data_source import stderr_warn
 
     saved = _read_run_info(run_json, why)
@@ -232,7 +226,7 @@ def _check_same_run(run_json: Path, args, why: str = "--resume") -> dict | None:
     then = saved.get("options")
     if isinstance(then, dict):
         parser = build_parser()
-        for key, now in training_options(args).items():
+        for key, now in options.items():
             was = then.get(key, None if key in _CONTENT_KEYS else parser.get_default(key))  # added since: default
             if was == now:
                 continue
@@ -331,21 +325,21 @@ def _run(args, argv) -> int:  # noqa: ANN001
     if args.lr is not None and not 0 < args.lr < 1:
         raise AlifuseInputError(f"--lr {args.lr}: must be between 0 and 1")
     out = prepare_out_dir(args.out)  # a file, /dev/null/x or read-only: one line now, not after loading the data
-    why = "--resume"
+    why, options = "--resume", training_options(args)  # hashes the table and reads --init-from: once
     if args.skip_if_done and (out / rf.TRAIN_STATE).is_file():
         why, done = "--skip-if-done", _epochs_done(out)
         if done and done > args.epochs:
             raise AlifuseInputError(f"--skip-if-done: {quote_path(out)} finished {done} epochs, more than --epochs "
                                     f"{args.epochs}; give the run's own, or start a new --out")
         if done and done == args.epochs:
-            _check_same_run(out / rf.RUN_INFO, args, why)
+            _check_same_run(out / rf.RUN_INFO, args, options, why)
             print(f"{out}: finished with these options already; nothing to do (--skip-if-done)", file=sys.stderr)
             return 0
         args.resume = True  # not finished, or asked to train longer: continued where it stopped
     # a resumed run does not read --init-from again (its state replaces the weights): a file moved since is no bar
     if args.init_from and not args.resume and not Path(args.init_from).is_file():
         raise AlifuseInputError(f"--init-from {args.init_from}: no such checkpoint file")
-    saved_info = _check_same_run(out / rf.RUN_INFO, args, why) if args.resume else None
+    saved_info = _check_same_run(out / rf.RUN_INFO, args, options, why) if args.resume else None
     if (out / rf.LAST_CHECKPOINT).exists() and not args.resume:
         if args.skip_if_done:  # killed between its first checkpoint and its first state: nothing to resume from
             raise AlifuseInputError(f"--skip-if-done: {quote_path(out)} holds a checkpoint but no {rf.TRAIN_STATE} "
@@ -390,13 +384,13 @@ def _run(args, argv) -> int:  # noqa: ANN001
             started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             if saved_info is not None:  # the run's first command and start stay; each resume is listed after them
                 # the options equal the run's but for --epochs, which a longer run records anew
-                run_info = {**saved_info, "options": training_options(args),
+                run_info = {**saved_info, "options": options,
                             "resumed": [*saved_info.get("resumed", []),
                                         {"command": command, "started": started, "environment": environment()}]}
             else:
                 run_info = {"command": command, "data": str(args.data), "data_resolved": _resolved(args.data),
                             "seed": args.seed, "folds": args.folds, "fold": args.fold, "preset": args.preset,
-                            "options": training_options(args), "classes": classes,
+                            "options": options, "classes": classes,
                             "n_cases": {k: len(v) for k, v in splits.items()}, "skipped_rows": len(skipped),
                             "environment": environment(), "started": started, "world_size": info.world}
             atomic_write_text(out / rf.RUN_INFO, json.dumps(run_info, indent=2))

@@ -127,16 +127,20 @@ def subject_keys(pairs: Iterable[tuple[str, str]], scheme: str = SCHEME) -> list
     return sorted({_h(k) for k in keys})
 
 
-def data_identity(spec: str | None) -> str | None:
-    """Hashed resolved path of the table a ``--data`` argument reads (folder -> its manifest.csv; KIND:TABLE ->
-    TABLE), or None. Hashed: a checkpoint never carries a folder name."""
-    if not spec:
-        return None
+def table_path(spec: str) -> Path:
+    """The table a ``--data`` argument reads: a folder -> its manifest.csv; KIND:TABLE[:IMAGE_ROOT] -> TABLE."""
     path = Path(spec)
     if not path.exists() and ":" in spec:
         path = Path(spec.split(":", 1)[1].partition(":")[0])
-    if path.is_dir():
-        path = path / "manifest.csv"
+    return path / "manifest.csv" if path.is_dir() else path
+
+
+def data_identity(spec: str | None) -> str | None:
+    """Hashed resolved path of the table a ``--data`` argument reads (:func:`table_path`), or None. Hashed: a
+    checkpoint never carries a folder name."""
+    if not spec:
+        return None
+    path = table_path(spec)
     try:
         return _h(str(path.resolve()))
     except (OSError, RuntimeError):
