@@ -83,8 +83,9 @@ def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_siz
     batch = _whole("batch size", batch_size, 1, 4096)
     seed_v = _whole("seed", seed, 0, 2**31 - 1)
     out_p = _check_out(out, resume)
+    info = (RunFolder(out_p).run_info() or {}) if resume else {}
     if resume:  # a blank field takes the run's own value; one that differs would mix two trainings
-        own = run_options(out_p)
+        own = _options_of(info)
         if own.get("preset") not in (None, preset):
             raise AlifuseInputError(f"preset: {preset}, but the run in {out_p} was trained with {own['preset']}; "
                                     f"a resumed run keeps its own (choose {own['preset']}, or untick Resume)")
@@ -105,7 +106,7 @@ def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_siz
         n = None
         data_p = _check_data(data)
     if resume:
-        trained_on = (RunFolder(out_p).run_info() or {}).get("data_resolved")
+        trained_on = info.get("data_resolved")
         if isinstance(trained_on, str) and trained_on != str(data_p.resolve()):
             raise AlifuseInputError(f"data: {data_p}, but the run in {out_p} was trained on {trained_on}; a resumed "
                                     f"run reads its own data (choose it, or untick Resume)")
@@ -115,7 +116,11 @@ def parse_settings(data: str, preset: str, out: str, epochs: str = "", batch_siz
 def run_options(out: Path) -> dict:
     """The options the run in ``out`` was trained with (run.json "options"; a folder written before they were kept
     names its preset and seed only; {} where there is no run.json)."""
-    info = RunFolder(out).run_info() or {}
+    return _options_of(RunFolder(out).run_info() or {})
+
+
+def _options_of(info: dict) -> dict:
+    """:func:`run_options` of a run.json already read."""
     own = info.get("options")
     own = dict(own) if isinstance(own, dict) else {k: info[k] for k in ("preset", "seed") if k in info}
     return {k: v for k, v in own.items() if k not in ("batch_size", "seed", "epochs") or
