@@ -59,7 +59,7 @@ CDR_RULES = ("cohort", "adni")
 def _cdr(rng: np.random.Generator, lat: Latents, rule: str = "cohort") -> float:
     if rule not in CDR_RULES:
         raise ValueError(f"cdr_rule {rule!r}: not one of {', '.join(CDR_RULES)}")
-    drawn = _cdr_cohort(rng, lat)
+    drawn = _cdr_cohort(rng, lat)  # drawn under either rule, so the random stream reaches CDR-SB as the cohort's
     if rule == "adni" and lat.label in ("NC", "MCI"):
         return 0.0 if lat.label == "NC" else 0.5
     return drawn
