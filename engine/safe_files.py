@@ -72,6 +72,11 @@ def open_regular(path: str | Path, max_bytes: int, what: str = "the file") -> Bi
     descriptor, so a file swapped for a FIFO between a check and the open is refused too.
     """
     check_regular(path, max_bytes, what)
+    return _open_checked(path, max_bytes, what)
+
+
+def _open_checked(path: str | Path, max_bytes: int, what: str) -> BinaryIO:
+    """``open_regular`` after its first check: the non-blocking open and the check on the descriptor."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
@@ -98,3 +103,18 @@ def read_regular(path: str | Path, max_bytes: int, what: str = "the file") -> by
         raise AlifuseInputError(f"{quote_path(path)}: {what} is more than the {_size_text(max_bytes)} "
                                 f"such a file may be")
     return data
+
+
+def read_regular_tail(path: str | Path, max_bytes: int, what: str = "the file") -> tuple[bytes, int]:
+    """The last ``max_bytes`` bytes of a regular file of any size (all of it when smaller) and the file's size.
+
+    For logs that only grow (a training run's metrics.jsonl): their newest lines matter, and a file past any
+    cap still shows them instead of nothing. Anything but a regular file is refused as by :func:`open_regular`.
+    """
+    with _open_checked(path, 1 << 62, what) as fh:
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - max_bytes))
+            return fh.read(max_bytes), int(size)
+        except OSError as exc:
+            raise AlifuseInputError(f"{quote_path(path)}: cannot read {what} ({exc.strerror or exc})") from None

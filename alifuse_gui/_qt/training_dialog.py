@@ -22,6 +22,7 @@ from matplotlib.ticker import AutoLocator, NullLocator
 from alifuse_gui.training import PRESETS, RunFolder, RunMonitor, TrainLauncher, TrainSettings, open_run, parse_settings
 from alifuse_gui.training.launcher import DEVICES, MAX_SYNTH_SUBJECTS, MIN_SYNTH_SUBJECTS, run_options
 from alifuse_gui.training.progress import LOSS_TERMS
+from engine import run_format as rf
 from engine.errors import AlifuseInputError
 
 #: After Cancel, the trainer gets this long to write its checkpoint before it is killed.
@@ -470,7 +471,9 @@ class TrainingDialog(QDialog):
         best = f"Best checkpoint: {self.best_checkpoint}" if self.best_checkpoint else "No best checkpoint yet."
         self.message_label.setText(best)
         self._refresh()
-        self.status_label.setText(f"Run {run.path}: {n} epoch(s) recorded, {state}.")
+        cut = run.metrics_cut()
+        shown = f" (the newest only: {rf.METRICS}'s first {cut:,} bytes were not read)" if cut else ""
+        self.status_label.setText(f"Run {run.path}: {n} epoch(s) recorded{shown}, {state}.")
         self._update_buttons()
         return True
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine import run_format as rf
 from engine.errors import AlifuseInputError
-from engine.safe_files import read_regular
+from engine.safe_files import read_regular, read_regular_tail
 
 #: the largest config.json / run.json / progress.json read (a run writes a few kB)
 MAX_RUN_JSON_BYTES = 16 << 20
@@ -40,16 +40,20 @@ def parse_event_line(line: str | bytes) -> dict[str, Any] | None:
 def read_events(path: str | Path) -> list[dict[str, Any]]:
     """Every complete event object of a JSON-lines file; [] when the file does not exist (yet).
 
-    Unparseable lines are skipped: the last line may be half-written while the trainer appends to it. Anything
-    but a regular file, or one larger than any run writes, reads as none (a FIFO of that name would hang the read).
+    Unparseable lines are skipped: the last line may be half-written while the trainer appends to it. A file
+    larger than MAX_METRICS_BYTES is read from its last MAX_METRICS_BYTES (its newest events; the cut first line
+    dropped); anything but a regular file reads as none (a FIFO of that name would hang the read).
     """
     try:
         if not Path(path).is_file():
             return []
-        text = read_regular(path, MAX_METRICS_BYTES, Path(path).name).decode("utf-8", errors="replace")
+        data, size = read_regular_tail(path, MAX_METRICS_BYTES, Path(path).name)
     except (OSError, AlifuseInputError):
         return []
-    return [ev for ev in map(parse_event_line, text.splitlines()) if ev is not None]
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if size > len(data):
+        lines = lines[1:]  # it starts inside a line
+    return [ev for ev in map(parse_event_line, lines) if ev is not None]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -74,8 +78,15 @@ class RunFolder:
         return self.path.is_dir() and any((self.path / m).exists() for m in rf.RUN_MARKERS)
 
     def epochs(self) -> list[dict[str, Any]]:
-        """The ``"epoch"`` events of ``metrics.jsonl`` in file order."""
+        """The ``"epoch"`` events of ``metrics.jsonl`` in file order (of its newest MAX_METRICS_BYTES)."""
         return [ev for ev in read_events(self.path / rf.METRICS) if ev.get(rf.EVENT) == rf.EPOCH]
+
+    def metrics_cut(self) -> int:
+        """Bytes at the start of ``metrics.jsonl`` that :meth:`epochs` leaves unread (0 for any file a run writes)."""
+        try:
+            return max(0, (self.path / rf.METRICS).stat().st_size - MAX_METRICS_BYTES)
+        except OSError:
+            return 0
 
     def progress(self) -> dict[str, Any] | None:
         """The latest event the trainer wrote to ``progress.json``, or None."""

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine.cli_common import MAX_ERROR_LINE, error_line, fail
 from engine.errors import AlifuseInputError, quote, quote_path
-from engine.safe_files import check_regular, open_regular, read_regular
+from engine.safe_files import check_regular, open_regular, read_regular, read_regular_tail
 from tests.hang_guard import finishes
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
@@ -22,7 +22,7 @@ needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named p
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)
-    for fn in (check_regular, open_regular, read_regular):
+    for fn in (check_regular, open_regular, read_regular, read_regular_tail):
         with pytest.raises(AlifuseInputError, match=r"pipe\.json: the thing is a named pipe \(FIFO\)"):
             finishes(lambda fn=fn: fn(fifo, 1000, "the thing"))
 
@@ -52,6 +52,15 @@ def test_the_size_cap_holds_exactly(tmp_path_factory, size, cap):
     else:
         with pytest.raises(AlifuseInputError, match="more than the"):
             read_regular(path, cap)
+
+
+@settings(max_examples=30, deadline=None)
+@given(size=st.integers(0, 3000), cap=st.integers(0, 3000))
+def test_a_tail_read_gives_the_last_bytes_of_any_size(tmp_path_factory, size, cap):
+    path = tmp_path_factory.mktemp("tail", numbered=True) / "log.jsonl"
+    data = bytes(i % 251 for i in range(size))
+    path.write_bytes(data)
+    assert read_regular_tail(path, cap) == (data[max(0, size - cap):], size)
 
 
 @settings(max_examples=80, deadline=None)

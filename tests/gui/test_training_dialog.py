@@ -231,6 +231,24 @@ def test_reopen_plots_metrics_and_refuses_non_runs(qtbot, fake, tmp_path):
     assert used == [run / "best.safetensors"]
 
 
+def test_an_oversized_metrics_file_shows_its_newest_epochs_and_says_so(qtbot, fake, tmp_path, monkeypatch):
+    from alifuse_gui.training import run_folder
+
+    dlg = make_dialog(qtbot, fake, tmp_path)
+    run = tmp_path / "long-run"
+    run.mkdir()
+    lines = [json.dumps({"event": "epoch", "epoch": e, "train": {"total": 1.0 / e}, "val": {"auc": 0.5}})
+             for e in range(1, 41)]
+    text = "\n".join(lines) + "\n"
+    (run / "metrics.jsonl").write_text(text)
+    keep = len("\n".join(lines[-10:]) + "\n") + 5  # the last ten lines and the end of the one before
+    monkeypatch.setattr(run_folder, "MAX_METRICS_BYTES", keep)
+    assert dlg.open_run(run)
+    assert list(dlg.plot.lines["loss:total"].get_xdata()) == [float(e) for e in range(31, 41)]
+    status = dlg.status_label.text()
+    assert "10 epoch(s)" in status and f"first {len(text) - keep:,} bytes were not read" in status, status
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("trainer.cli_train") is None
                     or importlib.util.find_spec("trainer.cli_synth") is None,
