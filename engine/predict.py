@@ -12,19 +12,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.calibration import certainty_sentence, verdict
+from engine.calibration import UNCERTAIN, certainty_sentence, verdict
 # CaseInputs and indexed are imported from here too (the case a prediction returns, the device it ran on)
 from engine.case_inputs import CaseInputs, case_scores, case_tensors, indexed, prepare_case
 from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
-from engine.ehr import SCORE_FIELDS
+from engine.ehr import SCORE_FIELDS, SCORE_PART
 from engine.ehr_text import encode_for_model
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
 from engine.minilm import load_tokenizer
 from engine.model import AlifuseModel
 from engine.resources import DEMO_CHECKPOINT
+from engine.score_agreement import disagreement_certainty, disagreement_note, disagreements
 
 UNTRAINED_WARNING = ("the model is UNTRAINED (random weights): its prediction means nothing; "
                      "train one with alifuse-train")
@@ -155,6 +156,13 @@ class Predictor:
             notes.insert(0, UNTRAINED_WARNING)
         if case.text.truncated:
             notes.append(f"the record's text was cut to the model's {self.cfg.max_tokens}-token budget")
+        certainty = certainty_sentence(probabilities, said, cal)
+        # scores that cannot both be right: no training or calibration case stands behind any answer there
+        found = disagreements(case.ehr) if SCORE_PART not in self.excluded_parts else []
+        if found:
+            notes.append(disagreement_note(found))
+            said = UNCERTAIN
+            certainty = disagreement_certainty(found, self.class_names[int(probs.argmax())], float(probs.max()))
         pred = Prediction(
             label=self.class_names[int(probs.argmax())],
             probabilities=probabilities,
@@ -165,7 +173,7 @@ class Predictor:
                      "model_s": round(t2 - t1, 4)},
             notes=notes, verdict=said, confidence=float(probs.max()), calibrated=cal is not None,
             uncertain_below=cal.uncertain_below if cal else None, temperature=cal.temperature if cal else None,
-            certainty=certainty_sentence(probabilities, said, cal),
+            certainty=certainty,
             scores_read_as_numbers=({f: float(v) for f, v in zip(SCORE_FIELDS, case.text.scores.tolist()) if v == v}
                                     if self.cfg.score_knots else {}),  # v == v: not NaN (a missing score)
         )

@@ -16,8 +16,8 @@ For each data set (every subject of a cohort drawn with a seed no training run u
 - NC vs AD from the MRI with a record of age and sex only (AUC of P(AD), NC and AD subjects);
 - reliance: the mean total-variation shift of the prediction with the MRI hidden / every word-piece [MASK]ed;
 - calibration: ECE of the shipped (calibrated) probabilities (beside the ECE a perfectly calibrated model would show
-  on these cases from sampling noise alone), coverage and accuracy at its "uncertain" threshold,
-  and a reliability diagram.
+  on these cases from sampling noise alone), coverage and accuracy at its "uncertain" threshold (a case whose scores
+  disagree, engine.score_agreement, counts as uncertain, as the viewer shows it), and a reliability diagram.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import torch
 
 from engine.calibration import expected_calibration_error, reliability_bins
 from engine.checkpoint import load_checkpoint
+from engine.score_agreement import scores_disagree
 from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset
 from trainer.evaluate import check_no_leakage, mean_reliance
@@ -88,8 +89,10 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
                           "calibrated": info.calibration is not None}
     if info.calibration is not None:
         t = info.calibration.uncertain_below
-        kept = conf >= t
-        out["calibration"].update(uncertain_below=round(t, 4), coverage=round(float(kept.mean()), 4),
+        disagree = scores_disagree(r.ehr for r in records)  # "uncertain" in the product whatever the confidence
+        kept = (conf >= t) & ~disagree
+        out["calibration"].update(uncertain_below=round(t, 4), scores_disagree=int(disagree.sum()),
+                                  coverage=round(float(kept.mean()), 4),
                                   accuracy_answered=round(float((p_fused.argmax(1) == y)[kept].mean()), 4)
                                   if kept.any() else None,
                                   accuracy_all=round(float((p_fused.argmax(1) == y).mean()), 4))

@@ -13,8 +13,10 @@ from torch.utils.data import DataLoader
 
 from engine.calibration import Calibration, expected_calibration_error, reliability_bins
 from engine.checkpoint import CheckpointInfo
+from engine.ehr import SCORE_PART
 from engine.errors import AlifuseInputError, quote
 from engine.model import AlifuseModel
+from engine.score_agreement import scores_disagree
 from trainer.batching import trim_collate
 from trainer.dataset import CaseDataset
 from trainer.loop import _autocast
@@ -136,7 +138,9 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
         probs, _ = to_two_class(probs)
     y = np.asarray(ds.labels)
     res = scores(y, probs, classes)
-    res.update(certainty(y, probs, confidence, info.calibration))
+    # records whose scores disagree are "uncertain" in the product whatever the confidence (Predictor does the same)
+    disagree = scores_disagree(r.ehr for r in records) if SCORE_PART not in exclude else None
+    res.update(certainty(y, probs, confidence, info.calibration, disagree))
     res["ci95"] = bootstrap_ci(y, probs, n=n_boot) if n_boot else {}
     res["modality_gap"] = modality_gap(fi, ft)
     res["reliance"] = mean_reliance(model, ds, device)
@@ -148,17 +152,22 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
     return res
 
 
-def certainty(y: np.ndarray, probs: np.ndarray, confidence: np.ndarray, calibration: Calibration | None) -> dict:
+def certainty(y: np.ndarray, probs: np.ndarray, confidence: np.ndarray, calibration: Calibration | None,
+              disagree: np.ndarray | None = None) -> dict:
     """Top-label ECE of ``probs`` and beside it the ECE that a perfectly calibrated model with these probabilities
     would show on this many cases from sampling alone (mean and 95th percentile: a measured ECE below it says nothing
     against the calibration); with a calibration, the fraction of cases the model calls "uncertain" (its top
-    probability ``confidence`` below the threshold), the fraction it answers and its accuracy on those."""
+    probability ``confidence`` below the threshold, or ``disagree``: the record's scores disagree,
+    engine.score_agreement), the fraction it answers and its accuracy on those."""
     out: dict = {"ece": expected_calibration_error(probs, y) if len(y) else math.nan,
                  "ece_if_calibrated": ece_noise_floor(probs) if len(y) else {"mean": math.nan, "p95": math.nan},
                  "calibrated": calibration is not None}
     if calibration is None:
         return out
     answered = confidence >= calibration.uncertain_below
+    if disagree is not None:
+        answered &= ~disagree
+        out["scores_disagree"] = int(disagree.sum())
     right = probs.argmax(axis=1) == y
     out.update(uncertain_below=calibration.uncertain_below, temperature=calibration.temperature,
                uncertain_fraction=float(1 - answered.mean()) if len(y) else math.nan,

@@ -74,6 +74,32 @@ def test_predict_panel_says_uncertain_with_a_calibrated_checkpoint(make_napari_v
     assert "cannot tell" in card.certainty.text() and "12 validation cases" in card.certainty.text()
 
 
+def test_scores_that_disagree_are_called_uncertain_on_the_card_and_in_the_report(make_napari_viewer, tmp_path,
+                                                                                  qtbot):
+    """The shipped model, the demo scan, MMSE 10 beside CDR 0: the card and the PDF say uncertain and why."""
+    from alifuse_gui._qt.session import AlifuseSession
+    from alifuse_gui.report import write_report
+    from engine.resources import DEMO_CHECKPOINT, DEMO_IMAGE
+    from tests.gui.test_report import pdf_text
+
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip("needs the shipped checkpoint")
+    s = AlifuseSession(make_napari_viewer(), DEMO_CHECKPOINT)
+    assert s.open_image(DEMO_IMAGE)
+    s.record_form.set_record({"age": 76, "sex": "female", "mmse": 10, "cdr": 0})
+    job = s.predict_panel.start()
+    with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
+        pass
+    assert blocker.args == ["ok"]
+    card = s.predict_panel.current
+    assert card.label.text().startswith("Uncertain (most likely ")
+    assert card.certainty.text().startswith("Uncertain: MMSE 10 and CDR 0 cannot both be right")
+    assert "MMSE 10 and CDR 0: an MMSE in the range of dementia beside a CDR of no impairment" in card.notes.text()
+    text = pdf_text(write_report(tmp_path / "r.pdf", s.last_case.volume, dict(s.last_case.ehr), s.last_prediction,
+                                 None, s.predictor.info).read_bytes())
+    assert "Uncertain  (most likely" in text and "cannot both be right" in text, text
+
+
 def test_report_carries_the_verdict_and_the_calibration(tmp_path):
     import nibabel as nib
 

@@ -154,3 +154,19 @@ def test_calibrate_reports_the_validation_loss_with_scores_missing(setup, capsys
                                      "--device", "cpu", "--missing-scores", "1"], capsys)
     assert code == 0 and "(1 copy of each case" in io.out
     assert "with scores missing" in io.out and "on the record read bare" in io.out
+
+
+def test_cases_whose_scores_disagree_count_as_uncertain_in_the_evaluation():
+    """As the viewer says "uncertain" on them whatever the confidence, alifuse-eval does not count them answered."""
+    from engine.calibration import Calibration
+    from trainer.evaluate import certainty
+
+    cal = Calibration(temperature=1.0, uncertain_below=0.6, target_accuracy=0.9, n_val=10, val_ece_before=0.1,
+                      val_ece_after=0.05, val_coverage=0.8, val_selective_accuracy=0.9, data="toy")
+    probs = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.5, 0.3, 0.2]])
+    y = np.array([0, 1, 0, 0])
+    plain = certainty(y, probs, probs.max(1), cal)
+    assert plain["coverage"] == 0.75 and plain["selective_accuracy"] == pytest.approx(2 / 3)
+    flagged = certainty(y, probs, probs.max(1), cal, np.array([False, False, True, False]))
+    assert flagged["coverage"] == 0.5 and flagged["selective_accuracy"] == 1.0 and flagged["scores_disagree"] == 1
+    assert flagged["uncertain_fraction"] == 0.5
