@@ -13,6 +13,7 @@ from typing import Any
 from engine.ehr import FIELD_SPECS, SCORE_FIELDS, SCORE_PART, FieldSpec, load_ehr, validate_ehr
 from engine.ehr_text import ehr_to_sentences
 from engine.errors import AlifuseInputError, quote
+from engine.score_agreement import disagreements
 
 #: The model reads this many words of the doctor's summary (paper: 40).
 SUMMARY_WORD_LIMIT = 40
@@ -178,6 +179,15 @@ class RecordModel:
         valid = self.valid_dict()
         shown = [f"{FIELD_SPECS[f].label} {valid[f]:g}" for f in SCORE_FIELDS if f in valid]
         return f"Read as numbers: {', '.join(shown)}." if self.scores_as_numbers and shown else ""
+
+    def score_warning(self) -> tuple[str, str]:
+        """When two of the valid scores cannot both be right (the prediction will say "uncertain"): a short warning
+        in the form's words and the rules behind it (for a tooltip); ('', '') otherwise."""
+        found = disagreements(self.valid_dict())
+        if not found:
+            return "", ""
+        return (f"Check these scores: {'; '.join(d.pair for d in found)} cannot both be right (the prediction will "
+                "say 'uncertain').", "\n".join(map(str, found)))
 
     @staticmethod
     def _known(name: str) -> str:

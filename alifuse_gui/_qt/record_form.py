@@ -141,8 +141,11 @@ class RecordForm(QWidget):
                                 (f" — the model reads only the first {SUMMARY_WORD_LIMIT}" if over else ""))
         self.word_count.setStyleSheet("color: #e65100;" if over else "")
         self._show_preview()
-        self.status.setText("Fix the marked fields: " + "; ".join(errors.values()) if errors else "")
-        self.status.setStyleSheet("color: #d32f2f;" if errors else "")
+        # an invalid field comes first; scores that cannot both be right are a warning, not an error
+        warning, why = ("", "") if errors else self.model.score_warning()
+        self.status.setText("Fix the marked fields: " + "; ".join(errors.values()) if errors else warning)
+        self.status.setToolTip(why)
+        self.status.setStyleSheet("color: #d32f2f;" if errors else "color: #b26a00;" if warning else "")
         self.changed.emit(self.model.valid_dict())
 
     def set_text_format(self, text_format: int, scores_as_numbers: bool = False) -> None:
