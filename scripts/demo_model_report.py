@@ -89,7 +89,7 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
                           "calibrated": info.calibration is not None}
     if info.calibration is not None:
         t = info.calibration.uncertain_below
-        disagree = scores_disagree(r.ehr for r in records)  # "uncertain" in the product whatever the confidence
+        disagree = scores_disagree(full.ehrs)  # "uncertain" in the product whatever the confidence
         kept = (conf >= t) & ~disagree
         out["calibration"].update(uncertain_below=round(t, 4), scores_disagree=int(disagree.sum()),
                                   coverage=round(float(kept.mean()), 4),

@@ -139,7 +139,7 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
     y = np.asarray(ds.labels)
     res = scores(y, probs, classes)
     # records whose scores disagree are "uncertain" in the product whatever the confidence (Predictor does the same)
-    disagree = scores_disagree(r.ehr for r in records) if SCORE_PART not in exclude else None
+    disagree = scores_disagree(ds.ehrs) if SCORE_PART not in exclude else None
     res.update(certainty(y, probs, confidence, info.calibration, disagree))
     res["ci95"] = bootstrap_ci(y, probs, n=n_boot) if n_boot else {}
     res["modality_gap"] = modality_gap(fi, ft)
