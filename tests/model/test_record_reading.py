@@ -14,6 +14,8 @@ Cut-offs of the textbook records, from published staging:
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,32 @@ def test_one_mmse_in_the_dementia_range_alone_reads_dementia(demo_model, mmse):
     hidden = np.zeros_like(demo_model.demo_image)
     p = demo_model.probs([{"mmse": mmse}], hidden)[0]
     assert demo_model.classes[int(p.argmax())] == "AD", p.round(3)
+
+
+def _staged_records() -> list[tuple[str, dict]]:
+    """Every combination of the staging cut-offs above, with the other scores consistent with the stage or unknown
+    and three sets of demographics: (expected class, record). NC: CDR 0, MMSE 28-30, sum of boxes 0, delayed recall
+    >= 9 (ADNI's normal range); MCI: CDR 0.5, MMSE 24-27, sum of boxes 0.5-2.5, recall <= 6 (MCI's range at 8-15
+    years of education is <= 4; 6 is <= 8 at 16+); AD: CDR 1 or 2, MMSE <= 20, sum of boxes in the CDR's range
+    (O'Bryant et al. 2008: 4.5-9 mild, 9.5-15.5 moderate), recall <= 3."""
+    stages = [("NC", [28, 29, 30], [0], {0: [0, None]}, [9, 12, 16, None]),
+              ("MCI", [24, 25, 26, 27], [0.5], {0.5: [0.5, 1.5, 2.5, None]}, [2, 4, 6, None]),
+              ("AD", [20, 18, 15, 12, 8], [1, 2], {1: [4.5, 6, 8, None], 2: [10, 12, None]}, [0, 1, 3, None])]
+    people = [{}, {"age": 72, "sex": "female"}, {"age": 80, "sex": "male", "education_years": 12}]
+    out = []
+    for label, mmses, cdrs, boxes, recalls in stages:
+        for mmse, cdr, person in itertools.product(mmses, cdrs, people):
+            for sb, recall in itertools.product(boxes[cdr], recalls):
+                extra = {k: v for k, v in (("cdr_sb", sb), ("logical_memory_delayed", recall)) if v is not None}
+                out.append((label, {**person, "mmse": mmse, "cdr": cdr, **extra}))
+    return out
+
+
+def test_every_record_built_from_the_staging_cut_offs_is_called_as_they_say(demo_model):
+    """684 records, each a clear case by every cut-off it holds, on the demo scan and with the MRI hidden."""
+    cases = _staged_records()
+    expected = [c for c, _ in cases]
+    for image in (None, np.zeros_like(demo_model.demo_image)):
+        labels = demo_model.labels([r for _, r in cases], image)
+        wrong = [(e, r) for e, got, (_, r) in zip(expected, labels, cases) if got != e]
+        assert len(cases) == 684 and not wrong, f"{len(wrong)} of {len(cases)} called otherwise: {wrong[:5]}"
