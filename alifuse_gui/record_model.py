@@ -13,7 +13,7 @@ from typing import Any
 from engine.ehr import FIELD_SPECS, SCORE_FIELDS, SCORE_PART, FieldSpec, load_ehr, validate_ehr
 from engine.ehr_text import ehr_to_sentences
 from engine.errors import AlifuseInputError, quote
-from engine.score_agreement import disagreements
+from engine.score_agreement import disagreements, pairs_text
 
 #: The model reads this many words of the doctor's summary (paper: 40).
 SUMMARY_WORD_LIMIT = 40
@@ -181,13 +181,13 @@ class RecordModel:
         return f"Read as numbers: {', '.join(shown)}." if self.scores_as_numbers and shown else ""
 
     def score_warning(self) -> tuple[str, str]:
-        """When two of the valid scores cannot both be right (the prediction will say "uncertain"): a short warning
-        in the form's words and the rules behind it (for a tooltip); ('', '') otherwise."""
+        """When two of the valid scores disagree (engine.score_agreement): a short warning in the form's words and
+        the rules behind it (for a tooltip); ('', '') otherwise."""
         found = disagreements(self.valid_dict())
         if not found:
             return "", ""
-        return (f"Check these scores: {'; '.join(d.pair for d in found)} cannot both be right (the prediction will "
-                "say 'uncertain').", "\n".join(map(str, found)))
+        return (f"Check these scores: {pairs_text(found)} disagree. A model that reads the scores says "
+                "'uncertain' here.", "\n".join(map(str, found)))
 
     @staticmethod
     def _known(name: str) -> str:

@@ -202,7 +202,7 @@ def summary_read_words(summary: str, limit: int = SUMMARY_WORD_LIMIT) -> tuple[l
 def calibration_text(calibration: Calibration | None) -> str:
     """The model section's one line on the calibration."""
     if calibration is None:
-        return "not calibrated (never says 'uncertain')"
+        return "not calibrated (never says 'uncertain' from its confidence)"
     return (f"temperature {calibration.temperature:.3g}; 'uncertain' below {calibration.uncertain_below:.0%} "
             f"({calibration.n_val} validation cases)")
 

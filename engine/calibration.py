@@ -5,7 +5,8 @@ p = softmax(logits / T), fitted by minimising the negative log-likelihood. T doe
 The verdict is the predicted class, or ``"uncertain"`` where the calibrated top probability is below a
 threshold chosen on the same validation split (:func:`choose_threshold`). Both are stored in the checkpoint's
 metadata (key ``"calibration"``, :class:`Calibration` as JSON); a checkpoint without it is "not calibrated":
-its probabilities are shown as they are and it never says "uncertain".
+its probabilities are shown as they are and it never says "uncertain" from its confidence (only where a record's
+scores disagree, engine.score_agreement).
 
 numpy and scipy only: no torch, no Qt.
 """
@@ -223,7 +224,8 @@ def certainty_sentence(probabilities: Mapping[str, float], verdict_: str, calibr
     (best, p_best), second = ranked[0], ranked[1][0] if len(ranked) > 1 else None
     if calibration is None:
         return (f"Not calibrated: this checkpoint carries no calibration, so {best} at {p_best:.0%} may be over- "
-                f"or under-confident and it never says 'uncertain' (calibrate it with alifuse-calibrate)")
+                f"or under-confident and it never says 'uncertain' from its confidence (calibrate it with "
+                f"alifuse-calibrate)")
     shown, below = _percent_pair(p_best, calibration.uncertain_below)
     rule = f"it says 'uncertain' below {below}, chosen on {calibration.n_val} validation cases"
     if verdict_ == UNCERTAIN:
@@ -235,7 +237,7 @@ def certainty_sentence(probabilities: Mapping[str, float], verdict_: str, calibr
 def describe_calibration(calibration: Calibration | None) -> str:
     """The model card's line: what the calibration is and what it was fitted on."""
     if calibration is None:
-        return "not calibrated (probabilities as trained; never says 'uncertain')"
+        return "not calibrated (probabilities as trained; never says 'uncertain' from its confidence)"
     c = calibration
     return (f"temperature {c.temperature:.3g} on {c.n_val} validation cases (ECE {c.val_ece_before:.1%} -> "
             f"{c.val_ece_after:.1%}); 'uncertain' below {c.uncertain_below:.0%} (validation: answered "

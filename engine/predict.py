@@ -44,7 +44,8 @@ class Prediction:
     device: str
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
-    #: ``label``, or "uncertain" where the calibrated top probability is below ``uncertain_below``
+    #: ``label``, or "uncertain" where the calibrated top probability is below ``uncertain_below`` or the record's
+    #: scores disagree (``scores_disagree``)
     verdict: str = ""
     #: the top (calibrated, when ``calibrated``) probability
     confidence: float = 0.0
@@ -54,6 +55,9 @@ class Prediction:
     temperature: float | None = None
     #: one line for a person: how sure, and on what that rests (engine.calibration.certainty_sentence)
     certainty: str = ""
+    #: pairs of the record's scores that disagree (engine.score_agreement), each with its rule; any makes the
+    #: verdict "uncertain", calibrated or not
+    scores_disagree: list[str] = field(default_factory=list)
     #: the scores a model with ``config.score_knots`` > 0 read as numbers, not in ``text`` ({} for the others)
     scores_read_as_numbers: dict[str, float] = field(default_factory=dict)
 
@@ -158,11 +162,14 @@ class Predictor:
             notes.append(f"the record's text was cut to the model's {self.cfg.max_tokens}-token budget")
         certainty = certainty_sentence(probabilities, said, cal)
         # scores that cannot both be right: no training or calibration case stands behind any answer there
-        found = disagreements(case.ehr) if SCORE_PART not in self.excluded_parts else []
+        # (only for a model that reads them: an image-only one, or one trained without the scores, ignores them)
+        reads_scores = self.cfg.use_text and SCORE_PART not in self.excluded_parts
+        found = disagreements(case.ehr) if reads_scores else []
         if found:
             notes.append(disagreement_note(found))
             said = UNCERTAIN
-            certainty = disagreement_certainty(found, self.class_names[int(probs.argmax())], float(probs.max()))
+            certainty = disagreement_certainty(found, self.class_names[int(probs.argmax())], float(probs.max()),
+                                               cal is not None)
         pred = Prediction(
             label=self.class_names[int(probs.argmax())],
             probabilities=probabilities,
@@ -174,6 +181,7 @@ class Predictor:
             notes=notes, verdict=said, confidence=float(probs.max()), calibrated=cal is not None,
             uncertain_below=cal.uncertain_below if cal else None, temperature=cal.temperature if cal else None,
             certainty=certainty,
+            scores_disagree=[str(d) for d in found],
             scores_read_as_numbers=({f: float(v) for f, v in zip(SCORE_FIELDS, case.text.scores.tolist()) if v == v}
                                     if self.cfg.score_knots else {}),  # v == v: not NaN (a missing score)
         )

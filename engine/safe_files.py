@@ -36,6 +36,11 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def size_text(n: int) -> str:
+    """A size in bytes as a person reads it: "1.2 GB", "640 KB", "12 bytes"."""
+    return _size_text(n)
+
+
 def _size_text(n: int) -> str:
     for unit, size in (("GB", GB), ("MB", MB), ("KB", KB)):
         if n >= size:
@@ -111,6 +116,7 @@ def read_regular_tail(path: str | Path, max_bytes: int, what: str = "the file") 
     For logs that only grow (a training run's metrics.jsonl): their newest lines matter, and a file past any
     cap still shows them instead of nothing. Anything but a regular file is refused as by :func:`open_regular`.
     """
+    check_regular(path, 1 << 62, what)  # before the open, as open_regular: opening a device can act on it
     with _open_checked(path, 1 << 62, what) as fh:
         try:
             size = os.fstat(fh.fileno()).st_size

@@ -1,4 +1,4 @@
-"""Scores of one record that cannot both be right: a clinician rechecks them before reading any prediction.
+"""Scores of one record that disagree: a clinician rechecks them before reading any prediction.
 
 The model learned from records whose scores agree with each other (a synthetic cohort drawn from one disease
 severity per subject: trainer.synth.ehr_gen draws fewer than 1 in 1,000 records that any rule below flags). On a
@@ -7,11 +7,13 @@ calibration case stands behind that answer: such a prediction is said to be unce
 
 The rules, each from the staging the textbook records of tests/model cite:
 - The global CDR and the CDR sum of boxes rate the same six boxes (Morris 1993, Neurology). A global CDR of 0 needs
-  memory 0 and at most one other box impaired, so its sum of boxes is at most 3; a global CDR of 0.5 or more is never
-  above the sum of its boxes.
-- An MMSE of 20 or less is in the range of dementia (Perneczky et al. 2006): it cannot go with a clinical rating of
-  no impairment (CDR 0, or a sum of boxes of 0).
-- Moderate or severe dementia (CDR 2 or 3; a sum of boxes of 9.5 or more, O'Bryant et al. 2008) cannot go with an
+  memory 0 and at most one other box impaired, so its sum of boxes is at most 3; under the scoring rules a global CDR
+  of 0.5, 1, 2 or 3 needs a sum of boxes of at least 0.5, 3.5, 7.5 or 10 (asked here: 0.5, 3, 6 and 9, a margin for
+  a box scored a step off).
+- An MMSE of 20 or less is in the range of dementia (Perneczky et al. 2006): it seldom goes with a clinical rating of
+  no impairment (CDR 0, or a sum of boxes of 0), and where it does (little schooling, a language barrier, poor
+  hearing or sight) the record should say so.
+- Moderate or severe dementia (CDR 2 or 3; a sum of boxes of 9.5 or more, O'Bryant et al. 2008) seldom goes with an
   MMSE of 28 or more, the range of cognitively normal older adults.
 """
 from __future__ import annotations
@@ -30,28 +32,29 @@ MMSE_NORMAL_AT_LEAST = 28
 CDR_SB_MODERATE_AT_LEAST = 9.5
 #: the most a sum of boxes can be with a global CDR of 0 (memory 0 and one other box at most, scored 3 at most)
 CDR_SB_WITH_CDR_0_AT_MOST = 3.0
+#: global CDR -> the least sum of boxes asked beside it (the scoring rules need 0.5, 3.5, 7.5, 10)
+CDR_SB_AT_LEAST = {0.5: 0.5, 1.0: 3.0, 2.0: 6.0, 3.0: 9.0}
 
-_Rule = tuple[str, str, Callable[[float, float], bool], str]
-#: (field a, field b, disagree(a, b), why in words)
+_Rule = tuple[str, str, Callable[[float, float], bool], Callable[[float, float], str]]
+#: (field a, field b, disagree(a, b), why(a, b) in words)
 RULES: tuple[_Rule, ...] = (
     ("cdr", "cdr_sb", lambda cdr, sb: cdr == 0 and sb > CDR_SB_WITH_CDR_0_AT_MOST,
-     "a global CDR of 0 allows at most one impaired box besides memory, a sum of boxes of 3 at most"),
-    ("cdr", "cdr_sb", lambda cdr, sb: cdr >= 0.5 and sb < cdr,
-     "the global CDR is never above the sum of its boxes"),
+     lambda cdr, sb: "a global CDR of 0 allows at most one impaired box besides memory, a sum of boxes of 3 at most"),
+    ("cdr", "cdr_sb", lambda cdr, sb: cdr in CDR_SB_AT_LEAST and sb < CDR_SB_AT_LEAST[cdr],
+     lambda cdr, sb: f"a global CDR of {cdr:g} needs a sum of boxes of at least {CDR_SB_AT_LEAST[cdr]:g}"),
     ("mmse", "cdr", lambda mmse, cdr: mmse <= MMSE_DEMENTIA_AT_MOST and cdr == 0,
-     "an MMSE in the range of dementia beside a CDR of no impairment"),
+     lambda mmse, cdr: "an MMSE in the range of dementia seldom goes with a CDR of no impairment"),
     ("mmse", "cdr_sb", lambda mmse, sb: mmse <= MMSE_DEMENTIA_AT_MOST and sb == 0,
-     "an MMSE in the range of dementia beside a sum of boxes of no impairment"),
+     lambda mmse, sb: "an MMSE in the range of dementia seldom goes with a sum of boxes of no impairment"),
     ("mmse", "cdr", lambda mmse, cdr: mmse >= MMSE_NORMAL_AT_LEAST and cdr >= 2,
-     "an MMSE in the normal range beside moderate or severe dementia"),
+     lambda mmse, cdr: "an MMSE in the normal range seldom goes with moderate or severe dementia"),
     ("mmse", "cdr_sb", lambda mmse, sb: mmse >= MMSE_NORMAL_AT_LEAST and sb >= CDR_SB_MODERATE_AT_LEAST,
-     "an MMSE in the normal range beside a sum of boxes of moderate or severe dementia"),
+     lambda mmse, sb: "an MMSE in the normal range seldom goes with a sum of boxes of moderate or severe dementia"),
 )
-
 
 @dataclass(frozen=True)
 class Disagreement:
-    """Two scores of one record that cannot both be right."""
+    """Two scores of one record that disagree."""
 
     pair: str   # the two scores as the form names them, e.g. "MMSE 10 and CDR 0"
     why: str    # the rule, in words
@@ -75,25 +78,31 @@ def _shown(name: str, value: float) -> str:
 
 
 def disagreements(ehr: dict[str, Any]) -> list[Disagreement]:
-    """The pairs of the (validated) record's scores that cannot both be right, in :data:`RULES` order."""
+    """The pairs of the (validated) record's scores that disagree, in :data:`RULES` order."""
     out = []
     for a, b, disagree, why in RULES:
         va, vb = _value(ehr, a), _value(ehr, b)
         if va is not None and vb is not None and disagree(va, vb):
-            out.append(Disagreement(f"{_shown(a, va)} and {_shown(b, vb)}", why))
+            out.append(Disagreement(f"{_shown(a, va)} and {_shown(b, vb)}", why(va, vb)))
     return out
+
+
+def pairs_text(found: list[Disagreement]) -> str:
+    """The pairs found, one after the other: "MMSE 10 and CDR 0, and MMSE 10 and CDR sum of boxes 0"."""
+    return ", and ".join(d.pair for d in found)
 
 
 def disagreement_note(found: list[Disagreement]) -> str:
     """The prediction's note for a record whose scores disagree (``found`` from :func:`disagreements`)."""
     return ("the record's scores disagree (" + "; ".join(map(str, found)) + "): check them. The model learned from "
-            "records whose scores agree, so its answer here rests on no case like this one and is shown as uncertain")
+            "records whose scores agree, so almost no case like this one stands behind its answer, which is shown as "
+            "uncertain")
 
 
-def disagreement_certainty(found: list[Disagreement], best: str, p_best: float) -> str:
+def disagreement_certainty(found: list[Disagreement], best: str, p_best: float, calibrated: bool = True) -> str:
     """The prediction's one-line certainty for such a record: uncertain, and why."""
-    return (f"Uncertain: {found[0].pair} cannot both be right"
-            + "".join(f", nor {d.pair}" for d in found[1:]) + f"; {best} at {p_best:.0%} rests on no case like this one")
+    return (f"Uncertain: {pairs_text(found)} disagree; {best} at {p_best:.1%} rests on almost no case like this one"
+            + ("" if calibrated else " (and the checkpoint is not calibrated)"))
 
 
 def scores_disagree(ehrs: Iterable[dict[str, Any]]) -> np.ndarray:

@@ -139,7 +139,7 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
     y = np.asarray(ds.labels)
     res = scores(y, probs, classes)
     # records whose scores disagree are "uncertain" in the product whatever the confidence (Predictor does the same)
-    disagree = scores_disagree(ds.ehrs) if SCORE_PART not in exclude else None
+    disagree = scores_disagree(ds.ehrs) if model.cfg.use_text and SCORE_PART not in exclude else None
     res.update(certainty(y, probs, confidence, info.calibration, disagree))
     res["ci95"] = bootstrap_ci(y, probs, n=n_boot) if n_boot else {}
     res["modality_gap"] = modality_gap(fi, ft)
@@ -162,12 +162,13 @@ def certainty(y: np.ndarray, probs: np.ndarray, confidence: np.ndarray, calibrat
     out: dict = {"ece": expected_calibration_error(probs, y) if len(y) else math.nan,
                  "ece_if_calibrated": ece_noise_floor(probs) if len(y) else {"mean": math.nan, "p95": math.nan},
                  "calibrated": calibration is not None}
+    if disagree is not None:
+        out["scores_disagree"] = int(disagree.sum())
     if calibration is None:
         return out
     answered = confidence >= calibration.uncertain_below
     if disagree is not None:
         answered &= ~disagree
-        out["scores_disagree"] = int(disagree.sum())
     right = probs.argmax(axis=1) == y
     out.update(uncertain_below=calibration.uncertain_below, temperature=calibration.temperature,
                uncertain_fraction=float(1 - answered.mean()) if len(y) else math.nan,

@@ -24,6 +24,7 @@ from alifuse_gui.training.launcher import DEVICES, MAX_SYNTH_SUBJECTS, MIN_SYNTH
 from alifuse_gui.training.progress import LOSS_TERMS
 from engine import run_format as rf
 from engine.errors import AlifuseInputError
+from engine.safe_files import size_text
 
 #: After Cancel, the trainer gets this long to write its checkpoint before it is killed.
 KILL_AFTER_MS = 60_000
@@ -472,8 +473,9 @@ class TrainingDialog(QDialog):
         self.message_label.setText(best)
         self._refresh()
         cut = run.metrics_cut()
-        shown = f" (the newest only: {rf.METRICS}'s first {cut:,} bytes were not read)" if cut else ""
-        self.status_label.setText(f"Run {run.path}: {n} epoch(s) recorded{shown}, {state}.")
+        recorded = (f"the newest {n} epoch(s) shown (the first {size_text(cut)} of {rf.METRICS} were not read)"
+                    if cut else f"{n} epoch(s) recorded")
+        self.status_label.setText(f"Run {run.path}: {recorded}, {state}.")
         self._update_buttons()
         return True
 

@@ -47,12 +47,13 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     try:
         if not Path(path).is_file():
             return []
-        data, size = read_regular_tail(path, MAX_METRICS_BYTES, Path(path).name)
+        # one byte more than kept: the byte before the kept part says whether that part starts a line
+        data, _ = read_regular_tail(path, MAX_METRICS_BYTES + 1, Path(path).name)
     except (OSError, AlifuseInputError):
         return []
+    if len(data) > MAX_METRICS_BYTES:  # cut: keep the lines wholly inside the last MAX_METRICS_BYTES
+        data = data[data.find(b"\n") + 1:]  # through the first line break: a cut line, or only that byte
     lines = data.decode("utf-8", errors="replace").splitlines()
-    if size > len(data):
-        lines = lines[1:]  # it starts inside a line
     return [ev for ev in map(parse_event_line, lines) if ev is not None]
 
 

@@ -93,11 +93,11 @@ def test_scores_that_disagree_are_called_uncertain_on_the_card_and_in_the_report
     assert blocker.args == ["ok"]
     card = s.predict_panel.current
     assert card.label.text().startswith("Uncertain (most likely ")
-    assert card.certainty.text().startswith("Uncertain: MMSE 10 and CDR 0 cannot both be right")
-    assert "MMSE 10 and CDR 0: an MMSE in the range of dementia beside a CDR of no impairment" in card.notes.text()
+    assert card.certainty.text().startswith("Uncertain: MMSE 10 and CDR 0 disagree; ")
+    assert "MMSE 10 and CDR 0: an MMSE in the range of dementia seldom goes with a CDR of no" in card.notes.text()
     text = pdf_text(write_report(tmp_path / "r.pdf", s.last_case.volume, dict(s.last_case.ehr), s.last_prediction,
                                  None, s.predictor.info).read_bytes())
-    assert "Uncertain  (most likely" in text and "cannot both be right" in text, text
+    assert "Uncertain  (most likely" in text and "MMSE 10 and CDR 0 disagree" in text, text
 
 
 def test_report_carries_the_verdict_and_the_calibration(tmp_path):
@@ -122,7 +122,7 @@ def test_report_carries_the_verdict_and_the_calibration(tmp_path):
             assert "temperature 2; 'uncertain' below 99% (12 validation cases)" in text
         else:
             assert "MCI  (55.0%)" in text and "Uncertain" not in text
-            assert "Not calibrated" in text and "not calibrated (never says 'uncertain')" in text
+            assert "Not calibrated" in text and "not calibrated (never says 'uncertain' from its" in text
 
 
 def test_model_card_says_whether_and_how_the_checkpoint_is_calibrated(qtbot):

@@ -108,16 +108,17 @@ def test_form_marks_an_invalid_value_and_keeps_it(form, qtbot):
     assert form.model.to_dict() == {"mmse": 30}
 
 
-def test_form_warns_while_typing_when_two_scores_cannot_both_be_right(form, qtbot):
+def test_form_warns_while_typing_when_two_scores_disagree(form, qtbot):
     form.set_entry("cdr", 0)
     qtbot.keyClicks(form.editors["mmse"], "2")
     assert form.status.text().startswith("Check these scores: MMSE 2 and CDR 0")  # as typed, key by key
     qtbot.keyClicks(form.editors["mmse"], "5")
     assert form.status.text() == ""  # MMSE 25 beside CDR 0 may both be right
     form.editors["mmse"].setText("10")
-    assert form.status.text() == ("Check these scores: MMSE 10 and CDR 0 cannot both be right (the prediction will "
-                                  "say 'uncertain').")
-    assert form.status.toolTip() == "MMSE 10 and CDR 0: an MMSE in the range of dementia beside a CDR of no impairment"
+    assert form.status.text() == ("Check these scores: MMSE 10 and CDR 0 disagree. A model that reads the scores "
+                                  "says 'uncertain' here.")
+    assert form.status.toolTip() == "MMSE 10 and CDR 0: an MMSE in the range of dementia seldom goes with a CDR of no " \
+                                    "impairment"
     assert "#b26a00" in form.status.styleSheet() and form.invalid_fields() == []
     assert form.model.to_dict() == {"mmse": 10, "cdr": 0}  # a warning, not an error: the record is kept as typed
     qtbot.keyClicks(form.editors["ses"], "9")  # an invalid field is named first

@@ -233,6 +233,7 @@ def test_reopen_plots_metrics_and_refuses_non_runs(qtbot, fake, tmp_path):
 
 def test_an_oversized_metrics_file_shows_its_newest_epochs_and_says_so(qtbot, fake, tmp_path, monkeypatch):
     from alifuse_gui.training import run_folder
+    from engine.safe_files import size_text
 
     dlg = make_dialog(qtbot, fake, tmp_path)
     run = tmp_path / "long-run"
@@ -240,13 +241,18 @@ def test_an_oversized_metrics_file_shows_its_newest_epochs_and_says_so(qtbot, fa
     lines = [json.dumps({"event": "epoch", "epoch": e, "train": {"total": 1.0 / e}, "val": {"auc": 0.5}})
              for e in range(1, 41)]
     text = "\n".join(lines) + "\n"
-    (run / "metrics.jsonl").write_text(text)
-    keep = len("\n".join(lines[-10:]) + "\n") + 5  # the last ten lines and the end of the one before
-    monkeypatch.setattr(run_folder, "MAX_METRICS_BYTES", keep)
-    assert dlg.open_run(run)
-    assert list(dlg.plot.lines["loss:total"].get_xdata()) == [float(e) for e in range(31, 41)]
-    status = dlg.status_label.text()
-    assert "10 epoch(s)" in status and f"first {len(text) - keep:,} bytes were not read" in status, status
+    (run / "metrics.jsonl").write_bytes(text.encode())
+    ten = len("\n".join(lines[-10:]) + "\n")
+    # the last ten lines exactly, then with the end of the one before them: ten epochs either way
+    for keep in (ten, ten + 5):
+        monkeypatch.setattr(run_folder, "MAX_METRICS_BYTES", keep)
+        assert dlg.open_run(run)
+        assert list(dlg.plot.lines["loss:total"].get_xdata()) == [float(e) for e in range(31, 41)], keep
+        status = dlg.status_label.text()
+        unread = size_text(len(text) - keep)  # e.g. "2.62 KB"
+        assert f"the newest 10 epoch(s) shown (the first {unread} of metrics.jsonl were not read)" in status, status
+    monkeypatch.setattr(run_folder, "MAX_METRICS_BYTES", len(text))  # all of it
+    assert dlg.open_run(run) and "40 epoch(s) recorded" in dlg.status_label.text()
 
 
 @pytest.mark.slow

@@ -228,7 +228,9 @@ def _staged_records() -> list[tuple[str, dict]]:
 
 
 def test_every_record_built_from_the_staging_cut_offs_is_called_as_they_say(demo_model):
-    """684 records, each a clear case by every cut-off it holds, on the demo scan and with the MRI hidden."""
+    """684 records, each a clear case by every cut-off it holds, on the demo scan and with the MRI hidden. (The
+    narrowest call, measured on 2026-12-07: MMSE 24, CDR 0.5, recall 2, age 80, beside the demo scan, an AD case's:
+    MCI 50.5 %, AD 49.2 %; float rounding across processors moves probabilities by far less.)"""
     cases = _staged_records()
     expected = [c for c, _ in cases]
     for image in (None, np.zeros_like(demo_model.demo_image)):
