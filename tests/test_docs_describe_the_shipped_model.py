@@ -54,3 +54,13 @@ def test_the_headline_auc_figures_are_the_reports():
     results = (DOCS / "RESULTS.md").read_text()
     for m in (fused, mri, record):
         assert _auc_text({"auc": m["auc"], "ci95": m["ci95"]["auc"]}) in results, m
+
+
+def test_the_uncertain_verdict_figures_are_the_reports():
+    """How often the shipped model says "uncertain" on the test cohort and how often it is right on the rest."""
+    cal = json.loads((DOCS / "demo_model_report.json").read_text())["data"]["test"]["calibration"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    results = " ".join((DOCS / "RESULTS.md").read_text().split())
+    assert f"({100 * (1 - cal['coverage']):.0f} % of the test cases; it is right on " \
+           f"{_pct(cal['accuracy_answered'])} % of the rest)" in readme
+    assert f"coverage {_pct(cal['coverage'])} % at {_pct(cal['accuracy_answered'])} % accuracy" in results
