@@ -11,12 +11,31 @@ predecessor (5e44a879c21b) failed: beside the MCI-like record recall moves the s
 own posterior 0.27), beside the demented one 0.35 (0.03; the cohort 0.02). It fails one check that asks a score to
 move the stage further than the cohort's own posterior moves it over the values it holds
 (docs/generator_posterior.json): beside the demented record MMSE moves it 0.10 of 0.2 (0.14 before; the cohort 0.08).
+Tested from 2026-12-07 on, it fails seven of the eighteen checks that a summary no generator wrote (social or medical
+history, or one agreeing with the stage) leaves a clear textbook case's class alone: each by a few points, on records
+near a class boundary (listed below).
 """
 from __future__ import annotations
 
 _SWEEP = "test_record_reading.py::test_a_worse_score_never_looks_healthier_and_moves_the_stage"
 #: measured 2026-12-07 on 0daf5703faa2 (calibrated probabilities, as the product shows them; the demo scan)
+_FOREIGN = "test_record_reading.py::test_a_summary_no_generator_wrote_does_not_flip_a_clear_case"
+_NC_28 = ("beside the demo scan (an AD case's) the NC records at MMSE 28 (CDR 0; ages 71-90) read MCI "
+          "by a few points (e.g. NC 45 %, MCI 54 %); without a summary they read NC")
+_AD_CDR1 = ("with the MRI hidden the AD records at CDR 1 and MMSE 19-21 read MCI (e.g. MCI 58 %, AD 42 %); "
+            "without a summary they read AD")
 KNOWN_FAILURES: dict[str, str] = {
     f"{_SWEEP}[others demented-mmse]": "MMSE 30 -> 0 beside a demented record moves the stage 1.90 -> 2.00 (0.2 asked; "
                                        "0.15 with the MRI hidden); the cohort's own posterior moves 0.08",
+    # measured 2026-12-07 on 0daf5703faa2: a summary the generator's phrasings never made, even one that says
+    # nothing of cognition, pulls a case near a class boundary across it (trainer/synth/narrative.py writes every
+    # summary from one template, so the model never learned that unfamiliar text carries no class)
+    f"{_FOREIGN}[0-MRI hidden]": "'Follow-up visit. Hypertension, type 2 diabetes. Lives with daughter.': " + _AD_CDR1,
+    f"{_FOREIGN}[1-demo scan]": "'The patient is a retired teacher who enjoys gardening.': " + _NC_28,
+    f"{_FOREIGN}[2-demo scan]": "'Retired accountant, married, two grown children. Non-smoker.': " + _NC_28,
+    f"{_FOREIGN}[3-MRI hidden]": "'Seen in clinic today. Blood pressure 130/80. Weight stable.': " + _AD_CDR1,
+    f"{_FOREIGN}[4-demo scan]": "'Came with a list of medications: amlodipine, atorvastatin.': " + _NC_28,
+    f"{_FOREIGN}[7-demo scan]": "'Former nurse. Knee replacement five years ago.': " + _NC_28,
+    f"{_FOREIGN}[agreeing-demo scan]": "'No memory complaints; independent in all activities.' (agreeing with NC): "
+                                       + _NC_28,
 }

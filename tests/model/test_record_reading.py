@@ -180,6 +180,37 @@ def test_a_summary_neither_present_nor_absent_flips_a_clear_case(demo_model, i):
     assert demo_model.labels([plain, neutral, record]) == [expected] * 3
 
 
+#: summaries no generator wrote, as a clinic's notes say them, that say nothing of cognition (social and medical
+#: history), and summaries that agree with the record's stage: neither may flip a clear case
+NEUTRAL_SUMMARIES = [
+    "Follow-up visit. Hypertension, type 2 diabetes. Lives with daughter.",
+    "The patient is a retired teacher who enjoys gardening.",
+    "Retired accountant, married, two grown children. Non-smoker.",
+    "Seen in clinic today. Blood pressure 130/80. Weight stable.",
+    "Came with a list of medications: amlodipine, atorvastatin.",
+    "Widowed, lives alone in a house with a garden. Walks daily.",
+    "Referred by the general practitioner. Allergic to penicillin.",
+    "Former nurse. Knee replacement five years ago.",
+]
+AGREEING_SUMMARIES = {"NC": "No memory complaints; independent in all activities.",
+                      "MCI": "Forgets appointments unless reminded; manages daily life alone.",
+                      "AD": "Needs help with daily activities and medications."}
+#: the textbook records that hold two or more of MMSE, CDR and CDR-SB, their own summaries taken out
+CLEAR = [(c, {k: v for k, v in r.items() if k != "summary"}) for c, r in TEXTBOOK
+         if sum(k in r for k in ("mmse", "cdr", "cdr_sb")) >= 2]
+
+
+@pytest.mark.parametrize("image", ["demo scan", "MRI hidden"])
+@pytest.mark.parametrize("summary", [*range(len(NEUTRAL_SUMMARIES)), "agreeing"])
+def test_a_summary_no_generator_wrote_does_not_flip_a_clear_case(demo_model, summary, image):
+    records = [{**r, "summary": AGREEING_SUMMARIES[c] if summary == "agreeing" else NEUTRAL_SUMMARIES[summary]}
+               for c, r in CLEAR]
+    scan = None if image == "demo scan" else np.zeros_like(demo_model.demo_image)
+    labels = demo_model.labels(records, scan)
+    wrong = [(c, got, r) for (c, r), got in zip(CLEAR, labels) if got != c]
+    assert len(CLEAR) == 37 and not wrong, f"{len(wrong)} of {len(CLEAR)} flipped: {wrong[:3]}"
+
+
 def test_a_record_with_fields_missing_is_less_sure_than_the_full_record(demo_model):
     """Missing is not a value: with fewer fields the prediction moves toward uncertainty, not toward a class."""
     hidden = np.zeros_like(demo_model.demo_image)
