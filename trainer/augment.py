@@ -27,6 +27,8 @@ class RecordAugment:
     record_empty: float = 0.06   # the whole record left out (the model reads [CLS] [SEP])
     record_masked: float = 0.04  # every word-piece of the record hidden as [MASK]
     image_drop: float = 0.1      # the MRI set to 0 (for cases that have one)
+    summary_foreign: float = 0.0  # a kept record's summary replaced by text that says nothing of the stage
+                                  # (trainer/foreign_summary.py; drawn from a stream of its own)
 
     def __post_init__(self) -> None:
         for name, p in asdict(self).items():

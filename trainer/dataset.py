@@ -16,6 +16,7 @@ from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.scanner_augment import ScannerAugment
 from trainer.cache import PreprocessCache
+from trainer.foreign_summary import with_foreign_summary
 from trainer.monotone import moved_fraction, neighbour_pair, shifted_copy
 from trainer.records import CaseRecord
 
@@ -100,6 +101,10 @@ class CaseDataset(Dataset):
         ehr, how, drop_image = self.ehrs[i], "kept", False
         if self.augment is not None:
             ehr, how, drop_image = self.augment.draw(ehr, rng)
+            if self.augment.summary_foreign > 0 and how == "kept":
+                # its own stream: with --summary-foreign 0 every other draw is as before it existed
+                ehr = with_foreign_summary(ehr, case_rng(self.seed + 32_452, self.epoch, i),
+                                           self.augment.summary_foreign)
         t = self._encode(ehr)
         ids = self._hidden(t) if how == "masked" else t.input_ids
         scores = hidden_scores(t.scores) if how == "masked" else t.scores
