@@ -160,6 +160,7 @@ class Predictor:
             notes.insert(0, UNTRAINED_WARNING)
         if case.text.truncated:
             notes.append(f"the record's text was cut to the model's {self.cfg.max_tokens}-token budget")
+        label = self.class_names[int(probs.argmax())]
         certainty = certainty_sentence(probabilities, said, cal)
         # scores that cannot both be right: no training or calibration case stands behind any answer there
         # (only for a model that reads them: an image-only one, or one trained without the scores, ignores them)
@@ -168,10 +169,9 @@ class Predictor:
         if found:
             notes.append(disagreement_note(found))
             said = UNCERTAIN
-            certainty = disagreement_certainty(found, self.class_names[int(probs.argmax())], float(probs.max()),
-                                               cal is not None)
+            certainty = disagreement_certainty(found, label, float(probs.max()), cal is not None)
         pred = Prediction(
-            label=self.class_names[int(probs.argmax())],
+            label=label,
             probabilities=probabilities,
             text=case.text.text, tokens=list(case.text.tokens), text_truncated=case.text.truncated,
             checkpoint_id=self.info.checkpoint_id, checkpoint=self.info.path, trained=self.info.trained,

@@ -38,10 +38,6 @@ def _kind(mode: int) -> str:
 
 def size_text(n: int) -> str:
     """A size in bytes as a person reads it: "1.2 GB", "640 KB", "12 bytes"."""
-    return _size_text(n)
-
-
-def _size_text(n: int) -> str:
     for unit, size in (("GB", GB), ("MB", MB), ("KB", KB)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
@@ -53,8 +49,8 @@ def _check_stat(st: os.stat_result, path: Path | str, max_bytes: int, what: str)
     if not stat.S_ISREG(st.st_mode):
         raise AlifuseInputError(f"{where}: {what} is {_kind(st.st_mode)}, not a regular file")
     if st.st_size > max_bytes:
-        raise AlifuseInputError(f"{where}: {what} is {_size_text(st.st_size)}, more than the "
-                                f"{_size_text(max_bytes)} such a file may be")
+        raise AlifuseInputError(f"{where}: {what} is {size_text(st.st_size)}, more than the "
+                                f"{size_text(max_bytes)} such a file may be")
     return int(st.st_size)
 
 
@@ -105,7 +101,7 @@ def read_regular(path: str | Path, max_bytes: int, what: str = "the file") -> by
         except OSError as exc:
             raise AlifuseInputError(f"{quote_path(path)}: cannot read {what} ({exc.strerror or exc})") from None
     if len(data) > max_bytes:
-        raise AlifuseInputError(f"{quote_path(path)}: {what} is more than the {_size_text(max_bytes)} "
+        raise AlifuseInputError(f"{quote_path(path)}: {what} is more than the {size_text(max_bytes)} "
                                 f"such a file may be")
     return data
 
