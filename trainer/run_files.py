@@ -12,6 +12,7 @@ import torch
 
 from engine import run_format as rf
 from engine.atomic import publish
+from trainer.bench.machine import cpu_model
 from trainer.records import CaseRecord
 from trainer.subject_ids import ID_SCHEME, SCHEME, data_identity, subject_keys
 
@@ -164,8 +165,12 @@ def environment() -> dict[str, str]:
         except PackageNotFoundError:
             return "none"
 
+    # the processor and the instruction set torch's kernels were chosen for: the same run on another processor may
+    # round differently (a CNN's kernels differ between AVX2 and AVX-512), so a rerun that does not match says why
     return {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
             "tokenizers": installed("tokenizers"), "transformers": installed("transformers"),
             "numpy": numpy.__version__,
+            "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": str(torch.get_num_threads()),
             "cuda": torch.version.cuda or "none",
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}

@@ -15,6 +15,7 @@ import torch
 from safetensors import safe_open
 
 from engine.checkpoint import load_checkpoint, read_info
+from trainer.bench.machine import cpu_model
 from trainer.cli_train import main
 
 ARGS = ["--preset", "tiny", "--batch-size", "2", "--seed", "3"]
@@ -56,6 +57,9 @@ def test_run_folder_metrics_and_progress(toy_cohort, tmp_path, capsys):
     assert not (set(splits["train"]) & set(splits["test"])) and not (set(splits["train"]) & set(splits["val"]))
     run_info = json.loads((out / "run.json").read_text())
     assert run_info["environment"]["torch"] == torch.__version__ and run_info["seed"] == 3
+    # the processor and its kernels' instruction set: what a rerun elsewhere that does not match is checked against
+    assert run_info["environment"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert run_info["environment"]["cpu"] == cpu_model() and run_info["environment"]["cpu"]
     assert json.loads((out / "progress.json").read_text())["event"] == "done"
 
 
