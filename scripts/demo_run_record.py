@@ -23,7 +23,7 @@ from typing import Any
 from engine.calibration import describe_calibration
 from engine.checkpoint_info import read_info
 
-STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9")
+STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10")
 #: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" and
 #: "score_path_refit" (python -m trainer.score_path_refit) after the last, each only where the checkpoint's provenance
 #: says it had the step.

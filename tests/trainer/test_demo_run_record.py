@@ -12,7 +12,7 @@ from tests.trainer.conftest import load_script
 
 
 #: the recipe's training stages (scripts/train_demo.sh), as the record must list them
-STAGES = tuple(f"stage{i}" for i in range(1, 10))
+STAGES = tuple(f"stage{i}" for i in range(1, 11))
 
 
 def _script():
@@ -47,9 +47,9 @@ def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path:
     rec = mod.build(tmp_path, DEMO_CHECKPOINT, "test machine", "")
     out.write_text(json.dumps(rec))
     back = json.loads(out.read_text())
-    assert [back["stages"][s]["seconds"] for s in mod.STAGES] == [60.0 * k for k in range(1, 10)]
+    assert [back["stages"][s]["seconds"] for s in mod.STAGES] == [60.0 * k for k in range(1, 11)]
     assert back["stages"]["stage3"]["best_val"]["auc"] == pytest.approx(0.82)
-    assert back["training_minutes"] == pytest.approx(45.0)
+    assert back["training_minutes"] == pytest.approx(55.0)
     assert back["calibration"].startswith("temperature ")  # the shipped checkpoint is calibrated
     assert back["environment"] == {"torch": "2.13.0+cpu"} and back["machine"] == "test machine"
     assert back["data"]["test"] == "alifuse-synth --subjects 300 --seed 23 --preset-size small"
@@ -75,8 +75,8 @@ def test_a_resumed_stage_keeps_its_first_command_and_lists_the_resume(tmp_path: 
 def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
     for name in STAGES[:-1]:
         _run_folder(tmp_path, name, 60.0, 0.8)
-    _run_folder(tmp_path, "stage9", 60.0, 0.8, finished=False)
-    with pytest.raises(SystemExit, match="stage9.*has not finished"):
+    _run_folder(tmp_path, "stage10", 60.0, 0.8, finished=False)
+    with pytest.raises(SystemExit, match="stage10.*has not finished"):
         _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
 
 
@@ -87,8 +87,8 @@ def test_the_stems_pre_training_is_a_stage_of_the_record(tmp_path: Path) -> None
         "command": "scripts/pretrain_stem.py x", "started": "2026-12-01T21:45:21+0000", "seconds": 420.0,
         "best_val": {"auc": 0.88}, "kept_epoch": 11, "n_cases": {"train": 2100, "val": 300, "test": 300}}))
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
-    assert list(rec["stages"]) == ["stem", *(f"stage{i}" for i in range(1, 10))]
-    assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(16.0)
+    assert list(rec["stages"]) == ["stem", *STAGES]
+    assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(17.0)
 
 
 def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path: Path) -> None:
@@ -106,16 +106,17 @@ def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path:
     robust = tmp_path / "robust_demo.safetensors"
     save_checkpoint(model, robust, info.class_names, {**info.provenance, "robust_image": {"epochs": 6}})
     rec = _script().build(tmp_path, robust, "", "")
-    assert list(rec["stages"]) == [*(f"stage{i}" for i in range(1, 10)), "robust"]
-    assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(14.0)
+    assert list(rec["stages"]) == [*STAGES, "robust"]
+    assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(15.0)
 
 
 def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_path: Path) -> None:
-    """Stages 6-9 continued from the shipped stage-5 checkpoint on a new machine: 1-5 come from the old record."""
+    """Stages 6-10 continued from the shipped stage-5 checkpoint on a new machine: 1-5 come from the old record."""
     _run_folder(tmp_path, "stage6", 90.0, 0.9)
     _run_folder(tmp_path, "stage7", 30.0, 0.9)
     _run_folder(tmp_path, "stage8", 30.0, 0.9)
     _run_folder(tmp_path, "stage9", 30.0, 0.9)
+    _run_folder(tmp_path, "stage10", 30.0, 0.9)
     earlier = tmp_path / "old.json"
     old = {"stages": {"stem": {"seconds": 30.0, "kept_epoch": 9},
                       **{f"stage{i}": {"seconds": 60.0, "command": f"old {i}"} for i in range(1, 6)}}}
@@ -123,7 +124,7 @@ def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "", earlier)
     assert rec["stages"]["stage2"]["command"] == "old 2" and rec["stages"]["stage2"]["from_record"] == str(earlier)
     assert rec["stages"]["stem"]["kept_epoch"] == 9 and "from_record" not in rec["stages"]["stage6"]
-    assert rec["training_minutes"] == pytest.approx((30 + 5 * 60 + 90 + 30 + 30 + 30) / 60, abs=0.05)
+    assert rec["training_minutes"] == pytest.approx((30 + 5 * 60 + 90 + 30 + 30 + 30 + 30) / 60, abs=0.05)
     del old["stages"]["stage3"]
     earlier.write_text(json.dumps(old))
     with pytest.raises(SystemExit, match="stage3"):
@@ -137,13 +138,13 @@ def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_
         (tmp_path / cohort).mkdir()
         (tmp_path / cohort / "cohort.json").write_text(json.dumps(
             {"n_subjects": n, "seed": seed, "preset_size": "small", "acquisition": acquisition}))
-    (tmp_path / "runs" / "stage9").mkdir(parents=True)  # only the checkpoint the refit starts from: not a run
-    (tmp_path / "runs" / "stage9" / "last.safetensors").write_bytes(b"")
+    (tmp_path / "runs" / "stage10").mkdir(parents=True)  # only the checkpoint the refit starts from: not a run
+    (tmp_path / "runs" / "stage10" / "last.safetensors").write_bytes(b"")
     (tmp_path / "runs" / "score_path_refit.safetensors.json").write_text(json.dumps({
         "command": "python -m trainer.score_path_refit x", "started": "2026-12-07T00:40:00+0000", "seconds": 240.0,
         "copies": 4, "keep": 0.5}))
     earlier = tmp_path / "old.json"
-    stages = {f"stage{i}": {"seconds": 60.0} for i in range(1, 10)}
+    stages = {name: {"seconds": 60.0} for name in STAGES}
     stages["stage1"]["from_record"] = "older.json"  # measured in a record before that one: it keeps saying so
     earlier.write_text(json.dumps({"stages": stages, "environment": {"torch": "2.13.0+cpu", "machine": "old"}}))
     from engine.checkpoint import load_checkpoint, save_checkpoint
@@ -158,6 +159,6 @@ def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_
     rec = _script().build(tmp_path, refit, "", "", earlier)
     assert list(rec["stages"]) == [*STAGES, "score_path_refit"]
     assert rec["stages"]["score_path_refit"]["seconds"] == 240.0 and rec["environment"]["machine"] == "old"
-    assert rec["training_minutes"] == pytest.approx((9 * 60 + 240) / 60)
+    assert rec["training_minutes"] == pytest.approx((10 * 60 + 240) / 60)
     assert rec["stages"]["stage1"]["from_record"] == "older.json"
     assert rec["stages"]["stage2"]["from_record"] == str(earlier)
