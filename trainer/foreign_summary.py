@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer.synth.narrative import _COMORBIDITIES
+from trainer.synth.narrative import COMORBIDITIES
 
 #: social history and findings that say nothing of memory, thinking or daily function
 SOCIAL = (
@@ -31,7 +31,7 @@ SOCIAL = (
     "Plays bowls in summer.",
 )
 #: every sentence a foreign summary is made of (the generator's comorbidities read in any class)
-POOL: tuple[str, ...] = SOCIAL + tuple(_COMORBIDITIES)
+POOL: tuple[str, ...] = SOCIAL + tuple(COMORBIDITIES)
 
 
 def foreign_summary(rng: np.random.Generator) -> str:

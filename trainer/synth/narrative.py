@@ -38,7 +38,8 @@ _FUNCTION = {
     2.0: ("Requires help with dressing and hygiene.", "Needs supervision for most daily activities."),
 }
 _RECALL = ("Delayed recall {k} of 3 words.", "Recalled {k} of 3 words after five minutes.")
-_COMORBIDITIES = (
+#: medical history drawn in any class (public: trainer/foreign_summary.py builds foreign summaries from it too)
+COMORBIDITIES = (
     "History of hypertension, treated with lisinopril.", "Type 2 diabetes, controlled on metformin.",
     "Hypercholesterolemia on a statin.", "Osteoarthritis of both knees.", "Hypothyroidism on levothyroxine.",
     "Remote smoking history, quit 20 years ago.", "Cataract surgery last year.",
@@ -84,7 +85,7 @@ def write_summary(rng: np.random.Generator, severity: float, sex: str, age: int,
         recalled = int(np.clip(round(3.2 - 3.5 * level + rng.normal(0.0, 0.6)), 0, 3))
         sentences.append(_pick(rng, _RECALL).format(k=recalled))
     for _ in range(int(rng.integers(0, 3))):
-        sentences.append(_pick(rng, _COMORBIDITIES))
+        sentences.append(_pick(rng, COMORBIDITIES))
     if rng.random() < _FAMILY_RATE:
         sentences.append(_pick(rng, _FAMILY))
     if rng.random() < _HINT_RATE:
