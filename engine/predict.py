@@ -26,6 +26,7 @@ from engine.minilm import load_tokenizer
 from engine.model import AlifuseModel
 from engine.resources import DEMO_CHECKPOINT
 from engine.score_agreement import disagreement_certainty, disagreement_note, disagreements
+from engine.training_ranges import PROVENANCE_KEY, outside, outside_note
 
 UNTRAINED_WARNING = ("the model is UNTRAINED (random weights): its prediction means nothing; "
                      "train one with alifuse-train")
@@ -60,6 +61,9 @@ class Prediction:
     scores_disagree: list[str] = field(default_factory=list)
     #: the scores a model with ``config.score_knots`` > 0 read as numbers, not in ``text`` ({} for the others)
     scores_read_as_numbers: dict[str, float] = field(default_factory=dict)
+    #: the record's demographics outside the ranges of the cases the model learned from (engine.training_ranges;
+    #: a note says so; empty for a checkpoint that does not store them)
+    outside_training_ranges: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.verdict:
@@ -170,6 +174,10 @@ class Predictor:
             notes.append(disagreement_note(found))
             said = UNCERTAIN
             certainty = disagreement_certainty(found, label, float(probs.max()), cal is not None)
+        # an age the training scans never showed: the answer stands, but it is extrapolated, and the note says so
+        unlike = outside(case.ehr, self.info.provenance.get(PROVENANCE_KEY))
+        if unlike:
+            notes.append(outside_note(unlike))
         pred = Prediction(
             label=label,
             probabilities=probabilities,
@@ -184,5 +192,6 @@ class Predictor:
             scores_disagree=[str(d) for d in found],
             scores_read_as_numbers=({f: float(v) for f, v in zip(SCORE_FIELDS, case.text.scores.tolist()) if v == v}
                                     if self.cfg.score_knots else {}),  # v == v: not NaN (a missing score)
+            outside_training_ranges=[str(u) for u in unlike],
         )
         return pred, case

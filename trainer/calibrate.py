@@ -19,6 +19,7 @@ from engine.calibration import (DEFAULT_TARGET_ACCURACY, Calibration, choose_thr
                                 expected_calibration_error, fit_temperature, softmax)
 from engine.cli_common import ArgumentParser, resolve_device, run_cli
 from engine.errors import AlifuseInputError
+from engine.training_ranges import PROVENANCE_KEY, record_ranges
 
 #: below this many validation cases the threshold rests on very few cases: said, not refused
 FEW_VAL_CASES = 30
@@ -130,7 +131,8 @@ def _run(args) -> int:  # noqa: ANN001
         stderr_warn(f"{src}: the checkpoint is UNTRAINED (random weights); its calibration means nothing")
     records, _ = load_records(args.data, need_images=model.cfg.use_image, warn=stderr_warn)
     prov = info.provenance
-    val = run_splits(records, int(prov.get("seed", 0)), prov.get("folds"), prov.get("fold"))["val"]
+    splits = run_splits(records, int(prov.get("seed", 0)), prov.get("folds"), prov.get("fold"))
+    val = splits["val"]
     if not val:
         raise AlifuseInputError(f"--data {args.data}: the checkpoint's validation split is empty")
     n_run = (prov.get("val") or {}).get("n")
@@ -150,8 +152,11 @@ def _run(args) -> int:  # noqa: ANN001
     # the figure to compare checkpoints by: the temperature does not change which class wins, the loss sees how sure
     loss = {"raw": validation_loss(logits, labels, 1.0), "calibrated": validation_loss(logits, labels, cal.temperature)}
     missing = missing_scores_loss(model, info, val, device, cache, args.missing_scores, cal.temperature)
+    prov = dict(prov)
+    if PROVENANCE_KEY not in prov:  # trained before alifuse-train stored them: the run's own training split
+        prov[PROVENANCE_KEY] = record_ranges(r.ehr for r in splits["train"])
     try:
-        save_checkpoint(model, out, info.class_names, dict(prov), calibration=cal)
+        save_checkpoint(model, out, info.class_names, prov, calibration=cal)
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     if args.json:

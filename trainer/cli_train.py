@@ -11,6 +11,7 @@ from engine import run_format as rf
 from engine.cli_common import ArgumentParser, prepare_out_dir, resolve_device, run_cli, seed_type
 from engine.config import PRESETS, AlifuseConfig, parse_field, preset
 from engine.errors import AlifuseInputError, quote, quote_path
+from engine.training_ranges import PROVENANCE_KEY, record_ranges
 
 LOSS_SETS = {"cls": (0.0, 0.0, 1.0), "cls+cl": (1.0, 0.0, 1.0), "cls+cl+res": (1.0, 1.0, 1.0)}
 MODALITIES = {"both": ("image", "text"), "image": ("image",), "text": ("text",)}
@@ -425,6 +426,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
     cache = PreprocessCache(Path(args.cache) if args.cache else None)
     # hashed ids, normalised ids, scan contents and the table: what alifuse-eval's leakage refusal reads
     prov.update(training_keys(splits["train"], args.data, cache))
+    # the demographics the training cases span: a case outside them gets a note (engine.training_ranges)
+    prov[PROVENANCE_KEY] = record_ranges(r.ehr for r in splits["train"])
     result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov, cache=cache)
     return 0 if not result.stopped else 143
 

@@ -11,6 +11,7 @@ from engine.calibration import softmax
 from engine.checkpoint import read_info, save_checkpoint
 from engine.config import preset
 from engine.model import AlifuseModel
+from engine.training_ranges import record_ranges
 from tests.trainer.conftest import run_command, write_toy_cohort
 from trainer.calibrate import fit_calibration
 from trainer.calibrate import main as calibrate_main
@@ -63,7 +64,18 @@ def test_calibrate_writes_the_same_model_with_its_calibration(setup, capsys, tmp
     assert f"Wrote {out}" in io.out and "validation cases" in io.out and "validation loss (cross-entropy) " in io.out
     before, after = read_info(d / "run.safetensors"), read_info(out)
     assert before.calibration is None and after.calibration is not None
-    assert after.checkpoint_id == before.checkpoint_id and after.provenance == before.provenance
+    # the same weights and provenance; a checkpoint trained before alifuse-train stored the training cases' ranges
+    # gets them from its own training split (engine.training_ranges: a case outside them is answered with a note)
+    assert after.checkpoint_id == before.checkpoint_id
+    ranges = record_ranges(r.ehr for r in splits["train"])
+    assert set(ranges) == {"age"} and after.provenance == {**before.provenance, "record_ranges": ranges}
+    again = tmp_path / "again.safetensors"  # ranges a checkpoint holds already are kept as they are
+    save_checkpoint(AlifuseModel(preset("tiny")), d / "ranged.safetensors", ["NC", "MCI", "AD"],
+                    {**before.provenance, "record_ranges": {"age": [40.0, 99.0]}})
+    code, io = _run(calibrate_main, ["--checkpoint", d / "ranged.safetensors", "--data", cohort, "--out", again,
+                                     "--device", "cpu", "--cache", tmp_path / "c"], capsys)
+    assert code == 0, io.err
+    assert read_info(again).provenance["record_ranges"] == {"age": [40.0, 99.0]}
     cal = after.calibration
     assert cal.n_val == len(splits["val"]) and cal.target_accuracy == 0.5 and cal.data == str(cohort)
     assert cal.temperature > 0 and 0 <= cal.uncertain_below <= 1

@@ -17,6 +17,7 @@ from safetensors import safe_open
 from engine.checkpoint import load_checkpoint, read_info
 from trainer.bench.machine import cpu_model
 from trainer.cli_train import main
+from trainer.records import read_manifest
 
 ARGS = ["--preset", "tiny", "--batch-size", "2", "--seed", "3"]
 
@@ -54,6 +55,9 @@ def test_run_folder_metrics_and_progress(toy_cohort, tmp_path, capsys):
     assert info.trained and info.provenance["seed"] == 3 and "val" in info.provenance
     assert len(info.provenance["train_subjects_sha256"]) == 8  # 70% of 12 subjects, no ids in the model
     splits = json.loads((out / "splits.json").read_text())
+    ages = [r.ehr["age"] for r in read_manifest(toy_cohort / "manifest.csv").records if r.subject_id in splits["train"]]
+    # the training cases' demographics: a case outside them is answered with a note (engine.training_ranges)
+    assert info.provenance["record_ranges"]["age"] == [min(ages), max(ages)]
     assert not (set(splits["train"]) & set(splits["test"])) and not (set(splits["train"]) & set(splits["val"]))
     run_info = json.loads((out / "run.json").read_text())
     assert run_info["environment"]["torch"] == torch.__version__ and run_info["seed"] == 3
