@@ -135,3 +135,28 @@ def test_model_card_says_whether_and_how_the_checkpoint_is_calibrated(qtbot):
         qtbot.addWidget(dlg)
         assert dlg.identity["Calibration"].startswith(start)
         assert "Calibration: " + start in dlg.as_text()
+
+
+def test_an_age_the_training_scans_never_showed_is_noted_on_the_card_and_in_the_report(make_napari_viewer, tmp_path,
+                                                                                        qtbot):
+    """The shipped model, the demo scan, a record of a 33-year-old: the answer stands, the note says it is
+    extrapolated (engine.training_ranges), on the card and in the PDF."""
+    from alifuse_gui._qt.session import AlifuseSession
+    from alifuse_gui.report import write_report
+    from engine.resources import DEMO_CHECKPOINT, DEMO_IMAGE
+    from tests.gui.test_report import pdf_text
+
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip("needs the shipped checkpoint")
+    s = AlifuseSession(make_napari_viewer(), DEMO_CHECKPOINT)
+    assert s.open_image(DEMO_IMAGE)
+    s.record_form.set_record({"age": 33, "sex": "male"})
+    job = s.predict_panel.start()
+    with qtbot.waitSignal(job.done, timeout=60_000) as blocker:
+        pass
+    assert blocker.args == ["ok"]
+    notes = s.predict_panel.current.notes.text()
+    assert "outside the cases the model learned from: Age 33 years (the training cases: 55-95)" in notes, notes
+    text = " ".join(pdf_text(write_report(tmp_path / "r.pdf", s.last_case.volume, dict(s.last_case.ehr),
+                                          s.last_prediction, None, s.predictor.info).read_bytes()).split())
+    assert "outside the cases the model learned from: Age 33 years" in text, text
