@@ -11,8 +11,9 @@
 # copies the calibrated checkpoint to resources/alifuse-demo.safetensors.
 # On the 2-core development machine the whole script takes about 2 h 26 min by the summed record
 # (docs/demo_model_run.json): 15 min of cohorts (never measured alone: 36.5 min beside other jobs), 129 min of
-# training (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit, and 4.8 min alone for its
-# second part; step 11: 2.2 min alone), 2 min of calibration (12 s) and report; the budget is 150 min.
+# training (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit, and 3.4 min alone for its
+# second part, 4.8 with loading; step 11: 2.2 min alone), 2 min of calibration (12 s) and report; the budget is
+# 150 min.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train_demo.sh WORK_DIR [--install]}
@@ -159,7 +160,8 @@ train "$work/runs/stage10" --set text_trainable_layers=2 --set score_knots=12 --
 #     beside the others, delayed recall moved the stage less than a clinician expects (0.41 beside an MCI-like
 #     record, 0.03 beside a demented one), where the cohort's other scores decide nearly every case. With the floor
 #     three of the six copies rest on the bare record (two left one score alone read less surely). Validation loss
-#     0.334 against 0.351 (0.336 with two bare copies and no floor); 2.6 min.
+#     0.334 against 0.351 (0.336 with two bare copies and no floor); 2.6 min. On step 10 with its second part (the
+#     shipped 1ab24fd06cd5): validation loss 0.327 after step 12; 2.2 min alone.
 #     (--skip-if-done: a work folder whose step 11 ran with other options, or from another step-10 checkpoint, refits.)
 "$bin/python" -m trainer.score_path_refit \
     --checkpoint "$work/runs/stage10/last.safetensors" --data "$work/train3000.csv" --cache "$cache" \
