@@ -66,5 +66,8 @@ def outside(ehr: Mapping[str, Any], ranges: Mapping[str, Any] | None) -> list[Ou
 
 def outside_note(found: list[OutOfRange]) -> str:
     """The prediction's note for a case outside the training cases' demographics (``found`` from :func:`outside`)."""
-    return ("outside the cases the model learned from: " + "; ".join(map(str, found)) + ". No training case is like "
-            "this one there, so the answer, and what the model reads in the scan, is extrapolated")
+    # the scan is read against brains of the training ages: an age outside them reaches the image too
+    what = ("the answer, and what the model reads in a scan at this age," if any(u.field == "age" for u in found)
+            else "the answer")
+    return (f"outside the cases the model learned from: {'; '.join(map(str, found))}. No training case is like this "
+            f"one there, so {what} is extrapolated")

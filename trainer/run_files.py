@@ -165,8 +165,8 @@ def environment() -> dict[str, str]:
         except PackageNotFoundError:
             return "none"
 
-    # the processor and the instruction set torch's kernels were chosen for: the same run on another processor may
-    # round differently (a CNN's kernels differ between AVX2 and AVX-512), so a rerun that does not match says why
+    # the processor and the instruction set torch chose its kernels for (AVX2, AVX-512, ...): a rerun elsewhere that
+    # does not match can be checked against what ran it
     return {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
             "tokenizers": installed("tokenizers"), "transformers": installed("transformers"),
             "numpy": numpy.__version__,

@@ -27,7 +27,8 @@ def test_a_value_outside_its_range_is_named_in_the_forms_words():
     note = outside_note(found)
     assert note.startswith("outside the cases the model learned from: Age 33 years (the training cases: 55-95); "
                            "Education 4 years (the training cases: 7-20). ")
-    assert "extrapolated" in note
+    assert note.endswith("so the answer, and what the model reads in a scan at this age, is extrapolated")
+    assert outside_note(found[1:]).endswith("so the answer is extrapolated")  # schooling alone: not the scan
     assert outside({"age": 96.5}, ranges)[0].value == 96.5
     assert outside({"age": 33}, None) == [] and outside({"age": 33}, {}) == []  # an older checkpoint: no note
 
