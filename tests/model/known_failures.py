@@ -35,7 +35,8 @@ KNOWN_FAILURES: dict[str, str] = {
                                        "the cohort's own posterior moves 0.08",
     f"{_SWEEP}[others demented-cdr_sb]": "CDR-SB 0 -> 18 beside a demented record moves the stage 1.87 -> 2.00 (0.2 "
                                          "asked); the cohort's own posterior moves 0.02",
-    # "No memory complaints" reads as a step towards MCI: the generator's summaries never negate a complaint
+    # "No memory complaints" reads as a step towards MCI: no synthetic summary says "complaints", and the healthy ones
+    # speak of memory only as "no change in memory or daily functioning" (trainer/synth/narrative.py)
     f"{_FOREIGN}[agreeing-demo scan]": "'No memory complaints; independent in all activities.' (agreeing with NC): "
                                        + _NC_28,
 }
