@@ -15,6 +15,10 @@
 # second part, 4.8 with loading; step 11: 2.2 min alone), 2 min of calibration (12 s) and report; the budget is
 # 150 min.
 set -euo pipefail
+# The whole script is one block, read before it runs: bash reads a script as it goes, so a script edited (a
+# checkout, a pull) during its two hours would go on from another place of the new text (it did: "-epochs: command
+# not found" after stage 2, 2026-12-07).
+{
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train_demo.sh WORK_DIR [--install]}
 install=${2:-}
@@ -180,3 +184,5 @@ fi
     --data test="$work/test300" --data shifted="$work/shifted200" \
     --image-only "$work/runs/stage1/best.safetensors" --cache "$cache" \
     --out "$work/demo_model_report.json" --figures "$work/figures"
+exit
+}
