@@ -3,6 +3,7 @@
 # the zero-shot cohort and the OASIS-2 text branch. Long: hours on 2 CPU cores; minutes on a GPU.
 # Usage: bash scripts/experiments.sh [WORK_DIR] [STEP ...]   (steps: cohorts demo eval ablations oasis)
 set -euo pipefail
+{  # one block, read before it runs: an edit in place during the run cannot derail it (scripts/train_demo.sh)
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$root/experiments}; shift || true
 steps=${*:-cohorts demo eval ablations oasis}
@@ -53,3 +54,5 @@ if has oasis; then
     done
 fi
 echo "results under $work/eval"
+exit
+}

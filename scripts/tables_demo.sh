@@ -11,6 +11,7 @@
 # step resumes exactly. scripts/tables_demo_report.py then scores every model on the held-out cohorts (seeds 23
 # and 24) and writes the tables.
 set -euo pipefail
+{  # one block, read before it runs: an edit in place during the run cannot derail it (scripts/train_demo.sh)
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: tables_demo.sh WORK_DIR [STEP ...]}
 shift
@@ -54,3 +55,5 @@ fi
 # The paper's full objective: four times the cost per step on a CPU (the 2-core machine could not give it the time).
 if has res; then train loss-cls-cl-res --loss cls+cl+res "${missing[@]}" "${frozen_mri[@]}"; fi
 "$bin/python" "$root/scripts/tables_demo_report.py" "$work" --shipped "$shipped" --out "$out/tables_demo.json"
+exit
+}

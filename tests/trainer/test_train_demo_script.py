@@ -39,3 +39,13 @@ def test_the_recipe_goes_on_as_written_when_its_file_is_edited_while_it_runs(tmp
     assert "command not found" not in done.stderr and "syntax error" not in done.stderr, done.stderr
     assert calls.read_text().split("\n")[:3] == [f"synth {work}/train1200", f"synth {work}/train_extra", "python"]
     assert script.read_text().startswith("# a line added while the recipe runs")  # the edit did happen
+
+
+def test_every_long_recipe_script_is_one_block():
+    """The other scripts that run for hours (the paper's tables, the experiments) are wrapped the same way."""
+    for name in ("train_demo.sh", "tables_demo.sh", "experiments.sh"):
+        lines = (ROOT / "scripts" / name).read_text().rstrip("\n").split("\n")
+        start = lines.index("set -euo pipefail")
+        body = [ln for ln in lines[start + 1:] if ln.strip() and not ln.startswith("#")]
+        assert body[0].startswith("{") and body[-2:] == ["exit", "}"], name
+        assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / name)]).returncode == 0, name
