@@ -7,7 +7,6 @@ model and loading the tensors is ``engine.checkpoint.load_checkpoint``.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,20 +102,18 @@ def _check_provenance(prov: Any) -> None:
 
 
 def _check_record_ranges(ranges: Any) -> None:
-    """None, or {field of engine.training_ranges.RANGE_FIELDS: [lowest, highest]} (finite numbers, lowest first)."""
-    from engine.training_ranges import RANGE_FIELDS
+    """None, or {field of engine.training_ranges.RANGE_FIELDS: [lowest, highest]} within the field's range."""
+    # imported here: engine.training_ranges reads engine.ehr, which the rest of this module never needs
+    from engine.training_ranges import bounds_problem
 
     if ranges is None:
         return
     if not isinstance(ranges, dict):
         raise AlifuseInputError(f"metadata 'provenance': 'record_ranges' holds {type(ranges).__name__}")
     for f, bounds in ranges.items():
-        ok = (f in RANGE_FIELDS and isinstance(bounds, list) and len(bounds) == 2
-              and all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
-              and bounds[0] <= bounds[1])
-        if not ok:
-            raise AlifuseInputError(f"metadata 'provenance': 'record_ranges' '{quote(f, 20)}': expected one of "
-                                    f"{', '.join(RANGE_FIELDS)} with [lowest, highest], got {quote(bounds, 40)}")
+        why = bounds_problem(quote(f, 20), bounds)
+        if why:
+            raise AlifuseInputError(f"metadata 'provenance': 'record_ranges' {why}, got {quote(bounds, 40)}")
 
 
 def read_info(path: str | Path) -> CheckpointInfo:

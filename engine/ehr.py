@@ -23,8 +23,8 @@ from typing import Any, Iterable
 from engine.errors import AlifuseInputError, quote, quote_path
 from engine.safe_files import MAX_RECORD_BYTES, read_regular
 
-__all__ = ["FieldSpec", "FIELD_SPECS", "EHR_PARTS", "EHR_FIELD_ORDER", "SCORE_PART", "SCORE_FIELDS", "LOWER_IS_WORSE",
-           "score_values", "validate_ehr", "load_ehr"]
+__all__ = ["FieldSpec", "FIELD_SPECS", "EHR_PARTS", "EHR_FIELD_ORDER", "SCORE_PART", "DEMOGRAPHICS_PART", "SCORE_FIELDS",
+           "LOWER_IS_WORSE", "score_values", "validate_ehr", "load_ehr"]
 
 #: the longest free text a record may hold (a narrative is a few KB; the model reads its first words only)
 MAX_TEXT_CHARS = 100_000
@@ -116,6 +116,8 @@ EHR_PARTS: dict[str, tuple[str, ...]] = {
 #: the record part of the cognitive scores, which a model with ``config.score_knots`` > 0 reads as numbers
 #: (engine.score_path), in this order
 SCORE_PART = _LAB
+#: the record part of age, sex, schooling, handedness and socioeconomic status (engine.training_ranges checks two)
+DEMOGRAPHICS_PART = _DEMO
 SCORE_FIELDS: tuple[str, ...] = EHR_PARTS[_LAB]
 #: the scores on which a lower value is the impaired one (on the others a higher value is)
 LOWER_IS_WORSE = frozenset({"mmse", "logical_memory_delayed"})

@@ -18,7 +18,7 @@ from engine.case_inputs import CaseInputs, case_scores, case_tensors, indexed, p
 from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
-from engine.ehr import SCORE_FIELDS, SCORE_PART
+from engine.ehr import DEMOGRAPHICS_PART, SCORE_FIELDS, SCORE_PART
 from engine.ehr_text import encode_for_model
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
@@ -26,7 +26,7 @@ from engine.minilm import load_tokenizer
 from engine.model import AlifuseModel
 from engine.resources import DEMO_CHECKPOINT
 from engine.score_agreement import disagreement_certainty, disagreement_note, disagreements
-from engine.training_ranges import PROVENANCE_KEY, outside, outside_note
+from engine.training_ranges import PROVENANCE_KEY, fields_read, outside, outside_note
 
 UNTRAINED_WARNING = ("the model is UNTRAINED (random weights): its prediction means nothing; "
                      "train one with alifuse-train")
@@ -61,9 +61,9 @@ class Prediction:
     scores_disagree: list[str] = field(default_factory=list)
     #: the scores a model with ``config.score_knots`` > 0 read as numbers, not in ``text`` ({} for the others)
     scores_read_as_numbers: dict[str, float] = field(default_factory=dict)
-    #: the record's demographics outside the ranges of the cases the model learned from (engine.training_ranges;
-    #: a note says so; empty for a checkpoint that does not store them)
-    outside_training_ranges: list[str] = field(default_factory=list)
+    #: the record's demographics outside the ranges of the cases the model learned from, each {field, value, low,
+    #: high} (engine.training_ranges; a note says so; empty for a checkpoint that does not store them)
+    outside_training_ranges: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.verdict:
@@ -175,9 +175,12 @@ class Predictor:
             said = UNCERTAIN
             certainty = disagreement_certainty(found, label, float(probs.max()), cal is not None)
         # an age the training scans never showed: the answer stands, but it is extrapolated, and the note says so
-        unlike = outside(case.ehr, self.info.provenance.get(PROVENANCE_KEY))
+        # (only for what this model reads: the age through a scan or the record, the schooling through the record)
+        reads_demographics = self.cfg.use_text and DEMOGRAPHICS_PART not in self.excluded_parts
+        unlike = outside(case.ehr, self.info.provenance.get(PROVENANCE_KEY),
+                         fields_read(self.cfg.use_image, reads_demographics))
         if unlike:
-            notes.append(outside_note(unlike))
+            notes.append(outside_note(unlike, self.cfg.use_image))
         pred = Prediction(
             label=label,
             probabilities=probabilities,
@@ -192,6 +195,6 @@ class Predictor:
             scores_disagree=[str(d) for d in found],
             scores_read_as_numbers=({f: float(v) for f, v in zip(SCORE_FIELDS, case.text.scores.tolist()) if v == v}
                                     if self.cfg.score_knots else {}),  # v == v: not NaN (a missing score)
-            outside_training_ranges=[str(u) for u in unlike],
+            outside_training_ranges=[u.to_dict() for u in unlike],
         )
         return pred, case

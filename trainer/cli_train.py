@@ -378,6 +378,9 @@ def _run(args, argv) -> int:  # noqa: ANN001
         raise AlifuseInputError("--fold: needs --folds")
     splits = run_splits(records, args.seed, args.folds, args.fold)
     assert_disjoint(splits)
+    # the demographics of the table's training cases, before any record without a scan joins them (those reach ages
+    # no scan showed): a case outside them gets a note (engine.training_ranges); alifuse-calibrate reads the same
+    ranges = record_ranges(r.ehr for r in splits["train"])
     if args.record_only:
         from trainer.synth.records_only import record_only_cases
 
@@ -426,8 +429,7 @@ def _run(args, argv) -> int:  # noqa: ANN001
     cache = PreprocessCache(Path(args.cache) if args.cache else None)
     # hashed ids, normalised ids, scan contents and the table: what alifuse-eval's leakage refusal reads
     prov.update(training_keys(splits["train"], args.data, cache))
-    # the demographics the training cases span: a case outside them gets a note (engine.training_ranges)
-    prov[PROVENANCE_KEY] = record_ranges(r.ehr for r in splits["train"])
+    prov[PROVENANCE_KEY] = ranges
     result = train(cfg, splits, classes, out, opts, device, info, resume=args.resume, provenance=prov, cache=cache)
     return 0 if not result.stopped else 143
 

@@ -60,10 +60,11 @@ def test_class_names_must_be_distinct_strings_matching_the_head(tmp_path, saved,
     ('{"without_ehr": "summary"}', "'without_ehr' holds str"), ('{"without_ehr": ["everything"]}', "unknown EHR"),
     ('{"trained": 1}', "'trained' holds int"),
     ('{"record_ranges": [55, 95]}', "'record_ranges' holds list"),
-    ('{"record_ranges": {"mmse": [0, 30]}}', "'record_ranges' 'mmse': expected one of age, education_years"),
-    ('{"record_ranges": {"age": [95, 55]}}', "'record_ranges' 'age'"),
+    ('{"record_ranges": {"mmse": [0, 30]}}', "'record_ranges' 'mmse' is not one of age, education_years"),
+    ('{"record_ranges": {"age": [95, 55]}}', "'record_ranges' 'age': expected .lowest, highest."),
     ('{"record_ranges": {"age": [55, "old"]}}', "'record_ranges' 'age'"),
     ('{"record_ranges": {"age": [55, NaN]}}', "'record_ranges' 'age'"),
+    ('{"record_ranges": {"age": [55, 1' + "0" * 400 + ']}}', "'record_ranges' 'age'"),
 ])
 def test_provenance_must_be_an_object_of_the_types_the_tools_read(tmp_path, saved, prov, why):
     with pytest.raises(AlifuseInputError, match=rf"'provenance'.*{why}"):

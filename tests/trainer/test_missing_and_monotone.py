@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, read_info
 from engine.config import parse_field, preset
 from engine.errors import AlifuseInputError
 from trainer.augment import RecordAugment, case_rng
@@ -365,6 +365,11 @@ def test_train_cli_init_from_freeze_dropout_and_record_only(toy_cohort, tmp_path
     assert "mono" in lines[-1]["train"] and "mri" in lines[-1]["train"], "the penalties are trained and logged"
     run = json.loads((second / "run.json").read_text())
     assert run["n_cases"]["train"] > 30
+    # the training cases' demographics are the table's: the records without a scan (two aged 49 and 54 here) reach
+    # ages no scan showed, and a case at such an age is to be noted as extrapolated (engine.training_ranges)
+    young = min(r.ehr["age"] for r in record_only_cases(30, 0) if "age" in r.ehr)
+    assert young < info.provenance["record_ranges"]["age"][0]
+    assert info.provenance["record_ranges"] == read_info(first / "last.safetensors").provenance["record_ranges"]
     capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         train_main(["--data", str(toy_cohort), "--preset", "tiny", "--out", str(tmp_path / "x"),
