@@ -76,6 +76,13 @@ def test_calibrate_writes_the_same_model_with_its_calibration(setup, capsys, tmp
                                      "--device", "cpu", "--cache", tmp_path / "c"], capsys)
     assert code == 0, io.err
     assert read_info(again).provenance["record_ranges"] == {"age": [40.0, 99.0]}
+    # a training split that is not the run's (a subset here) would give other ranges: none is added, and it says so
+    other = {**before.provenance, "train_subjects_sha256": subject_hashes(splits["train"][:3])}
+    save_checkpoint(AlifuseModel(preset("tiny")), d / "other.safetensors", ["NC", "MCI", "AD"], other)
+    code, io = _run(calibrate_main, ["--checkpoint", d / "other.safetensors", "--data", cohort, "--out", again,
+                                     "--device", "cpu", "--cache", tmp_path / "c"], capsys)
+    assert code == 0, io.err
+    assert "record_ranges" not in read_info(again).provenance and "ranges are not added" in io.err
     cal = after.calibration
     assert cal.n_val == len(splits["val"]) and cal.target_accuracy == 0.5 and cal.data == str(cohort)
     assert cal.temperature > 0 and 0 <= cal.uncertain_below <= 1
