@@ -154,11 +154,9 @@ def _run(args) -> int:  # noqa: ANN001
     missing = missing_scores_loss(model, info, val, device, cache, args.missing_scores, cal.temperature)
     prov = dict(prov)
     if PROVENANCE_KEY not in prov:  # trained before alifuse-train stored them: the run's own training split
-        from trainer.run_files import subject_hashes
+        from trainer.run_files import is_training_split, trained_cases
 
-        stored = prov.get("train_subjects_sha256")
-        scheme = prov.get("train_subjects_scheme")
-        if stored and scheme and set(subject_hashes(splits["train"], scheme)) == set(stored):
+        if is_training_split(trained_cases(splits["train"], prov, info.class_names), prov):
             prov[PROVENANCE_KEY] = record_ranges(r.ehr for r in splits["train"])
         else:  # another table's cases would give other ranges: none is better than wrong ones
             stderr_warn(f"--data {args.data}: its training split is not the one the checkpoint stores, so the "

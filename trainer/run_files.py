@@ -139,6 +139,23 @@ def image_digest(path: Path | None, cache=None) -> str | None:  # noqa: ANN001
         return None
 
 
+def trained_cases(train_split: Iterable[CaseRecord], provenance: dict[str, Any],
+                  class_names: list[str]) -> list[CaseRecord]:
+    """The cases a run trained on, rebuilt: its table's training split, then the records without a scan that
+    alifuse-train --record-only drew for it (as its stored subject hashes count them)."""
+    from trainer.synth.records_only import record_only_cases
+
+    n, seed = int(provenance.get("record_only") or 0), int(provenance.get("seed", 0))
+    return list(train_split) + (record_only_cases(n, seed, class_names) if n else [])
+
+
+def is_training_split(cases: Iterable[CaseRecord], provenance: dict[str, Any]) -> bool:
+    """Whether ``cases`` are exactly the subjects the checkpoint's provenance stores as its training split."""
+    stored = provenance.get("train_subjects_sha256") or []
+    scheme = provenance.get("train_subjects_scheme") or SUBJECT_KEY_SCHEME
+    return bool(stored) and subject_hashes(cases, scheme) == sorted(stored)
+
+
 def training_keys(records: Iterable[CaseRecord], data_spec: str | None = None, cache=None) -> dict[str, Any]:  # noqa: ANN001
     """What a checkpoint stores of its training subjects for the leakage refusal (trainer.subject_ids, rules 1-3):
     hashed (data set, id) pairs, hashed ids alone, hashed image contents, the hashed path of the training table."""

@@ -116,10 +116,9 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     from trainer.data_source import load_records, stderr_warn
     from trainer.dataset import CaseDataset
     from trainer.missing_scores import read_bare
-    from trainer.run_files import subject_hashes
+    from trainer.run_files import is_training_split, trained_cases
     from trainer.score_path_fit import base_logits, fit_score_path, with_score_subsets
     from trainer.splits import run_splits
-    from trainer.synth.records_only import record_only_cases
 
     if not 0 <= args.copies <= 32:
         raise AlifuseInputError(f"--copies {args.copies}: must be from 0 to 32")
@@ -151,10 +150,9 @@ def _run(args, argv: list[str]) -> int:  # noqa: ANN001
     prov = info.provenance
     records, _ = load_records(args.data, need_images=model.cfg.use_image, warn=stderr_warn)
     seed = int(prov.get("seed", 0))
-    train = run_splits(records, seed, prov.get("folds"), prov.get("fold"))["train"]
-    n_extra = int(prov.get("record_only") or 0)
-    train = list(train) + record_only_cases(n_extra, seed, info.class_names) if n_extra else list(train)
-    if sorted(subject_hashes(train)) != sorted(prov.get("train_subjects_sha256") or []):
+    train = trained_cases(run_splits(records, seed, prov.get("folds"), prov.get("fold"))["train"], prov,
+                          info.class_names)
+    if not is_training_split(train, prov):
         raise AlifuseInputError(f"--data {args.data}: its training split is not the subjects the checkpoint trained "
                                 f"on: not the data (or seed) it was trained with")
     ds = CaseDataset(train, model.cfg, info.class_names, PreprocessCache(Path(args.cache) if args.cache else None),

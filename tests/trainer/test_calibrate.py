@@ -19,6 +19,7 @@ from trainer.cli_eval import main as eval_main
 from trainer.records import read_manifest
 from trainer.run_files import SUBJECT_KEY_SCHEME, subject_hashes
 from trainer.splits import run_splits
+from trainer.synth.records_only import record_only_cases
 
 
 _run = run_command
@@ -83,6 +84,15 @@ def test_calibrate_writes_the_same_model_with_its_calibration(setup, capsys, tmp
                                      "--device", "cpu", "--cache", tmp_path / "c"], capsys)
     assert code == 0, io.err
     assert "record_ranges" not in read_info(again).provenance and "ranges are not added" in io.err
+    # a run with records without a scan stores their subjects too: its own table's split is still recognised
+    extra = record_only_cases(5, 4)
+    drew = {**before.provenance, "record_only": 5,
+            "train_subjects_sha256": subject_hashes(list(splits["train"]) + extra)}
+    save_checkpoint(AlifuseModel(preset("tiny")), d / "drew.safetensors", ["NC", "MCI", "AD"], drew)
+    code, io = _run(calibrate_main, ["--checkpoint", d / "drew.safetensors", "--data", cohort, "--out", again,
+                                     "--device", "cpu", "--cache", tmp_path / "c"], capsys)
+    assert code == 0, io.err
+    assert read_info(again).provenance["record_ranges"] == ranges  # the table's cases', not the drawn records'
     cal = after.calibration
     assert cal.n_val == len(splits["val"]) and cal.target_accuracy == 0.5 and cal.data == str(cohort)
     assert cal.temperature > 0 and 0 <= cal.uncertain_below <= 1
