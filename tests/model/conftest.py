@@ -5,7 +5,9 @@ that ships, on the bundled demo scan or on scans rendered here from the syntheti
 no training run used.
 
 A candidate checkpoint is judged by the same checks before it ships: ``ALIFUSE_MODEL_CHECKS=FILE .venv/bin/python -m
-pytest tests/model --runxfail`` (``--runxfail`` shows every failure, the shipped model's known ones too).
+pytest tests/model`` passes when the candidate fails none of the checks the shipped model passes (a known failure it
+gets right counts for it, not against it: scripts/train_demo.sh installs a model only then); ``--runxfail`` shows
+every failure, the shipped model's known ones too.
 """
 from __future__ import annotations
 
@@ -59,13 +61,15 @@ def demo_model() -> DemoModel:
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
-    """Mark the shipped checkpoint's measured failures (known_failures.py) as strict expected failures."""
+    """Mark the shipped checkpoint's measured failures (known_failures.py) as expected failures: strict for the
+    shipped checkpoint (the day it passes one, its line must go), not for a candidate (passing one is no fault)."""
     from tests.model.known_failures import KNOWN_FAILURES, KNOWN_FLIPS, KnownFlips
 
+    strict = not os.environ.get(CHECKPOINT_ENV)
     for item in items:
         key = item.nodeid.split("tests/model/", 1)[-1]
         if key in KNOWN_FAILURES:
             cell = key.rsplit("[", 1)[-1].rstrip("]")
             # a check that lists the records it flips is excused only for those (KnownFlips), never for others
             only = {"raises": KnownFlips} if "[" in key and cell in KNOWN_FLIPS else {}
-            item.add_marker(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[key], **only))
+            item.add_marker(pytest.mark.xfail(strict=strict, reason=KNOWN_FAILURES[key], **only))

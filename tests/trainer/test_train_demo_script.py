@@ -49,3 +49,60 @@ def test_every_long_recipe_script_is_one_block():
         body = [ln for ln in lines[start + 1:] if ln.strip() and not ln.startswith("#")]
         assert body[0].startswith("{") and body[-2:] == ["exit", "}"], name
         assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / name)]).returncode == 0, name
+
+
+def _recipe_with_stubs(tmp_path: Path, judge_rc: int) -> tuple[Path, Path, Path]:
+    """A copy of the recipe whose commands are stubs: every step 'succeeds' at once, calibration writes a candidate
+    file, and the judging step (python -m pytest tests/model) exits with ``judge_rc`` -> (script, calls log, root)."""
+    script = tmp_path / "scripts" / "train_demo.sh"
+    script.parent.mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "train_demo.sh", script)
+    (tmp_path / "resources").mkdir()
+    (tmp_path / "resources" / "alifuse-demo.safetensors").write_text("shipped")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    calls = tmp_path / "calls.log"
+    for name in ("alifuse-synth", "alifuse-train"):
+        _stub(bin_dir / name, f'echo "{name}" >> {calls}\n')
+    # alifuse-calibrate writes its --out: the candidate
+    _stub(bin_dir / "alifuse-calibrate", 'while [ $# -gt 0 ]; do [ "$1" = --out ] && echo candidate > "$2"; shift; done\n')
+    _stub(bin_dir / "python",
+          'if [ "$1 $2" = "-m pytest" ]; then\n'
+          f'  echo "judge $ALIFUSE_MODEL_CHECKS" >> {calls}\n'
+          '  echo "FAILED tests/model/test_record_reading.py::test_textbook_records[MCI-3] - AssertionError"\n'
+          f'  exit {judge_rc}\n'
+          'fi\n'
+          f'case "$*" in *demo_model_report.py*) echo report >> {calls};; esac\n')
+    return script, calls, tmp_path
+
+
+def _run_recipe(script: Path, work: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("BASH_ENV", "ALIFUSE_MODEL_CHECKS")}
+    return subprocess.run(["bash", str(script), str(work), *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_model(tmp_path):
+    script, calls, root = _recipe_with_stubs(tmp_path / "fails", judge_rc=1)
+    work = tmp_path / "fails" / "work"
+    done = _run_recipe(script, work, "--install")
+    assert done.returncode == 1, done.stderr
+    assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"  # not replaced
+    assert f"NOT installed: {work}/model_checks.log" in done.stderr
+    assert "FAILED tests/model/test_record_reading.py::test_textbook_records[MCI-3]" in done.stderr  # named
+    log = calls.read_text().split("\n")
+    assert f"judge {work}/runs/demo.safetensors" in log  # the new model was judged, not the shipped one
+    assert log[-2] == "report"  # the figures are still made, for the researcher to read
+
+    script, calls, root = _recipe_with_stubs(tmp_path / "passes", judge_rc=0)
+    done = _run_recipe(script, tmp_path / "passes" / "work", "--install")
+    assert done.returncode == 0, done.stderr
+    assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "candidate\n"
+    assert "fails none of the checks the shipped one passes" in done.stdout
+
+    # without --install a failing model is a finding, not a failed run
+    script, calls, root = _recipe_with_stubs(tmp_path / "plain", judge_rc=1)
+    done = _run_recipe(script, tmp_path / "plain" / "work")
+    assert done.returncode == 0, done.stderr
+    assert "NOT installed" in done.stderr
+    assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"
