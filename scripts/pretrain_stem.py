@@ -42,7 +42,7 @@ from engine.model import AlifuseModel  # noqa: E402
 from trainer.cache import PreprocessCache  # noqa: E402
 from trainer.augment import case_rng  # noqa: E402
 from trainer.records import CaseRecord, read_manifest  # noqa: E402
-from trainer.run_files import recorded_command, sidecar_records  # noqa: E402
+from trainer.run_files import environment, recorded_command, sidecar_records  # noqa: E402
 from trainer.scanner_augment import ScannerAugment  # noqa: E402
 from trainer.splits import run_splits  # noqa: E402
 
@@ -143,7 +143,7 @@ def main() -> None:
     save_checkpoint(model, a.out, CLASSES, provenance=provenance)
     record = {"command": command, "started": started,
               "seconds": round(time.time() - t0, 2), "best_val": {"auc": round(best_auc, 4)},
-              "kept_epoch": best_epoch, "n_cases": {k: len(v) for k, v in idx.items()}}
+              "kept_epoch": best_epoch, "n_cases": {k: len(v) for k, v in idx.items()}, "environment": environment()}
     Path(f"{a.out}.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record))
 

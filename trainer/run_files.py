@@ -182,11 +182,12 @@ def environment() -> dict[str, str]:
         except PackageNotFoundError:
             return "none"
 
-    # the processor and the instruction set torch chose its kernels for (AVX2, AVX-512, ...): a rerun elsewhere that
-    # does not match can be checked against what ran it
+    # the processor and the instruction set torch chose its kernels for (AVX2, AVX-512, ...), and the libraries that
+    # render and resample the scans (scipy, nibabel; only torch is pinned): a rerun elsewhere that does not match
+    # can be checked against what ran it
     return {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
             "tokenizers": installed("tokenizers"), "transformers": installed("transformers"),
-            "numpy": numpy.__version__,
+            "numpy": numpy.__version__, "scipy": installed("scipy"), "nibabel": installed("nibabel"),
             "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "threads": str(torch.get_num_threads()),
             "cuda": torch.version.cuda or "none",

@@ -37,6 +37,7 @@ def test_the_pretrained_stem_starts_the_encoder_and_its_run_is_recorded(tmp_path
     assert any(not torch.equal(fresh[k], mine[k]) for k in mine), "the stem was trained"
     record = json.loads(Path(f"{out}.json").read_text())
     assert 1 <= record["kept_epoch"] <= 4 and 0.0 <= record["best_val"]["auc"] <= 1.0
+    assert record["environment"]["cpu_capability"] and record["environment"]["scipy"] != "none"  # what ran it
     n = record["n_cases"]
     assert n["test"] == 60 and n["train"] > n["val"] > 0 and n["train"] + n["val"] < 60  # the split's own test kept out
 

@@ -64,6 +64,10 @@ def test_run_folder_metrics_and_progress(toy_cohort, tmp_path, capsys):
     # the processor and its kernels' instruction set: what a rerun elsewhere that does not match is checked against
     assert run_info["environment"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert run_info["environment"]["cpu"] == cpu_model() and run_info["environment"]["cpu"]
+    import nibabel
+    import scipy
+    assert (run_info["environment"]["scipy"], run_info["environment"]["nibabel"]) == (scipy.__version__,
+                                                                                        nibabel.__version__)
     assert json.loads((out / "progress.json").read_text())["event"] == "done"
 
 
