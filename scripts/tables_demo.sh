@@ -18,7 +18,7 @@ shift
 steps=${*:-modalities losses}
 has() { [[ " $steps " == *" $1 "* ]]; }
 bin="$root/.venv/bin"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+source "$root/scripts/kernels.sh"  # threads and kernel set: the same arithmetic on any x86-64
 shipped=${SHIPPED:-$root/resources/alifuse-demo.safetensors}
 out="$work/tables"
 mkdir -p "$out/runs"

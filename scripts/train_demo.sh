@@ -10,6 +10,7 @@
 # options named, or from a table or start checkpoint that has changed since (its checkpoints are kept). --install
 # copies the calibrated checkpoint to resources/alifuse-demo.safetensors if it passes tests/model's checks (step 13;
 # otherwise nothing is installed, the failing checks are named and, after the report, the script exits with 1).
+# Every step runs torch's, oneDNN's and MKL's AVX2 kernels (scripts/kernels.sh): the kernel set changes the run.
 # On the 2-core development machine the whole script takes about 2 h 26 min by the summed record
 # (docs/demo_model_run.json): 15 min of cohorts (never measured alone: 36.5 min beside other jobs), 129 min of
 # training (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit, and 3.4 min alone for its
@@ -24,7 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train_demo.sh WORK_DIR [--install]}
 install=${2:-}
 bin="$root/.venv/bin"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+source "$root/scripts/kernels.sh"  # threads and kernel set: the same arithmetic on any x86-64
 mkdir -p "$work/runs"
 cache="$work/cache"
 

@@ -7,7 +7,10 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +24,7 @@ def test_the_recipe_goes_on_as_written_when_its_file_is_edited_while_it_runs(tmp
     script = tmp_path / "scripts" / "train_demo.sh"
     script.parent.mkdir()
     shutil.copy(ROOT / "scripts" / "train_demo.sh", script)
+    shutil.copy(ROOT / "scripts" / "kernels.sh", script.parent)
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     calls = tmp_path / "calls.log"
@@ -57,13 +61,14 @@ def _recipe_with_stubs(tmp_path: Path, judge_rc: int) -> tuple[Path, Path, Path]
     script = tmp_path / "scripts" / "train_demo.sh"
     script.parent.mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "train_demo.sh", script)
+    shutil.copy(ROOT / "scripts" / "kernels.sh", script.parent)
     (tmp_path / "resources").mkdir()
     (tmp_path / "resources" / "alifuse-demo.safetensors").write_text("shipped")
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     calls = tmp_path / "calls.log"
     for name in ("alifuse-synth", "alifuse-train"):
-        _stub(bin_dir / name, f'echo "{name}" >> {calls}\n')
+        _stub(bin_dir / name, f'echo "{name} $ATEN_CPU_CAPABILITY $ONEDNN_MAX_CPU_ISA" >> {calls}\n')
     # alifuse-calibrate writes its --out: the candidate
     _stub(bin_dir / "alifuse-calibrate", 'while [ $# -gt 0 ]; do [ "$1" = --out ] && echo candidate > "$2"; shift; done\n')
     _stub(bin_dir / "python",
@@ -93,6 +98,7 @@ def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_m
     log = calls.read_text().split("\n")
     assert f"judge {work}/runs/demo.safetensors" in log  # the new model was judged, not the shipped one
     assert log[-2] == "report"  # the figures are still made, for the researcher to read
+    assert "alifuse-train avx2 AVX2" in log  # every step runs one kernel set, whatever the processor (kernels.sh)
 
     script, calls, root = _recipe_with_stubs(tmp_path / "passes", judge_rc=0)
     done = _run_recipe(script, tmp_path / "passes" / "work", "--install")
@@ -106,3 +112,15 @@ def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_m
     assert done.returncode == 0, done.stderr
     assert "NOT installed" in done.stderr
     assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"
+
+
+def test_the_kernel_set_the_recipe_asks_for_is_the_one_torch_runs():
+    """scripts/kernels.sh holds torch to its AVX2 kernels; were the variable ignored, the pin would do nothing."""
+    if "avx2" not in Path("/proc/cpuinfo").read_text():
+        pytest.skip("this processor has no AVX2: torch runs its default kernels here")
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "BASH_ENV")}
+    probe = (f'root={ROOT}; source {ROOT}/scripts/kernels.sh; '
+             f'{sys.executable} -c "import torch; print(torch.backends.cpu.get_cpu_capability())"')
+    done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "AVX2"
