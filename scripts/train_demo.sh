@@ -190,11 +190,14 @@ if [ "$verdict" = 0 ]; then
     if [ "$install" = "--install" ]; then
         cp "$work/runs/demo.safetensors" "$root/resources/alifuse-demo.safetensors"
     fi
-else
+elif [ "$verdict" = 1 ]; then
     echo "tests/model: the new model fails checks the shipped one passes; NOT installed: $work/model_checks.log" \
          "names them (ALIFUSE_MODEL_CHECKS=$work/runs/demo.safetensors .venv/bin/python -m pytest tests/model" \
          "runs them again)" >&2
     grep -E '^(FAILED|ERROR) ' "$work/model_checks.log" >&2 || true
+else  # pytest itself could not run the checks (exit 2-5): not judged is not passed
+    echo "tests/model: the checks could not be run (pytest exit $verdict); NOT installed: $work/model_checks.log" \
+         "says why" >&2
 fi
 # 14. The figures of docs/RESULTS.md.
 "$bin/python" "$root/scripts/demo_model_report.py" --checkpoint "$work/runs/demo.safetensors" \

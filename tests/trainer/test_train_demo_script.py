@@ -113,6 +113,12 @@ def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_m
     assert "NOT installed" in done.stderr
     assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"
 
+    # checks that could not run (pytest's usage error, 4) are not checks passed
+    script, calls, root = _recipe_with_stubs(tmp_path / "unjudged", judge_rc=4)
+    done = _run_recipe(script, tmp_path / "unjudged" / "work", "--install")
+    assert done.returncode == 1 and "the checks could not be run (pytest exit 4); NOT installed" in done.stderr
+    assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"
+
 
 def test_the_kernel_set_the_recipe_asks_for_is_the_one_torch_runs():
     """scripts/kernels.sh holds torch to its AVX2 kernels; were the variable ignored, the pin would do nothing."""
