@@ -11,11 +11,12 @@
 # copies the calibrated checkpoint to resources/alifuse-demo.safetensors if it passes tests/model's checks (step 13;
 # otherwise nothing is installed, the failing checks are named and, after the report, the script exits with 1).
 # Every step runs torch's, oneDNN's and MKL's AVX2 kernels (scripts/kernels.sh): the kernel set changes the run.
-# On the 2-core development machine the whole script takes about 2 h 26 min by the summed record
-# (docs/demo_model_run.json): 15 min of cohorts (never measured alone: 36.5 min beside other jobs), 129 min of
-# training (step 10: 10.3 min with other jobs beside it, 6 of them the score path's fit, and 3.4 min alone for its
-# second part, 4.8 with loading; step 11: 2.2 min alone), 2 min of calibration (12 s) and report; the budget is
-# 150 min.
+# On the 2-core development machine the whole script takes about 2 h 36 min by the summed record
+# (docs/demo_model_run.json): about 20.5 min of cohorts (19.2 min alone for the three made for training and test,
+# 2026-12-07, AMD EPYC), 129 min of training (step 10: 10.3 min with other jobs beside it, 6 of them the score path's
+# fit, and 3.4 min alone for its second part, 4.8 with loading; step 11: 2.2 min alone), 2 min of calibration (12 s)
+# and report, 5 min of checks (step 13); the budget is 150 min. The record's training minutes include other jobs:
+# stages 4-10 alone on a later machine took 41 min where the record sums 62.
 set -euo pipefail
 # The whole script is one block, read before it runs: bash reads a script as it goes, so a script edited (a
 # checkout, a pull) during its two hours would go on from another place of the new text (it did: "-epochs: command
