@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                             QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
@@ -22,6 +22,11 @@ def _tooltip(spec: FieldSpec) -> str:
     return " ".join(p for p in parts if p)
 
 
+#: how long typing in a score must pause before two disagreeing scores are named: typing MMSE 25 beside CDR 0 passes
+#: through "2", which disagrees with it, and a warning that flashes at every keystroke teaches the eye to skip it
+WARNING_PAUSE_MS = 700
+
+
 class RecordForm(QWidget):
     """Edits a :class:`RecordModel`. ``changed`` fires after every edit with the valid fields' EHR dict."""
 
@@ -32,6 +37,13 @@ class RecordForm(QWidget):
         self.model = model or RecordModel()
         self.editors: dict[str, QWidget] = {}
         self._loading = False
+        # while a value is being typed the scores' disagreement waits (WARNING_PAUSE_MS, Enter or leaving the field);
+        # an invalid value is marked at once
+        self._typing = False
+        self._pause = QTimer(self)
+        self._pause.setSingleShot(True)
+        self._pause.setInterval(WARNING_PAUSE_MS)
+        self._pause.timeout.connect(self._typing_paused)
         form = QFormLayout()
         # in a narrow dock (plain napari at 1366 x 768) a field too narrow for its value goes below its label
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
@@ -96,8 +108,21 @@ class RecordForm(QWidget):
         edit.setPlaceholderText(UNKNOWN)
         edit.setClearButtonEnabled(True)  # one click back to "unknown"
         edit.textChanged.connect(lambda text, n=name: self._edited(n, text))
+        edit.textEdited.connect(self._typed)  # keys only, never setText: a value put in whole is judged at once
+        edit.editingFinished.connect(self._typing_paused)
         edit.setToolTip(_tooltip(spec))
         return edit
+
+    def _typed(self, _text: str) -> None:
+        self._typing = True
+        self._pause.start()
+        self._show_status()
+
+    def _typing_paused(self) -> None:
+        if self._typing:
+            self._typing = False
+            self._pause.stop()
+            self._show_status()
 
     def _edited(self, name: str, entry) -> None:
         if self._loading:
@@ -141,12 +166,17 @@ class RecordForm(QWidget):
                                 (f" — the model reads only the first {SUMMARY_WORD_LIMIT}" if over else ""))
         self.word_count.setStyleSheet("color: #e65100;" if over else "")
         self._show_preview()
-        # an invalid field comes first; scores that cannot both be right are a warning, not an error
-        warning, why = ("", "") if errors else self.model.score_warning()
+        self._show_status()
+        self.changed.emit(self.model.valid_dict())
+
+    def _show_status(self) -> None:
+        errors = self.model.errors()
+        # an invalid field comes first; scores that cannot both be right are a warning, not an error, and wait
+        # while a value is being typed
+        warning, why = ("", "") if errors or self._typing else self.model.score_warning()
         self.status.setText("Fix the marked fields: " + "; ".join(errors.values()) if errors else warning)
         self.status.setToolTip(why)
         self.status.setStyleSheet("color: #d32f2f;" if errors else "color: #b26a00;" if warning else "")
-        self.changed.emit(self.model.valid_dict())
 
     def set_text_format(self, text_format: int, scores_as_numbers: bool = False) -> None:
         """Preview the record as a model with this ``config.text_format`` (and ``score_knots`` > 0 when

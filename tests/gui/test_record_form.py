@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QMessageBox
 
 from alifuse_gui.record_model import SUMMARY_WORD_LIMIT, RecordModel
@@ -108,12 +109,24 @@ def test_form_marks_an_invalid_value_and_keeps_it(form, qtbot):
     assert form.model.to_dict() == {"mmse": 30}
 
 
-def test_form_warns_while_typing_when_two_scores_disagree(form, qtbot):
+def test_form_warns_when_two_scores_disagree_once_typing_pauses(form, qtbot):
+    from alifuse_gui._qt.record_form import WARNING_PAUSE_MS
+
     form.set_entry("cdr", 0)
-    qtbot.keyClicks(form.editors["mmse"], "2")
-    assert form.status.text().startswith("Check these scores: MMSE 2 and CDR 0")  # as typed, key by key
+    qtbot.keyClicks(form.editors["mmse"], "2")  # on the way to 25: no warning flashes at "2"
+    assert form.status.text() == ""
     qtbot.keyClicks(form.editors["mmse"], "5")
+    assert form.status.text() == ""
+    qtbot.wait(WARNING_PAUSE_MS + 300)
     assert form.status.text() == ""  # MMSE 25 beside CDR 0 may both be right
+    form.editors["mmse"].clear()
+    qtbot.keyClicks(form.editors["mmse"], "2")  # a user who stops at 2 is told, after a pause
+    qtbot.waitUntil(lambda: form.status.text().startswith("Check these scores: MMSE 2 and CDR 0"), timeout=5000)
+    form.editors["mmse"].clear()
+    qtbot.keyClicks(form.editors["mmse"], "3")
+    assert form.status.text() == ""
+    qtbot.keyClick(form.editors["mmse"], Qt.Key.Key_Return)  # or at once, with Enter
+    assert form.status.text().startswith("Check these scores: MMSE 3 and CDR 0")
     form.editors["mmse"].setText("10")
     assert form.status.text() == ("Check these scores: MMSE 10 and CDR 0 disagree. A model that reads the scores "
                                   "says 'uncertain' here.")
