@@ -9,6 +9,7 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QL
 
 from engine.ehr import FIELD_SPECS, FieldSpec
 from engine.errors import AlifuseInputError
+from engine.score_agreement import RULES
 from alifuse_gui.record_model import SUMMARY_WORD_LIMIT, RecordModel, entry_text, form_label
 
 UNKNOWN = "unknown"
@@ -25,6 +26,8 @@ def _tooltip(spec: FieldSpec) -> str:
 #: how long typing in a score must pause before two disagreeing scores are named: typing MMSE 25 beside CDR 0 passes
 #: through "2", which disagrees with it, and a warning that flashes at every keystroke teaches the eye to skip it
 WARNING_PAUSE_MS = 700
+#: the fields whose typing holds the warning back: those its rules read (typing an age leaves it as it is)
+_SCORE_FIELDS = frozenset(name for a, b, _d, _w in RULES for name in (a, b))
 
 
 class RecordForm(QWidget):
@@ -108,8 +111,9 @@ class RecordForm(QWidget):
         edit.setPlaceholderText(UNKNOWN)
         edit.setClearButtonEnabled(True)  # one click back to "unknown"
         edit.textChanged.connect(lambda text, n=name: self._edited(n, text))
-        edit.textEdited.connect(self._typed)  # keys only, never setText: a value put in whole is judged at once
-        edit.editingFinished.connect(self._typing_paused)
+        if name in _SCORE_FIELDS:
+            edit.textEdited.connect(self._typed)  # keys only, never setText: a value put in whole is judged at once
+            edit.editingFinished.connect(self._typing_paused)
         edit.setToolTip(_tooltip(spec))
         return edit
 
@@ -132,6 +136,8 @@ class RecordForm(QWidget):
 
     def set_entry(self, name: str, entry) -> None:
         """Put ``entry`` into the field's editor as if typed (choices: the value, or None for unknown)."""
+        self._typing = False  # a value put in whole is judged at once, whatever was being typed
+        self._pause.stop()
         editor = self.editors[name]
         if isinstance(editor, QComboBox):
             index = editor.findData(entry) if entry is not None else 0

@@ -127,6 +127,13 @@ def test_form_warns_when_two_scores_disagree_once_typing_pauses(form, qtbot):
     assert form.status.text() == ""
     qtbot.keyClick(form.editors["mmse"], Qt.Key.Key_Return)  # or at once, with Enter
     assert form.status.text().startswith("Check these scores: MMSE 3 and CDR 0")
+    qtbot.keyClicks(form.editors["age"], "7")  # typing a field the rules do not read leaves the warning shown
+    assert form.status.text().startswith("Check these scores: MMSE 3 and CDR 0")
+    form.editors["age"].clear()
+    qtbot.keyClicks(form.editors["mmse"], "0")  # MMSE 30 typed, the pause pending ...
+    assert form.status.text() == ""
+    form.set_entry("mmse", 4)  # ... and a value put in whole is judged at once
+    assert form.status.text().startswith("Check these scores: MMSE 4 and CDR 0")
     form.editors["mmse"].setText("10")
     assert form.status.text() == ("Check these scores: MMSE 10 and CDR 0 disagree. A model that reads the scores "
                                   "says 'uncertain' here.")
