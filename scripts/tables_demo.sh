@@ -18,7 +18,7 @@ shift
 steps=${*:-modalities losses}
 has() { [[ " $steps " == *" $1 "* ]]; }
 bin="$root/.venv/bin"
-source "$root/scripts/kernels.sh"  # threads and kernel set: the same arithmetic on any x86-64
+source "$root/scripts/kernels.sh"  # threads and kernel set (AVX2): the run does not depend on the machine
 shipped=${SHIPPED:-$root/resources/alifuse-demo.safetensors}
 out="$work/tables"
 mkdir -p "$out/runs"

@@ -26,7 +26,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train_demo.sh WORK_DIR [--install]}
 install=${2:-}
 bin="$root/.venv/bin"
-source "$root/scripts/kernels.sh"  # threads and kernel set: the same arithmetic on any x86-64
+source "$root/scripts/kernels.sh"  # threads and kernel set (AVX2): the run does not depend on the machine
 mkdir -p "$work/runs"
 cache="$work/cache"
 
@@ -186,6 +186,7 @@ train "$work/runs/stage10" --set text_trainable_layers=2 --set score_knots=12 --
 verdict=0
 ALIFUSE_MODEL_CHECKS="$work/runs/demo.safetensors" "$bin/python" -m pytest "$root/tests/model" -q -p no:cacheprovider \
     -n 2 --rootdir "$root" > "$work/model_checks.log" 2>&1 || verdict=$?  # two workers of one thread each
+[ "$verdict" != 2 ] || { echo "tests/model: interrupted; nothing installed" >&2; exit 2; }  # Ctrl-C: stop here
 if [ "$verdict" = 0 ]; then
     echo "tests/model: the new model fails none of the checks the shipped one passes ($work/model_checks.log)"
     if [ "$install" = "--install" ]; then

@@ -39,3 +39,27 @@ def test_a_candidate_is_judged_by_the_same_checks_and_a_missing_one_is_named(tmp
     missing = _judge(tmp_path / "nope.safetensors", tmp_path)
     assert missing.returncode != 0
     assert f"ALIFUSE_MODEL_CHECKS={tmp_path / 'nope.safetensors'}: no such checkpoint file" in missing.stdout
+
+
+def test_a_known_failure_is_strict_for_the_shipped_model_and_forgiven_to_a_candidate_that_passes_it(monkeypatch):
+    """The shipped file must still fail each listed check (its line goes the day it passes); a candidate judged
+    before it ships (scripts/train_demo.sh step 13) may pass one without failing the run."""
+    from tests.model import conftest as model_checks
+    from tests.model.known_failures import KNOWN_FAILURES
+
+    class Item:  # what the hook reads of a collected test
+        def __init__(self, key: str) -> None:
+            self.nodeid, self.markers = f"tests/model/{key}", []
+
+        def add_marker(self, marker) -> None:  # noqa: ANN001
+            self.markers.append(marker)
+
+    for given, strict in ((None, True), ("candidate.safetensors", False)):
+        if given:
+            monkeypatch.setenv(model_checks.CHECKPOINT_ENV, given)
+        else:
+            monkeypatch.delenv(model_checks.CHECKPOINT_ENV, raising=False)
+        items = [Item(key) for key in KNOWN_FAILURES] + [Item("test_heatmap.py::not_a_known_failure")]
+        model_checks.pytest_collection_modifyitems(None, items)
+        assert [m.kwargs["strict"] for it in items[:-1] for m in it.markers] == [strict] * len(KNOWN_FAILURES)
+        assert items[-1].markers == []

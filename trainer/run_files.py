@@ -171,6 +171,10 @@ def training_keys(records: Iterable[CaseRecord], data_spec: str | None = None, c
     return out
 
 
+#: the variables that choose the kernel set of torch, oneDNN and MKL (scripts/kernels.sh): recorded when set
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR")
+
+
 def environment() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -189,6 +193,8 @@ def environment() -> dict[str, str]:
             "tokenizers": installed("tokenizers"), "transformers": installed("transformers"),
             "numpy": numpy.__version__, "scipy": installed("scipy"), "nibabel": installed("nibabel"),
             "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            # oneDNN's and MKL's caps (scripts/kernels.sh sets them) are read from the environment only
+            **{k.lower(): os.environ[k] for k in KERNEL_VARIABLES if os.environ.get(k)},
             "threads": str(torch.get_num_threads()),
             "cuda": torch.version.cuda or "none",
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}

@@ -37,8 +37,9 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_run_folder_metrics_and_progress(toy_cohort, tmp_path, capsys):
+def test_run_folder_metrics_and_progress(toy_cohort, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # as scripts/kernels.sh sets it: recorded beside torch's set
     code, io = run(["--data", toy_cohort, "--out", out, "--epochs", "2", "--progress-json", *ARGS,
                     "--cache", tmp_path / "cache"], capsys)
     assert code == 0, io.err
@@ -68,6 +69,7 @@ def test_run_folder_metrics_and_progress(toy_cohort, tmp_path, capsys):
     import scipy
     assert (run_info["environment"]["scipy"], run_info["environment"]["nibabel"]) == (scipy.__version__,
                                                                                         nibabel.__version__)
+    assert run_info["environment"]["onednn_max_cpu_isa"] == "AVX2" and "mkl_cbwr" not in run_info["environment"]
     assert json.loads((out / "progress.json").read_text())["event"] == "done"
 
 
