@@ -172,11 +172,12 @@ class RecordForm(QWidget):
                                 (f" — the model reads only the first {SUMMARY_WORD_LIMIT}" if over else ""))
         self.word_count.setStyleSheet("color: #e65100;" if over else "")
         self._show_preview()
-        self._show_status()
+        self._show_status(errors)
         self.changed.emit(self.model.valid_dict())
 
-    def _show_status(self) -> None:
-        errors = self.model.errors()
+    def _show_status(self, errors: dict[str, str] | None = None) -> None:
+        """The status line: the invalid fields (``errors``, the model's when not given), else the scores' warning."""
+        errors = self.model.errors() if errors is None else errors
         # an invalid field comes first; scores that cannot both be right are a warning, not an error, and wait
         # while a value is being typed
         warning, why = ("", "") if errors or self._typing else self.model.score_warning()
