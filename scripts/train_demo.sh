@@ -197,7 +197,7 @@ elif [ "$verdict" = 1 ]; then
          "names them (ALIFUSE_MODEL_CHECKS=$work/runs/demo.safetensors .venv/bin/python -m pytest tests/model" \
          "runs them again)" >&2
     grep -E '^(FAILED|ERROR) ' "$work/model_checks.log" >&2 || true
-else  # pytest itself could not run the checks (exit 2-5): not judged is not passed
+else  # pytest itself could not run the checks (exit 3-5, or none at all): not judged is not passed
     echo "tests/model: the checks could not be run (pytest exit $verdict); NOT installed: $work/model_checks.log" \
          "says why" >&2
 fi
