@@ -36,6 +36,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="cases per step and process (default: 8)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-5 paper, 3e-4 demo, 1e-3 tiny)")
     p.add_argument("--seed", type=seed_type, default=0, help="seed of split, initialisation, order and masks (default: 0)")
+    p.add_argument("--draw-seed", type=seed_type,
+                   help="another draw of the same training: seed of initialisation, order, masks and dropout, the "
+                        "split and the records without a scan staying --seed's, so two draws learn from the same "
+                        "cases and are judged on the same validation subjects (default: --seed)")
     p.add_argument("--folds", type=int, help="subject-wise cross-validation with this many folds (default: a 70/10/20 "
                    "split)")
     p.add_argument("--fold", type=int, help="with --folds: the fold (0-based) held out as the test set")
@@ -407,7 +411,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
             atomic_write_text(out / rf.RUN_INFO, json.dumps(run_info, indent=2))
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
-    opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+    draw = args.seed if args.draw_seed is None else args.draw_seed  # the split above stays --seed's
+    opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=draw,
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
                         progress_json=args.progress_json, compile=args.compile,
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop,

@@ -60,9 +60,10 @@ def _has_avx2() -> bool:
     return cpuinfo.is_file() and " avx2" in cpuinfo.read_text()
 
 
-def _recipe_with_stubs(tmp_path: Path, judge_rc: int) -> tuple[Path, Path, Path]:
+def _recipe_with_stubs(tmp_path: Path, *judge_rc: int) -> tuple[Path, Path, Path]:
     """A copy of the recipe whose commands are stubs: every step 'succeeds' at once, calibration writes a candidate
-    file, and the judging step (python -m pytest tests/model) exits with ``judge_rc`` -> (script, calls log, root)."""
+    file naming itself, and the k-th judging step (python -m pytest tests/model) exits with ``judge_rc[k]`` (the last
+    one again after them) -> (script, calls log, root)."""
     script = tmp_path / "scripts" / "train_demo.sh"
     script.parent.mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "train_demo.sh", script)
@@ -73,16 +74,19 @@ def _recipe_with_stubs(tmp_path: Path, judge_rc: int) -> tuple[Path, Path, Path]
     bin_dir.mkdir(parents=True)
     calls = tmp_path / "calls.log"
     for name in ("alifuse-synth", "alifuse-train"):
-        _stub(bin_dir / name, f'echo "{name} $ATEN_CPU_CAPABILITY $ONEDNN_MAX_CPU_ISA" >> {calls}\n')
-    # alifuse-calibrate writes its --out: the candidate
-    _stub(bin_dir / "alifuse-calibrate", 'while [ $# -gt 0 ]; do [ "$1" = --out ] && echo candidate > "$2"; shift; done\n')
+        _stub(bin_dir / name, f'echo "{name} $ATEN_CPU_CAPABILITY $ONEDNN_MAX_CPU_ISA $*" >> {calls}\n')
+    # alifuse-calibrate writes its --out: the candidate, by its file name
+    _stub(bin_dir / "alifuse-calibrate",
+          'while [ $# -gt 0 ]; do [ "$1" = --out ] && echo "candidate ${2##*/}" > "$2"; shift; done\n')
+    codes = " ".join(map(str, judge_rc))
     _stub(bin_dir / "python",
           'if [ "$1 $2" = "-m pytest" ]; then\n'
           f'  echo "judge $ALIFUSE_MODEL_CHECKS" >> {calls}\n'
           '  echo "FAILED tests/model/test_record_reading.py::test_textbook_records[MCI-3] - AssertionError"\n'
-          f'  exit {judge_rc}\n'
+          f'  codes=({codes}); k=$(grep -c "^judge " {calls}); i=$(( k <= ${{#codes[@]}} ? k - 1 : ${{#codes[@]}} - 1 ))\n'
+          '  exit "${codes[$i]}"\n'
           'fi\n'
-          f'case "$*" in *demo_model_report.py*) echo report >> {calls};; esac\n')
+          f'case "$*" in *demo_model_report.py*) echo "report $*" >> {calls};; esac\n')
     return script, calls, tmp_path
 
 
@@ -94,38 +98,67 @@ def _run_recipe(script: Path, work: Path, *args: str) -> subprocess.CompletedPro
                           timeout=60)
 
 
+def _judged(calls: Path) -> list[str]:
+    return [ln.split("/")[-1] for ln in calls.read_text().split("\n") if ln.startswith("judge ")]
+
+
 def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_model(tmp_path):
-    script, calls, root = _recipe_with_stubs(tmp_path / "fails", judge_rc=1)
+    # every draw fails: three are judged, each its own step-10 run and file; nothing is installed
+    script, calls, root = _recipe_with_stubs(tmp_path / "fails", 1)
     work = tmp_path / "fails" / "work"
     done = _run_recipe(script, work, "--install")
     assert done.returncode == 1, done.stderr
     assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"  # not replaced
-    assert f"NOT installed: {work}/model_checks.log" in done.stderr
+    assert _judged(calls) == ["demo.safetensors", "demo_draw1.safetensors", "demo_draw2.safetensors"]
+    assert f"judge {work}/runs/demo.safetensors" in calls.read_text()  # the new model was judged, not the shipped one
+    trained = [ln for ln in calls.read_text().split("\n") if ln.startswith("alifuse-train")]
+    assert f"--out {work}/runs/stage10_draw2" in trained[-1] and "--draw-seed 2 " in trained[-1]
+    assert "--draw-seed" not in " ".join(trained[:-2])  # the steps before, and draw 0, are the record's
+    assert "none of 3 draws passes the checks the shipped model passes; NOT installed" in done.stderr
     assert "FAILED tests/model/test_record_reading.py::test_textbook_records[MCI-3]" in done.stderr  # named
+    assert "draw 2 of steps 10-13 fails checks the shipped model passes" in done.stderr
     log = calls.read_text().split("\n")
-    assert f"judge {work}/runs/demo.safetensors" in log  # the new model was judged, not the shipped one
-    assert log[-2] == "report"  # the figures are still made, for the researcher to read
+    assert log[-2].startswith("report ") and f"--checkpoint {work}/runs/demo.safetensors" in log[-2]  # still made
+    assert (work / "runs" / "demo.safetensors").read_text() == "candidate demo.safetensors\n"  # draw 0 reported
+    assert not (work / "runs" / "draw.txt").exists()
     if _has_avx2():  # every step runs one kernel set, whatever else the processor offers (kernels.sh)
-        assert "alifuse-train avx2 AVX2" in log
+        assert any(ln.startswith("alifuse-train avx2 AVX2") for ln in log)
 
-    script, calls, root = _recipe_with_stubs(tmp_path / "passes", judge_rc=0)
+    # the second draw passes: it is the candidate, reported and installed, and named
+    script, calls, root = _recipe_with_stubs(tmp_path / "second", 1, 0)
+    work = tmp_path / "second" / "work"
+    done = _run_recipe(script, work, "--install")
+    assert done.returncode == 0, done.stderr
+    assert _judged(calls) == ["demo.safetensors", "demo_draw1.safetensors"]
+    assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "candidate demo_draw1.safetensors\n"
+    assert (work / "runs" / "draw.txt").read_text() == "1\n"
+    assert "the new model (draw 1) fails none of the checks the shipped one passes" in done.stdout
+
+    script, calls, root = _recipe_with_stubs(tmp_path / "passes", 0)
     done = _run_recipe(script, tmp_path / "passes" / "work", "--install")
     assert done.returncode == 0, done.stderr
-    assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "candidate\n"
-    assert "fails none of the checks the shipped one passes" in done.stdout
+    assert _judged(calls) == ["demo.safetensors"]  # no draw more than needed
+    assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "candidate demo.safetensors\n"
 
     # without --install a failing model is a finding, not a failed run
-    script, calls, root = _recipe_with_stubs(tmp_path / "plain", judge_rc=1)
+    script, calls, root = _recipe_with_stubs(tmp_path / "plain", 1)
     done = _run_recipe(script, tmp_path / "plain" / "work")
     assert done.returncode == 0, done.stderr
     assert "NOT installed" in done.stderr
     assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"
 
-    # checks that could not run (pytest's usage error, 4) are not checks passed
-    script, calls, root = _recipe_with_stubs(tmp_path / "unjudged", judge_rc=4)
+    # checks that could not run (pytest's usage error, 4) are not checks passed, nor a reason to draw again
+    script, calls, root = _recipe_with_stubs(tmp_path / "unjudged", 4)
     done = _run_recipe(script, tmp_path / "unjudged" / "work", "--install")
     assert done.returncode == 1 and "the checks could not be run (pytest exit 4); NOT installed" in done.stderr
+    assert _judged(calls) == ["demo.safetensors"]
     assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "shipped"
+
+    # Ctrl-C during the checks stops the recipe there: no other draw, no report
+    script, calls, root = _recipe_with_stubs(tmp_path / "stopped", 1, 2)
+    done = _run_recipe(script, tmp_path / "stopped" / "work", "--install")
+    assert done.returncode == 2 and "interrupted; nothing installed" in done.stderr
+    assert _judged(calls) == ["demo.safetensors", "demo_draw1.safetensors"] and "report" not in calls.read_text()
 
 
 def test_the_kernel_set_the_recipe_asks_for_is_the_one_torch_runs():
