@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes rendering subjects in parallel; output does not depend on it (default: 1)")
     p.add_argument("--skip-if-done", action="store_true",
                    help="for scripts: do nothing if OUT_DIR holds a finished cohort made with these options (its "
-                        "cohort.json says so); one stopped midway or made with other options is written again")
+                        "cohort.json says so) by this version of the generator (the subjects' draws, and one "
+                        "subject of each class rendered again, agree); one stopped midway, made with other options "
+                        "or by other generator code is written again")
     return p
 
 
@@ -85,8 +87,15 @@ def _run(args) -> int:  # noqa: ANN001
     if args.skip_if_done:
         made = finished_cohort(out)
         if made is not None and _same_options(made, args):
-            print(f"{args.out_dir} holds this cohort already (cohort.json): nothing to do")
-            return 0
+            from trainer.synth.same_code import generator_differs
+
+            why = generator_differs(out, args.subjects, args.seed, args.acquisition, args.class_balance,
+                                    args.preset_size)
+            if why is None:
+                print(f"{args.out_dir} holds this cohort already (cohort.json): nothing to do")
+                return 0
+            print(f"{args.out_dir} holds this cohort as an earlier version of the generator made it ({why}): "
+                  f"writing it again")
     try:
         records = make_cohort(out, args.subjects, seed=args.seed, acquisition=args.acquisition,
                               class_balance=args.class_balance, workers=args.workers, size=args.preset_size)

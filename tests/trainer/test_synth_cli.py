@@ -117,3 +117,37 @@ def test_a_cohort_stopped_midway_is_written_again_and_skip_if_done_keeps_a_finis
     assert (out / "manifest.csv").stat().st_mtime_ns == stamp
     assert main(argv[:4] + ["5", *argv[5:]]) == 0 and "wrote 2 subjects" in capsys.readouterr().out  # another seed
     assert cohort.finished_cohort(out)["seed"] == 5
+
+
+@pytest.mark.slow
+def test_skip_if_done_writes_again_a_cohort_that_other_generator_code_made(tmp_path, capsys, monkeypatch):
+    """The options alone cannot tell an old cohort from today's: a change of the rendering or of the draws (as a
+    generator fix would make) is found, and the cohort written again."""
+    import dataclasses
+
+    import trainer.synth.cohort as cohort
+
+    out = tmp_path / "cohort"
+    argv = [str(out), "--subjects", "3", "--seed", "6", "--preset-size", "small", "--class-balance", "1,1,1",
+            "--skip-if-done"]
+    real_render, real_ehr = cohort.render, cohort.sample_ehr
+
+    def render_brighter(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - a generator whose scans differ
+        r = real_render(*args, **kwargs)
+        return dataclasses.replace(r, data=r.data + 1)
+
+    monkeypatch.setattr(cohort, "render", render_brighter)  # the cohort made by "earlier" code
+    assert main(argv) == 0 and "wrote 3 subjects" in capsys.readouterr().out
+    monkeypatch.setattr(cohort, "render", real_render)  # today's code renders the scans otherwise
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "renders otherwise now (images/sub-000" in said and "writing it again" in said and "wrote 3 subjects" in said
+    assert main(argv) == 0 and "nothing to do" in capsys.readouterr().out  # now it is today's cohort
+
+    def ehr_older(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - records drawn by another version
+        return {**real_ehr(*args, **kwargs), "years_of_education": 99}
+
+    monkeypatch.setattr(cohort, "sample_ehr", ehr_older)
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "writing it again" in said and "wrote 3 subjects" in said
