@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.calibration import expected_calibration_error, reliability_bins
+from engine.calibration import reliability_bins
 from engine.checkpoint import load_checkpoint
 from engine.score_agreement import scores_disagree
 from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset
-from trainer.evaluate import check_no_leakage, mean_reliance
+from trainer.evaluate import certainty, check_no_leakage, mean_reliance
 from trainer.loop import predict_dataset
-from trainer.metrics import auc, bootstrap_ci, ece_noise_floor, paired_auc_difference, scores_with_ci
+from trainer.metrics import auc, bootstrap_ci, paired_auc_difference, scores_with_ci
 from trainer.records import CaseRecord, read_manifest, with_fields
 
 CLASSES = ["NC", "MCI", "AD"]
@@ -83,18 +83,16 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
     p_age_sex = predict_dataset(model, CaseDataset(with_fields(records, ("age", "sex")), cfg, CLASSES, cache), cpu)
     out["nc_vs_ad_mri_with_age_sex"] = _binary_auc_ci((y[nc_ad] == 2).astype(int), p_age_sex[nc_ad, 2], n_boot)
     out["reliance_mean_shift"] = {k: round(v, 4) for k, v in mean_reliance(model, full, cpu).items()}
-    conf = p_fused.max(1)
-    out["calibration"] = {"ece": round(expected_calibration_error(p_fused, y), 4),
-                          "ece_if_calibrated": ece_noise_floor(p_fused, n_boot),
-                          "calibrated": info.calibration is not None}
-    if info.calibration is not None:
-        t = info.calibration.uncertain_below
-        disagree = scores_disagree(full.ehrs)  # "uncertain" in the product whatever the confidence
-        kept = (conf >= t) & ~disagree
-        out["calibration"].update(uncertain_below=round(t, 4), scores_disagree=int(disagree.sum()),
-                                  coverage=round(float(kept.mean()), 4),
-                                  accuracy_answered=round(float((p_fused.argmax(1) == y)[kept].mean()), 4)
-                                  if kept.any() else None,
+    calibrated = info.calibration is not None  # "uncertain" in the product also where the scores disagree
+    cal = certainty(y, p_fused, p_fused.max(1), info.calibration,
+                    scores_disagree(full.ehrs) if calibrated else None, n_floor=n_boot)
+    out["calibration"] = {"ece": round(cal["ece"], 4), "ece_if_calibrated": cal["ece_if_calibrated"],
+                          "calibrated": calibrated}
+    if calibrated:
+        answered = cal["selective_accuracy"]
+        out["calibration"].update(uncertain_below=round(cal["uncertain_below"], 4),
+                                  scores_disagree=cal["scores_disagree"], coverage=round(cal["coverage"], 4),
+                                  accuracy_answered=None if np.isnan(answered) else round(answered, 4),
                                   accuracy_all=round(float((p_fused.argmax(1) == y).mean()), 4))
     if figures is not None:
         _reliability_figure(p_fused, y, figures / f"demo_reliability_{name}.png", name)

@@ -153,14 +153,14 @@ def evaluate(model: AlifuseModel, info: CheckpointInfo, records: Sequence[CaseRe
 
 
 def certainty(y: np.ndarray, probs: np.ndarray, confidence: np.ndarray, calibration: Calibration | None,
-              disagree: np.ndarray | None = None) -> dict:
+              disagree: np.ndarray | None = None, n_floor: int = 1000) -> dict:
     """Top-label ECE of ``probs`` and beside it the ECE that a perfectly calibrated model with these probabilities
     would show on this many cases from sampling alone (mean and 95th percentile: a measured ECE below it says nothing
     against the calibration); with a calibration, the fraction of cases the model calls "uncertain" (its top
     probability ``confidence`` below the threshold, or ``disagree``: the record's scores disagree,
-    engine.score_agreement), the fraction it answers and its accuracy on those."""
+    engine.score_agreement), the fraction it answers and its accuracy on those. ``n_floor``: draws of the floor."""
     out: dict = {"ece": expected_calibration_error(probs, y) if len(y) else math.nan,
-                 "ece_if_calibrated": ece_noise_floor(probs) if len(y) else {"mean": math.nan, "p95": math.nan},
+                 "ece_if_calibrated": ece_noise_floor(probs, n_floor) if len(y) else {"mean": math.nan, "p95": math.nan},
                  "calibrated": calibration is not None}
     if disagree is not None:
         out["scores_disagree"] = int(disagree.sum())
