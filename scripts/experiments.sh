@@ -8,6 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$root/experiments}; shift || true
 steps=${*:-cohorts demo eval ablations oasis}
 bin=$root/.venv/bin
+source "$root/scripts/kernels.sh"  # threads and kernel set (AVX2), as the other long scripts: the machine's own
+# kernels change a run (the figures of docs/EARLIER_RESULTS.md were made before the pin, on machines not recorded)
 epochs=${EPOCHS:-10}
 cache=$work/cache
 mkdir -p "$work"

@@ -1,5 +1,5 @@
-# Sourced by the long training scripts (train_demo.sh, tables_demo.sh): threads and kernel set, so that a run's
-# arithmetic does not depend on which x86-64 machine it lands on. torch, oneDNN and MKL pick their kernels by the
+# Sourced by the long training scripts (train_demo.sh, tables_demo.sh, experiments.sh): threads and kernel set, so
+# that a run's arithmetic does not depend on which x86-64 machine it lands on. torch, oneDNN and MKL pick their kernels by the
 # processor's instruction set, and the set changes a run: the recipe's stem trained with AVX2 kernels kept epoch 12
 # (val AUC 0.885), with AVX-512 kernels epoch 13 (0.876), on the same cohort and code (2026-12-07, one AMD EPYC; on 42
 # cases the weights differed by 1e-4 after three epochs). Held to AVX2, which nearly every x86-64 machine of the last

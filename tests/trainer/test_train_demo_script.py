@@ -46,9 +46,11 @@ def test_the_recipe_goes_on_as_written_when_its_file_is_edited_while_it_runs(tmp
 
 
 def test_every_long_recipe_script_is_one_block():
-    """The other scripts that run for hours (the paper's tables, the experiments) are wrapped the same way."""
+    """The other scripts that run for hours (the paper's tables, the experiments) are wrapped the same way, and run
+    the same kernel set (scripts/kernels.sh)."""
     for name in ("train_demo.sh", "tables_demo.sh", "experiments.sh"):
         lines = (ROOT / "scripts" / name).read_text().rstrip("\n").split("\n")
+        assert any(ln.startswith('source "$root/scripts/kernels.sh"') for ln in lines), name
         start = lines.index("set -euo pipefail")
         body = [ln for ln in lines[start + 1:] if ln.strip() and not ln.startswith("#")]
         assert body[0].startswith("{") and body[-2:] == ["exit", "}"], name
