@@ -18,7 +18,7 @@ shift
 steps=${*:-modalities losses}
 has() { [[ " $steps " == *" $1 "* ]]; }
 bin="$root/.venv/bin"
-source "$root/scripts/kernels.sh"  # threads and kernel set (AVX2): the run does not depend on the machine
+source "$root/scripts/kernels.sh"  # threads and torch's kernel set (AVX2), whatever the machine offers
 shipped=${SHIPPED:-$root/resources/alifuse-demo.safetensors}
 out="$work/tables"
 mkdir -p "$out/runs"

@@ -28,7 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train_demo.sh WORK_DIR [--install]}
 install=${2:-}
 bin="$root/.venv/bin"
-source "$root/scripts/kernels.sh"  # threads and kernel set (AVX2): the run does not depend on the machine
+source "$root/scripts/kernels.sh"  # threads and torch's kernel set (AVX2), whatever the machine offers
 mkdir -p "$work/runs"
 cache="$work/cache"
 

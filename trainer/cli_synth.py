@@ -94,7 +94,8 @@ def _run(args) -> int:  # noqa: ANN001
             if why is None:
                 print(f"{args.out_dir} holds this cohort already (cohort.json): nothing to do")
                 return 0
-            print(f"{args.out_dir} holds this cohort as an earlier version of the generator made it ({why}): "
+            # other code, or another processor's arithmetic (numpy's paths differ: docs/RESULTS.md), made it
+            print(f"{args.out_dir} holds this cohort as other generator code or another processor made it ({why}): "
                   f"writing it again")
     try:
         records = make_cohort(out, args.subjects, seed=args.seed, acquisition=args.acquisition,

@@ -2,7 +2,9 @@
 options, but the options say nothing of the generator's code: a cohort rendered before a change of the atrophy model
 or of the records would be trained on as if it were today's. Two checks, seconds against a cohort's minutes: every
 subject's draws (latents, record, scan settings, anatomy: cohort.json) are drawn again and compared, and the first
-subject of each class is rendered again into a scratch folder and compared, file by file, with the cohort's."""
+subject of each class is rendered again into a scratch folder and compared, file by file, with the cohort's. The
+render also differs where another processor made the cohort (about one subject in nine, between machines with and
+without AVX-512: docs/RESULTS.md); the cohort is then written again too, as this machine renders it."""
 from __future__ import annotations
 
 import json
