@@ -9,7 +9,9 @@ scripts/pretrain_stem.py; absent in work folders older than it) and the image en
 ``runs/robust.safetensors.json`` (scripts/robust_image.py; only when the checkpoint's provenance says it had the
 step); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
-alifuse-synth). ``--earlier RECORD`` takes the stages whose run folders are not in WORK_DIR from an earlier record
+alifuse-synth). Where the recipe drew its last steps again (``runs/draw.txt``), step 10's second part and the refit
+are the kept draw's (``runs/stage10_drawN``, ``runs/score_path_refit_drawN.safetensors.json``), and the draws that
+failed before it are listed, their time counted. ``--earlier RECORD`` takes the stages whose run folders are not in WORK_DIR from an earlier record
 (a stage resumed on another machine, from the earlier stage's checkpoint), each marked with where it came from.
 """
 from __future__ import annotations
@@ -80,21 +82,42 @@ def _stage(work: Path, name: str, earlier: dict[str, Any] | None, earlier_path: 
     return {"from_record": str(earlier_path), **earlier["stages"][name]}
 
 
+def kept_draw(work: Path) -> int:
+    """Which draw of the recipe's last steps passed the checks (``runs/draw.txt``, train_demo.sh); 0 without it."""
+    kept = work / "runs" / "draw.txt"
+    return int(kept.read_text().strip()) if kept.is_file() else 0
+
+
+def _tag(draw: int) -> str:
+    return f"_draw{draw}" if draw else ""  # train_demo.sh's file names: draw 0's are the record's own
+
+
+def _draws_before(work: Path, draw: int) -> list[dict[str, Any]]:
+    """The draws of the last stage and the refit that failed the checks before the kept one: their time was spent."""
+    return [{"draw": k, "stage10": stage_record(work / "runs" / f"{STAGES[-1]}{_tag(k)}"),
+             **({"score_path_refit": r} if (r := script_record(work, f"score_path_refit{_tag(k)}")) else {})}
+            for k in range(draw)]
+
+
 def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: Path | None = None) -> dict[str, Any]:
     earlier = json.loads(earlier_path.read_text()) if earlier_path else None
     info = read_info(checkpoint)
+    draw = kept_draw(work)
     scripts = {}
     for name in SCRIPTS:
         if name in AFTER_LAST and AFTER_LAST[name] not in info.provenance:
             scripts[name] = None  # a probe's record in the work folder: the shipped model never had the step
             continue
-        scripts[name] = script_record(work, name)
+        scripts[name] = script_record(work, name + (_tag(draw) if name == "score_path_refit" else ""))
         if scripts[name] is None and earlier is not None and name in earlier.get("stages", {}):
             scripts[name] = {"from_record": str(earlier_path), **earlier["stages"][name]}
     stages = {**({"stem": scripts["stem"]} if scripts["stem"] else {}),
-              **{s: _stage(work, s, earlier, earlier_path) for s in STAGES},
+              **{s: _stage(work, s + (_tag(draw) if s == STAGES[-1] else ""), earlier, earlier_path)
+                 for s in STAGES},
               **{name: scripts[name] for name in AFTER_LAST if scripts[name]}}
-    last_run = work / "runs" / STAGES[-1] / "run.json"
+    before = _draws_before(work, draw)
+    spent = sum(d["stage10"]["seconds"] + d.get("score_path_refit", {}).get("seconds", 0.0) for d in before)
+    last_run = work / "runs" / f"{STAGES[-1]}{_tag(draw)}" / "run.json"
     # the last stage's folder may be an earlier session's (--earlier): its environment is in that record
     env = json.loads(last_run.read_text())["environment"] if last_run.is_file() else earlier["environment"]
     return {
@@ -109,7 +132,8 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
         "stages": stages,
         "calibration": describe_calibration(info.calibration),
         "checkpoint_id": info.checkpoint_id,
-        "training_minutes": round(sum(s["seconds"] for s in stages.values()) / 60, 1),
+        "training_minutes": round((sum(s["seconds"] for s in stages.values()) + spent) / 60, 1),
+        **({"draw": draw, "draws_before": before} if draw else {}),
         "note": note,
         "environment": env,
     }

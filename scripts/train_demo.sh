@@ -201,6 +201,7 @@ verdict=0
 ALIFUSE_MODEL_CHECKS="$work/runs/demo$tag.safetensors" "$bin/python" -m pytest "$root/tests/model" -q \
     -p no:cacheprovider -n 2 --rootdir "$root" > "$work/model_checks$tag.log" 2>&1 || verdict=$?  # 2 one-thread workers
 }
+rm -f "$work/runs/draw.txt"  # an earlier run's: draw 0's calibration below rewrites runs/demo.safetensors
 for n in $(seq 0 $((draws - 1))); do
     draw "$n"
     [ "$verdict" != 2 ] || { echo "tests/model: interrupted; nothing installed" >&2; exit 2; }  # Ctrl-C: stop here
@@ -218,12 +219,10 @@ if [ "$verdict" = 0 ]; then
         cp "$work/runs/demo.safetensors" "$root/resources/alifuse-demo.safetensors"
     fi
 elif [ "$verdict" = 1 ]; then  # runs/demo.safetensors stays draw 0's: the recipe as written, for the report
-    rm -f "$work/runs/draw.txt"
     echo "tests/model: none of $draws draws passes the checks the shipped model passes; NOT installed:" \
          "$work/model_checks*.log name them (ALIFUSE_MODEL_CHECKS=$work/runs/demo.safetensors" \
          ".venv/bin/python -m pytest tests/model runs them again)" >&2
 else  # pytest itself could not run the checks (exit 3-5, or none at all): not judged is not passed
-    rm -f "$work/runs/draw.txt"
     echo "tests/model: the checks could not be run (pytest exit $verdict); NOT installed: $work/model_checks$tag.log" \
          "says why" >&2
 fi

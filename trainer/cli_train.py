@@ -411,8 +411,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
             atomic_write_text(out / rf.RUN_INFO, json.dumps(run_info, indent=2))
     except OSError as exc:
         raise AlifuseInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
-    draw = args.seed if args.draw_seed is None else args.draw_seed  # the split above stays --seed's
-    opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=draw,
+    opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        draw_seed=args.draw_seed,
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
                         progress_json=args.progress_json, compile=args.compile,
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop,

@@ -51,7 +51,8 @@ class TrainOptions:
     weight_decay: float = 0.05
     warmup_frac: float = 0.1
     clip: float = 1.0
-    seed: int = 0
+    seed: int = 0  # the split's (the checkpoint records it: calibration and evaluation rebuild the split from it)
+    draw_seed: int | None = None  # initialisation, order, masks and dropout; None: ``seed``
     num_workers: int = 0
     exclude_parts: tuple[str, ...] = ()
     progress_json: bool = False
@@ -70,6 +71,11 @@ class TrainOptions:
     freeze: tuple[str, ...] = ()  # modules kept as they are, e.g. ("image_encoder",) or ("image_encoder.patch_embed",)
     init_from: str | None = None  # a checkpoint whose tensors of ``init_parts`` start the run
     init_parts: tuple[str, ...] = ("image_encoder",)
+
+    @property
+    def draw(self) -> int:
+        """The seed of everything random in training but the split (alifuse-train --draw-seed)."""
+        return self.seed if self.draw_seed is None else self.draw_seed
 
 
 @dataclass
@@ -290,7 +296,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     last, best, state_file = run_dir / rf.LAST_CHECKPOINT, run_dir / rf.BEST_CHECKPOINT, run_dir / rf.TRAIN_STATE
     lr = opts.lr if opts.lr is not None else DEFAULT_LR.get(cfg.preset, 1e-4)
     train_ds = CaseDataset(splits["train"], cfg, class_names, cache, opts.exclude_parts, augment=opts.augment,
-                           monotone=opts.monotone > 0, seed=opts.seed, image_augment=opts.image_augment,
+                           monotone=opts.monotone > 0, seed=opts.draw, image_augment=opts.image_augment,
                            monotone_ends=opts.monotone_ends, monotone_anywhere=opts.monotone_anywhere,
                            monotone_reach=opts.monotone_reach, monotone_pair_ends=opts.monotone_pair_ends)
     val_ds = CaseDataset(splits.get("val", []), cfg, class_names, cache, opts.exclude_parts)
@@ -298,7 +304,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
         raise AlifuseInputError(f"--batch-size {opts.batch_size}: larger than the {len(train_ds)} training cases "
                                 f"(per process)")
 
-    torch.manual_seed(opts.seed)
+    torch.manual_seed(opts.draw)
     model = AlifuseModel(cfg)
     if opts.init_from and not resume:
         _init_parts(model, opts.init_from, opts.init_parts)
@@ -314,7 +320,7 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
     path_fit = _fit_score_path(model, train_ds, opts, run_dir, device, resume, info.main)
     start_epoch, best_key, best_val = 1, (-math.inf,), {}
     seconds_before = 0.0  # training time of the sessions before a resume: the done event gives the run's total
-    steps_per_epoch = len(_order(len(train_ds), opts.seed, 1, info, opts.batch_size)) // opts.batch_size
+    steps_per_epoch = len(_order(len(train_ds), opts.draw, 1, info, opts.batch_size)) // opts.batch_size
     total = steps_per_epoch * opts.epochs
     params = [p for p in model.parameters() if p.requires_grad]
     numbers = {id(p) for p in model.score_path.parameters()} if model.score_path is not None else set()
@@ -372,17 +378,18 @@ def train(cfg: AlifuseConfig, splits: dict[str, Sequence[CaseRecord]], class_nam
                 image_augment=({"kind": type(opts.image_augment).__name__, **asdict(opts.image_augment)}
                                if opts.image_augment else None),
                 init_from=opts.init_from, **({"score_path_fit": path_fit} if path_fit else {}),
-                batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs)
+                batch_size=opts.batch_size * info.world, seed=opts.seed, epochs=opts.epochs,
+                **({"draw_seed": opts.draw_seed} if opts.draw_seed is not None else {}))
     reporter.event(event=rf.START, epochs=opts.epochs, steps_per_epoch=steps_per_epoch, run_dir=str(run_dir),
                    start_epoch=start_epoch, n_train=len(train_ds), n_val=len(val_ds), device=str(device))
     t_start = time.perf_counter()
     epoch = start_epoch - 1
     try:
         for epoch in range(start_epoch, opts.epochs + 1):
-            es = _epoch_seed(opts.seed, epoch)
+            es = _epoch_seed(opts.draw, epoch)
             torch.manual_seed(es)  # dropout
             gen = torch.Generator(device=device).manual_seed(es + 1)  # masks
-            order = _order(len(train_ds), opts.seed, epoch, info, opts.batch_size)
+            order = _order(len(train_ds), opts.draw, epoch, info, opts.batch_size)
             loader = DataLoader(torch.utils.data.Subset(train_ds, order), batch_size=opts.batch_size, shuffle=False,
                                 num_workers=opts.num_workers, pin_memory=device.type == "cuda", drop_last=True,
                                 collate_fn=trim_collate)

@@ -162,3 +162,27 @@ def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_
     assert rec["training_minutes"] == pytest.approx((10 * 60 + 240) / 60)
     assert rec["stages"]["stage1"]["from_record"] == "older.json"
     assert rec["stages"]["stage2"]["from_record"] == str(earlier)
+
+
+def test_the_draw_that_passed_the_checks_is_the_record_and_the_draws_before_it_count(tmp_path: Path) -> None:
+    """train_demo.sh drew step 10's second part and the refit again after a model that failed tests/model: the record
+    is the kept draw's (runs/draw.txt), and the failed draw's time was spent too."""
+    for i, name in enumerate([*STAGES, "stage10_draw1"]):
+        _run_folder(tmp_path, name, seconds=60.0 * (i + 1), auc=0.8 + i / 100)
+    for tag, seconds in (("", 100.0), ("_draw1", 130.0)):
+        (tmp_path / "runs" / f"score_path_refit{tag}.safetensors.json").write_text(json.dumps({
+            "command": f"python -m trainer.score_path_refit {tag}", "started": "2026-12-07T00:40:00+0000",
+            "seconds": seconds}))
+    (tmp_path / "runs" / "draw.txt").write_text("1\n")
+    rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")  # the shipped checkpoint had the refit
+    assert rec["draw"] == 1
+    assert rec["stages"]["stage10"]["seconds"] == 660.0 and "stage10_draw1" in rec["stages"]["stage10"]["command"]
+    assert rec["stages"]["score_path_refit"]["seconds"] == 130.0
+    assert [d["draw"] for d in rec["draws_before"]] == [0]
+    assert rec["draws_before"][0]["stage10"]["seconds"] == 600.0
+    assert rec["draws_before"][0]["score_path_refit"]["seconds"] == 100.0
+    # stages 1-9, the kept draw's step 10 and refit, and the failed draw's
+    assert rec["training_minutes"] == pytest.approx((60 * sum(range(1, 10)) + 660 + 130 + 600 + 100) / 60, abs=0.05)
+    (tmp_path / "runs" / "draw.txt").unlink()  # draw 0 kept: the record as before
+    rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
+    assert "draw" not in rec and rec["stages"]["stage10"]["seconds"] == 600.0

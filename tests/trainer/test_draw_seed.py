@@ -6,7 +6,9 @@ import json
 
 from safetensors.torch import load_file
 
+from engine.checkpoint import load_checkpoint
 from tests.trainer.conftest import run_command, write_toy_cohort
+from trainer.calibrate import main as calibrate_main
 from trainer.cli_train import main as train_main
 
 BASE = ["--preset", "tiny", "--batch-size", "2", "--lr", "0.001", "--epochs", "1", "--seed", "3",
@@ -31,6 +33,13 @@ def test_a_second_draw_learns_other_weights_from_the_same_split(tmp_path, capsys
     assert all((weights["plain"][k] == weights["draw3"][k]).all() for k in weights["plain"])
     assert any(not (weights["plain"][k] == weights["draw1"][k]).all() for k in weights["plain"])
     assert json.loads((runs["draw1"] / "run.json").read_text())["options"]["draw_seed"] == 1
+    # the checkpoint names the split's seed, from which calibration and evaluation rebuild the split, and the draw
+    prov = load_checkpoint(runs["draw1"] / "last.safetensors")[1].provenance
+    assert prov["seed"] == 3 and prov["draw_seed"] == 1
+    code, io = run_command(calibrate_main, ["--checkpoint", runs["draw1"] / "last.safetensors", "--data", cohort,
+                                            "--cache", tmp_path / "c", "--out", tmp_path / "calibrated.safetensors"],
+                           capsys)
+    assert code == 0, io.err  # its validation split is the plain run's, not cases it trained on
 
     # the draw decides what the run learns: resuming it with another is refused, by the option's name
     code, io = _train(capsys, cohort, runs["draw1"], "--resume")

@@ -150,4 +150,4 @@ def test_skip_if_done_writes_again_a_cohort_that_other_generator_code_made(tmp_p
     monkeypatch.setattr(cohort, "sample_ehr", ehr_older)
     assert main(argv) == 0
     said = capsys.readouterr().out
-    assert "writing it again" in said and "wrote 3 subjects" in said
+    assert "sub-0001's record is not this code's (ehr/sub-0001.json)" in said and "wrote 3 subjects" in said

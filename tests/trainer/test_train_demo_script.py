@@ -79,6 +79,7 @@ def _recipe_with_stubs(tmp_path: Path, *judge_rc: int) -> tuple[Path, Path, Path
         _stub(bin_dir / name, f'echo "{name} $ATEN_CPU_CAPABILITY $ONEDNN_MAX_CPU_ISA $*" >> {calls}\n')
     # alifuse-calibrate writes its --out: the candidate, by its file name
     _stub(bin_dir / "alifuse-calibrate",
+          f'echo "alifuse-calibrate $*" >> {calls}\n'
           'while [ $# -gt 0 ]; do [ "$1" = --out ] && echo "candidate ${2##*/}" > "$2"; shift; done\n')
     codes = " ".join(map(str, judge_rc))
     _stub(bin_dir / "python",
@@ -88,7 +89,8 @@ def _recipe_with_stubs(tmp_path: Path, *judge_rc: int) -> tuple[Path, Path, Path
           f'  codes=({codes}); k=$(grep -c "^judge " {calls}); i=$(( k <= ${{#codes[@]}} ? k - 1 : ${{#codes[@]}} - 1 ))\n'
           '  exit "${codes[$i]}"\n'
           'fi\n'
-          f'case "$*" in *demo_model_report.py*) echo "report $*" >> {calls};; esac\n')
+          f'case "$*" in *demo_model_report.py*) echo "report $*" >> {calls};; '
+          f'*trainer.score_path_refit*) echo "refit $*" >> {calls};; esac\n')
     return script, calls, tmp_path
 
 
@@ -116,6 +118,12 @@ def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_m
     trained = [ln for ln in calls.read_text().split("\n") if ln.startswith("alifuse-train")]
     assert f"--out {work}/runs/stage10_draw2" in trained[-1] and "--draw-seed 2 " in trained[-1]
     assert "--draw-seed" not in " ".join(trained[:-2])  # the steps before, and draw 0, are the record's
+    refits = [ln for ln in calls.read_text().split("\n") if ln.startswith("refit ")]  # each draw refits its own
+    assert [f"--checkpoint {work}/runs/stage10{t}/last.safetensors" in r for r, t in
+            zip(refits, ("", "_draw1", "_draw2"))] == [True] * 3 and len(refits) == 3
+    calibrated = [ln for ln in calls.read_text().split("\n") if ln.startswith("alifuse-calibrate")]
+    assert [f"--checkpoint {work}/runs/score_path_refit{t}.safetensors" in c for c, t in
+            zip(calibrated, ("", "_draw1", "_draw2"))] == [True] * 3 and len(calibrated) == 3
     assert "none of 3 draws passes the checks the shipped model passes; NOT installed" in done.stderr
     assert "FAILED tests/model/test_record_reading.py::test_textbook_records[MCI-3]" in done.stderr  # named
     assert "draw 2 of steps 10-13 fails checks the shipped model passes" in done.stderr
@@ -134,6 +142,11 @@ def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_m
     assert _judged(calls) == ["demo.safetensors", "demo_draw1.safetensors"]
     assert (root / "resources" / "alifuse-demo.safetensors").read_text() == "candidate demo_draw1.safetensors\n"
     assert (work / "runs" / "draw.txt").read_text() == "1\n"
+    # run again and stopped during draw 0's checks: no draw.txt left naming a draw runs/demo.safetensors is not
+    stop = tmp_path / "second" / ".venv" / "bin" / "python"
+    stop.write_text(stop.read_text().replace('exit "${codes[$i]}"', "exit 2"))
+    assert _run_recipe(script, work, "--install").returncode == 2
+    assert not (work / "runs" / "draw.txt").exists()
     assert "the new model (draw 1) fails none of the checks the shipped one passes" in done.stdout
 
     script, calls, root = _recipe_with_stubs(tmp_path / "passes", 0)

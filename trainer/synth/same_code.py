@@ -1,10 +1,11 @@
 """Is a finished cohort what this code writes? ``alifuse-synth --skip-if-done`` keeps a cohort made with the same
 options, but the options say nothing of the generator's code: a cohort rendered before a change of the atrophy model
 or of the records would be trained on as if it were today's. Two checks, seconds against a cohort's minutes: every
-subject's draws (latents, record, scan settings, anatomy: cohort.json) are drawn again and compared, and the first
-subject of each class is rendered again into a scratch folder and compared, file by file, with the cohort's. The
-render also differs where another processor made the cohort (about one subject in nine, between machines with and
-without AVX-512: docs/RESULTS.md); the cohort is then written again too, as this machine renders it."""
+subject's draws (latents, scan settings, anatomy: cohort.json; its record: ehr/) are drawn again and compared, and
+the first subject of each class is rendered again into a scratch folder and compared, file by file, with the
+cohort's. The render also differs where another processor made the cohort (about one subject in nine, between
+machines with and without AVX-512: docs/RESULTS.md); the cohort is then written again too, as this machine renders
+it."""
 from __future__ import annotations
 
 import json
@@ -35,6 +36,11 @@ def generator_differs(out_dir: Path, n_subjects: int, seed: int, acquisition: st
     drawn = json.loads(json.dumps(cohort.cohort_summary(specs, seed, acquisition, class_balance, size)))
     if stored != drawn:
         return "the subjects' draws in cohort.json are not this code's"
+    for spec in specs:  # the records are not in cohort.json: each one's file, as make_subject writes it
+        rel = f"ehr/{spec.subject_id}.json"
+        ehr = out_dir / rel
+        if not ehr.is_file() or ehr.read_text() != json.dumps(spec.ehr, indent=2, sort_keys=True) + "\n":
+            return f"{spec.subject_id}'s record is not this code's ({rel})"
     probes = {s.latents.label: s for s in reversed(specs)}  # the first subject of each class
     with tempfile.TemporaryDirectory(prefix="alifuse-synth-check-") as scratch:
         for label in cohort.CLASSES:
