@@ -11,8 +11,9 @@ step); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
 alifuse-synth). Where the recipe drew its last steps again (``runs/draw.txt``), step 10's second part and the refit
 are the kept draw's (``runs/stage10_drawN``, ``runs/score_path_refit_drawN.safetensors.json``), and the draws that
-failed before it are listed, their time counted. ``--earlier RECORD`` takes the stages whose run folders are not in WORK_DIR from an earlier record
-(a stage resumed on another machine, from the earlier stage's checkpoint), each marked with where it came from.
+failed before it are listed, their time counted. ``--earlier RECORD`` takes the stages whose run folders are not in
+WORK_DIR from an earlier record (a stage resumed on another machine, from the earlier stage's checkpoint), each marked
+with where it came from.
 """
 from __future__ import annotations
 
