@@ -160,7 +160,8 @@ def certainty(y: np.ndarray, probs: np.ndarray, confidence: np.ndarray, calibrat
     probability ``confidence`` below the threshold, or ``disagree``: the record's scores disagree,
     engine.score_agreement), the fraction it answers and its accuracy on those. ``n_floor``: draws of the floor."""
     out: dict = {"ece": expected_calibration_error(probs, y) if len(y) else math.nan,
-                 "ece_if_calibrated": ece_noise_floor(probs, n_floor) if len(y) else {"mean": math.nan, "p95": math.nan},
+                 "ece_if_calibrated": (ece_noise_floor(probs, n_floor) if len(y)
+                                       else {"mean": math.nan, "p95": math.nan}),
                  "calibrated": calibration is not None}
     if disagree is not None:
         out["scores_disagree"] = int(disagree.sum())

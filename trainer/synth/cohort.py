@@ -131,8 +131,13 @@ def make_subject(out_dir: Path, spec: SubjectSpec) -> CaseRecord:
     image, mask = out_dir / spec.image_name, out_dir / spec.mask_name
     nib.save(_nifti(rendered.data, rendered, rendered.slope), image)
     nib.save(_nifti(rendered.mask, rendered, None), mask)
-    (out_dir / "ehr" / f"{spec.subject_id}.json").write_text(json.dumps(spec.ehr, indent=2, sort_keys=True) + "\n")
+    (out_dir / "ehr" / f"{spec.subject_id}.json").write_text(record_text(spec))
     return record_of(out_dir, spec)
+
+
+def record_text(spec: SubjectSpec) -> str:
+    """The subject's ``ehr/<id>.json``, as the cohort holds it."""
+    return json.dumps(spec.ehr, indent=2, sort_keys=True) + "\n"
 
 
 def record_of(out_dir: Path, spec: SubjectSpec) -> CaseRecord:

@@ -8,6 +8,7 @@ machines with and without AVX-512: docs/RESULTS.md); the cohort is then written 
 it."""
 from __future__ import annotations
 
+import filecmp
 import json
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from trainer.synth import cohort
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
-    return a.is_file() and b.is_file() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    return a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)
 
 
 def generator_differs(out_dir: Path, n_subjects: int, seed: int, acquisition: str,
@@ -39,7 +40,7 @@ def generator_differs(out_dir: Path, n_subjects: int, seed: int, acquisition: st
     for spec in specs:  # the records are not in cohort.json: each one's file, as make_subject writes it
         rel = f"ehr/{spec.subject_id}.json"
         ehr = out_dir / rel
-        if not ehr.is_file() or ehr.read_text() != json.dumps(spec.ehr, indent=2, sort_keys=True) + "\n":
+        if not ehr.is_file() or ehr.read_text() != cohort.record_text(spec):
             return f"{spec.subject_id}'s record is not this code's ({rel})"
     probes = {s.latents.label: s for s in reversed(specs)}  # the first subject of each class
     with tempfile.TemporaryDirectory(prefix="alifuse-synth-check-") as scratch:
@@ -48,7 +49,7 @@ def generator_differs(out_dir: Path, n_subjects: int, seed: int, acquisition: st
             if spec is None:
                 continue
             cohort.make_subject(Path(scratch), spec)
-            for rel in (spec.image_name, spec.mask_name, f"ehr/{spec.subject_id}.json"):
+            for rel in (spec.image_name, spec.mask_name):  # its record: compared above
                 if not _same_bytes(out_dir / rel, Path(scratch) / rel):
                     return f"{spec.subject_id} ({label}) renders otherwise now ({rel})"
     return None
