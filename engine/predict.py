@@ -23,9 +23,10 @@ from engine.ehr_text import encode_for_model
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
 from engine.minilm import load_tokenizer
-from engine.model import AlifuseModel
+from engine.model import AlifuseModel, Encoded
 from engine.resources import DEMO_CHECKPOINT
 from engine.score_agreement import disagreement_certainty, disagreement_note, disagreements
+from engine.text_batches import by_length, trim_text
 from engine.training_ranges import PROVENANCE_KEY, fields_read, outside, outside_note
 
 UNTRAINED_WARNING = ("the model is UNTRAINED (random weights): its prediction means nothing; "
@@ -135,18 +136,27 @@ class Predictor:
     @torch.no_grad()
     def record_probabilities(self, records: list[dict[str, Any]], image: np.ndarray, batch: int = 64) -> np.ndarray:
         """(N, C) probabilities of N (validated) records, each with the same preprocessed scan ``image`` (S, S, S);
-        zeros = the MRI hidden. The what-if questions of many records about one scan, in batches."""
+        zeros = the MRI hidden. The what-if questions of many records about one scan, in batches: the scan is
+        encoded once, the records are read shortest first, each batch cut to its longest (engine.text_batches);
+        the probabilities of one record at a time, to float rounding."""
+        if not records:
+            return np.zeros((0, len(self.class_names)))
         encs = [encode_for_model(r, self.tokenizer, self.cfg, self.excluded_parts) for r in records]
+        model = self.model
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
-        out = []
-        for i in range(0, len(encs), batch):
-            part = encs[i:i + batch]
-            ids = torch.stack([e.input_ids for e in part]).to(self.device)
-            mask = torch.stack([e.attention_mask for e in part]).to(self.device)
+        z_img = model.image_encoder(img) if model.image_encoder is not None else None  # (1, 1+N, D)
+        order = by_length(torch.stack([e.attention_mask for e in encs]))
+        out = torch.empty(len(encs), len(self.class_names), dtype=torch.float64)
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            part = [encs[k] for k in idx]
+            ids, mask = trim_text(torch.stack([e.input_ids for e in part]), torch.stack([e.attention_mask for e in part]))
+            z_txt = model.text_encoder(ids.to(self.device), mask.to(self.device)) if model.text_encoder is not None \
+                else None
             scores = torch.stack([e.scores for e in part]).to(self.device)
-            logits = self.model(img.expand(len(part), -1, -1, -1), ids, mask, scores=scores)
-            out.append(torch.softmax(logits.double(), -1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)))
+            enc = Encoded(z_img.expand(len(part), -1, -1) if z_img is not None else None, z_txt, scores)
+            out[idx] = torch.softmax(model.classify(enc).double(), -1).cpu()
+        return out.numpy()
 
     def predict(self, image: str | Path | Volume, ehr: dict[str, Any]) -> tuple[Prediction, CaseInputs]:
         t0 = time.perf_counter()

@@ -25,8 +25,9 @@ from engine.config import AlifuseConfig
 from engine.errors import AlifuseInputError
 from engine.masking import draw_mask_noise
 from engine.model import AlifuseModel
+from engine.text_batches import trim_text
 from trainer.augment import ImageAugment, RecordAugment
-from trainer.batching import trim_collate, trim_text
+from trainer.batching import trim_collate
 from trainer.scanner_augment import ScannerAugment
 from trainer.compile import maybe_compile, step_errors
 from trainer.dataset import CaseDataset

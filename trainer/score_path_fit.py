@@ -111,9 +111,9 @@ def with_score_subsets(scores: torch.Tensor, labels: torch.Tensor, base: torch.T
 def base_logits(model: nn.Module, ds, device: torch.device, batch: int = 32) -> torch.Tensor:
     """(N, C) logits of every case of ``ds`` (a trainer.dataset.CaseDataset) as recorded, without augmentation, with
     its scores hidden: what the image and the text say before the score path adds anything. The cases are read
-    shortest record first, each batch cut to its longest (trainer.batching): the same logits to float rounding."""
+    shortest record first, each batch cut to its longest (engine.text_batches): the same logits to float rounding."""
     from engine.explain.reliance import hidden_scores
-    from trainer.batching import by_length, trim_text
+    from engine.text_batches import by_length, trim_text
 
     was_training = model.training
     model.eval()

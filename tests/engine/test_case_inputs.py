@@ -86,3 +86,21 @@ def test_a_model_reads_the_record_in_the_text_format_it_was_trained_on(predictor
         by_format[f] = torch.softmax(logits.double(), -1)[0].numpy()
     np.testing.assert_allclose(batched, by_format[2], atol=1e-6)
     assert np.abs(by_format[1] - by_format[2]).max() > 1e-6  # the format is what the model read
+
+
+def test_what_if_batches_give_each_record_its_own_answer_in_the_order_asked(predictor_and_scan):
+    """record_probabilities encodes the scan once and reads the records shortest first, each batch cut to its
+    longest: every row is still the answer Predict gives that record alone, in the order the records were given."""
+    predictor, scan = predictor_and_scan
+    long_summary = "Forgetful for two years; gets lost driving; needs help with the bills. " * 3
+    records = [dict(EHR, summary=long_summary), {"age": 60}, dict(EHR, mmse=29, summary=""),
+               {"age": 81, "sex": "male", "mmse": 17, "cdr": 2}, dict(EHR, summary=long_summary[:40]), {}]
+    alone = np.stack([predictor.probabilities(predictor.prepare(scan, r)) for r in records])
+    image = predictor.prepare(scan, {}).image
+    for batch in (2, 64):
+        got = predictor.record_probabilities(records, image, batch=batch)
+        assert got.shape == (len(records), len(predictor.class_names))
+        np.testing.assert_allclose(got, alone, atol=1e-5)
+    # the rows differ from one another, so a shuffled order could not pass the comparison above
+    assert min(np.abs(alone[i] - alone[j]).max() for i in range(len(records)) for j in range(i)) > 1e-4
+    assert predictor.record_probabilities([], image).shape == (0, len(predictor.class_names))
