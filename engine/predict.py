@@ -19,7 +19,7 @@ from engine.checkpoint import CheckpointInfo, load_checkpoint
 from engine.cli_common import resolve_device
 from engine.config import CLASS_NAMES_3WAY, PREPROCESSING_VERSION, preset
 from engine.ehr import DEMOGRAPHICS_PART, SCORE_FIELDS, SCORE_PART
-from engine.ehr_text import encode_for_model
+from engine.ehr_text import TextEncoding, encode_for_model
 from engine.errors import AlifuseInputError
 from engine.imageio import Volume, load_volume
 from engine.minilm import load_tokenizer
@@ -136,27 +136,47 @@ class Predictor:
     @torch.no_grad()
     def record_probabilities(self, records: list[dict[str, Any]], image: np.ndarray, batch: int = 64) -> np.ndarray:
         """(N, C) probabilities of N (validated) records, each with the same preprocessed scan ``image`` (S, S, S);
-        zeros = the MRI hidden. The what-if questions of many records about one scan, in batches: the scan is
-        encoded once, the records are read shortest first, each batch cut to its longest (engine.text_batches);
-        the probabilities of one record at a time, to float rounding."""
+        zeros = the MRI hidden. The what-if questions of many records about one scan: the scan is encoded once and
+        each distinct text once (a model that reads the scores as numbers sees one text for a whole sweep of a
+        score), shortest first, ``batch`` texts at a time cut to their longest (engine.text_batches). The
+        probabilities of one record at a time, to float rounding."""
         if not records:
             return np.zeros((0, len(self.class_names)))
         encs = [encode_for_model(r, self.tokenizer, self.cfg, self.excluded_parts) for r in records]
         model = self.model
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
         z_img = model.image_encoder(img) if model.image_encoder is not None else None  # (1, 1+N, D)
-        order = by_length(torch.stack([e.attention_mask for e in encs]))
-        out = torch.empty(len(encs), len(self.class_names), dtype=torch.float64)
+        z_txt = self._text_cls(encs, batch) if model.text_encoder is not None else None  # (N, 1, D)
+        scores = torch.stack([e.scores for e in encs]).to(self.device)
+        out = []
+        for i in range(0, len(encs), 1024):  # the fusion head only: cheap, in large batches
+            rows = slice(i, i + 1024)
+            n = len(encs[rows])
+            enc = Encoded(z_img.expand(n, -1, -1) if z_img is not None else None,
+                          z_txt[rows] if z_txt is not None else None, scores[rows])
+            out.append(torch.softmax(model.classify(enc).double(), -1).cpu())
+        return torch.cat(out).numpy()
+
+    def _text_cls(self, encs: list[TextEncoding], batch: int) -> torch.Tensor:
+        """(N, 1, D) the text encoder's [CLS] feature of each encoding (all the fusion head reads of the text),
+        each distinct text encoded once."""
+        slot: dict[tuple[int, ...], int] = {}
+        distinct: list[TextEncoding] = []
+        which = []  # record -> its distinct text
+        for e in encs:
+            key = tuple(e.input_ids[e.attention_mask.bool()].tolist())
+            if key not in slot:
+                slot[key] = len(distinct)
+                distinct.append(e)
+            which.append(slot[key])
+        order = by_length(torch.stack([e.attention_mask for e in distinct]))
+        cls = torch.empty(len(distinct), 1, self.cfg.text_dim, device=self.device)
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
-            part = [encs[k] for k in idx]
-            ids, mask = trim_text(torch.stack([e.input_ids for e in part]), torch.stack([e.attention_mask for e in part]))
-            z_txt = model.text_encoder(ids.to(self.device), mask.to(self.device)) if model.text_encoder is not None \
-                else None
-            scores = torch.stack([e.scores for e in part]).to(self.device)
-            enc = Encoded(z_img.expand(len(part), -1, -1) if z_img is not None else None, z_txt, scores)
-            out[idx] = torch.softmax(model.classify(enc).double(), -1).cpu()
-        return out.numpy()
+            ids, mask = trim_text(torch.stack([distinct[k].input_ids for k in idx]),
+                                  torch.stack([distinct[k].attention_mask for k in idx]))
+            cls[idx] = self.model.text_encoder(ids.to(self.device), mask.to(self.device))[:, :1]
+        return cls[torch.tensor(which, device=self.device)]
 
     def predict(self, image: str | Path | Volume, ehr: dict[str, Any]) -> tuple[Prediction, CaseInputs]:
         t0 = time.perf_counter()

@@ -10,6 +10,8 @@ import torch
 from engine.case_inputs import CaseInputs, model_inputs, prepare_case
 from engine.checkpoint import save_checkpoint
 from engine.config import preset
+from engine.ehr import validate_ehr
+from engine.ehr_text import encode_for_model
 from engine.explain import explain
 from engine.imageio import load_volume
 from engine.model import AlifuseModel
@@ -104,3 +106,29 @@ def test_what_if_batches_give_each_record_its_own_answer_in_the_order_asked(pred
     # the rows differ from one another, so a shuffled order could not pass the comparison above
     assert min(np.abs(alone[i] - alone[j]).max() for i in range(len(records)) for j in range(i)) > 1e-4
     assert predictor.record_probabilities([], image).shape == (0, len(predictor.class_names))
+
+
+def test_a_sweep_of_a_score_read_as_a_number_is_each_records_own_answer(tmp_path):
+    """A model that reads the scores as numbers sees one text for a whole sweep of a score: record_probabilities
+    encodes that text once, and each value still gets the answer Predict gives it alone."""
+    torch.manual_seed(1)
+    model = AlifuseModel(preset("tiny", score_knots=6))
+    with torch.no_grad():
+        for p in model.score_path.parameters():
+            p.normal_(0.0, 0.5)  # an untrained path is flat: make each score move the answer
+    save_checkpoint(model, tmp_path / "numbers.safetensors", ["NC", "MCI", "AD"], {"trained": True})
+    predictor = Predictor(tmp_path / "numbers.safetensors", "cpu")
+    image = np.random.default_rng(2).random((predictor.cfg.image_size,) * 3).astype(np.float32)
+    records = [dict(EHR, mmse=m, cdr=c) for m in (30, 24, 18, 10) for c in (0.0, 1.0)] + [{"age": 90}, {}]
+    got = predictor.record_probabilities(records, image, batch=3)
+    texts = [encode_for_model(validate_ehr(r), predictor.tokenizer, predictor.cfg) for r in records]
+    alone = []
+    for t in texts:
+        with torch.no_grad():
+            logits = predictor.model(torch.from_numpy(image)[None], t.input_ids[None], t.attention_mask[None],
+                                     scores=t.scores[None])
+        alone.append(torch.softmax(logits.double(), -1)[0].numpy())
+    alone = np.stack(alone)
+    assert len({t.text for t in texts[:8]}) == 1  # one text, eight answers
+    assert np.abs(alone[0] - alone[6]).max() > 1e-3  # MMSE and CDR move the answer
+    np.testing.assert_allclose(got, alone, atol=1e-5)
