@@ -279,6 +279,8 @@ def _epochs_done(out: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.draw_seed == args.seed:  # the plain run's own draw: recorded as the plain run, so either resumes it
+        args.draw_seed = None
     return run_cli(lambda: _run(args, argv))
 
 

@@ -33,6 +33,11 @@ def test_a_second_draw_learns_other_weights_from_the_same_split(tmp_path, capsys
     assert all((weights["plain"][k] == weights["draw3"][k]).all() for k in weights["plain"])
     assert any(not (weights["plain"][k] == weights["draw1"][k]).all() for k in weights["plain"])
     assert json.loads((runs["draw1"] / "run.json").read_text())["options"]["draw_seed"] == 1
+    # ... and is recorded as the plain run: the plain command keeps it (--skip-if-done), no draw in its provenance
+    assert json.loads((runs["draw3"] / "run.json").read_text())["options"]["draw_seed"] is None
+    assert "draw_seed" not in load_checkpoint(runs["draw3"] / "last.safetensors")[1].provenance
+    code, io = _train(capsys, cohort, runs["draw3"], "--skip-if-done")
+    assert code == 0 and "nothing to do" in io.out + io.err, io.err
     # the checkpoint names the split's seed, from which calibration and evaluation rebuild the split, and the draw
     prov = load_checkpoint(runs["draw1"] / "last.safetensors")[1].provenance
     assert prov["seed"] == 3 and prov["draw_seed"] == 1
