@@ -12,12 +12,13 @@
 # a model that fails them is drawn again, steps 10-13 with another --draw-seed, at most three draws in all; if none
 # passes, nothing is installed, the failing checks are named and, after the report, the script exits with 1).
 # Every step runs torch's, oneDNN's and MKL's AVX2 kernels (scripts/kernels.sh): the kernel set changes the run.
-# On the 2-core development machine the whole script takes about 2 h 36 min by the summed record
+# On the 2-core development machine the whole script takes about 2 h 34 min by the summed record
 # (docs/demo_model_run.json): about 20.5 min of cohorts (19.2 min alone for the three made for training and test,
 # 2026-12-07, AMD EPYC), 129 min of training (step 10: 10.3 min with other jobs beside it, 6 of them the score path's
 # fit, and 3.4 min alone for its second part, 4.8 with loading; step 11: 2.2 min alone), 2 min of calibration (12 s)
-# and report, 5 min of checks (step 13), and about 12 min more for each draw after a first that fails them; the
-# budget is 150 min. The record's training minutes include other jobs:
+# and report, 2 min of checks (step 13: 5 min until the what-if batches read each distinct text once; 1.9 min in
+# one process with training beside it, 2026-12-07, first-generation AMD EPYC), and about 9 min more for each draw
+# after a first that fails them; the budget is 150 min. The record's training minutes include other jobs:
 # stages 4-10 alone on a later machine took 41 min where the record sums 62.
 set -euo pipefail
 # The whole script is one block, read before it runs: bash reads a script as it goes, so a script edited (a
@@ -156,7 +157,7 @@ train "$work/runs/stage9" --set text_trainable_layers=2 --set score_knots=12 --m
 # masks and dropout), refitted, calibrated and judged, at most $draws draws in all; the first that passes is the
 # candidate (runs/demo.safetensors; runs/draw.txt names it). Which model a step makes depends on rounding as much as
 # on the recipe (docs/RESULTS.md: the kernel set alone moved the stem's kept epoch), and the checks ask for a
-# reading the held-out figures do not see. A draw costs about 12 min (4.8 + 2.2 + 0.2 + 5 on the record's machine);
+# reading the held-out figures do not see. A draw costs about 9 min (4.8 + 2.2 + 0.2 + 2 on the record's machine);
 # one that passes at once costs nothing more.
 draws=3
 draw() {  # N -> verdict (tests/model's exit) and tag (_drawN; none for draw 0: the record's file names)
