@@ -146,23 +146,23 @@ class Predictor:
         model = self.model
         img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)[None]
         z_img = model.image_encoder(img) if model.image_encoder is not None else None  # (1, 1+N, D)
-        z_txt = self._text_cls(encs, batch) if model.text_encoder is not None else None  # (N, 1, D)
+        cls, which = self._text_cls(encs, batch) if model.text_encoder is not None else (None, None)
         scores = torch.stack([e.scores for e in encs]).to(self.device)
         out = []
         for i in range(0, len(encs), 1024):  # the fusion head only: cheap, in large batches
             rows = slice(i, i + 1024)
             n = len(encs[rows])
             enc = Encoded(z_img.expand(n, -1, -1) if z_img is not None else None,
-                          z_txt[rows] if z_txt is not None else None, scores[rows])
+                          cls[which[rows]] if cls is not None else None, scores[rows])
             out.append(torch.softmax(model.classify(enc).double(), -1).cpu())
         return torch.cat(out).numpy()
 
-    def _text_cls(self, encs: list[TextEncoding], batch: int) -> torch.Tensor:
-        """(N, 1, D) the text encoder's [CLS] feature of each encoding (all the fusion head reads of the text),
-        each distinct text encoded once."""
+    def _text_cls(self, encs: list[TextEncoding], batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The text encoder's [CLS] feature of each distinct text, (T, 1, D) (all the fusion head reads of the
+        text), each encoded once, and which of them each encoding is, (N,) int64."""
         slot: dict[tuple[int, ...], int] = {}
         distinct: list[TextEncoding] = []
-        which = []  # record -> its distinct text
+        which = []
         for e in encs:
             key = tuple(e.input_ids[e.attention_mask.bool()].tolist())
             if key not in slot:
@@ -170,13 +170,14 @@ class Predictor:
                 distinct.append(e)
             which.append(slot[key])
         order = by_length(torch.stack([e.attention_mask for e in distinct]))
-        cls = torch.empty(len(distinct), 1, self.cfg.text_dim, device=self.device)
+        parts = []
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
             ids, mask = trim_text(torch.stack([distinct[k].input_ids for k in idx]),
                                   torch.stack([distinct[k].attention_mask for k in idx]))
-            cls[idx] = self.model.text_encoder(ids.to(self.device), mask.to(self.device))[:, :1]
-        return cls[torch.tensor(which, device=self.device)]
+            parts.append(self.model.text_encoder(ids.to(self.device), mask.to(self.device))[:, :1])
+        cls = torch.cat(parts)[torch.argsort(torch.tensor(order, device=self.device))]  # back to slot order
+        return cls, torch.tensor(which, device=self.device)
 
     def predict(self, image: str | Path | Volume, ehr: dict[str, Any]) -> tuple[Prediction, CaseInputs]:
         t0 = time.perf_counter()

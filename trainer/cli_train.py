@@ -237,6 +237,8 @@ def _check_same_run(run_json: Path, args, options: dict, why: str = "--resume") 
         parser = build_parser()
         for key, now in options.items():
             was = then.get(key, None if key in _CONTENT_KEYS else parser.get_default(key))  # added since: default
+            if key == "draw_seed" and was is not None and was == then.get("seed"):
+                was = None  # the plain run's own draw, recorded as an option before main() dropped it
             if was == now:
                 continue
             if key in _CONTENT_KEYS:  # unknown on either side (a file gone since): the path above is compared

@@ -108,19 +108,29 @@ def test_what_if_batches_give_each_record_its_own_answer_in_the_order_asked(pred
     assert predictor.record_probabilities([], image).shape == (0, len(predictor.class_names))
 
 
-def test_a_sweep_of_a_score_read_as_a_number_is_each_records_own_answer(tmp_path):
+@pytest.mark.parametrize("options, temperature", [
+    pytest.param({"score_knots": 6}, None, id="scores read as numbers"),
+    pytest.param({"score_knots": 6}, 1.7, id="calibrated, scores as numbers"),
+    pytest.param({"modalities": ("image",)}, None, id="image only"),
+    pytest.param({"modalities": ("text",)}, None, id="text only"),
+    pytest.param({"image_pool": "mean"}, 1.7, id="mean of the image tokens, calibrated"),
+])
+def test_what_if_batches_read_the_scan_once_and_each_text_once_for_every_kind_of_model(tmp_path, options,
+                                                                                         temperature):
     """A model that reads the scores as numbers sees one text for a whole sweep of a score: record_probabilities
-    encodes that text once, and each value still gets the answer Predict gives it alone."""
+    encodes that text once, and the scan once; each record still gets the answer the model gives it alone."""
     torch.manual_seed(1)
-    model = AlifuseModel(preset("tiny", score_knots=6))
-    with torch.no_grad():
-        for p in model.score_path.parameters():
-            p.normal_(0.0, 0.5)  # an untrained path is flat: make each score move the answer
-    save_checkpoint(model, tmp_path / "numbers.safetensors", ["NC", "MCI", "AD"], {"trained": True})
-    predictor = Predictor(tmp_path / "numbers.safetensors", "cpu")
+    model = AlifuseModel(preset("tiny", **options))
+    if model.score_path is not None:
+        with torch.no_grad():
+            for p in model.score_path.parameters():
+                p.normal_(0.0, 0.5)  # an untrained path is flat: make each score move the answer
+    save_checkpoint(model, tmp_path / "m.safetensors", ["NC", "MCI", "AD"], {"trained": True})
+    predictor = Predictor(tmp_path / "m.safetensors", "cpu")
+    predictor.model.applied_temperature = temperature
     image = np.random.default_rng(2).random((predictor.cfg.image_size,) * 3).astype(np.float32)
-    records = [dict(EHR, mmse=m, cdr=c) for m in (30, 24, 18, 10) for c in (0.0, 1.0)] + [{"age": 90}, {}]
-    got = predictor.record_probabilities(records, image, batch=3)
+    sweep = [dict(EHR, mmse=m, cdr=c) for m in (30, 24, 18, 10) for c in (0.0, 1.0)]
+    records = sweep + [{"age": 90}, {}, dict(EHR, summary="Gets lost driving; needs help with the bills. " * 3)]
     texts = [encode_for_model(validate_ehr(r), predictor.tokenizer, predictor.cfg) for r in records]
     alone = []
     for t in texts:
@@ -129,6 +139,14 @@ def test_a_sweep_of_a_score_read_as_a_number_is_each_records_own_answer(tmp_path
                                      scores=t.scores[None])
         alone.append(torch.softmax(logits.double(), -1)[0].numpy())
     alone = np.stack(alone)
-    assert len({t.text for t in texts[:8]}) == 1  # one text, eight answers
-    assert np.abs(alone[0] - alone[6]).max() > 1e-3  # MMSE and CDR move the answer
+    calls = {"image": 0, "text": 0}
+    for part, name in ((predictor.model.image_encoder, "image"), (predictor.model.text_encoder, "text")):
+        if part is not None:
+            part.register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls[name] + len(o)))
+    got = predictor.record_probabilities(records, image, batch=2)
     np.testing.assert_allclose(got, alone, atol=1e-5)
+    distinct = len({t.text for t in texts})
+    assert calls == {"image": int(predictor.cfg.use_image), "text": distinct if predictor.cfg.use_text else 0}
+    if predictor.cfg.score_knots:
+        assert distinct == 4  # the eight records of the sweep are one text: eight answers from one encoding
+        assert np.abs(alone[0] - alone[6]).max() > 1e-3  # MMSE and CDR move the answer

@@ -38,6 +38,11 @@ def test_a_second_draw_learns_other_weights_from_the_same_split(tmp_path, capsys
     assert "draw_seed" not in load_checkpoint(runs["draw3"] / "last.safetensors")[1].provenance
     code, io = _train(capsys, cohort, runs["draw3"], "--skip-if-done")
     assert code == 0 and "nothing to do" in io.out + io.err, io.err
+    info = json.loads((runs["draw3"] / "run.json").read_text())  # as a folder of before the change recorded it
+    info["options"]["draw_seed"] = 3
+    (runs["draw3"] / "run.json").write_text(json.dumps(info))
+    code, io = _train(capsys, cohort, runs["draw3"], "--skip-if-done")
+    assert code == 0 and "nothing to do" in io.out + io.err, io.err
     # the checkpoint names the split's seed, from which calibration and evaluation rebuild the split, and the draw
     prov = load_checkpoint(runs["draw1"] / "last.safetensors")[1].provenance
     assert prov["seed"] == 3 and prov["draw_seed"] == 1
