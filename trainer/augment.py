@@ -29,6 +29,8 @@ class RecordAugment:
     image_drop: float = 0.1      # the MRI set to 0 (for cases that have one)
     summary_foreign: float = 0.0  # a kept record's summary replaced by text that says nothing of the stage
                                   # (trainer/foreign_summary.py; drawn from a stream of its own)
+    summary_denial: float = 0.0   # a kept record's summary given the patient's denial of memory trouble
+                                  # (trainer/foreign_summary.py, DENIALS; a stream of its own)
 
     def __post_init__(self) -> None:
         for name, p in asdict(self).items():

@@ -77,6 +77,10 @@ def build_parser() -> ArgumentParser:
                    help="with --augment-records: the probability that a record's summary is replaced by sentences "
                         "the generator never writes that say nothing of the stage (trainer/foreign_summary.py), "
                         "so that unfamiliar text carries no class (default 0)")
+    p.add_argument("--summary-denial", type=float, default=0.0, metavar="P",
+                   help="with --augment-records: the probability that a record's summary is given one sentence in "
+                        "which the patient denies trouble with memory, whatever the case's class "
+                        "(trainer/foreign_summary.py), so that such a denial carries no class (default 0)")
     p.add_argument("--augment-images", action="store_true",
                    help="flip the MRI left-right (50%%) and shift it by up to 2 voxels at random each epoch")
     p.add_argument("--augment-scanners", action="store_true",
@@ -304,10 +308,11 @@ def _run(args, argv) -> int:  # noqa: ANN001
     for name, v, lo in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):
         if v < lo:
             raise AlifuseInputError(f"{name} {v}: must be at least {lo}")
-    if args.summary_foreign and not args.augment_records:
-        raise AlifuseInputError("--summary-foreign: needs --augment-records (it is one of its record changes)")
+    for name, v in (("--summary-foreign", args.summary_foreign), ("--summary-denial", args.summary_denial)):
+        if v and not args.augment_records:
+            raise AlifuseInputError(f"{name}: needs --augment-records (it is one of its record changes)")
     for name, v in (("--field-drop", args.field_drop), ("--record-drop", args.record_drop),
-                    ("--summary-foreign", args.summary_foreign)):
+                    ("--summary-foreign", args.summary_foreign), ("--summary-denial", args.summary_denial)):
         if not 0 <= v < 0.9:  # record_drop plus the 4 % masked records must stay below 1
             raise AlifuseInputError(f"{name} {v}: must be a probability from 0 to below 0.9")
     if not 0 <= args.monotone <= 100:
@@ -420,7 +425,8 @@ def _run(args, argv) -> int:  # noqa: ANN001
                         num_workers=args.workers, exclude_parts=tuple(args.without_ehr),
                         progress_json=args.progress_json, compile=args.compile,
                         augment=(RecordAugment(field_drop=args.field_drop, record_empty=args.record_drop,
-                                               summary_foreign=args.summary_foreign)
+                                               summary_foreign=args.summary_foreign,
+                                               summary_denial=args.summary_denial)
                                  if args.augment_records else None), monotone=args.monotone,
                         monotone_margin=args.monotone_margin, monotone_ends=args.monotone_ends,
                         monotone_anywhere=args.monotone_anywhere, monotone_reach=args.monotone_reach,

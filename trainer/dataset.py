@@ -16,7 +16,7 @@ from engine.minilm import load_tokenizer
 from trainer.augment import ImageAugment, RecordAugment, case_rng
 from trainer.scanner_augment import ScannerAugment
 from trainer.cache import PreprocessCache
-from trainer.foreign_summary import with_foreign_summary
+from trainer.foreign_summary import with_denial, with_foreign_summary
 from trainer.monotone import moved_fraction, neighbour_pair, shifted_copy
 from trainer.records import CaseRecord
 
@@ -105,6 +105,9 @@ class CaseDataset(Dataset):
                 # its own stream: with --summary-foreign 0 every other draw is as before it existed
                 ehr = with_foreign_summary(ehr, case_rng(self.seed + 32_452, self.epoch, i),
                                            self.augment.summary_foreign)
+            if self.augment.summary_denial > 0 and how == "kept":
+                # after the foreign text, so that a denial also sits beside summaries no generator wrote
+                ehr = with_denial(ehr, case_rng(self.seed + 48_611, self.epoch, i), self.augment.summary_denial)
         t = self._encode(ehr)
         ids = self._hidden(t) if how == "masked" else t.input_ids
         scores = hidden_scores(t.scores) if how == "masked" else t.scores

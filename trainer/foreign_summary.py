@@ -7,6 +7,13 @@ MCI: a clinic's "Retired accountant, married, two grown children." tipped record
 case's summary is, with probability P each epoch, replaced by one to three sentences of social or medical history
 that say nothing of cognition, its label kept: unfamiliar text then carries no class.
 
+With ``--summary-denial P`` a case's summary also gains, with probability P, one sentence in which the patient
+denies trouble with memory, whatever the case's class: the synthetic summaries name memory mostly where it fails
+(in train3000.csv "memory" is in 10 % of NC summaries, always as "no change in memory or daily functioning", and
+21 % of AD ones), so a clinic's "No memory complaints" read as a step towards MCI. A denial is weak evidence in a
+clinic too: people with Alzheimer's disease often do not notice their own decline (anosognosia), so these
+sentences carry no class.
+
 The sentences here are written for training and share none with the tests' summaries
 (tests/trainer/test_foreign_summary.py checks it): the tests judge what the model learned, not what it saw.
 """
@@ -34,6 +41,16 @@ SOCIAL = (
 POOL: tuple[str, ...] = SOCIAL + tuple(COMORBIDITIES)
 
 
+#: the patient's own denial of trouble with memory, in several phrasings (none of the tests' words for it)
+DENIALS = (
+    "Denies any trouble with memory.", "Says his memory is fine.", "Says her memory is as good as ever.",
+    "Reports no problems remembering things.", "Has no concerns about memory.", "Not worried about memory.",
+    "Feels sharp; does not think memory has changed.", "Reports memory unchanged over the years.",
+    "Denies forgetting names or appointments.", "No subjective memory decline reported by the patient.",
+    "Patient feels well and voices no memory concerns.", "Thinks recall is normal for age.",
+)
+
+
 def foreign_summary(rng: np.random.Generator) -> str:
     """One to three distinct sentences of :data:`POOL`, in random order."""
     k = int(rng.integers(1, 4))
@@ -46,3 +63,17 @@ def with_foreign_summary(ehr: dict[str, Any], rng: np.random.Generator, p: float
     if rng.random() >= p:
         return ehr
     return {**ehr, "summary": foreign_summary(rng)}
+
+
+def with_denial(ehr: dict[str, Any], rng: np.random.Generator, p: float) -> dict[str, Any]:
+    """``ehr`` with, with probability ``p``, one sentence of :data:`DENIALS` put before or after its summary (or
+    as its summary where it has none); the record itself otherwise. One draw decides, then the sentence and its
+    place."""
+    if rng.random() >= p:
+        return ehr
+    denial = DENIALS[int(rng.integers(len(DENIALS)))]
+    before = bool(rng.integers(2))
+    summary = str(ehr.get("summary") or "").strip()
+    if not summary:
+        return {**ehr, "summary": denial}
+    return {**ehr, "summary": f"{denial} {summary}" if before else f"{summary} {denial}"}
