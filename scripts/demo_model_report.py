@@ -17,7 +17,8 @@ For each data set (every subject of a cohort drawn with a seed no training run u
 - reliance: the mean total-variation shift of the prediction with the MRI hidden / every word-piece [MASK]ed;
 - calibration: ECE of the shipped (calibrated) probabilities (beside the ECE a perfectly calibrated model would show
   on these cases from sampling noise alone), coverage and accuracy at its "uncertain" threshold (a case whose scores
-  disagree, engine.score_agreement, counts as uncertain, as the viewer shows it), and a reliability diagram.
+  disagree, engine.score_agreement, counts as uncertain, as the viewer shows it), the mean cross-entropy (log loss)
+  of the fused probabilities with its bootstrap CI, and a reliability diagram.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from trainer.cache import PreprocessCache
 from trainer.dataset import CaseDataset
 from trainer.evaluate import certainty, check_no_leakage, mean_reliance
 from trainer.loop import predict_dataset
-from trainer.metrics import auc, bootstrap_ci, paired_auc_difference, scores_with_ci
+from trainer.metrics import auc, bootstrap_ci, log_loss_ci, paired_auc_difference, scores_with_ci
 from trainer.records import CaseRecord, read_manifest, with_fields
 
 CLASSES = ["NC", "MCI", "AD"]
@@ -87,7 +88,7 @@ def report_one(model, info, records: list[CaseRecord], name: str, cache: Preproc
     cal = certainty(y, p_fused, p_fused.max(1), info.calibration,
                     scores_disagree(full.ehrs) if calibrated else None, n_floor=n_boot)
     out["calibration"] = {"ece": round(cal["ece"], 4), "ece_if_calibrated": cal["ece_if_calibrated"],
-                          "calibrated": calibrated}
+                          "calibrated": calibrated, "log_loss": log_loss_ci(y, p_fused, n_boot)}
     if calibrated:
         answered = cal["selective_accuracy"]
         out["calibration"].update(uncertain_below=round(cal["uncertain_below"], 4),

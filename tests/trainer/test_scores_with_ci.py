@@ -82,3 +82,21 @@ def test_the_ece_s_noise_floor_holds_a_calibrated_model_and_not_an_overconfident
     sharp = p ** 4 / (p ** 4).sum(axis=1, keepdims=True)  # the same ranking, said far too surely
     assert expected_calibration_error(sharp, y) > 2 * ece_noise_floor(sharp, n=300)["p95"]
     assert ece_noise_floor(p, n=300) == calm, "deterministic in its seed"
+
+
+def test_the_log_loss_is_the_mean_cross_entropy_and_its_interval_holds_it():
+    from trainer.metrics import log_loss_ci
+
+    y = np.array([0, 1, 2, 0])
+    p = np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [1.0, 0.0, 0.0]])
+    r = log_loss_ci(y, p, n=200)
+    assert r["log_loss"] == pytest.approx(-(np.log(0.5) + np.log(0.8) + np.log(0.6) + 0) / 4, abs=1e-4)
+    assert r["ci95"][0] <= r["log_loss"] <= r["ci95"][1] and r["ci95"][0] < r["ci95"][1]
+    # a case the model rules out costs a large but finite amount, and a sharper right model costs less
+    assert 27 < log_loss_ci([1], np.array([[1.0, 0.0, 0.0]]), n=10)["log_loss"] < 28
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    sure = np.full((300, 3), 0.05)
+    sure[np.arange(300), y] = 0.9
+    vague = np.full((300, 3), 1 / 3)
+    assert log_loss_ci(y, sure)["ci95"][1] < log_loss_ci(y, vague)["ci95"][0]
