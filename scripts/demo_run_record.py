@@ -9,9 +9,9 @@ scripts/pretrain_stem.py; absent in work folders older than it) and the image en
 ``runs/robust.safetensors.json`` (scripts/robust_image.py; only when the checkpoint's provenance says it had the
 step); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
-alifuse-synth). Where the recipe drew its last steps again (``runs/draw.txt``), step 10's second part and the refit
-are the kept draw's (``runs/stage10_drawN``, ``runs/score_path_refit_drawN.safetensors.json``), and the draws that
-failed before it are listed, their time counted. ``--earlier RECORD`` takes the stages whose run folders are not in
+alifuse-synth). Where the recipe drew its last steps again (``runs/draw.txt``), step 10's second and third parts and
+the refit are the kept draw's (``runs/stage10_drawN``, ``runs/stage11_drawN``,
+``runs/score_path_refit_drawN.safetensors.json``), and the draws that failed before it are listed, their time counted. ``--earlier RECORD`` takes the stages whose run folders are not in
 WORK_DIR from an earlier record (a stage resumed on another machine, from the earlier stage's checkpoint), each marked
 with where it came from.
 """
@@ -26,7 +26,10 @@ from typing import Any
 from engine.calibration import describe_calibration
 from engine.checkpoint_info import read_info
 
-STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10")
+STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10",
+          "stage11")
+#: the stages each draw of the recipe's last steps trains again (step 10's second and third parts)
+DRAWN = ("stage10", "stage11")
 #: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" and
 #: "score_path_refit" (python -m trainer.score_path_refit) after the last, each only where the checkpoint's provenance
 #: says it had the step.
@@ -94,8 +97,8 @@ def _tag(draw: int) -> str:
 
 
 def _draws_before(work: Path, draw: int) -> list[dict[str, Any]]:
-    """The draws of the last stage and the refit that failed the checks before the kept one: their time was spent."""
-    return [{"draw": k, "stage10": stage_record(work / "runs" / f"{STAGES[-1]}{_tag(k)}"),
+    """The draws of the drawn stages and the refit that failed the checks before the kept one: their time was spent."""
+    return [{"draw": k, **{s: stage_record(work / "runs" / f"{s}{_tag(k)}") for s in DRAWN},
              **({"score_path_refit": r} if (r := script_record(work, f"score_path_refit{_tag(k)}")) else {})}
             for k in range(draw)]
 
@@ -113,11 +116,11 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
         if scripts[name] is None and earlier is not None and name in earlier.get("stages", {}):
             scripts[name] = {"from_record": str(earlier_path), **earlier["stages"][name]}
     stages = {**({"stem": scripts["stem"]} if scripts["stem"] else {}),
-              **{s: _stage(work, s + (_tag(draw) if s == STAGES[-1] else ""), earlier, earlier_path)
+              **{s: _stage(work, s + (_tag(draw) if s in DRAWN else ""), earlier, earlier_path)
                  for s in STAGES},
               **{name: scripts[name] for name in AFTER_LAST if scripts[name]}}
     before = _draws_before(work, draw)
-    spent = sum(d["stage10"]["seconds"] + d.get("score_path_refit", {}).get("seconds", 0.0) for d in before)
+    spent = sum(sum(d[s]["seconds"] for s in DRAWN) + d.get("score_path_refit", {}).get("seconds", 0.0) for d in before)
     last_run = work / "runs" / f"{STAGES[-1]}{_tag(draw)}" / "run.json"
     # the last stage's folder may be an earlier session's (--earlier): its environment is in that record
     env = json.loads(last_run.read_text())["environment"] if last_run.is_file() else earlier["environment"]

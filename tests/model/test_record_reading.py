@@ -222,6 +222,28 @@ def test_a_summary_no_generator_wrote_does_not_flip_a_clear_case(demo_model, sum
         raise KnownFlips(f"{len(flipped)} of {len(CLEAR)} flipped, as known: {shown}")
 
 
+#: a healthy person's own word that memory is fine, in words neither the generator nor the training's
+#: --summary-denial sentences use (tests/trainer/test_foreign_summary.py checks it)
+MEMORY_DENIALS = ["No memory complaints.", "No memory problems.", "Memory is good.",
+                  "Her husband notices no forgetfulness.", "Denies memory loss."]
+
+
+@pytest.mark.parametrize("image", ["demo scan", "MRI hidden"])
+def test_a_denial_of_memory_trouble_does_not_move_a_healthy_record_towards_impairment(demo_model, image):
+    """The NC records at MMSE 28 (the closest NC calls; CDR 0): a summary in which the patient denies memory
+    trouble agrees with the record, so it must not make it read more impaired. A word like "memory" read as a
+    complaint whatever surrounds it tipped one of them to MCI beside the demo scan (1ab24fd06cd5: NC 57 % -> 45 %
+    with "No memory complaints; ...", 44 % with "Denies memory loss.")."""
+    nc28 = [r for c, r in CLEAR if c == "NC" and r.get("mmse") == 28]
+    assert len(nc28) == 4
+    scan = None if image == "demo scan" else np.zeros_like(demo_model.demo_image)
+    bare = demo_model.stage(nc28, scan)
+    for denial in MEMORY_DENIALS:
+        said = demo_model.stage([{**r, "summary": denial} for r in nc28], scan)
+        assert (said <= bare + 0.05).all(), (denial, bare.round(3), said.round(3))
+        assert demo_model.labels([{**r, "summary": denial} for r in nc28], scan) == ["NC"] * 4, denial
+
+
 def test_a_record_with_fields_missing_is_less_sure_than_the_full_record(demo_model):
     """Missing is not a value: with fewer fields the prediction moves toward uncertainty, not toward a class."""
     hidden = np.zeros_like(demo_model.demo_image)

@@ -12,7 +12,7 @@ from tests.trainer.conftest import load_script
 
 
 #: the recipe's training stages (scripts/train_demo.sh), as the record must list them
-STAGES = tuple(f"stage{i}" for i in range(1, 11))
+STAGES = tuple(f"stage{i}" for i in range(1, 12))
 
 
 def _script():
@@ -47,9 +47,9 @@ def test_the_record_carries_each_stage_and_the_checkpoints_calibration(tmp_path:
     rec = mod.build(tmp_path, DEMO_CHECKPOINT, "test machine", "")
     out.write_text(json.dumps(rec))
     back = json.loads(out.read_text())
-    assert [back["stages"][s]["seconds"] for s in mod.STAGES] == [60.0 * k for k in range(1, 11)]
+    assert [back["stages"][s]["seconds"] for s in mod.STAGES] == [60.0 * k for k in range(1, 12)]
     assert back["stages"]["stage3"]["best_val"]["auc"] == pytest.approx(0.82)
-    assert back["training_minutes"] == pytest.approx(55.0)
+    assert back["training_minutes"] == pytest.approx(66.0)
     assert back["calibration"].startswith("temperature ")  # the shipped checkpoint is calibrated
     assert back["environment"] == {"torch": "2.13.0+cpu"} and back["machine"] == "test machine"
     assert back["data"]["test"] == "alifuse-synth --subjects 300 --seed 23 --preset-size small"
@@ -75,8 +75,8 @@ def test_a_resumed_stage_keeps_its_first_command_and_lists_the_resume(tmp_path: 
 def test_an_unfinished_stage_is_named(tmp_path: Path) -> None:
     for name in STAGES[:-1]:
         _run_folder(tmp_path, name, 60.0, 0.8)
-    _run_folder(tmp_path, "stage10", 60.0, 0.8, finished=False)
-    with pytest.raises(SystemExit, match="stage10.*has not finished"):
+    _run_folder(tmp_path, "stage11", 60.0, 0.8, finished=False)
+    with pytest.raises(SystemExit, match="stage11.*has not finished"):
         _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
 
 
@@ -88,7 +88,7 @@ def test_the_stems_pre_training_is_a_stage_of_the_record(tmp_path: Path) -> None
         "best_val": {"auc": 0.88}, "kept_epoch": 11, "n_cases": {"train": 2100, "val": 300, "test": 300}}))
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
     assert list(rec["stages"]) == ["stem", *STAGES]
-    assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(17.0)
+    assert rec["stages"]["stem"]["kept_epoch"] == 11 and rec["training_minutes"] == pytest.approx(18.0)
 
 
 def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_the_image_encoders_other_scanners_step_follows_the_last_stage(tmp_path:
     save_checkpoint(model, robust, info.class_names, {**info.provenance, "robust_image": {"epochs": 6}})
     rec = _script().build(tmp_path, robust, "", "")
     assert list(rec["stages"]) == [*STAGES, "robust"]
-    assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(15.0)
+    assert rec["stages"]["robust"]["history"] == history and rec["training_minutes"] == pytest.approx(16.0)
 
 
 def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_path: Path) -> None:
@@ -117,6 +117,7 @@ def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_
     _run_folder(tmp_path, "stage8", 30.0, 0.9)
     _run_folder(tmp_path, "stage9", 30.0, 0.9)
     _run_folder(tmp_path, "stage10", 30.0, 0.9)
+    _run_folder(tmp_path, "stage11", 30.0, 0.9)
     earlier = tmp_path / "old.json"
     old = {"stages": {"stem": {"seconds": 30.0, "kept_epoch": 9},
                       **{f"stage{i}": {"seconds": 60.0, "command": f"old {i}"} for i in range(1, 6)}}}
@@ -124,7 +125,7 @@ def test_stages_that_ran_in_an_earlier_session_come_from_the_earlier_record(tmp_
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "", earlier)
     assert rec["stages"]["stage2"]["command"] == "old 2" and rec["stages"]["stage2"]["from_record"] == str(earlier)
     assert rec["stages"]["stem"]["kept_epoch"] == 9 and "from_record" not in rec["stages"]["stage6"]
-    assert rec["training_minutes"] == pytest.approx((30 + 5 * 60 + 90 + 30 + 30 + 30 + 30) / 60, abs=0.05)
+    assert rec["training_minutes"] == pytest.approx((30 + 5 * 60 + 90 + 30 + 30 + 30 + 30 + 30) / 60, abs=0.05)
     del old["stages"]["stage3"]
     earlier.write_text(json.dumps(old))
     with pytest.raises(SystemExit, match="stage3"):
@@ -138,8 +139,8 @@ def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_
         (tmp_path / cohort).mkdir()
         (tmp_path / cohort / "cohort.json").write_text(json.dumps(
             {"n_subjects": n, "seed": seed, "preset_size": "small", "acquisition": acquisition}))
-    (tmp_path / "runs" / "stage10").mkdir(parents=True)  # only the checkpoint the refit starts from: not a run
-    (tmp_path / "runs" / "stage10" / "last.safetensors").write_bytes(b"")
+    (tmp_path / "runs" / "stage11").mkdir(parents=True)  # only the checkpoint the refit starts from: not a run
+    (tmp_path / "runs" / "stage11" / "last.safetensors").write_bytes(b"")
     (tmp_path / "runs" / "score_path_refit.safetensors.json").write_text(json.dumps({
         "command": "python -m trainer.score_path_refit x", "started": "2026-12-07T00:40:00+0000", "seconds": 240.0,
         "copies": 4, "keep": 0.5}))
@@ -159,15 +160,15 @@ def test_a_score_path_refit_after_stages_of_an_earlier_session_is_recorded_with_
     rec = _script().build(tmp_path, refit, "", "", earlier)
     assert list(rec["stages"]) == [*STAGES, "score_path_refit"]
     assert rec["stages"]["score_path_refit"]["seconds"] == 240.0 and rec["environment"]["machine"] == "old"
-    assert rec["training_minutes"] == pytest.approx((10 * 60 + 240) / 60)
+    assert rec["training_minutes"] == pytest.approx((11 * 60 + 240) / 60)
     assert rec["stages"]["stage1"]["from_record"] == "older.json"
     assert rec["stages"]["stage2"]["from_record"] == str(earlier)
 
 
 def test_the_draw_that_passed_the_checks_is_the_record_and_the_draws_before_it_count(tmp_path: Path) -> None:
-    """train_demo.sh drew step 10's second part and the refit again after a model that failed tests/model: the record
-    is the kept draw's (runs/draw.txt), and the failed draw's time was spent too."""
-    for i, name in enumerate([*STAGES, "stage10_draw1"]):
+    """train_demo.sh drew step 10's second and third parts and the refit again after a model that failed tests/model:
+    the record is the kept draw's (runs/draw.txt), and the failed draw's time was spent too."""
+    for i, name in enumerate([*STAGES, "stage10_draw1", "stage11_draw1"]):
         _run_folder(tmp_path, name, seconds=60.0 * (i + 1), auc=0.8 + i / 100)
     for tag, seconds in (("", 100.0), ("_draw1", 130.0)):
         (tmp_path / "runs" / f"score_path_refit{tag}.safetensors.json").write_text(json.dumps({
@@ -176,13 +177,16 @@ def test_the_draw_that_passed_the_checks_is_the_record_and_the_draws_before_it_c
     (tmp_path / "runs" / "draw.txt").write_text("1\n")
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")  # the shipped checkpoint had the refit
     assert rec["draw"] == 1
-    assert rec["stages"]["stage10"]["seconds"] == 660.0 and "stage10_draw1" in rec["stages"]["stage10"]["command"]
+    assert rec["stages"]["stage10"]["seconds"] == 720.0 and "stage10_draw1" in rec["stages"]["stage10"]["command"]
+    assert rec["stages"]["stage11"]["seconds"] == 780.0 and "stage11_draw1" in rec["stages"]["stage11"]["command"]
     assert rec["stages"]["score_path_refit"]["seconds"] == 130.0
     assert [d["draw"] for d in rec["draws_before"]] == [0]
     assert rec["draws_before"][0]["stage10"]["seconds"] == 600.0
+    assert rec["draws_before"][0]["stage11"]["seconds"] == 660.0
     assert rec["draws_before"][0]["score_path_refit"]["seconds"] == 100.0
-    # stages 1-9, the kept draw's step 10 and refit, and the failed draw's
-    assert rec["training_minutes"] == pytest.approx((60 * sum(range(1, 10)) + 660 + 130 + 600 + 100) / 60, abs=0.05)
+    # stages 1-9, the kept draw's step 10 (two parts) and refit, and the failed draw's
+    assert rec["training_minutes"] == pytest.approx(
+        (60 * sum(range(1, 10)) + 720 + 780 + 130 + 600 + 660 + 100) / 60, abs=0.05)
     (tmp_path / "runs" / "draw.txt").unlink()  # draw 0 kept: the record as before
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
-    assert "draw" not in rec and rec["stages"]["stage10"]["seconds"] == 600.0
+    assert "draw" not in rec and rec["stages"]["stage10"]["seconds"] == 600.0 and rec["stages"]["stage11"]["seconds"] == 660.0

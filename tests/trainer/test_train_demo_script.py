@@ -116,10 +116,13 @@ def test_the_recipe_installs_a_new_model_only_if_it_passes_the_checks_of_tests_m
     assert _judged(calls) == ["demo.safetensors", "demo_draw1.safetensors", "demo_draw2.safetensors"]
     assert f"judge {work}/runs/demo.safetensors" in calls.read_text()  # the new model was judged, not the shipped one
     trained = [ln for ln in calls.read_text().split("\n") if ln.startswith("alifuse-train")]
-    assert f"--out {work}/runs/stage10_draw2" in trained[-1] and "--draw-seed 2 " in trained[-1]
-    assert "--draw-seed" not in " ".join(trained[:-2])  # the steps before, and draw 0, are the record's
+    # each draw trains step 10's second part, then its third part from it
+    assert f"--out {work}/runs/stage10_draw2" in trained[-2] and "--draw-seed 2 " in trained[-2]
+    assert f"--out {work}/runs/stage11_draw2" in trained[-1] and "--draw-seed 2 " in trained[-1]
+    assert f"--init-from {work}/runs/stage10_draw2/last.safetensors" in trained[-1]
+    assert "--draw-seed" not in " ".join(trained[:-4])  # the steps before, and draw 0, are the record's
     refits = [ln for ln in calls.read_text().split("\n") if ln.startswith("refit ")]  # each draw refits its own
-    assert [f"--checkpoint {work}/runs/stage10{t}/last.safetensors" in r for r, t in
+    assert [f"--checkpoint {work}/runs/stage11{t}/last.safetensors" in r for r, t in
             zip(refits, ("", "_draw1", "_draw2"))] == [True] * 3 and len(refits) == 3
     calibrated = [ln for ln in calls.read_text().split("\n") if ln.startswith("alifuse-calibrate")]
     assert [f"--checkpoint {work}/runs/score_path_refit{t}.safetensors" in c for c, t in
