@@ -11,9 +11,11 @@ step); the calibration from the checkpoint's metadata, so
 those cannot drift from the runs; the cohorts' description (``data``) from each cohort's ``cohort.json`` (written by
 alifuse-synth). Where the recipe drew its last steps again (``runs/draw.txt``), step 10's second and third parts and
 the refit are the kept draw's (``runs/stage10_drawN``, ``runs/stage11_drawN``,
-``runs/score_path_refit_drawN.safetensors.json``), and the draws that failed before it are listed, their time counted. ``--earlier RECORD`` takes the stages whose run folders are not in
-WORK_DIR from an earlier record (a stage resumed on another machine, from the earlier stage's checkpoint), each marked
-with where it came from.
+``runs/score_path_refit_drawN.safetensors.json``), and the draws that failed before it are listed, their time
+counted; stage11 is a stage of the record only where the checkpoint's last training had it (``--summary-denial``),
+so a work folder or record from before that step still makes its record. ``--earlier RECORD`` takes the stages whose
+run folders are not in WORK_DIR from an earlier record (a stage resumed on another machine, from the earlier stage's
+checkpoint), each marked with where it came from.
 """
 from __future__ import annotations
 
@@ -30,6 +32,13 @@ STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", 
           "stage11")
 #: the stages each draw of the recipe's last steps trains again (step 10's second and third parts)
 DRAWN = ("stage10", "stage11")
+
+
+def stages_of(provenance: dict[str, Any]) -> tuple[str, ...]:
+    """The recipe's training stages behind a checkpoint: stage11 (step 10's third part, --summary-denial) only where
+    its last training had the denials; a checkpoint made before that step ends at stage10."""
+    third = (provenance.get("augment") or {}).get("summary_denial", 0) > 0
+    return STAGES if third else STAGES[:-1]
 #: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" and
 #: "score_path_refit" (python -m trainer.score_path_refit) after the last, each only where the checkpoint's provenance
 #: says it had the step.
@@ -50,6 +59,8 @@ def _done_event(run: Path) -> dict[str, Any]:
 def stage_record(run: Path) -> dict[str, Any]:
     """command, started, seconds, best_val and n_cases of one finished run folder; a run resumed in later
     sessions also lists each resume's command and start (its seconds are all sessions' training)."""
+    if not (run / "run.json").is_file():
+        raise SystemExit(f"{run}: no run folder (no run.json): the stage has not run here")
     meta = json.loads((run / "run.json").read_text())
     done = _done_event(run)
     resumed = [{"command": r["command"], "started": r["started"]} for r in meta.get("resumed", [])]
@@ -96,9 +107,9 @@ def _tag(draw: int) -> str:
     return f"_draw{draw}" if draw else ""  # train_demo.sh's file names: draw 0's are the record's own
 
 
-def _draws_before(work: Path, draw: int) -> list[dict[str, Any]]:
+def _draws_before(work: Path, draw: int, stages: tuple[str, ...]) -> list[dict[str, Any]]:
     """The draws of the drawn stages and the refit that failed the checks before the kept one: their time was spent."""
-    return [{"draw": k, **{s: stage_record(work / "runs" / f"{s}{_tag(k)}") for s in DRAWN},
+    return [{"draw": k, **{s: stage_record(work / "runs" / f"{s}{_tag(k)}") for s in DRAWN if s in stages},
              **({"score_path_refit": r} if (r := script_record(work, f"score_path_refit{_tag(k)}")) else {})}
             for k in range(draw)]
 
@@ -107,6 +118,7 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
     earlier = json.loads(earlier_path.read_text()) if earlier_path else None
     info = read_info(checkpoint)
     draw = kept_draw(work)
+    trained = stages_of(info.provenance)
     scripts = {}
     for name in SCRIPTS:
         if name in AFTER_LAST and AFTER_LAST[name] not in info.provenance:
@@ -117,11 +129,12 @@ def build(work: Path, checkpoint: Path, machine: str, note: str, earlier_path: P
             scripts[name] = {"from_record": str(earlier_path), **earlier["stages"][name]}
     stages = {**({"stem": scripts["stem"]} if scripts["stem"] else {}),
               **{s: _stage(work, s + (_tag(draw) if s in DRAWN else ""), earlier, earlier_path)
-                 for s in STAGES},
+                 for s in trained},
               **{name: scripts[name] for name in AFTER_LAST if scripts[name]}}
-    before = _draws_before(work, draw)
-    spent = sum(sum(d[s]["seconds"] for s in DRAWN) + d.get("score_path_refit", {}).get("seconds", 0.0) for d in before)
-    last_run = work / "runs" / f"{STAGES[-1]}{_tag(draw)}" / "run.json"
+    before = _draws_before(work, draw, trained)
+    spent = sum(sum(d[s]["seconds"] for s in DRAWN if s in d) + d.get("score_path_refit", {}).get("seconds", 0.0)
+                for d in before)
+    last_run = work / "runs" / f"{trained[-1]}{_tag(draw)}" / "run.json"
     # the last stage's folder may be an earlier session's (--earlier): its environment is in that record
     env = json.loads(last_run.read_text())["environment"] if last_run.is_file() else earlier["environment"]
     return {

@@ -222,8 +222,8 @@ def test_a_summary_no_generator_wrote_does_not_flip_a_clear_case(demo_model, sum
         raise KnownFlips(f"{len(flipped)} of {len(CLEAR)} flipped, as known: {shown}")
 
 
-#: a healthy person's own word that memory is fine, in words neither the generator nor the training's
-#: --summary-denial sentences use (tests/trainer/test_foreign_summary.py checks it)
+#: a healthy person's own word that memory is fine, in sentences neither the generator nor the training's
+#: --summary-denial writes (tests/trainer/test_foreign_summary.py checks the latter)
 MEMORY_DENIALS = ["No memory complaints.", "No memory problems.", "Memory is good.",
                   "Her husband notices no forgetfulness.", "Denies memory loss."]
 

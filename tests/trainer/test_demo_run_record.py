@@ -190,3 +190,24 @@ def test_the_draw_that_passed_the_checks_is_the_record_and_the_draws_before_it_c
     (tmp_path / "runs" / "draw.txt").unlink()  # draw 0 kept: the record as before
     rec = _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
     assert "draw" not in rec and rec["stages"]["stage10"]["seconds"] == 600.0 and rec["stages"]["stage11"]["seconds"] == 660.0
+
+
+def test_a_checkpoint_from_before_step_10_s_third_part_makes_its_record_without_stage11(tmp_path: Path) -> None:
+    """A work folder (or earlier record) of a checkpoint trained without --summary-denial has no stage11: its record
+    ends at stage10, failed draws included, where the shipped checkpoint's asks for stage11."""
+    for name in [*STAGES[:-1], "stage10_draw1"]:
+        _run_folder(tmp_path, name, 60.0, 0.8)
+    (tmp_path / "runs" / "draw.txt").write_text("1\n")
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+
+    model, info = load_checkpoint(DEMO_CHECKPOINT, calibrated=False)
+    assert info.provenance["augment"]["summary_denial"] > 0  # the shipped one had the third part
+    with pytest.raises(SystemExit, match="stage11_draw1"):
+        _script().build(tmp_path, DEMO_CHECKPOINT, "", "")
+    older = tmp_path / "older.safetensors"
+    prov = {**info.provenance, "augment": {**info.provenance["augment"], "summary_denial": 0.0}}
+    save_checkpoint(model, older, info.class_names, prov)
+    rec = _script().build(tmp_path, older, "", "")
+    assert list(rec["stages"])[-1] == "stage10" and "stage11" not in rec["draws_before"][0]
+    assert rec["stages"]["stage10"]["command"].endswith("stage10_draw1")
+    assert rec["training_minutes"] == pytest.approx(11.0)  # ten stages and the failed draw's stage10
