@@ -39,6 +39,8 @@ def stages_of(provenance: dict[str, Any]) -> tuple[str, ...]:
     its last training had the denials; a checkpoint made before that step ends at stage10."""
     third = (provenance.get("augment") or {}).get("summary_denial", 0) > 0
     return STAGES if third else STAGES[:-1]
+
+
 #: Steps run by scripts that write ``runs/NAME.safetensors.json``: the stem before stage1, "robust" and
 #: "score_path_refit" (python -m trainer.score_path_refit) after the last, each only where the checkpoint's provenance
 #: says it had the step.

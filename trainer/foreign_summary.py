@@ -41,7 +41,7 @@ SOCIAL = (
 POOL: tuple[str, ...] = SOCIAL + tuple(COMORBIDITIES)
 
 
-#: the patient's own denial of trouble with memory, in several phrasings (none of the tests' words for it)
+#: the patient's own denial of trouble with memory, in several phrasings (none of them a test's sentence)
 DENIALS = (
     "Denies any trouble with memory.", "Says his memory is fine.", "Says her memory is as good as ever.",
     "Reports no problems remembering things.", "Has no concerns about memory.", "Not worried about memory.",
