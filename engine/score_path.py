@@ -83,32 +83,39 @@ class ScorePath(nn.Module):
         else:
             self.raw_own_rise = self.own_offset = None
 
-    def _ramp(self, scores: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, F, K): how far each score's severity reaches into each of its linear pieces, in [0, 1]."""
+    def prepare(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, F) -> what the forward needs of the scores, none of it learned: the ramp (B, F, K), how far each
+        score's severity reaches into each of its linear pieces, in [0, 1]; and known (B, 1, F), 1 where the score
+        is given. A fit over fixed scores (trainer.score_path_fit) computes them once, not at every step."""
         x = severity(scores.float())
         k = torch.arange(self.knots, device=x.device, dtype=x.dtype)
-        return (x[..., None] * self.knots - k).clamp(0.0, 1.0)
+        ramp = (x[..., None] * self.knots - k).clamp(0.0, 1.0)
+        return ramp, (~torch.isnan(scores.float())).to(self.offset.dtype)[:, None, :]
 
-    def estimates(self, scores: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, C-1, F): each score's estimate of each threshold's level (meaningless where missing)."""
-        return self.offset[None] + torch.einsum("bfk,tfk->btf", self._ramp(scores), F.softplus(self.raw_rise))
+    def estimates(self, ramp: torch.Tensor) -> torch.Tensor:
+        """ramp (B, F, K) -> (B, C-1, F): each score's estimate of each threshold's level (meaningless where
+        missing)."""
+        return self.offset[None] + torch.einsum("bfk,tfk->btf", ramp, F.softplus(self.raw_rise))
 
-    def own_terms(self, scores: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, C-1, F): each known score's own term (0 where missing); a path built with ``own_terms``."""
-        known = (~torch.isnan(scores.float())).to(self.offset.dtype)[:, None, :]
-        own = self.own_offset[None] + torch.einsum("bfk,tfk->btf", self._ramp(scores), F.softplus(self.raw_own_rise))
+    def own_terms(self, ramp: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """ramp (B, F, K), known (B, 1, F) -> (B, C-1, F): each known score's own term (0 where missing); a path
+        built with ``own_terms``."""
+        own = self.own_offset[None] + torch.einsum("bfk,tfk->btf", ramp, F.softplus(self.raw_own_rise))
         return own * known
 
-    def weights(self, scores: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, C-1, F): each known score's share of each threshold's level (0 where missing); the shares
-        sum to less than 1, the rest is the prior's (a level of 0)."""
-        known = (~torch.isnan(scores.float())).to(self.raw_weight.dtype)[:, None, :]
+    def weights(self, known: torch.Tensor) -> torch.Tensor:
+        """known (B, 1, F) -> (B, C-1, F): each known score's share of each threshold's level (0 where missing); the
+        shares sum to less than 1, the rest is the prior's (a level of 0)."""
         w = F.softplus(self.raw_weight)[None] * known
         return w / (w.sum(-1, keepdim=True) + F.softplus(self.raw_prior)[None, :, None])
 
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        t = (self.weights(scores) * self.estimates(scores)).sum(-1)   # (B, C-1); 0 for a record without scores
+        return self.shifts(*self.prepare(scores))
+
+    def shifts(self, ramp: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """The forward from :meth:`prepare`'s ramp and known -> (B, C) logit shifts."""
+        t = (self.weights(known) * self.estimates(ramp)).sum(-1)   # (B, C-1); 0 for a record without scores
         if self.raw_own_rise is not None:
-            t = t + self.own_terms(scores).sum(-1)
+            t = t + self.own_terms(ramp, known).sum(-1)
         zero = torch.zeros_like(t[:, :1])
         return torch.cat([zero, torch.cumsum(t, dim=-1)], dim=-1)      # (B, C)

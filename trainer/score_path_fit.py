@@ -78,10 +78,11 @@ def fit_score_path(path: ScorePath, scores: torch.Tensor, labels: torch.Tensor,
         parametrize.register_parametrization(path, "raw_own_rise", _RiseFloor(min_rise / path.knots))
     try:
         opt = torch.optim.Adam(path.parameters(), lr=FIT_LR)
+        prepared = path.prepare(scores)  # the scores do not change during the fit: their ramp is computed once
         with torch.enable_grad():
             for _ in range(FIT_STEPS):
                 opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(base + path(scores), labels)
+                loss = F.cross_entropy(base + path.shifts(*prepared), labels)
                 (loss + smooth * roughness(path) if smooth else loss).backward()
                 opt.step()
     finally:
