@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
@@ -74,19 +74,25 @@ def scores_with_ci(y: Sequence[int], probs: np.ndarray, class_names: Sequence[st
             "ci95": {m: [round(ci[m][0], digits), round(ci[m][1], digits)] for m in metrics}}
 
 
+def _percentile_ci(stat: Callable[[np.ndarray], float], n_cases: int, n: int, seed: int,
+                   level: float) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat`` (a figure of the cases at the given indices), over ``n``
+    resamples of ``n_cases`` cases with replacement drawn from ``seed`` (resamples where it is undefined, NaN,
+    left out)."""
+    rng = np.random.default_rng(seed)
+    values = [stat(rng.integers(0, n_cases, n_cases)) for _ in range(n)]
+    lo, hi = np.nanpercentile(values, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(lo), float(hi)
+
+
 def paired_auc_difference(y: Sequence[int], probs_a: np.ndarray, probs_b: np.ndarray, n: int = 1000, seed: int = 0,
                           level: float = 0.95) -> dict:
     """AUC(a) − AUC(b) of two models' (N, C) probabilities for the same N cases, with a percentile bootstrap CI
     that resamples the cases once for both models: pairing removes the between-case variance the two CIs of
     separate bootstraps each carry, so a difference whose CI excludes 0 is one the data shows."""
     y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        diffs.append(auc(y[idx], probs_a[idx]) - auc(y[idx], probs_b[idx]))
-    lo, hi = np.nanpercentile(diffs, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
-    return {"auc_diff": round(auc(y, probs_a) - auc(y, probs_b), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
+    lo, hi = _percentile_ci(lambda idx: auc(y[idx], probs_a[idx]) - auc(y[idx], probs_b[idx]), len(y), n, seed, level)
+    return {"auc_diff": round(auc(y, probs_a) - auc(y, probs_b), 4), "ci95": [round(lo, 4), round(hi, 4)]}
 
 
 def log_loss_ci(y: Sequence[int], probs: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
@@ -95,10 +101,8 @@ def log_loss_ci(y: Sequence[int], probs: np.ndarray, n: int = 1000, seed: int = 
     picks checkpoints by, on a held-out set."""
     y = np.asarray(y)
     nll = -np.log(np.clip(np.asarray(probs, dtype=np.float64)[np.arange(len(y)), y], 1e-12, None))
-    rng = np.random.default_rng(seed)
-    boots = [float(nll[rng.integers(0, len(y), len(y))].mean()) for _ in range(n)]
-    lo, hi = np.percentile(boots, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
-    return {"log_loss": round(float(nll.mean()), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
+    lo, hi = _percentile_ci(lambda idx: float(nll[idx].mean()), len(y), n, seed, level)
+    return {"log_loss": round(float(nll.mean()), 4), "ci95": [round(lo, 4), round(hi, 4)]}
 
 
 def to_two_class(probs: np.ndarray, y3: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
